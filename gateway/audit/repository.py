@@ -1,0 +1,54 @@
+"""SQL for the audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from gateway.audit.models import AuditEvent
+
+
+def last_hash(session: Session) -> str | None:
+    row = session.exec(select(AuditEvent.hash).order_by(col(AuditEvent.id).desc()).limit(1)).first()
+    return row
+
+
+def insert(session: Session, event: AuditEvent) -> None:
+    session.add(event)
+    session.flush()
+
+
+def iterate(session: Session, batch: int = 1000) -> Iterator[AuditEvent]:
+    last_id = 0
+    while True:
+        rows = session.exec(
+            select(AuditEvent).where(col(AuditEvent.id) > last_id).order_by(col(AuditEvent.id)).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last_id = rows[-1].id or last_id
+
+
+def search(
+    session: Session,
+    *,
+    object_ref: str | None = None,
+    client_id: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    after_id: int = 0,
+    limit: int = 100,
+) -> Sequence[AuditEvent]:
+    query = select(AuditEvent).where(col(AuditEvent.id) > after_id)
+    if object_ref:
+        query = query.where(AuditEvent.object_ref == object_ref)
+    if client_id:
+        query = query.where(AuditEvent.client_id == client_id)
+    if action:
+        query = query.where(AuditEvent.action == action)
+    if since:
+        query = query.where(col(AuditEvent.occurred_at) >= since)
+    return session.exec(query.order_by(col(AuditEvent.id)).limit(limit)).all()

@@ -1,0 +1,112 @@
+"""FastAPI dependencies that every router uses: the database session and the authenticated caller.
+
+``require_scope(scope)`` resolves the bearer token to a ``Caller`` (client, role, jurisdiction,
+scopes, acting person) or refuses: no or bad token 401, scope not held 403. Jurisdiction is then
+enforced by the services, which answer records outside it as not found.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from gateway.auth import repository
+from gateway.auth.jurisdiction import Jurisdiction
+from gateway.auth.scopes import Role, Scope
+from gateway.auth.service import check_usable, decode_token
+from gateway.context import AppContext
+from gateway.errors import FieldError, Forbidden, InvalidInput, NotAuthenticated
+
+_ACTING_USER = re.compile(r"^[\w.@\-]{1,100}$")
+
+
+@dataclass(frozen=True)
+class Caller:
+    client_id: str
+    client_name: str
+    role: Role
+    jurisdiction: Jurisdiction
+    scopes: frozenset[str]
+    stage: str | None
+    acting_user: str | None
+    request_id: str | None
+
+    def has(self, scope: Scope) -> bool:
+        return scope.value in self.scopes
+
+
+def get_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+def open_session(request: Request) -> Iterator[Session]:
+    """The request's unit of work: committed when the endpoint returns, rolled back if it raises.
+
+    Used with ``scope="function"`` so the commit happens before the response is sent: an
+    acknowledged write is a committed write.
+    """
+    override = getattr(request.app.state, "session_factory", None)
+    session = override() if override else Session(get_context(request).engine, expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(open_session, scope="function")]
+ContextDep = Annotated[AppContext, Depends(get_context)]
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated("a bearer token is required")
+    return token.strip()
+
+
+def authenticate(request: Request, session: SessionDep, ctx: ContextDep) -> Caller:
+    claims = decode_token(_bearer(request), ctx.settings, ctx.keyring)
+    client = repository.get_client(session, str(claims["sub"]))
+    if client is None:
+        raise NotAuthenticated("the client of this token no longer exists")
+    check_usable(client, ctx.settings)
+    acting = request.headers.get("x-acting-user")
+    if acting is not None and not _ACTING_USER.match(acting):
+        raise InvalidInput(
+            errors=[FieldError("X-Acting-User", "invalid", "1-100 letters, digits, '.', '@', '-' or '_'")]
+        )
+    caller = Caller(
+        client_id=client.id,
+        client_name=client.name,
+        role=Role(client.role),
+        jurisdiction=Jurisdiction(client.jurisdiction),
+        scopes=frozenset(str(claims["scope"]).split()),
+        stage=client.stage,
+        acting_user=acting,
+        request_id=getattr(request.state, "request_id", None),
+    )
+    request.state.caller = caller
+    return caller
+
+
+def require_scope(scope: Scope | str) -> Callable[..., Caller]:
+    """A dependency that authenticates the caller and insists on one scope."""
+    wanted = Scope(scope)
+
+    def dependency(caller: Annotated[Caller, Depends(authenticate)]) -> Caller:
+        if not caller.has(wanted):
+            raise Forbidden(f"this call needs the scope {wanted.value}")
+        return caller
+
+    return dependency

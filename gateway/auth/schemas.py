@@ -1,0 +1,12 @@
+"""Wire shapes of the token endpoint."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "Bearer"
+    expires_in: int
+    scope: str

@@ -1,0 +1,254 @@
+"""Rules for API clients: registration, credentials, freezing and the access tokens they get.
+
+Secrets are shown once and stored as scrypt hashes. Tokens are short-lived ES256 JWTs signed with
+the gateway's key; each request re-reads the client so that disabling one takes effect at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import jwt
+from sqlmodel import Session
+
+from gateway.auth import repository
+from gateway.auth.jurisdiction import Jurisdiction
+from gateway.auth.models import ApiClient
+from gateway.auth.scopes import Role, Scope, Stage, parse_scopes
+from gateway.clock import as_utc, utcnow
+from gateway.errors import AccountFrozen, FieldError, InvalidInput, NotAuthenticated, NotFound
+from gateway.keyring import KeyRing
+from gateway.settings import Settings
+
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+TOKEN_AUDIENCE = "student-identity-gateway"
+
+
+def hash_secret(secret: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(secret.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32)
+    enc = base64.b64encode
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${enc(salt).decode()}${enc(digest).decode()}"
+
+
+def verify_secret(secret: str, stored: str) -> bool:
+    try:
+        algo, n, r, p, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if algo != "scrypt":
+        return False
+    candidate = hashlib.scrypt(
+        secret.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=32
+    )
+    return hmac.compare_digest(candidate, base64.b64decode(digest))
+
+
+# Which jurisdictions each role may hold: a role's reach follows the administrative level.
+_ROLE_JURISDICTION: dict[Role, set[str]] = {
+    Role.CENTRAL: {"country"},
+    Role.PROVINCE: {"2"},
+    Role.CITY: {"4"},
+    Role.COUNTY: {"6"},
+    Role.SCHOOL: {"school"},
+    Role.REVIEWER: {"2", "4", "6"},
+    Role.PARTNER: {"country", "2", "4", "6"},
+    Role.REGISTRY: {"country", "2", "4", "6", "school"},
+}
+
+
+def _jurisdiction_kind(j: Jurisdiction) -> str:
+    if j.is_country:
+        return "country"
+    if j.is_school:
+        return "school"
+    return str(len(j.value))
+
+
+@dataclass(frozen=True)
+class NewClient:
+    client: ApiClient
+    secret: str
+
+
+def create_client(
+    session: Session,
+    *,
+    name: str,
+    role: str,
+    jurisdiction: str,
+    scopes: str,
+    stage: str | None = None,
+) -> NewClient:
+    """Register a client; the returned secret is the only time it is ever shown."""
+    errors: list[FieldError] = []
+    if not name.strip() or len(name) > 200:
+        errors.append(FieldError("name", "invalid", "name must be 1 to 200 characters"))
+    try:
+        parsed_role = Role(role)
+    except ValueError:
+        errors.append(FieldError("role", "unknown_role", f"role must be one of {', '.join(Role)}"))
+        parsed_role = None
+    try:
+        parsed_j: Jurisdiction | None = Jurisdiction.parse(jurisdiction)
+    except ValueError as exc:
+        errors.append(FieldError("jurisdiction", "invalid", str(exc)))
+        parsed_j = None
+    try:
+        parsed_scopes = parse_scopes(scopes)
+    except ValueError as exc:
+        errors.append(FieldError("scopes", "unknown_scope", str(exc)))
+        parsed_scopes = frozenset()
+    if parsed_role and parsed_j and _jurisdiction_kind(parsed_j) not in _ROLE_JURISDICTION[parsed_role]:
+        errors.append(
+            FieldError(
+                "jurisdiction",
+                "role_mismatch",
+                f"role {parsed_role} cannot hold jurisdiction {parsed_j.value}",
+            )
+        )
+    if stage is not None:
+        if parsed_role is not Role.REGISTRY:
+            errors.append(FieldError("stage", "not_a_registry", "only registry clients have a stage"))
+        elif stage not in set(Stage):
+            errors.append(FieldError("stage", "unknown_stage", f"stage must be one of {', '.join(Stage)}"))
+    elif parsed_role is Role.REGISTRY:
+        errors.append(FieldError("stage", "required", "a registry client needs a stage"))
+    if errors:
+        raise InvalidInput(errors=errors)
+    assert parsed_role is not None and parsed_j is not None
+    secret = secrets.token_urlsafe(32)
+    client = ApiClient(
+        id="cl_" + secrets.token_hex(12),
+        name=name.strip(),
+        role=parsed_role.value,
+        jurisdiction=parsed_j.value,
+        stage=stage,
+        scopes=" ".join(sorted(s.value for s in parsed_scopes)),
+        secret_hash=hash_secret(secret),
+        created_at=utcnow(),
+    )
+    repository.add_client(session, client)
+    return NewClient(client=client, secret=secret)
+
+
+def list_clients(session: Session) -> Sequence[ApiClient]:
+    return repository.list_clients(session)
+
+
+def _require_client(session: Session, client_id: str) -> ApiClient:
+    client = repository.get_client(session, client_id)
+    if client is None:
+        raise NotFound(f"no client {client_id}")
+    return client
+
+
+def disable_client(session: Session, client_id: str) -> ApiClient:
+    client = _require_client(session, client_id)
+    client.disabled_at = client.disabled_at or utcnow()
+    session.add(client)
+    return client
+
+
+def enable_client(session: Session, client_id: str) -> ApiClient:
+    """Re-enable a disabled or frozen client; its idle clock starts again now."""
+    client = _require_client(session, client_id)
+    client.disabled_at = None
+    client.last_used_at = utcnow()
+    session.add(client)
+    return client
+
+
+def is_frozen(client: ApiClient, settings: Settings) -> bool:
+    last = as_utc(client.last_used_at or client.created_at)
+    return utcnow() - last > timedelta(days=settings.client_freeze_days)
+
+
+def check_usable(client: ApiClient, settings: Settings) -> None:
+    if client.disabled_at is not None:
+        raise AccountFrozen("this client is disabled")
+    if is_frozen(client, settings):
+        raise AccountFrozen(
+            f"this client has not been used for {settings.client_freeze_days} days and is frozen; "
+            "an administrator must re-enable it"
+        )
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+    scope: str
+
+
+def issue_token(
+    session: Session,
+    settings: Settings,
+    keyring: KeyRing,
+    *,
+    client_id: str,
+    client_secret: str,
+    scope: str | None = None,
+) -> IssuedToken:
+    """OAuth2 client-credentials grant: a short-lived signed token carrying role, jurisdiction, scopes."""
+    client = repository.get_client(session, client_id)
+    # One answer for an unknown client and a wrong secret, so neither can be probed.
+    if client is None or not verify_secret(client_secret, client.secret_hash):
+        raise NotAuthenticated("unknown client or wrong secret")
+    check_usable(client, settings)
+    held = frozenset(client.scopes.split())
+    if scope:
+        asked = frozenset(scope.split())
+        if not asked <= held:
+            raise InvalidInput(
+                errors=[FieldError("scope", "invalid_scope", "asked for scopes the client does not hold")]
+            )
+        granted = asked
+    else:
+        granted = held
+    now = utcnow()
+    repository.touch_client(session, client.id, now)
+    claims: dict[str, Any] = {
+        "iss": settings.token_issuer,
+        "aud": TOKEN_AUDIENCE,
+        "sub": client.id,
+        "iat": int(now.timestamp()),
+        "nbf": int(now.timestamp()),
+        "exp": int((now + timedelta(seconds=settings.token_ttl_seconds)).timestamp()),
+        "jti": secrets.token_hex(8),
+        "role": client.role,
+        "jur": client.jurisdiction,
+        "scope": " ".join(sorted(granted)),
+    }
+    if client.stage:
+        claims["stage"] = client.stage
+    token = jwt.encode(claims, keyring.signing_pem, algorithm="ES256", headers={"kid": keyring.kid})
+    return IssuedToken(access_token=token, expires_in=settings.token_ttl_seconds, scope=claims["scope"])
+
+
+def decode_token(token: str, settings: Settings, keyring: KeyRing) -> dict[str, Any]:
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            keyring.public_pem,
+            algorithms=["ES256"],
+            audience=TOKEN_AUDIENCE,
+            issuer=settings.token_issuer,
+            options={"require": ["exp", "iat", "sub", "scope", "role", "jur"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise NotAuthenticated("the access token has expired") from None
+    except jwt.InvalidTokenError:
+        raise NotAuthenticated("the access token is not valid") from None
+    return claims
+
+
+def known_scopes() -> list[str]:
+    return [s.value for s in Scope]

@@ -1,0 +1,20 @@
+"""What one gateway process builds at start-up and shares with every request: settings, engine, keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from gateway.keyring import KeyRing
+from gateway.settings import Settings
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: Engine
+    keyring: KeyRing
+    # Built by later capabilities (adapter clients, caches, ...), keyed by name.
+    services: dict[str, Any] = field(default_factory=dict)

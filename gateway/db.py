@@ -1,0 +1,108 @@
+"""The gateway's own database: engine construction, sessions, migrations and cross-replica locks.
+
+SQLite (embedded default) and PostgreSQL (production) are both first-class: the same alembic
+migrations build both, and the guarantees that must hold across replicas (one code per person,
+never-reused codes, idempotent requests) live in the database as constraints and locks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def build_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """Create an engine with the settings each backend needs for safe concurrent use."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # The sqlite3 driver's own transaction handling would defer BEGIN and break
+            # SELECT-then-write sequences; we issue BEGIN IMMEDIATE ourselves (see below).
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+                return
+            # One writer at a time: taking the write lock at BEGIN makes every transaction
+            # serialisable and avoids upgrade deadlocks between concurrent readers-then-writers.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def is_postgres(engine_or_session: Engine | Session) -> bool:
+    bind = engine_or_session.get_bind() if isinstance(engine_or_session, Session) else engine_or_session
+    return bind.dialect.name == "postgresql"
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade_database(url: str, revision: str = "head") -> None:
+    """Apply the alembic migrations up to ``revision``."""
+    command.upgrade(alembic_config(url), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        try:
+            row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+        except Exception:
+            return None
+    return str(row[0]) if row else None
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A unit of work for code outside a request (CLI, worker): commit on success, roll back on error."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def lock_key(*parts: str) -> int:
+    """A stable signed 64-bit key for PostgreSQL advisory locks, from any strings."""
+    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def advisory_xact_lock(session: Session, *parts: str) -> None:
+    """Serialise transactions on a name until the current transaction ends.
+
+    On PostgreSQL this is a transaction-scoped advisory lock, so it holds across replicas. SQLite
+    transactions already hold the database write lock from BEGIN IMMEDIATE, which serialises them.
+    """
+    if is_postgres(session):
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(*parts)})

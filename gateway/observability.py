@@ -1,0 +1,144 @@
+"""Logs, request ids and metrics.
+
+Logs are JSON lines carrying the request id; a filter masks anything shaped like an ID number in
+every record, whoever logged it. Metrics are prometheus-client counters and histograms per route.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import secrets
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from gateway.privacy import mask_id_numbers
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+
+class MaskIdNumbersFilter(logging.Filter):
+    """Rewrite each record's message with ID-shaped numbers masked, before any handler sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string must not lose the record
+            message = str(record.msg)
+        record.msg = mask_id_numbers(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_id_numbers(record.exc_text)
+        return True
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", None)
+        if request_id:
+            entry["request_id"] = request_id
+        for key in ("event", "adapter", "status", "path", "method", "duration_ms", "client_id"):
+            if hasattr(record, key):
+                entry[key] = getattr(record, key)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
+    """Install one stderr handler on the root logger with masking and request ids."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(MaskIdNumbersFilter())
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(
+        JsonFormatter() if json_lines else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if getattr(existing, "_gateway", False):
+            root.removeHandler(existing)
+    handler._gateway = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    # uvicorn's access log would print query strings; ours carries the route and request id instead.
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+class Metrics:
+    """Per-app metric objects (a registry per app keeps tests and replicas independent)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "gateway_http_requests_total",
+            "HTTP requests by route, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "gateway_http_request_duration_seconds",
+            "HTTP request latency by route",
+            ["route", "method"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+
+
+_access_log = logging.getLogger("gateway.access")
+
+
+def install_request_middleware(app: FastAPI, metrics: Metrics) -> None:
+    @app.middleware("http")
+    async def _request_context(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        incoming = request.headers.get("x-request-id", "")
+        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else secrets.token_hex(8)
+        request.state.request_id = request_id
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            response.headers["X-Request-ID"] = request_id
+            return response
+        finally:
+            elapsed = time.perf_counter() - started
+            route = request.scope.get("route")
+            route_path = getattr(route, "path", "unmatched")
+            metrics.requests.labels(route_path, request.method, str(status)).inc()
+            metrics.latency.labels(route_path, request.method).observe(elapsed)
+            _access_log.info(
+                "%s %s %s",
+                request.method,
+                route_path,
+                status,
+                extra={
+                    "method": request.method,
+                    "path": route_path,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
+            request_id_var.reset(token)

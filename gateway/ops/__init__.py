@@ -1,0 +1,1 @@
+"""Operational endpoints: liveness, readiness, metrics and the published signing keys."""

@@ -1,0 +1,32 @@
+"""Masking of personal identifiers wherever a full value is not needed (responses, logs, audit).
+
+The rule of the national system: first 6 + ``********`` + last 4 for ID numbers. ``mask_id_numbers``
+finds anything shaped like a resident ID number (18 characters ending in a digit or X, or a legacy
+15-digit number) inside free text, so that a number can't leak through a message or a log line.
+"""
+
+from __future__ import annotations
+
+import re
+
+_ID_SHAPED = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[0-9Xx])(?![0-9A-Za-z])|(?<!\d)(\d{6})(\d{5})(\d{4})(?!\d)")
+
+
+def mask_id_number(number: str | None) -> str | None:
+    """Mask one document number: first 6 + ******** + last 4 (short numbers keep only their last 2)."""
+    if number is None:
+        return None
+    if len(number) >= 12:
+        return f"{number[:6]}********{number[-4:]}"
+    if len(number) > 4:
+        return "*" * (len(number) - 2) + number[-2:]
+    return "*" * len(number)
+
+
+def _mask_match(match: re.Match[str]) -> str:
+    return mask_id_number(match.group(0)) or ""
+
+
+def mask_id_numbers(text: str) -> str:
+    """Mask every ID-number-shaped run of characters in ``text``."""
+    return _ID_SHAPED.sub(_mask_match, text)

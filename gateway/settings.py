@@ -1,0 +1,96 @@
+"""The gateway's one settings class: every knob, its default and what it is for.
+
+Read from the environment (prefix ``GATEWAY_``, nested fields joined by ``__``) and from an optional
+``.env`` file. Nothing else in the package reads ``os.environ``; code receives a ``Settings`` object.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of one gateway process (API server, worker or CLI)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    data_dir: Path = Field(
+        default=Path("var"),
+        description="Directory for the embedded SQLite store, generated keys and export files.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL of the gateway's own database. Unset: SQLite file gateway.db in data_dir. "
+            "Production: postgresql+psycopg://user@host/db."
+        ),
+    )
+    database_pool_size: int = Field(
+        default=10, ge=1, le=200, description="Connections kept open per process (PostgreSQL only)."
+    )
+    migrate_on_start: bool = Field(
+        default=True, description="Apply pending alembic migrations when the service starts."
+    )
+    host: str = Field(default="127.0.0.1", description="Address the HTTP service listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port the HTTP service listens on.")
+    token_ttl_seconds: int = Field(
+        default=900, ge=30, le=86400, description="Lifetime of an access token issued by POST /v1/token."
+    )
+    token_issuer: str = Field(
+        default="student-identity-gateway", description="The `iss` claim of issued tokens and signatures."
+    )
+    signing_key_file: Path | None = Field(
+        default=None,
+        description=(
+            "PEM file of the EC P-256 private key that signs tokens and handoff responses. Unset: "
+            "data_dir/keys/signing-key.pem, generated on first start."
+        ),
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Master secret (at least 32 characters) from which the HMAC key for identifier look-ups and "
+            "the encryption key for stored document numbers are derived. Unset: data_dir/keys/secret.key, "
+            "generated on first start. Losing it makes stored document numbers unreadable."
+        ),
+    )
+    client_freeze_days: int = Field(
+        default=180, ge=1, description="A client unused for this many days is frozen and refused tokens."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Minimum level of log records written."
+    )
+    log_json: bool = Field(default=True, description="Write logs as one JSON object per line.")
+    start_mocks: bool = Field(
+        default=False,
+        description="`gateway serve` also starts the mock government systems on loopback (set by make run).",
+    )
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'gateway.db').as_posix()}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, with explicit overrides (used by the CLI and tests)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,85 @@
+"""The audit trail: rows chain by hash, tampering is found, and the database refuses edits."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session, select
+
+from gateway.audit import service
+from gateway.audit.models import AuditEvent
+from gateway.db import build_engine, is_postgres, session_scope
+
+
+def _write_some(session: Session, n: int = 5) -> list[AuditEvent]:
+    return [
+        service.record(session, action="student.read", actor="cl_test", object_type="student", object_ref=f"G{i}")
+        for i in range(n)
+    ]
+
+
+def test_rows_chain_to_their_predecessor(session: Session) -> None:
+    events = _write_some(session)
+    assert events[0].prev_hash == service.GENESIS
+    for before, after in zip(events, events[1:], strict=False):
+        assert after.prev_hash == before.hash
+    report = service.verify_chain(session)
+    assert report.ok and report.rows_checked == 5
+
+
+def test_full_id_numbers_never_reach_the_trail(session: Session) -> None:
+    event = service.record(
+        session, action="student.read", actor="x", object_ref="person 11010519491231002X", purpose="check 110105491231002"
+    )
+    assert "11010519491231002X" not in (event.object_ref or "")
+    assert event.object_ref == "person 110105********002X"
+    assert "110105491231002" not in (event.purpose or "")
+
+
+def test_database_refuses_update_and_delete(session: Session) -> None:
+    event = _write_some(session, 1)[0]
+    with pytest.raises(DBAPIError), session.begin_nested():
+        session.execute(text("UPDATE audit_event SET outcome = 'denied' WHERE id = :id"), {"id": event.id})
+    with pytest.raises(DBAPIError), session.begin_nested():
+        session.execute(text("DELETE FROM audit_event WHERE id = :id"), {"id": event.id})
+
+
+def _drop_guards(session: Session) -> None:
+    # Simulates a database administrator who bypasses the triggers: exactly what verify must catch.
+    if is_postgres(session):
+        session.execute(text("ALTER TABLE audit_event DISABLE TRIGGER USER"))
+    else:
+        session.execute(text("DROP TRIGGER audit_event_no_update"))
+        session.execute(text("DROP TRIGGER audit_event_no_delete"))
+
+
+def test_verify_finds_an_edited_row(fresh_db_url: str) -> None:
+    engine = build_engine(fresh_db_url)
+    with session_scope(engine) as s:
+        events = _write_some(s, 6)
+        target = events[3].id
+    with session_scope(engine) as s:
+        _drop_guards(s)
+        s.execute(text("UPDATE audit_event SET purpose = 'nothing to see' WHERE id = :id"), {"id": target})
+    with session_scope(engine) as s:
+        report = service.verify_chain(s)
+    engine.dispose()
+    assert report.first_bad_id == target
+    assert "edited" in (report.reason or "")
+
+
+def test_verify_finds_a_removed_row(fresh_db_url: str) -> None:
+    engine = build_engine(fresh_db_url)
+    with session_scope(engine) as s:
+        events = _write_some(s, 6)
+        removed, following = events[2].id, events[3].id
+    with session_scope(engine) as s:
+        _drop_guards(s)
+        s.execute(text("DELETE FROM audit_event WHERE id = :id"), {"id": removed})
+    with session_scope(engine) as s:
+        report = service.verify_chain(s)
+        remaining = s.exec(select(AuditEvent)).all()
+    engine.dispose()
+    assert len(remaining) == 5
+    assert report.first_bad_id == following
