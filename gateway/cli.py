@@ -83,8 +83,12 @@ def _engine(settings: Settings):  # type: ignore[no-untyped-def]
 @clients_app.command("create")
 def clients_create(
     name: Annotated[str, typer.Option(help="Who the client is (a person or a system).")],
-    role: Annotated[str, typer.Option(help="central, province, city, county, school, reviewer, partner, registry")],
-    jurisdiction: Annotated[str, typer.Option(help="CN, a region prefix (41, 4101, 410102) or a school code")],
+    role: Annotated[
+        str, typer.Option(help="central, province, city, county, school, reviewer, partner, registry")
+    ],
+    jurisdiction: Annotated[
+        str, typer.Option(help="CN, a region prefix (41, 4101, 410102) or a school code")
+    ],
     scopes: Annotated[str, typer.Option(help='Space-separated scopes, or "all"')],
     stage: Annotated[str | None, typer.Option(help="Registry stage (registry role only)")] = None,
 ) -> None:
@@ -144,8 +148,12 @@ def clients_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSO
     table = Table("client_id", "name", "role", "jurisdiction", "state", "last used")
     for row in rows:
         table.add_row(
-            str(row["client_id"]), str(row["name"]), str(row["role"]), str(row["jurisdiction"]),
-            str(row["state"]), str(row["last_used_at"] or "never"),
+            str(row["client_id"]),
+            str(row["name"]),
+            str(row["role"]),
+            str(row["jurisdiction"]),
+            str(row["state"]),
+            str(row["last_used_at"] or "never"),
         )
     Console().print(table)
 

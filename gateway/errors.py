@@ -206,7 +206,7 @@ def install_error_handlers(app: FastAPI) -> None:
             exc.status_code, "http-error"
         )
         return problem_response(
-            exc.status_code, str(exc.detail), str(exc.detail), slug, request, headers=exc.headers
+            exc.status_code, str(exc.detail), str(exc.detail), slug, request, headers=dict(exc.headers or {})
         )
 
     @app.exception_handler(Exception)

@@ -9,6 +9,7 @@ keys derived from the one master secret with HKDF so that they can never be conf
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -122,10 +123,8 @@ def load_keyring(settings: Settings) -> KeyRing:
     else:
         secret_file = settings.keys_dir / "secret.key"
         if not secret_file.exists():
-            try:
+            with contextlib.suppress(FileExistsError):
                 _write_private(secret_file, secrets.token_urlsafe(48).encode())
-            except FileExistsError:
-                pass
         secret = secret_file.read_bytes().strip()
     return KeyRing(
         signing_key=loaded,

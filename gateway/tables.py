@@ -4,7 +4,18 @@ from sqlmodel import SQLModel
 
 from gateway.audit.models import AuditEvent
 from gateway.auth.models import ApiClient
+from gateway.idgen.models import CodeLineage, CodeSequence, IssuedCode
+from gateway.registry.models import Person, PersonIdentifier
 
 metadata = SQLModel.metadata
 
-__all__ = ["ApiClient", "AuditEvent", "metadata"]
+__all__ = [
+    "ApiClient",
+    "AuditEvent",
+    "CodeLineage",
+    "CodeSequence",
+    "IssuedCode",
+    "Person",
+    "PersonIdentifier",
+    "metadata",
+]

@@ -19,8 +19,21 @@ def cli_env(fresh_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 def test_clients_create_list_disable_enable(cli_env: None) -> None:
     runner = CliRunner()
-    created = runner.invoke(app, ["clients", "create", "--name", "Henan", "--role", "province",
-                                  "--jurisdiction", "41", "--scopes", "codes:read search:read"])
+    created = runner.invoke(
+        app,
+        [
+            "clients",
+            "create",
+            "--name",
+            "Henan",
+            "--role",
+            "province",
+            "--jurisdiction",
+            "41",
+            "--scopes",
+            "codes:read search:read",
+        ],
+    )
     assert created.exit_code == 0, created.output
     out = json.loads(created.stdout.strip().splitlines()[-1])
     assert out["client_id"].startswith("cl_") and len(out["client_secret"]) >= 32
@@ -29,15 +42,19 @@ def test_clients_create_list_disable_enable(cli_env: None) -> None:
     assert [(r["client_id"], r["state"]) for r in rows] == [(out["client_id"], "active")]
     assert out["client_secret"] not in listed.stdout
     assert runner.invoke(app, ["clients", "disable", out["client_id"]]).exit_code == 0
-    rows = [json.loads(line) for line in runner.invoke(app, ["clients", "list", "--json"]).stdout.splitlines()]
+    rows = [
+        json.loads(line) for line in runner.invoke(app, ["clients", "list", "--json"]).stdout.splitlines()
+    ]
     assert rows[0]["state"] == "disabled"
     assert runner.invoke(app, ["clients", "enable", out["client_id"]]).exit_code == 0
     assert runner.invoke(app, ["clients", "disable", "cl_missing"]).exit_code == 1
 
 
 def test_clients_create_refuses_bad_input(cli_env: None) -> None:
-    result = CliRunner().invoke(app, ["clients", "create", "--name", "x", "--role", "province",
-                                      "--jurisdiction", "CN", "--scopes", "all"])
+    result = CliRunner().invoke(
+        app,
+        ["clients", "create", "--name", "x", "--role", "province", "--jurisdiction", "CN", "--scopes", "all"],
+    )
     assert result.exit_code == 2
     assert "jurisdiction" in result.output
 

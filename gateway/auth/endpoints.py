@@ -25,7 +25,9 @@ def issue_token(
 ) -> TokenResponse:
     if grant_type != "client_credentials":
         raise InvalidInput(
-            errors=[FieldError("grant_type", "unsupported_grant_type", "only client_credentials is supported")]
+            errors=[
+                FieldError("grant_type", "unsupported_grant_type", "only client_credentials is supported")
+            ]
         )
     issued = service.issue_token(
         session, ctx.settings, ctx.keyring, client_id=client_id, client_secret=client_secret, scope=scope

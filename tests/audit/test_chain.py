@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -14,7 +16,9 @@ from gateway.db import build_engine, is_postgres, session_scope
 
 def _write_some(session: Session, n: int = 5) -> list[AuditEvent]:
     return [
-        service.record(session, action="student.read", actor="cl_test", object_type="student", object_ref=f"G{i}")
+        service.record(
+            session, action="student.read", actor="cl_test", object_type="student", object_ref=f"G{i}"
+        )
         for i in range(n)
     ]
 
@@ -22,7 +26,7 @@ def _write_some(session: Session, n: int = 5) -> list[AuditEvent]:
 def test_rows_chain_to_their_predecessor(session: Session) -> None:
     events = _write_some(session)
     assert events[0].prev_hash == service.GENESIS
-    for before, after in zip(events, events[1:], strict=False):
+    for before, after in itertools.pairwise(events):
         assert after.prev_hash == before.hash
     report = service.verify_chain(session)
     assert report.ok and report.rows_checked == 5
@@ -30,7 +34,11 @@ def test_rows_chain_to_their_predecessor(session: Session) -> None:
 
 def test_full_id_numbers_never_reach_the_trail(session: Session) -> None:
     event = service.record(
-        session, action="student.read", actor="x", object_ref="person 11010519491231002X", purpose="check 110105491231002"
+        session,
+        action="student.read",
+        actor="x",
+        object_ref="person 11010519491231002X",
+        purpose="check 110105491231002",
     )
     assert "11010519491231002X" not in (event.object_ref or "")
     assert event.object_ref == "person 110105********002X"

@@ -13,21 +13,38 @@ from gateway.errors import InvalidInput
 
 @pytest.mark.parametrize(
     ("role", "jurisdiction"),
-    [("central", "CN"), ("province", "41"), ("city", "4101"), ("county", "410102"), ("school", "4101020001"),
-     ("reviewer", "410102"), ("partner", "CN"), ("registry", "41")],
+    [
+        ("central", "CN"),
+        ("province", "41"),
+        ("city", "4101"),
+        ("county", "410102"),
+        ("school", "4101020001"),
+        ("reviewer", "410102"),
+        ("partner", "CN"),
+        ("registry", "41"),
+    ],
 )
 def test_each_role_accepts_its_jurisdiction(session: Session, role: str, jurisdiction: str) -> None:
     stage = "vocational" if role == "registry" else None
-    created = service.create_client(session, name="x", role=role, jurisdiction=jurisdiction, scopes="all", stage=stage)
+    created = service.create_client(
+        session, name="x", role=role, jurisdiction=jurisdiction, scopes="all", stage=stage
+    )
     assert created.client.jurisdiction == jurisdiction
 
 
 @pytest.mark.parametrize(
     ("role", "jurisdiction", "field"),
-    [("province", "CN", "jurisdiction"), ("county", "41", "jurisdiction"), ("mayor", "41", "role"),
-     ("central", "4", "jurisdiction"), ("school", "41", "jurisdiction")],
+    [
+        ("province", "CN", "jurisdiction"),
+        ("county", "41", "jurisdiction"),
+        ("mayor", "41", "role"),
+        ("central", "4", "jurisdiction"),
+        ("school", "41", "jurisdiction"),
+    ],
 )
-def test_mismatched_role_and_jurisdiction_are_refused(session: Session, role: str, jurisdiction: str, field: str) -> None:
+def test_mismatched_role_and_jurisdiction_are_refused(
+    session: Session, role: str, jurisdiction: str, field: str
+) -> None:
     with pytest.raises(InvalidInput) as info:
         service.create_client(session, name="x", role=role, jurisdiction=jurisdiction, scopes="all")
     assert field in {e.field for e in info.value.errors}
@@ -35,7 +52,9 @@ def test_mismatched_role_and_jurisdiction_are_refused(session: Session, role: st
 
 def test_unknown_scope_is_refused(session: Session) -> None:
     with pytest.raises(InvalidInput) as info:
-        service.create_client(session, name="x", role="central", jurisdiction="CN", scopes="codes:read codes:delete")
+        service.create_client(
+            session, name="x", role="central", jurisdiction="CN", scopes="codes:read codes:delete"
+        )
     assert [e.field for e in info.value.errors] == ["scopes"]
 
 
@@ -43,7 +62,9 @@ def test_registry_needs_a_stage_and_others_have_none(session: Session) -> None:
     with pytest.raises(InvalidInput):
         service.create_client(session, name="x", role="registry", jurisdiction="CN", scopes="all")
     with pytest.raises(InvalidInput):
-        service.create_client(session, name="x", role="county", jurisdiction="410102", scopes="all", stage="preschool")
+        service.create_client(
+            session, name="x", role="county", jurisdiction="410102", scopes="all", stage="preschool"
+        )
 
 
 def test_all_means_every_scope() -> None:
@@ -53,12 +74,22 @@ def test_all_means_every_scope() -> None:
 
 @pytest.mark.parametrize(
     ("jurisdiction", "region", "school", "covered"),
-    [("CN", "650102", None, True), ("41", "410102", None, True), ("41", "420102", None, False),
-     ("4101", "410102", None, True), ("4101", "410202", None, False), ("410102", "410102", None, True),
-     ("410102", "410103", None, False), ("4101020001", "410102", "4101020001", True),
-     ("4101020001", "410102", "4101020002", False), ("41", None, None, False)],
+    [
+        ("CN", "650102", None, True),
+        ("41", "410102", None, True),
+        ("41", "420102", None, False),
+        ("4101", "410102", None, True),
+        ("4101", "410202", None, False),
+        ("410102", "410102", None, True),
+        ("410102", "410103", None, False),
+        ("4101020001", "410102", "4101020001", True),
+        ("4101020001", "410102", "4101020002", False),
+        ("41", None, None, False),
+    ],
 )
-def test_jurisdiction_covers(jurisdiction: str, region: str | None, school: str | None, covered: bool) -> None:
+def test_jurisdiction_covers(
+    jurisdiction: str, region: str | None, school: str | None, covered: bool
+) -> None:
     assert Jurisdiction.parse(jurisdiction).covers(region, school) is covered
 
 

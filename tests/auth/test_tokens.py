@@ -22,7 +22,9 @@ def _token(api: TestClient, client_id: str, secret: str, **extra: str):  # type:
     )
 
 
-def test_token_carries_role_jurisdiction_and_scopes(api: TestClient, session: Session, app_context: AppContext) -> None:
+def test_token_carries_role_jurisdiction_and_scopes(
+    api: TestClient, session: Session, app_context: AppContext
+) -> None:
     created = service.create_client(
         session, name="Zhengzhou", role="city", jurisdiction="4101", scopes="codes:read search:read"
     )
@@ -32,7 +34,10 @@ def test_token_carries_role_jurisdiction_and_scopes(api: TestClient, session: Se
     body = reply.json()
     assert body["token_type"] == "Bearer"
     claims = jwt.decode(
-        body["access_token"], app_context.keyring.public_pem, algorithms=["ES256"], audience=service.TOKEN_AUDIENCE
+        body["access_token"],
+        app_context.keyring.public_pem,
+        algorithms=["ES256"],
+        audience=service.TOKEN_AUDIENCE,
     )
     assert claims["sub"] == created.client.id
     assert claims["role"] == "city" and claims["jur"] == "4101"
@@ -41,7 +46,9 @@ def test_token_carries_role_jurisdiction_and_scopes(api: TestClient, session: Se
 
 
 def test_narrower_scope_can_be_asked_for_but_not_wider(api: TestClient, session: Session) -> None:
-    created = service.create_client(session, name="x", role="county", jurisdiction="410102", scopes="codes:read search:read")
+    created = service.create_client(
+        session, name="x", role="county", jurisdiction="410102", scopes="codes:read search:read"
+    )
     session.commit()
     narrow = _token(api, created.client.id, created.secret, scope="codes:read")
     assert narrow.json()["scope"] == "codes:read"
@@ -85,7 +92,9 @@ def test_token_signed_by_another_key_is_refused(api: TestClient, make_caller: Ma
     assert api.get("/metrics", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
 
 
-def test_disabled_client_loses_token_and_access_at_once(api: TestClient, session: Session, make_caller: MakeCaller) -> None:
+def test_disabled_client_loses_token_and_access_at_once(
+    api: TestClient, session: Session, make_caller: MakeCaller
+) -> None:
     caller = make_caller()
     assert api.get("/metrics", headers=caller.headers).status_code == 200
     service.disable_client(session, caller.client_id)
@@ -99,7 +108,9 @@ def test_disabled_client_loses_token_and_access_at_once(api: TestClient, session
     assert _token(api, caller.client_id, caller.secret).status_code == 200
 
 
-def test_client_unused_for_180_days_is_frozen(api: TestClient, session: Session, app_context: AppContext) -> None:
+def test_client_unused_for_180_days_is_frozen(
+    api: TestClient, session: Session, app_context: AppContext
+) -> None:
     created = service.create_client(session, name="idle", role="county", jurisdiction="410102", scopes="all")
     client = session.get(ApiClient, created.client.id)
     assert client is not None
@@ -118,7 +129,9 @@ def test_client_unused_for_180_days_is_frozen(api: TestClient, session: Session,
 
 
 def test_secret_is_stored_hashed(session: Session) -> None:
-    created = service.create_client(session, name="x", role="partner", jurisdiction="CN", scopes="verifications:write")
+    created = service.create_client(
+        session, name="x", role="partner", jurisdiction="CN", scopes="verifications:write"
+    )
     stored = session.get(ApiClient, created.client.id)
     assert stored is not None
     assert created.secret not in stored.secret_hash

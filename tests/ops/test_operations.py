@@ -80,7 +80,9 @@ def test_mask_one_number() -> None:
 
 
 def test_log_filter_masks_numbers_in_messages_and_args() -> None:
-    record = logging.LogRecord("t", logging.INFO, __file__, 1, "checking %s for %s", ("11010519491231002X", "张三"), None)
+    record = logging.LogRecord(
+        "t", logging.INFO, __file__, 1, "checking %s for %s", ("11010519491231002X", "张三"), None
+    )
     MaskIdNumbersFilter().filter(record)
     line = json.loads(JsonFormatter().format(record))
     assert "11010519491231002X" not in line["message"]
@@ -90,7 +92,10 @@ def test_log_filter_masks_numbers_in_messages_and_args() -> None:
 def test_served_logs_never_carry_an_id_number(api: TestClient, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     handler_filter = MaskIdNumbersFilter()
-    api.post("/v1/token", data={"grant_type": "client_credentials", "client_id": "11010519491231002X", "client_secret": "s"})
+    api.post(
+        "/v1/token",
+        data={"grant_type": "client_credentials", "client_id": "11010519491231002X", "client_secret": "s"},
+    )
     for record in caplog.records:
         handler_filter.filter(record)
         assert "11010519491231002X" not in record.getMessage()

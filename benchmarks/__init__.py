@@ -1,0 +1,1 @@
+"""Benchmarks: each ``benchmarks/<name>/run.py`` prints figures; ``python -m benchmarks [name]`` runs them."""

@@ -1,0 +1,60 @@
+"""POST /v1/codes/validate and GET /v1/codes/{code}."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+
+from gateway.audit import service as audit
+from gateway.auth.dependencies import Caller, SessionDep, require_scope
+from gateway.auth.scopes import Scope
+from gateway.errors import NotFound
+from gateway.idgen import formats, service
+from gateway.idgen.schemas import CodeResolution, LineageEntry, ValidateCodeRequest, ValidateCodeResponse
+
+router = APIRouter(prefix="/v1/codes", tags=["codes"])
+CodesReader = Annotated[Caller, Depends(require_scope(Scope.CODES_READ))]
+
+
+@router.post("/validate", response_model=ValidateCodeResponse)
+def validate_code(body: ValidateCodeRequest, _caller: CodesReader) -> ValidateCodeResponse:
+    """Check a code's format and check character; says nothing about whether it was issued."""
+    check = formats.validate_code(body.code)
+    return ValidateCodeResponse(
+        valid=check.valid, type=check.type.value if check.type else None, errors=list(check.errors)
+    )
+
+
+@router.get("/{code}", response_model=CodeResolution)
+def resolve_code(
+    code: Annotated[str, Path(max_length=64)], caller: CodesReader, session: SessionDep
+) -> CodeResolution:
+    """The current code of whoever holds ``code``, with the lineage; not found outside jurisdiction."""
+    try:
+        found = service.resolve_code(session, code)
+    except NotFound:
+        raise NotFound("no such code") from None
+    if not caller.jurisdiction.covers(found.person.region, found.person.school_code):
+        raise NotFound("no such code")
+    audit.record(
+        session, action="code.resolve", caller=caller, object_type="person", object_ref=found.current_code
+    )
+    return CodeResolution(
+        code=found.asked,
+        code_status=found.asked_status,
+        current_code=found.current_code,
+        current_type=found.current_code[0],
+        person_status=found.person.status,
+        lineage=[
+            LineageEntry(
+                old_code=e.old_code,
+                new_code=e.new_code,
+                reason=e.reason,
+                detail=e.detail,
+                actor=e.actor,
+                occurred_at=e.occurred_at,
+            )
+            for e in found.lineage
+        ],
+    )

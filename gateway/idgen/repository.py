@@ -1,0 +1,79 @@
+"""SQL for issued codes, J sequences and lineage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from sqlalchemy import select as sa_select
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, select
+
+from gateway.db import is_postgres
+from gateway.idgen.models import CodeLineage, CodeSequence, IssuedCode
+
+
+def get_code(session: Session, code: str, *, for_update: bool = False) -> IssuedCode | None:
+    query = select(IssuedCode).where(IssuedCode.code == code).execution_options(populate_existing=True)
+    if for_update:
+        query = query.with_for_update()
+    return session.exec(query).first()
+
+
+def code_exists(session: Session, code: str) -> bool:
+    return session.exec(select(IssuedCode.code).where(IssuedCode.code == code)).first() is not None
+
+
+def suffixes_in_use(session: Session, prefix: str) -> set[int]:
+    rows = session.exec(select(IssuedCode.code).where(col(IssuedCode.code).startswith(prefix))).all()
+    return {int(code[len(prefix) :]) for code in rows}
+
+
+def insert_code(session: Session, code: IssuedCode) -> None:
+    """Insert inside a savepoint so a duplicate key fails alone, not the caller's transaction."""
+    with session.begin_nested():
+        session.add(code)
+        session.flush()
+
+
+def next_j_sequence(session: Session, region: str, birth_date: date) -> int:
+    """Take the next J sequence number for (region, date); concurrent callers queue on the row lock."""
+    values = {"region": region, "birth_date": birth_date, "next_value": 1}
+    insert = pg_insert if is_postgres(session) else sqlite_insert
+    session.execute(
+        insert(CodeSequence).values(**values).on_conflict_do_nothing(index_elements=["region", "birth_date"])
+    )
+    taken = session.execute(
+        update(CodeSequence)
+        .where(col(CodeSequence.region) == region, col(CodeSequence.birth_date) == birth_date)
+        .values(next_value=CodeSequence.next_value + 1)
+        .returning(col(CodeSequence.next_value))
+    ).scalar_one()
+    return int(taken) - 1
+
+
+def add_lineage(session: Session, entry: CodeLineage) -> None:
+    session.add(entry)
+    session.flush()
+
+
+def lineage_for_persons(session: Session, person_ids: Sequence[int]) -> Sequence[CodeLineage]:
+    return session.exec(
+        select(CodeLineage)
+        .where(col(CodeLineage.person_id).in_(person_ids))
+        .order_by(col(CodeLineage.occurred_at), col(CodeLineage.id))
+    ).all()
+
+
+def codes_of_person(session: Session, person_id: int) -> Sequence[IssuedCode]:
+    return session.exec(
+        select(IssuedCode).where(IssuedCode.person_id == person_id).order_by(col(IssuedCode.issued_at))
+    ).all()
+
+
+def count_codes(session: Session) -> int:
+    from sqlalchemy import func
+
+    return int(session.execute(sa_select(func.count()).select_from(IssuedCode)).scalar_one())

@@ -1,0 +1,35 @@
+"""Wire shapes of the code endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class ValidateCodeRequest(BaseModel):
+    code: str = Field(max_length=64, description="A national student code (case and spaces ignored).")
+
+
+class ValidateCodeResponse(BaseModel):
+    valid: bool
+    type: str | None
+    errors: list[str]
+
+
+class LineageEntry(BaseModel):
+    old_code: str
+    new_code: str
+    reason: str
+    detail: str | None
+    actor: str
+    occurred_at: datetime
+
+
+class CodeResolution(BaseModel):
+    code: str = Field(description="The code asked about.")
+    code_status: str = Field(description="current, superseded (promoted) or alias (merged away).")
+    current_code: str
+    current_type: str
+    person_status: str
+    lineage: list[LineageEntry]

@@ -1,0 +1,240 @@
+"""Allocation of national student codes, each inside the caller's transaction.
+
+- ``L``: random 4-digit suffix, unique among all codes ever issued; a few random tries, then a pick
+  among the free suffixes, then a clear error when the (region, date) space is full.
+- ``J``: a per-(region, date) sequence row advanced with UPDATE ... RETURNING, so concurrent
+  transactions queue on its row lock and never share a number.
+- ``G``: ``G`` + the verified resident ID number; when that code already exists (the number now
+  belongs to somebody else, or was corrected), fall back to ``J`` and record why.
+
+The ``issued_code`` primary key is the last word: a code can be inserted only once, ever.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from gateway.clock import utcnow
+from gateway.db import advisory_xact_lock
+from gateway.errors import Conflict, GatewayError, InvalidInput, NotFound
+from gateway.idgen import formats, repository
+from gateway.idgen.formats import CodeType
+from gateway.idgen.models import CodeLineage, IssuedCode
+from gateway.registry import repository as persons
+from gateway.registry.models import Person
+
+_RANDOM_TRIES = 8
+
+
+class CodeSpaceExhausted(GatewayError):
+    status = 409
+    title = "Code space exhausted"
+    type_slug = "code-space-exhausted"
+
+
+def _issue(
+    session: Session, code: str, kind: CodeType, actor: str, person_id: int | None
+) -> IssuedCode | None:
+    """Insert a code; None when it was issued before (by anyone, ever)."""
+    row = IssuedCode(code=code, type=kind.value, person_id=person_id, issued_at=utcnow(), issued_by=actor)
+    try:
+        repository.insert_code(session, row)
+    except IntegrityError:
+        if repository.code_exists(session, code):
+            return None
+        raise
+    return row
+
+
+def allocate_l_code(
+    session: Session, region: str, birth_date: date, actor: str, person_id: int | None = None
+) -> IssuedCode:
+    prefix = formats.l_prefix(region, birth_date)
+    for _ in range(_RANDOM_TRIES):
+        row = _issue(
+            session,
+            formats.build_l_code(region, birth_date, secrets.randbelow(10_000)),
+            CodeType.L,
+            actor,
+            person_id,
+        )
+        if row:
+            return row
+    # Crowded space: choose among the suffixes still free rather than keep guessing.
+    while True:
+        free = sorted(set(range(10_000)) - repository.suffixes_in_use(session, prefix))
+        if not free:
+            raise CodeSpaceExhausted(
+                f"all 10,000 temporary codes for region {region} and birth date {birth_date} are issued"
+            )
+        row = _issue(session, prefix + f"{secrets.choice(free):04d}", CodeType.L, actor, person_id)
+        if row:
+            return row
+
+
+def allocate_j_code(
+    session: Session, region: str, birth_date: date, actor: str, person_id: int | None = None
+) -> IssuedCode:
+    while True:
+        sequence = repository.next_j_sequence(session, region, birth_date)
+        if sequence > 999:
+            raise CodeSpaceExhausted(
+                f"all 999 J sequence numbers for region {region} and birth date {birth_date} are issued"
+            )
+        row = _issue(
+            session, formats.build_j_code(region, birth_date, sequence), CodeType.J, actor, person_id
+        )
+        if row:  # a taken code (imported from elsewhere) just moves us to the next number
+            return row
+
+
+@dataclass(frozen=True)
+class FormalCode:
+    code: IssuedCode
+    fallback_reason: str | None
+
+
+def allocate_formal_code(
+    session: Session,
+    *,
+    region: str,
+    birth_date: date,
+    resident_id: str | None,
+    actor: str,
+    person_id: int | None = None,
+) -> FormalCode:
+    """A G code for a verified resident ID number, else (or when the G form is taken) a J code."""
+    if resident_id:
+        g_code = formats.build_g_code(resident_id)
+        row = _issue(session, g_code, CodeType.G, actor, person_id)
+        if row:
+            return FormalCode(row, None)
+        reason = "the G form of this ID number was already issued; J code issued instead"
+        return FormalCode(allocate_j_code(session, region, birth_date, actor, person_id), reason)
+    return FormalCode(allocate_j_code(session, region, birth_date, actor, person_id), None)
+
+
+def create_person_with_temporary_code(
+    session: Session, *, region: str, school_code: str | None, birth_date: date, actor: str
+) -> Person:
+    """A new person holding a fresh L code (the first registration of someone who matched nobody)."""
+    code = allocate_l_code(session, region, birth_date, actor)
+    now = utcnow()
+    person = persons.add_person(
+        session,
+        Person(
+            current_code=code.code,
+            region=region,
+            school_code=school_code,
+            birth_date=birth_date,
+            created_at=now,
+            updated_at=now,
+        ),
+    )
+    code.person_id = person.id
+    session.add(code)
+    session.flush()
+    return person
+
+
+@dataclass(frozen=True)
+class Promotion:
+    person: Person
+    old_code: str
+    new_code: str
+    promoted: bool  # False when another transaction had already promoted this code
+    fallback_reason: str | None = None
+
+
+def promote_code(
+    session: Session,
+    code: str,
+    *,
+    target: Literal["G", "J"],
+    resident_id: str | None = None,
+    actor: str,
+    reason: str,
+) -> Promotion:
+    """Promote a person's L code to G or J, or a J code to G, keeping the old code resolvable.
+
+    Idempotent under concurrency: the person's row is locked; a promotion that finds the code
+    already superseded returns the formal code the first one issued.
+    """
+    issued = repository.get_code(session, formats.normalise_code(code))
+    if issued is None or issued.person_id is None:
+        raise NotFound(f"code {code} was never issued")
+    advisory_xact_lock(session, "person", str(issued.person_id))
+    person = persons.get_person(session, issued.person_id, for_update=True)
+    issued = repository.get_code(session, issued.code)
+    assert person is not None and issued is not None
+    if issued.status != "current":
+        return Promotion(person, issued.code, person.current_code, promoted=False)
+    kind = CodeType(issued.type)
+    if kind is CodeType.G or (kind is CodeType.J and target == "J"):
+        raise Conflict(f"a {kind} code cannot be promoted to {target}")
+    if target == "G" and not resident_id:
+        raise InvalidInput(
+            errors=[{"field": "resident_id", "code": "required", "message": "G needs an ID number"}]
+        )
+    issued.status = "superseded"
+    session.add(issued)
+    session.flush()  # free the one-current-code slot before the new code takes it
+    formal = allocate_formal_code(
+        session,
+        region=issued.code[1:7],
+        birth_date=person.birth_date,
+        resident_id=resident_id if target == "G" else None,
+        actor=actor,
+        person_id=person.id,
+    )
+    person.current_code = formal.code.code
+    person.updated_at = utcnow()
+    session.add(person)
+    assert person.id is not None
+    repository.add_lineage(
+        session,
+        CodeLineage(
+            person_id=person.id,
+            old_code=issued.code,
+            new_code=formal.code.code,
+            reason=reason,
+            detail=formal.fallback_reason,
+            actor=actor,
+            occurred_at=utcnow(),
+        ),
+    )
+    return Promotion(
+        person, issued.code, formal.code.code, promoted=True, fallback_reason=formal.fallback_reason
+    )
+
+
+@dataclass(frozen=True)
+class Resolution:
+    asked: str
+    person: Person
+    current_code: str
+    asked_status: str
+    lineage: list[CodeLineage]
+
+
+def resolve_code(session: Session, code: str) -> Resolution:
+    """Any code ever issued → the person who holds it now (following merges) and the lineage."""
+    issued = repository.get_code(session, formats.normalise_code(code))
+    if issued is None or issued.person_id is None:
+        raise NotFound("no such code")
+    person = persons.get_person(session, issued.person_id)
+    assert person is not None
+    seen = [person.id]
+    while person.merged_into_id is not None and person.merged_into_id not in seen:
+        survivor = persons.get_person(session, person.merged_into_id)
+        assert survivor is not None
+        person = survivor
+        seen.append(person.id)
+    lineage = list(repository.lineage_for_persons(session, [pid for pid in seen if pid is not None]))
+    return Resolution(issued.code, person, person.current_code, issued.status, lineage)

@@ -1,0 +1,54 @@
+"""SQL for persons and their identifiers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlmodel import Session, col, select
+
+from gateway.registry.models import Person, PersonIdentifier
+
+
+def add_person(session: Session, person: Person) -> Person:
+    session.add(person)
+    session.flush()
+    return person
+
+
+def get_person(session: Session, person_id: int, *, for_update: bool = False) -> Person | None:
+    query = select(Person).where(Person.id == person_id).execution_options(populate_existing=True)
+    if for_update:
+        query = query.with_for_update()
+    return session.exec(query).first()
+
+
+def active_identifiers(session: Session, person_id: int) -> Sequence[PersonIdentifier]:
+    return session.exec(
+        select(PersonIdentifier)
+        .where(PersonIdentifier.person_id == person_id, col(PersonIdentifier.valid_to).is_(None))
+        .order_by(col(PersonIdentifier.id))
+    ).all()
+
+
+def all_identifiers(session: Session, person_id: int) -> Sequence[PersonIdentifier]:
+    return session.exec(
+        select(PersonIdentifier)
+        .where(PersonIdentifier.person_id == person_id)
+        .order_by(col(PersonIdentifier.id))
+    ).all()
+
+
+def find_active_identifier(session: Session, scheme: str, value_hash: str) -> Sequence[PersonIdentifier]:
+    return session.exec(
+        select(PersonIdentifier).where(
+            PersonIdentifier.scheme == scheme,
+            PersonIdentifier.value_hash == value_hash,
+            col(PersonIdentifier.valid_to).is_(None),
+        )
+    ).all()
+
+
+def add_identifier(session: Session, identifier: PersonIdentifier) -> None:
+    with session.begin_nested():
+        session.add(identifier)
+        session.flush()
