@@ -17,6 +17,7 @@ from gateway.auth.endpoints import router as auth_router
 from gateway.context import AppContext
 from gateway.db import build_engine, upgrade_database
 from gateway.errors import install_error_handlers
+from gateway.identity.endpoints import router as identity_router
 from gateway.idgen.endpoints import router as codes_router
 from gateway.keyring import load_keyring
 from gateway.observability import Metrics, configure_logging, install_request_middleware
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, context: AppContext | None = No
     app.include_router(ops_router)
     app.include_router(auth_router)
     app.include_router(codes_router)
+    app.include_router(identity_router)
     return app
 
 

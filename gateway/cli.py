@@ -204,5 +204,14 @@ def audit_verify() -> None:
     raise typer.Exit(1)
 
 
+def _register_domain_commands() -> None:
+    from gateway.identity.commands import normalize
+
+    app.command("normalize")(normalize)
+
+
+_register_domain_commands()
+
+
 def main() -> None:
     app()

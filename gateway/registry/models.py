@@ -25,6 +25,120 @@ class Person(SQLModel, table=True):
     birth_date: date = Field(sa_column=Column(Date, nullable=False))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    # The canonical record as last registered (record-schema.md); the ID number only encrypted.
+    name: str = Field(default="", max_length=100)
+    gender: str = Field(default="0", max_length=1)
+    ethnicity: str | None = Field(default=None, max_length=2)
+    id_type: str = Field(default="none", max_length=40)
+    id_number_encrypted: str | None = Field(default=None, max_length=400)
+    id_number_masked: str | None = Field(default=None, max_length=40)
+    nationality: str = Field(default="CHN", max_length=3)
+    household_region: str | None = Field(default=None, max_length=6)
+    guardian_name: str | None = Field(default=None, max_length=100)
+    verification_status: str = Field(
+        default="unverified",
+        max_length=20,
+        description="unverified, pending, verified, failed, not_applicable",
+    )
+    school_status: str = Field(default="registered", max_length=30, index=True)
+    locked_by_transfer: bool = Field(default=False)
+
+
+class BlockingKey(SQLModel, table=True):
+    """One blocking key of a person (an HMAC digest: keys hold ID-number fragments)."""
+
+    __tablename__ = "blocking_key"
+
+    digest: str = Field(primary_key=True, max_length=64)
+    person_id: int = Field(primary_key=True, foreign_key="person.id", index=True)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The answer given to a client's Idempotency-Key, replayed for the same request."""
+
+    __tablename__ = "idempotency_record"
+
+    client_id: str = Field(primary_key=True, max_length=40)
+    key: str = Field(primary_key=True, max_length=200)
+    request_hash: str = Field(max_length=64)
+    status_code: int
+    response_json: str
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class ProblemRecord(SQLModel, table=True):
+    """A case for a reviewer: a possible duplicate, an identifier conflict or a failed verification."""
+
+    __tablename__ = "problem_record"
+
+    id: int | None = Field(default=None, primary_key=True)
+    type: str = Field(max_length=30, index=True)
+    status: str = Field(default="open", max_length=20, index=True)
+    region: str = Field(max_length=6, index=True)
+    school_code: str | None = Field(default=None, max_length=10)
+    subject_person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    candidate_person_ids: str = Field(default="", max_length=2000, description="space-separated person ids")
+    submitted_encrypted: str | None = Field(default=None, description="the submitted record, encrypted JSON")
+    explanation_json: str | None = Field(default=None)
+    opened_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+    opened_by: str = Field(max_length=100)
+    decided_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    decided_by: str | None = Field(default=None, max_length=100)
+    decision: str | None = Field(default=None, max_length=30)
+    decision_note: str | None = Field(default=None, max_length=500)
+    result_person_id: int | None = Field(default=None, foreign_key="person.id")
+
+
+class Merge(SQLModel, table=True):
+    """Two persons found to be one: ``merged`` became an alias of ``survivor``; undoable."""
+
+    __tablename__ = "person_merge"
+
+    id: int | None = Field(default=None, primary_key=True)
+    survivor_id: int = Field(foreign_key="person.id", index=True)
+    merged_id: int = Field(foreign_key="person.id", index=True)
+    problem_id: int | None = Field(default=None, foreign_key="problem_record.id")
+    decided_by: str = Field(max_length=100)
+    decided_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    undone_by: str | None = Field(default=None, max_length=100)
+    undone_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class StatusEvent(SQLModel, table=True):
+    """One status change (学籍异动) of a student."""
+
+    __tablename__ = "status_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    event: str = Field(max_length=30)
+    from_status: str = Field(max_length=30)
+    to_status: str = Field(max_length=30)
+    effective_date: date = Field(sa_column=Column(Date, nullable=False))
+    school_code: str | None = Field(default=None, max_length=10)
+    region: str = Field(max_length=6)
+    recorded_by: str = Field(max_length=100)
+    recorded_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    note: str | None = Field(default=None, max_length=500)
+
+
+class VerificationJob(SQLModel, table=True):
+    """A durable re-verification job: written in the registration's transaction, worked by the worker."""
+
+    __tablename__ = "verification_job"
+    __table_args__ = (Index("ix_verification_job_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    status: str = Field(default="queued", max_length=20, description="queued, done")
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    lease_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    guardian_id_encrypted: str | None = Field(default=None, max_length=400)
+    last_reason: str | None = Field(default=None, max_length=200)
+    outcome: str | None = Field(default=None, max_length=30)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 
 
 class PersonIdentifier(SQLModel, table=True):

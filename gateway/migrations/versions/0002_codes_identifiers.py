@@ -35,6 +35,18 @@ def upgrade() -> None:
     sa.Column('birth_date', sa.Date(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('gender', sqlmodel.sql.sqltypes.AutoString(length=1), nullable=False),
+    sa.Column('ethnicity', sqlmodel.sql.sqltypes.AutoString(length=2), nullable=True),
+    sa.Column('id_type', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('id_number_encrypted', sqlmodel.sql.sqltypes.AutoString(length=400), nullable=True),
+    sa.Column('id_number_masked', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+    sa.Column('nationality', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+    sa.Column('household_region', sqlmodel.sql.sqltypes.AutoString(length=6), nullable=True),
+    sa.Column('guardian_name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+    sa.Column('verification_status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('school_status', sqlmodel.sql.sqltypes.AutoString(length=30), nullable=False),
+    sa.Column('locked_by_transfer', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['merged_into_id'], ['person.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('current_code')
@@ -43,6 +55,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_person_merged_into_id'), ['merged_into_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_person_region'), ['region'], unique=False)
         batch_op.create_index(batch_op.f('ix_person_school_code'), ['school_code'], unique=False)
+        batch_op.create_index(batch_op.f('ix_person_school_status'), ['school_status'], unique=False)
 
     op.create_table('code_lineage',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -165,6 +178,7 @@ def downgrade() -> None:
 
     op.drop_table('code_lineage')
     with op.batch_alter_table('person', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_person_school_status'))
         batch_op.drop_index(batch_op.f('ix_person_school_code'))
         batch_op.drop_index(batch_op.f('ix_person_region'))
         batch_op.drop_index(batch_op.f('ix_person_merged_into_id'))
