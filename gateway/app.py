@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -19,12 +20,40 @@ from gateway.db import build_engine, upgrade_database
 from gateway.errors import install_error_handlers
 from gateway.identity.endpoints import router as identity_router
 from gateway.idgen.endpoints import router as codes_router
-from gateway.keyring import load_keyring
+from gateway.keyring import KeyRing, load_keyring
 from gateway.observability import Metrics, configure_logging, install_request_middleware
 from gateway.ops.endpoints import router as ops_router
+from gateway.registry.endpoints import router as registry_router
 from gateway.settings import Settings
 
+if TYPE_CHECKING:
+    from gateway.adapters.orchestrator import VerificationOrchestrator
+
 logger = logging.getLogger(__name__)
+
+
+def build_verifier(settings: Settings, keyring: KeyRing) -> VerificationOrchestrator | None:
+    if not settings.verification_enabled:
+        return None
+    from gateway.adapters.orchestrator import build_orchestrator
+
+    return build_orchestrator(settings.adapters, hmac_key=keyring.hmac_key)
+
+
+def attach_services(ctx: AppContext, verifier: VerificationOrchestrator | None) -> AppContext:
+    """Build what the workflows share: the trained matcher (loaded once) and the verifier."""
+    from gateway.matching import load_model
+    from gateway.registry.service import RegistryDeps
+
+    ctx.services["registry"] = RegistryDeps(
+        keyring=ctx.keyring,
+        model=load_model(),
+        verifier=verifier,
+        verify_deadline=ctx.settings.registration_verify_deadline,
+    )
+    if verifier is not None:
+        ctx.services["verifier"] = verifier
+    return ctx
 
 
 def build_context(settings: Settings) -> AppContext:
@@ -32,7 +61,16 @@ def build_context(settings: Settings) -> AppContext:
     if settings.migrate_on_start:
         upgrade_database(settings.resolved_database_url)
     engine = build_engine(settings.resolved_database_url, pool_size=settings.database_pool_size)
-    return AppContext(settings=settings, engine=engine, keyring=load_keyring(settings))
+    keyring = load_keyring(settings)
+    ctx = AppContext(settings=settings, engine=engine, keyring=keyring)
+    return attach_services(ctx, build_verifier(settings, keyring))
+
+
+def close_context(ctx: AppContext) -> None:
+    verifier = ctx.services.get("verifier")
+    if verifier is not None:
+        verifier.close()
+    ctx.engine.dispose()
 
 
 def create_app(settings: Settings | None = None, context: AppContext | None = None) -> FastAPI:
@@ -49,7 +87,7 @@ def create_app(settings: Settings | None = None, context: AppContext | None = No
             yield
         finally:
             if owned:
-                ctx.engine.dispose()
+                close_context(ctx)
 
     app = FastAPI(
         title="Student Identity Gateway",
@@ -67,6 +105,7 @@ def create_app(settings: Settings | None = None, context: AppContext | None = No
     app.include_router(auth_router)
     app.include_router(codes_router)
     app.include_router(identity_router)
+    app.include_router(registry_router)
     return app
 
 

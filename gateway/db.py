@@ -98,6 +98,15 @@ def lock_key(*parts: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+def advisory_xact_locks(session: Session, names: list[str]) -> None:
+    """Take several advisory locks at once, in a fixed order so that two transactions never deadlock."""
+    if is_postgres(session) and names:
+        keys = sorted({lock_key(name) for name in names})
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"), {"keys": keys}
+        )
+
+
 def advisory_xact_lock(session: Session, *parts: str) -> None:
     """Serialise transactions on a name until the current transaction ends.
 

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.adapters.settings import AdaptersSettings
+
 
 class Settings(BaseSettings):
     """Configuration of one gateway process (API server, worker or CLI)."""
@@ -71,6 +73,22 @@ class Settings(BaseSettings):
         default="INFO", description="Minimum level of log records written."
     )
     log_json: bool = Field(default=True, description="Write logs as one JSON object per line.")
+    adapters: AdaptersSettings = Field(
+        default_factory=AdaptersSettings,
+        description="The external verification systems, one nested block each (GATEWAY_ADAPTERS__...).",
+    )
+    verification_enabled: bool = Field(
+        default=True, description="Verify identities against the external systems (off: every job waits)."
+    )
+    registration_verify_deadline: float = Field(
+        default=2.0,
+        gt=0,
+        le=30,
+        description="Seconds a registration waits for verification before answering with it pending.",
+    )
+    worker_poll_seconds: float = Field(
+        default=2.0, gt=0, description="How often `gateway worker` looks for due verification jobs."
+    )
     start_mocks: bool = Field(
         default=False,
         description="`gateway serve` also starts the mock government systems on loopback (set by make run).",

@@ -51,8 +51,7 @@ def open_session(request: Request) -> Iterator[Session]:
     Used with ``scope="function"`` so the commit happens before the response is sent: an
     acknowledged write is a committed write.
     """
-    override = getattr(request.app.state, "session_factory", None)
-    session = override() if override else Session(get_context(request).engine, expire_on_commit=False)
+    session = _new_session(request)
     try:
         yield session
         session.commit()
@@ -75,24 +74,35 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def authenticate(request: Request, session: SessionDep, ctx: ContextDep) -> Caller:
+def _new_session(request: Request) -> Session:
+    override = getattr(request.app.state, "session_factory", None)
+    return override() if override else Session(get_context(request).engine, expire_on_commit=False)
+
+
+def authenticate(request: Request, ctx: ContextDep) -> Caller:
     claims = decode_token(_bearer(request), ctx.settings, ctx.keyring)
-    client = repository.get_client(session, str(claims["sub"]))
-    if client is None:
-        raise NotAuthenticated("the client of this token no longer exists")
-    check_usable(client, ctx.settings)
+    # A short read of its own: the caller is known before the endpoint's unit of work begins, and
+    # no lock is held across the request on the embedded store.
+    with _new_session(request) as session:
+        client = repository.get_client(session, str(claims["sub"]))
+        if client is None:
+            raise NotAuthenticated("the client of this token no longer exists")
+        check_usable(client, ctx.settings)
+        client_id, client_name, role = client.id, client.name, client.role
+        jurisdiction, stage = client.jurisdiction, client.stage
+        session.rollback()
     acting = request.headers.get("x-acting-user")
     if acting is not None and not _ACTING_USER.match(acting):
         raise InvalidInput(
             errors=[FieldError("X-Acting-User", "invalid", "1-100 letters, digits, '.', '@', '-' or '_'")]
         )
     caller = Caller(
-        client_id=client.id,
-        client_name=client.name,
-        role=Role(client.role),
-        jurisdiction=Jurisdiction(client.jurisdiction),
+        client_id=client_id,
+        client_name=client_name,
+        role=Role(role),
+        jurisdiction=Jurisdiction(jurisdiction),
         scopes=frozenset(str(claims["scope"]).split()),
-        stage=client.stage,
+        stage=stage,
         acting_user=acting,
         request_id=getattr(request.state, "request_id", None),
     )

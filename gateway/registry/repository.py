@@ -52,3 +52,36 @@ def add_identifier(session: Session, identifier: PersonIdentifier) -> None:
     with session.begin_nested():
         session.add(identifier)
         session.flush()
+
+
+def add_blocking_keys(session: Session, person_id: int, digests: list[str]) -> None:
+    from gateway.registry.models import BlockingKey
+
+    existing = set(session.exec(select(BlockingKey.digest).where(BlockingKey.person_id == person_id)).all())
+    for digest in sorted(set(digests) - existing):
+        session.add(BlockingKey(digest=digest, person_id=person_id))
+    session.flush()
+
+
+def persons_by_blocking_keys(session: Session, digests: list[str], limit: int) -> Sequence[Person]:
+    """Active persons sharing any of the digests (the candidate set of a search)."""
+    from gateway.registry.models import BlockingKey
+
+    if not digests:
+        return []
+    ids = (
+        select(BlockingKey.person_id)
+        .where(col(BlockingKey.digest).in_(digests))
+        .distinct()
+        .limit(limit)
+        .scalar_subquery()
+    )
+    return session.exec(
+        select(Person).where(col(Person.id).in_(ids), Person.status == "active").order_by(col(Person.id))
+    ).all()
+
+
+def persons_by_ids(session: Session, ids: list[int]) -> Sequence[Person]:
+    if not ids:
+        return []
+    return session.exec(select(Person).where(col(Person.id).in_(ids)).order_by(col(Person.id))).all()

@@ -1,0 +1,254 @@
+"""Registrations, real-time search, problem records, decisions and merges over HTTP."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Query
+from fastapi.responses import JSONResponse
+from sqlmodel import Session
+
+from gateway.audit import service as audit
+from gateway.auth.dependencies import Caller, ContextDep, SessionDep, require_scope
+from gateway.auth.scopes import Scope
+from gateway.errors import InvalidInput, NotFound
+from gateway.privacy import mask_id_number
+from gateway.registry import repository, reviews, service
+from gateway.registry.models import Merge, Person, ProblemRecord
+from gateway.registry.records import person_to_record
+from gateway.registry.schemas import (
+    DecisionRequest,
+    DecisionResponse,
+    DuplicateReport,
+    FieldScore,
+    MergeResponse,
+    PersonView,
+    ProblemDetail,
+    ProblemPage,
+    ProblemSummary,
+    SearchCandidate,
+    SearchResponse,
+)
+
+router = APIRouter(tags=["registry"])
+
+
+def registry_deps(ctx: ContextDep) -> service.RegistryDeps:
+    deps: service.RegistryDeps = ctx.services["registry"]
+    return deps
+
+
+DepsDep = Annotated[service.RegistryDeps, Depends(registry_deps)]
+
+
+@router.post("/v1/registrations", status_code=201)
+def register(
+    caller: Annotated[Caller, Depends(require_scope(Scope.REGISTRATIONS_WRITE))],
+    ctx: ContextDep,
+    deps: DepsDep,
+    body: Annotated[Any, Body()],
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    """Register a student: ``existing`` (200), ``issued`` (201), ``review_required`` (202) or 422."""
+    answer = service.register(ctx.engine, deps, caller, body, idempotency_key)
+    return JSONResponse(answer.body, status_code=answer.status_code)
+
+
+@router.post("/v1/search", response_model=SearchResponse)
+def search(
+    caller: Annotated[Caller, Depends(require_scope(Scope.SEARCH_READ))],
+    session: SessionDep,
+    deps: DepsDep,
+    body: Annotated[Any, Body()],
+) -> SearchResponse:
+    """Ranked candidates for a record; only persons inside the caller's jurisdiction are shown."""
+    if not isinstance(body, dict):
+        raise InvalidInput(
+            errors=[{"field": "body", "code": "not_an_object", "message": "a JSON object is required"}]
+        )
+    from gateway.identity import normalise_record
+    from gateway.matching import search_outcome
+
+    normalised = normalise_record(body)
+    if normalised.record is None:
+        raise InvalidInput(
+            errors=[{"field": i.field, "code": i.code, "message": i.message} for i in normalised.errors]
+        )
+    hits, _outcome, _holders = service.find_candidates(session, deps, normalised.record)
+    visible = [h for h in hits if caller.jurisdiction.covers(h.person.region, h.person.school_code)]
+    shown = [h for h in visible if h.result.band != "non_match"][:20]
+    audit.record(session, action="search", caller=caller, object_type="search", record_count=len(shown))
+    config = deps.model.config
+    return SearchResponse(
+        outcome=search_outcome([h.result for h in visible], config),
+        config=f"{config.name}@{config.version}",
+        candidates=[
+            SearchCandidate(
+                code=h.person.current_code,
+                score=round(h.result.probability, 6),
+                band=h.result.band,
+                grade=h.result.grade,
+                explanation=[
+                    FieldScore(field=e.field, level=e.level, weight=round(e.weight, 3))
+                    for e in h.result.explanation
+                ],
+                rules_fired=list(h.result.rules_fired),
+            )
+            for h in shown
+        ],
+    )
+
+
+def _summary(problem: ProblemRecord) -> dict[str, Any]:
+    return {
+        "id": problem.id,
+        "type": problem.type,
+        "status": problem.status,
+        "region": problem.region,
+        "school_code": problem.school_code,
+        "candidate_count": len(reviews.candidate_ids(problem)),
+        "opened_at": problem.opened_at,
+        "decided_at": problem.decided_at,
+        "decision": problem.decision,
+    }
+
+
+@router.get("/v1/reviews", response_model=ProblemPage)
+def list_reviews(
+    caller: Annotated[Caller, Depends(require_scope(Scope.REVIEWS_READ))],
+    session: SessionDep,
+    type: Annotated[
+        str | None, Query(pattern="^(wrong_id|duplicate_id|duplicate_no_id|possible_duplicate)$")
+    ] = None,
+    status: Annotated[str | None, Query(pattern="^(open|needs_evidence|resolved)$")] = None,
+    region: Annotated[str | None, Query(pattern=r"^\d{2,6}$")] = None,
+    after_id: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ProblemPage:
+    rows = reviews.list_problems(
+        session, caller, kind=type, status=status, region=region, after_id=after_id, limit=limit
+    )
+    return ProblemPage(
+        items=[ProblemSummary(**_summary(p)) for p in rows],
+        next_after_id=rows[-1].id if len(rows) == limit else None,
+        counts=reviews.count_problems(session, caller),
+    )
+
+
+def person_view(person: Person) -> PersonView:
+    return PersonView(
+        person_id=int(person.id or 0),
+        code=person.current_code,
+        status=person.status,
+        name=person.name,
+        gender=person.gender,
+        birth_date=person.birth_date.isoformat(),
+        id_type=person.id_type,
+        id_number_masked=person.id_number_masked,
+        household_region=person.household_region,
+        guardian_name=person.guardian_name,
+        school_code=person.school_code,
+        region=person.region,
+        verification_status=person.verification_status,
+    )
+
+
+def problem_detail(session: Session, deps: service.RegistryDeps, problem: ProblemRecord) -> ProblemDetail:
+    import json
+
+    subject = repository.get_person(session, problem.subject_person_id) if problem.subject_person_id else None
+    submission = reviews.submitted(problem, deps)
+    submitted = None
+    if submission is not None:
+        submitted = {**submission.record.to_dict(), "school_region": submission.school_region}
+        submitted["id_number"] = mask_id_number(submission.record.id_number)
+    merge = session.exec(
+        Merge.__table__.select().where(Merge.__table__.c.problem_id == problem.id)  # type: ignore[attr-defined]
+    ).first()
+    result = repository.get_person(session, problem.result_person_id) if problem.result_person_id else None
+    return ProblemDetail(
+        **_summary(problem),
+        subject=person_view(subject) if subject else None,
+        submitted=submitted,
+        candidates=[
+            person_view(p) for p in repository.persons_by_ids(session, reviews.candidate_ids(problem))
+        ],
+        explanation=json.loads(problem.explanation_json) if problem.explanation_json else None,
+        decision_note=problem.decision_note,
+        result_code=result.current_code if result else None,
+        merge_id=merge.id if merge else None,
+    )
+
+
+@router.post("/v1/reviews", response_model=ProblemSummary, status_code=201)
+def report_duplicate(
+    body: DuplicateReport,
+    caller: Annotated[Caller, Depends(require_scope(Scope.REVIEWS_WRITE))],
+    session: SessionDep,
+    deps: DepsDep,
+) -> ProblemSummary:
+    """Report persons who hold codes and seem to be one person; opens a possible-duplicate record."""
+    problem = reviews.report_duplicate(session, deps, caller, body.codes, body.note)
+    return ProblemSummary(**_summary(problem))
+
+
+@router.get("/v1/reviews/{problem_id}", response_model=ProblemDetail)
+def get_review(
+    problem_id: int,
+    caller: Annotated[Caller, Depends(require_scope(Scope.REVIEWS_READ))],
+    session: SessionDep,
+    deps: DepsDep,
+) -> ProblemDetail:
+    problem = reviews.get_problem(session, caller, problem_id)
+    detail = problem_detail(session, deps, problem)
+    audit.record(
+        session,
+        action="review.read",
+        caller=caller,
+        object_type="problem_record",
+        object_ref=str(problem_id),
+        record_count=len(detail.candidates) + (1 if detail.subject else 0),
+    )
+    return detail
+
+
+@router.post("/v1/reviews/{problem_id}/decision", response_model=DecisionResponse)
+def decide(
+    problem_id: int,
+    body: DecisionRequest,
+    caller: Annotated[Caller, Depends(require_scope(Scope.REVIEWS_WRITE))],
+    session: SessionDep,
+    deps: DepsDep,
+) -> DecisionResponse:
+    result = reviews.decide(
+        session, deps, caller, problem_id, body.decision, survivor_id=body.survivor_id, note=body.note
+    )
+    return DecisionResponse(
+        problem_id=problem_id,
+        status=result.problem.status,
+        decision=body.decision,
+        code=result.code,
+        merge_id=result.merge_id,
+    )
+
+
+@router.post("/v1/merges/{merge_id}/undo", response_model=MergeResponse)
+def undo_merge(
+    merge_id: int,
+    caller: Annotated[Caller, Depends(require_scope(Scope.REVIEWS_WRITE))],
+    session: SessionDep,
+) -> MergeResponse:
+    merge = reviews.undo_merge(session, caller, merge_id)
+    survivor = repository.get_person(session, merge.survivor_id)
+    restored = repository.get_person(session, merge.merged_id)
+    if survivor is None or restored is None or merge.undone_at is None:
+        raise NotFound("no such merge")
+    return MergeResponse(
+        merge_id=merge_id,
+        survivor_code=survivor.current_code,
+        restored_code=restored.current_code,
+        undone_at=merge.undone_at,
+    )
+
+
+__all__ = ["person_to_record", "router"]

@@ -1,0 +1,83 @@
+"""Durable Idempotency-Key handling: the same key and body replay the stored answer; a different body is 409.
+
+The key is locked for the length of the transaction that answers it, so two requests with one key
+arriving together are answered once: the second waits and then replays the first's answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, select
+
+from gateway.clock import utcnow
+from gateway.db import advisory_xact_lock
+from gateway.errors import FieldError, IdempotencyConflict, InvalidInput
+from gateway.registry.models import IdempotencyRecord
+
+_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    status_code: int
+    body: dict[str, Any]
+
+
+def request_hash(body: Any) -> str:
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, ensure_ascii=False, default=str).encode()
+    ).hexdigest()
+
+
+def check_key(key: str | None) -> str:
+    if key is None or not _KEY.match(key):
+        raise InvalidInput(
+            errors=[
+                FieldError(
+                    "Idempotency-Key",
+                    "required",
+                    "an Idempotency-Key header of 1-200 printable ASCII characters",
+                )
+            ]
+        )
+    return key
+
+
+def lookup(session: Session, client_id: str, key: str, digest: str) -> StoredAnswer | None:
+    """Lock the key, then return the stored answer (or None); 409 if it answered another body."""
+    advisory_xact_lock(session, "idempotency", client_id, key)
+    row = session.exec(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.client_id == client_id, IdempotencyRecord.key == key
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.request_hash != digest:
+        raise IdempotencyConflict("this Idempotency-Key was used with a different request body")
+    return StoredAnswer(row.status_code, json.loads(row.response_json))
+
+
+def store(session: Session, client_id: str, key: str, digest: str, answer: StoredAnswer) -> None:
+    row = session.get(IdempotencyRecord, (client_id, key))
+    text = json.dumps(answer.body, ensure_ascii=False, default=str)
+    if row is None:
+        session.add(
+            IdempotencyRecord(
+                client_id=client_id,
+                key=key,
+                request_hash=digest,
+                status_code=answer.status_code,
+                response_json=text,
+                created_at=utcnow(),
+            )
+        )
+    else:
+        row.status_code, row.response_json = answer.status_code, text
+        session.add(row)
+    session.flush()

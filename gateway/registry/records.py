@@ -1,0 +1,42 @@
+"""Conversions between stored persons and canonical records (the ID number decrypted on the way)."""
+
+from __future__ import annotations
+
+from gateway.identity import CanonicalRecord
+from gateway.keyring import KeyRing
+from gateway.registry.models import Person
+
+ID_CONTEXT = "person:id_number"
+
+
+def person_to_record(person: Person, keyring: KeyRing) -> CanonicalRecord:
+    number = keyring.decrypt(person.id_number_encrypted, ID_CONTEXT) if person.id_number_encrypted else None
+    return CanonicalRecord(
+        record_id=str(person.id),
+        name=person.name,
+        gender=person.gender,
+        birth_date=person.birth_date,
+        ethnicity=person.ethnicity,
+        id_type=person.id_type,
+        id_number=number,
+        nationality=person.nationality,
+        household_region=person.household_region,
+        guardian_name=person.guardian_name,
+        school_code=person.school_code,
+    )
+
+
+def store_record(person: Person, record: CanonicalRecord, keyring: KeyRing) -> None:
+    """Copy a canonical record's demographics onto a person (the ID number encrypted and masked)."""
+    from gateway.privacy import mask_id_number
+
+    person.name = record.name
+    person.gender = str(record.gender)
+    person.birth_date = record.birth_date
+    person.ethnicity = record.ethnicity
+    person.id_type = str(record.id_type)
+    person.id_number_encrypted = keyring.encrypt(record.id_number, ID_CONTEXT) if record.id_number else None
+    person.id_number_masked = mask_id_number(record.id_number)
+    person.nationality = record.nationality
+    person.household_region = record.household_region
+    person.guardian_name = record.guardian_name

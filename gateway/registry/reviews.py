@@ -1,0 +1,335 @@
+"""Problem records and their decisions: merge (same person), issue (different persons), send back.
+
+Nothing is deleted. A merge marks one person merged into the survivor and turns its code into an
+alias; undoing it restores both persons and codes. Every decision is audited with the reviewer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from gateway.audit import service as audit
+from gateway.auth.dependencies import Caller
+from gateway.auth.jurisdiction import Jurisdiction
+from gateway.clock import utcnow
+from gateway.db import advisory_xact_lock
+from gateway.errors import Conflict, FieldError, InvalidInput, NotFound
+from gateway.idgen import repository as code_repository
+from gateway.idgen.models import CodeLineage
+from gateway.registry import identifiers, repository
+from gateway.registry.models import Merge, Person, ProblemRecord
+from gateway.registry.service import RegistryDeps, Submission, create_person, parse_submission
+
+Decision = Literal["same_person", "different_persons", "needs_evidence"]
+PROBLEM_TYPES = ("wrong_id", "duplicate_id", "duplicate_no_id", "possible_duplicate")
+OPEN_STATES = ("open", "needs_evidence")
+
+
+def _in_jurisdiction(query: Any, jurisdiction: Jurisdiction) -> Any:
+    if jurisdiction.is_country:
+        return query
+    if jurisdiction.is_school:
+        return query.where(ProblemRecord.school_code == jurisdiction.value)
+    return query.where(col(ProblemRecord.region).startswith(jurisdiction.value))
+
+
+def list_problems(
+    session: Session,
+    caller: Caller,
+    *,
+    kind: str | None = None,
+    status: str | None = None,
+    region: str | None = None,
+    after_id: int = 0,
+    limit: int = 50,
+) -> Sequence[ProblemRecord]:
+    query = _in_jurisdiction(select(ProblemRecord), caller.jurisdiction).where(
+        col(ProblemRecord.id) > after_id
+    )
+    if kind:
+        query = query.where(ProblemRecord.type == kind)
+    if status:
+        query = query.where(ProblemRecord.status == status)
+    if region:
+        query = query.where(col(ProblemRecord.region).startswith(region))
+    rows: Sequence[ProblemRecord] = session.exec(query.order_by(col(ProblemRecord.id)).limit(limit)).all()
+    return rows
+
+
+def count_problems(session: Session, caller: Caller) -> dict[str, int]:
+    query = _in_jurisdiction(
+        select(ProblemRecord.status, func.count()).group_by(ProblemRecord.status), caller.jurisdiction
+    )
+    return {str(status): int(n) for status, n in session.exec(query).all()}
+
+
+def get_problem(
+    session: Session, caller: Caller, problem_id: int, *, for_update: bool = False
+) -> ProblemRecord:
+    problem = session.get(ProblemRecord, problem_id, populate_existing=True, with_for_update=for_update)
+    if problem is None or not caller.jurisdiction.covers(problem.region, problem.school_code):
+        raise NotFound("no such problem record")
+    return problem
+
+
+def candidate_ids(problem: ProblemRecord) -> list[int]:
+    return [int(x) for x in problem.candidate_person_ids.split()]
+
+
+def submitted(problem: ProblemRecord, deps: RegistryDeps) -> Submission | None:
+    if not problem.submitted_encrypted:
+        return None
+    payload = json.loads(deps.keyring.decrypt(problem.submitted_encrypted, "problem:submission"))
+    body = {
+        **payload["record"],
+        "school_code": payload["school_code"],
+        "school_region": payload["school_region"],
+    }
+    if payload.get("guardian_id_number"):
+        body["guardian_id_number"] = payload["guardian_id_number"]
+    body = {k: v for k, v in body.items() if v is not None}
+    return parse_submission(body)
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    problem: ProblemRecord
+    code: str | None
+    merge_id: int | None
+
+
+def _actor(caller: Caller) -> str:
+    return f"{caller.client_id}/{caller.acting_user}" if caller.acting_user else caller.client_id
+
+
+def merge_persons(
+    session: Session, survivor: Person, merged: Person, actor: str, problem_id: int | None
+) -> Merge:
+    """``merged`` becomes an alias of ``survivor``; both rows and both codes remain."""
+    if survivor.id == merged.id:
+        raise Conflict("a person cannot be merged into themself")
+    if survivor.status != "active" or merged.status != "active":
+        raise Conflict("only two active persons can be merged")
+    assert survivor.id is not None and merged.id is not None
+    for pid in sorted([survivor.id, merged.id]):
+        advisory_xact_lock(session, "person", str(pid))
+    now = utcnow()
+    merged.status, merged.merged_into_id, merged.updated_at = "merged", survivor.id, now
+    code = code_repository.get_code(session, merged.current_code)
+    assert code is not None
+    code.status = "alias"
+    session.add_all([merged, code])
+    code_repository.add_lineage(
+        session,
+        CodeLineage(
+            person_id=merged.id,
+            old_code=merged.current_code,
+            new_code=survivor.current_code,
+            reason="merge",
+            actor=actor,
+            occurred_at=now,
+        ),
+    )
+    merge = Merge(
+        survivor_id=survivor.id, merged_id=merged.id, problem_id=problem_id, decided_by=actor, decided_at=now
+    )
+    session.add(merge)
+    session.flush()
+    return merge
+
+
+def undo_merge(session: Session, caller: Caller, merge_id: int) -> Merge:
+    merge = session.get(Merge, merge_id, populate_existing=True, with_for_update=True)
+    if merge is None:
+        raise NotFound("no such merge")
+    survivor = repository.get_person(session, merge.survivor_id, for_update=True)
+    merged = repository.get_person(session, merge.merged_id, for_update=True)
+    assert survivor is not None and merged is not None
+    if not (
+        caller.jurisdiction.covers(survivor.region, survivor.school_code)
+        or caller.jurisdiction.covers(merged.region, merged.school_code)
+    ):
+        raise NotFound("no such merge")
+    if merge.undone_at is not None:
+        raise Conflict("this merge was already undone")
+    now, actor = utcnow(), _actor(caller)
+    merged.status, merged.merged_into_id, merged.updated_at = "active", None, now
+    code = code_repository.get_code(session, merged.current_code)
+    assert code is not None and merged.id is not None
+    code.status = "current"
+    merge.undone_at, merge.undone_by = now, actor
+    session.add_all([merged, code, merge])
+    code_repository.add_lineage(
+        session,
+        CodeLineage(
+            person_id=merged.id,
+            old_code=survivor.current_code,
+            new_code=merged.current_code,
+            reason="unmerge",
+            actor=actor,
+            occurred_at=now,
+        ),
+    )
+    audit.record(session, action="merge.undo", caller=caller, object_type="merge", object_ref=str(merge.id))
+    session.flush()
+    return merge
+
+
+def report_duplicate(
+    session: Session, deps: RegistryDeps, caller: Caller, codes: list[str], note: str | None
+) -> ProblemRecord:
+    """Open a possible-duplicate problem over persons that already hold codes (a school's report,
+    or a pair found by the national dedupe run)."""
+    from gateway.idgen import service as code_service
+    from gateway.registry.service import open_problem
+
+    persons: list[Person] = []
+    for code in codes:
+        try:
+            person = code_service.resolve_code(session, code).person
+        except NotFound:
+            raise InvalidInput(errors=[FieldError("codes", "unknown_code", f"no such code {code}")]) from None
+        if not caller.jurisdiction.covers(person.region, person.school_code):
+            raise InvalidInput(errors=[FieldError("codes", "unknown_code", f"no such code {code}")])
+        persons.append(person)
+    if len({p.id for p in persons}) < 2:
+        raise InvalidInput(
+            errors=[FieldError("codes", "same_person", "the codes already belong to one person")]
+        )
+    subject, others = persons[0], persons[1:]
+    problem = open_problem(
+        session,
+        deps,
+        kind="possible_duplicate",
+        region=subject.region,
+        school_code=subject.school_code,
+        opened_by=_actor(caller),
+        subject=subject,
+        candidates=[int(p.id or 0) for p in others],
+    )
+    problem.decision_note = note
+    session.add(problem)
+    audit.record(
+        session,
+        action="review.report",
+        caller=caller,
+        object_type="problem_record",
+        object_ref=str(problem.id),
+    )
+    return problem
+
+
+def decide(
+    session: Session,
+    deps: RegistryDeps,
+    caller: Caller,
+    problem_id: int,
+    decision: Decision,
+    *,
+    survivor_id: int | None = None,
+    note: str | None = None,
+) -> DecisionResult:
+    problem = get_problem(session, caller, problem_id, for_update=True)
+    if problem.status not in OPEN_STATES:
+        raise Conflict(f"problem record {problem_id} is already {problem.status}")
+    actor = _actor(caller)
+    code: str | None = None
+    merge_id: int | None = None
+    candidates = candidate_ids(problem)
+    if decision == "same_person":
+        if survivor_id is not None and survivor_id not in candidates + (
+            [problem.subject_person_id] if problem.subject_person_id else []
+        ):
+            raise InvalidInput(
+                errors=[
+                    FieldError(
+                        "survivor_id",
+                        "not_a_candidate",
+                        "survivor must be one of the persons of this problem record",
+                    )
+                ]
+            )
+        if problem.subject_person_id is not None:
+            if not candidates:
+                raise InvalidInput(
+                    errors=[
+                        FieldError(
+                            "decision",
+                            "no_candidate",
+                            "this problem record has no other person to merge with",
+                        )
+                    ]
+                )
+            subject = repository.get_person(session, problem.subject_person_id, for_update=True)
+            other_id = (
+                survivor_id if survivor_id and survivor_id != problem.subject_person_id else candidates[0]
+            )
+            other = repository.get_person(session, other_id, for_update=True)
+            assert subject is not None and other is not None
+            survivor, merged = (subject, other) if survivor_id == subject.id else (other, subject)
+            merge = merge_persons(session, survivor, merged, actor, problem.id)
+            merge_id, code = merge.id, survivor.current_code
+            problem.result_person_id = survivor.id
+        else:
+            target_id = survivor_id or (candidates[0] if candidates else None)
+            if target_id is None:
+                raise InvalidInput(
+                    errors=[
+                        FieldError("decision", "no_candidate", "this problem record has no candidate person")
+                    ]
+                )
+            target = repository.get_person(session, target_id)
+            assert target is not None and target.id is not None
+            submission = submitted(problem, deps)
+            if submission and submission.record.id_number:
+                scheme = (
+                    "resident_id"
+                    if submission.record.id_type == "household_booklet"
+                    else str(submission.record.id_type)
+                )
+                if scheme in identifiers.NATIONAL_DOCUMENT_SCHEMES and not identifiers.find_holders(
+                    session, deps.keyring, scheme, submission.record.id_number
+                ):
+                    identifiers.attach_identifier(
+                        session,
+                        deps.keyring,
+                        person_id=target.id,
+                        scheme=scheme,
+                        value=submission.record.id_number,
+                        source=actor,
+                    )
+            code = target.current_code
+            problem.result_person_id = target.id
+        problem.status = "resolved"
+    elif decision == "different_persons":
+        submission = submitted(problem, deps)
+        if submission is not None and problem.subject_person_id is None:
+            person, _job = create_person(session, deps, submission, actor)
+            code = person.current_code
+            problem.result_person_id = person.id
+        problem.status = "resolved"
+    else:
+        problem.status = "needs_evidence"
+    problem.decision, problem.decided_by, problem.decided_at, problem.decision_note = (
+        decision,
+        actor,
+        utcnow(),
+        note,
+    )
+    session.add(problem)
+    session.flush()
+    audit.record(
+        session,
+        action=f"review.{decision}",
+        caller=caller,
+        object_type="problem_record",
+        object_ref=str(problem.id),
+        outcome=problem.status,
+    )
+    return DecisionResult(problem, code, merge_id)

@@ -1,0 +1,536 @@
+"""The registration workflow: normalise, search before create, one code per person, verify, promote.
+
+One registration runs in two units of work. The first, under locks on the person's blocking keys,
+decides exactly one outcome (``existing``, ``review_required`` or ``issued``) and, for ``issued``,
+writes the person, the ``L`` code and a durable verification job together. The second, after the
+external systems answered within a short deadline, records the verdict and promotes the code. If
+the process dies between the two, the job is still queued and the worker finishes it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from gateway.audit import service as audit
+from gateway.auth.dependencies import Caller
+from gateway.clock import as_utc, utcnow
+from gateway.db import advisory_xact_lock, advisory_xact_locks, session_scope
+from gateway.errors import FieldError, Forbidden, InvalidInput, NotFound
+from gateway.identity import CanonicalRecord, normalise_record, validate_document
+from gateway.idgen import service as codes
+from gateway.keyring import KeyRing
+from gateway.matching import (
+    MatchModel,
+    MatchResult,
+    blocking_key_digest,
+    blocking_keys,
+    rank_candidates,
+    search_outcome,
+)
+from gateway.registry import idempotency, identifiers, repository
+from gateway.registry.idempotency import StoredAnswer
+from gateway.registry.models import Person, ProblemRecord, VerificationJob
+from gateway.registry.records import person_to_record, store_record
+
+logger = logging.getLogger(__name__)
+
+CITIZEN_ID_TYPES = frozenset({"resident_id", "household_booklet"})
+REGISTRATION_FIELDS = ("school_code", "school_region", "guardian_id_number")
+
+
+class Verifier(Protocol):
+    """What the registry needs of the verification orchestrator (gateway.adapters)."""
+
+    def verify_identity(
+        self, record: Any, *, guardian_id_number: str | None = None, deadline_seconds: float | None = None
+    ) -> Any: ...
+
+
+@dataclass
+class RegistryDeps:
+    """What the workflow needs besides a database: keys, the matcher and the verifier."""
+
+    keyring: KeyRing
+    model: MatchModel
+    verifier: Verifier | None
+    verify_deadline: float = 2.0
+    candidate_limit: int = 200
+    retry_backoff_seconds: tuple[float, ...] = field(default=(30, 120, 600, 1800, 3600))
+
+
+@dataclass(frozen=True)
+class Submission:
+    record: CanonicalRecord
+    school_code: str
+    school_region: str
+    guardian_id_number: str | None
+    warnings: list[dict[str, str]]
+    flags: list[str]
+
+
+def parse_submission(body: Any) -> Submission:
+    """Normalise a registration body; every refusal names its field (422), nothing is stored."""
+    if not isinstance(body, dict):
+        raise InvalidInput(errors=[FieldError("body", "not_an_object", "the body must be a JSON object")])
+    errors: list[FieldError] = []
+    school_code = body.get("school_code")
+    school_region = body.get("school_region")
+    if not isinstance(school_code, str) or not (len(school_code) == 10 and school_code.isdigit()):
+        errors.append(
+            FieldError("school_code", "invalid", "school_code must be the 10-digit school identifier")
+        )
+    if not isinstance(school_region, str) or not (len(school_region) == 6 and school_region.isdigit()):
+        errors.append(
+            FieldError("school_region", "invalid", "school_region must be a 6-digit GB/T 2260 code")
+        )
+    guardian_id = body.get("guardian_id_number")
+    if guardian_id is not None:
+        check = validate_document("resident_id", guardian_id) if isinstance(guardian_id, str) else None
+        if check is None or not check.valid:
+            errors.append(
+                FieldError(
+                    "guardian_id_number", "invalid", "guardian_id_number must be a valid resident ID number"
+                )
+            )
+        else:
+            guardian_id = check.number
+    record_fields = {k: v for k, v in body.items() if k not in REGISTRATION_FIELDS}
+    record_fields.setdefault("school_code", school_code)
+    normalised = normalise_record(record_fields)
+    errors.extend(FieldError(i.field, i.code, i.message) for i in normalised.errors)
+    if errors or normalised.record is None:
+        raise InvalidInput(errors=errors)
+    return Submission(
+        record=normalised.record,
+        school_code=str(school_code),
+        school_region=str(school_region),
+        guardian_id_number=guardian_id if isinstance(guardian_id, str) else None,
+        warnings=[{"field": w.field, "code": w.code, "message": w.message} for w in normalised.warnings],
+        flags=list(normalised.flags),
+    )
+
+
+def _digests(record: CanonicalRecord, deps: RegistryDeps) -> list[str]:
+    return sorted(
+        {blocking_key_digest(k, deps.keyring.hmac_key) for k in blocking_keys(record, deps.model.config)}
+    )
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    person: Person
+    result: MatchResult
+
+
+def find_candidates(
+    session: Session, deps: RegistryDeps, record: CanonicalRecord
+) -> tuple[list[SearchHit], str, list[int]]:
+    """Candidates by indexed blocking keys (plus holders of the same document), scored best first.
+
+    Returns the hits, the search outcome and the persons actively holding the record's document.
+    """
+    persons = {
+        p.id: p
+        for p in repository.persons_by_blocking_keys(session, _digests(record, deps), deps.candidate_limit)
+    }
+    holders: list[int] = []
+    if record.id_number and record.id_type in identifiers.NATIONAL_DOCUMENT_SCHEMES | {"household_booklet"}:
+        scheme = "resident_id" if record.id_type == "household_booklet" else str(record.id_type)
+        holders = identifiers.find_holders(session, deps.keyring, scheme, record.id_number)
+        missing = [h for h in holders if h not in persons]
+        for person in repository.persons_by_ids(session, missing):
+            persons[person.id] = person
+    active = [p for p in persons.values() if p.status == "active"]
+    results = rank_candidates(record, [person_to_record(p, deps.keyring) for p in active], deps.model)
+    by_id = {str(p.id): p for p in active}
+    hits = [SearchHit(by_id[r.record_id_2], r) for r in results]
+    return hits, search_outcome(results, deps.model.config), holders
+
+
+def _explanation(hits: list[SearchHit]) -> str:
+    return json.dumps(
+        [
+            {
+                "person_id": h.person.id,
+                "probability": round(h.result.probability, 6),
+                "band": h.result.band,
+                "grade": h.result.grade,
+                "fields": [
+                    {"field": e.field, "level": e.level, "weight": round(e.weight, 3)}
+                    for e in h.result.explanation
+                ],
+                "rules_fired": list(h.result.rules_fired),
+                "config": f"{h.result.config_name}@{h.result.config_version}",
+            }
+            for h in hits[:10]
+        ]
+    )
+
+
+def _scheme_of(record: CanonicalRecord) -> str | None:
+    if not record.id_number:
+        return None
+    if record.id_type == "household_booklet":
+        return "resident_id"
+    if record.id_type in identifiers.NATIONAL_DOCUMENT_SCHEMES:
+        return str(record.id_type)
+    return None
+
+
+def open_problem(
+    session: Session,
+    deps: RegistryDeps,
+    *,
+    kind: str,
+    region: str,
+    school_code: str | None,
+    opened_by: str,
+    subject: Person | None = None,
+    candidates: list[int] | None = None,
+    submission: Submission | None = None,
+    explanation: str | None = None,
+) -> ProblemRecord:
+    submitted = None
+    if submission is not None:
+        payload = {
+            "record": submission.record.to_dict(),
+            "school_code": submission.school_code,
+            "school_region": submission.school_region,
+            "guardian_id_number": submission.guardian_id_number,
+        }
+        submitted = deps.keyring.encrypt(json.dumps(payload, ensure_ascii=False), "problem:submission")
+    problem = ProblemRecord(
+        type=kind,
+        region=region,
+        school_code=school_code,
+        subject_person_id=subject.id if subject else None,
+        candidate_person_ids=" ".join(str(c) for c in (candidates or [])),
+        submitted_encrypted=submitted,
+        explanation_json=explanation,
+        opened_at=utcnow(),
+        opened_by=opened_by,
+    )
+    session.add(problem)
+    session.flush()
+    return problem
+
+
+def create_person(
+    session: Session, deps: RegistryDeps, submission: Submission, actor: str
+) -> tuple[Person, VerificationJob]:
+    """A new person with an L code, their identifiers and blocking keys, and a queued verification."""
+    record = submission.record
+    person = codes.create_person_with_temporary_code(
+        session,
+        region=submission.school_region,
+        school_code=submission.school_code,
+        birth_date=record.birth_date,
+        actor=actor,
+    )
+    store_record(person, record, deps.keyring)
+    person.verification_status = "pending"
+    session.add(person)
+    assert person.id is not None
+    scheme = _scheme_of(record)
+    if scheme and record.id_number:
+        identifiers.attach_identifier(
+            session, deps.keyring, person_id=person.id, scheme=scheme, value=record.id_number, source=actor
+        )
+    repository.add_blocking_keys(session, person.id, _digests(record, deps))
+    job = VerificationJob(
+        person_id=person.id,
+        next_attempt_at=utcnow(),
+        guardian_id_encrypted=deps.keyring.encrypt(submission.guardian_id_number, "job:guardian")
+        if submission.guardian_id_number
+        else None,
+        created_at=utcnow(),
+    )
+    session.add(job)
+    session.flush()
+    return person, job
+
+
+def _answer_existing(person: Person) -> StoredAnswer:
+    return StoredAnswer(
+        200, {"outcome": "existing", "code": person.current_code, "code_type": person.current_code[0]}
+    )
+
+
+def _decide(
+    session: Session, deps: RegistryDeps, caller: Caller, submission: Submission
+) -> tuple[StoredAnswer, int | None]:
+    record = submission.record
+    advisory_xact_locks(session, [f"bk:{d}" for d in _digests(record, deps)])
+    hits, outcome, holders = find_candidates(session, deps, record)
+    actor = caller.client_id
+    matches = [h for h in hits if h.result.band == "match"]
+    if outcome == "exact_match" and (not holders or holders == [matches[0].person.id]):
+        person = matches[0].person
+        scheme = _scheme_of(record)
+        assert person.id is not None
+        if scheme and record.id_number and not holders:
+            identifiers.attach_identifier(
+                session,
+                deps.keyring,
+                person_id=person.id,
+                scheme=scheme,
+                value=record.id_number,
+                source=actor,
+            )
+        return _answer_existing(person), None
+    reviewable = [h for h in hits if h.result.band in ("match", "review")]
+    if reviewable or holders:
+        if holders:
+            kind = "duplicate_id"
+        elif record.id_type == "none":
+            kind = "duplicate_no_id"
+        else:
+            kind = "possible_duplicate"
+        candidate_ids = [int(h.person.id or 0) for h in reviewable] + [
+            h for h in holders if h not in {x.person.id for x in reviewable}
+        ]
+        problem = open_problem(
+            session,
+            deps,
+            kind=kind,
+            region=submission.school_region,
+            school_code=submission.school_code,
+            opened_by=actor,
+            candidates=candidate_ids,
+            submission=submission,
+            explanation=_explanation(hits),
+        )
+        return StoredAnswer(
+            202,
+            {
+                "outcome": "review_required",
+                "problem_id": problem.id,
+                "problem_type": kind,
+                "search_outcome": outcome,
+                "candidate_count": len(candidate_ids),
+            },
+        ), None
+    person, job = create_person(session, deps, submission, actor)
+    return StoredAnswer(
+        201,
+        {
+            "outcome": "issued",
+            "code": person.current_code,
+            "code_type": "L",
+            "verification": "pending",
+            "warnings": submission.warnings,
+            "flags": submission.flags,
+        },
+    ), job.id
+
+
+def register(
+    engine: Engine, deps: RegistryDeps, caller: Caller, body: Any, idempotency_key: str | None
+) -> StoredAnswer:
+    """Register one person; exactly one outcome, replayable by its Idempotency-Key."""
+    key = idempotency.check_key(idempotency_key)
+    digest = idempotency.request_hash(body)
+    with session_scope(engine) as session:
+        stored = idempotency.lookup(session, caller.client_id, key, digest)
+        if stored is not None:
+            return stored
+        submission = parse_submission(body)
+        if not caller.jurisdiction.covers(submission.school_region, submission.school_code):
+            raise Forbidden("the school is outside your jurisdiction")
+        answer, job_id = _decide(session, deps, caller, submission)
+        idempotency.store(session, caller.client_id, key, digest, answer)
+        audit.record(
+            session,
+            action="registration.create",
+            caller=caller,
+            object_type="person",
+            object_ref=answer.body.get("code") or f"problem:{answer.body.get('problem_id')}",
+            outcome=str(answer.body["outcome"]),
+        )
+    if job_id is None or deps.verifier is None:
+        return answer
+    result = run_verification_job(engine, deps, job_id, deadline=deps.verify_deadline, actor=caller.client_id)
+    if result is None:
+        return answer
+    final = StoredAnswer(answer.status_code, {**answer.body, **result})
+    with session_scope(engine) as session:
+        idempotency.lookup(session, caller.client_id, key, digest)
+        idempotency.store(session, caller.client_id, key, digest, final)
+    return final
+
+
+# --- verification and promotion -------------------------------------------------------------
+
+
+def _promotion_target(person: Person, record: CanonicalRecord, outcome: str) -> str | None:
+    if outcome == "verified":
+        return "G" if person.id_type in CITIZEN_ID_TYPES and record.id_number else "J"
+    if outcome == "not_applicable" and person.id_type not in CITIZEN_ID_TYPES:
+        # No source can vouch for the document, but the national duplicate check passed.
+        return "J"
+    return None
+
+
+def _open_problems_of(session: Session, person_id: int) -> int:
+    rows = session.exec(
+        select(ProblemRecord.id).where(
+            ProblemRecord.subject_person_id == person_id,
+            col(ProblemRecord.status).in_(["open", "needs_evidence"]),
+        )
+    ).all()
+    return len(rows)
+
+
+def apply_verdict(
+    session: Session, deps: RegistryDeps, job_id: int, outcome: str, reason: str, actor: str
+) -> dict[str, Any] | None:
+    """Record a verification verdict: promote, open a wrong-ID problem, or reschedule the job."""
+    job = session.get(VerificationJob, job_id, populate_existing=True, with_for_update=True)
+    if job is None or job.status == "done":
+        return None
+    advisory_xact_lock(session, "person", str(job.person_id))
+    person = repository.get_person(session, job.person_id, for_update=True)
+    assert person is not None and person.id is not None
+    now = utcnow()
+    if outcome == "pending" or (outcome == "not_applicable" and person.id_type in CITIZEN_ID_TYPES):
+        job.attempts += 1
+        delay = deps.retry_backoff_seconds[min(job.attempts - 1, len(deps.retry_backoff_seconds) - 1)]
+        job.next_attempt_at = now + timedelta(seconds=delay)
+        job.lease_until = None
+        job.last_reason = reason
+        session.add(job)
+        return {"verification": "pending"}
+    job.status, job.outcome, job.finished_at, job.lease_until, job.last_reason = (
+        "done",
+        outcome,
+        now,
+        None,
+        reason,
+    )
+    session.add(job)
+    result: dict[str, Any] = {"verification": outcome}
+    if outcome == "failed":
+        person.verification_status = "failed"
+        session.add(person)
+        problem = open_problem(
+            session,
+            deps,
+            kind="wrong_id",
+            region=person.region,
+            school_code=person.school_code,
+            opened_by=actor,
+            subject=person,
+            explanation=json.dumps({"reason": reason}),
+        )
+        result["problem_id"] = problem.id
+        return result
+    person.verification_status = outcome
+    session.add(person)
+    if person.status != "active" or person.current_code[0] != "L" or _open_problems_of(session, person.id):
+        return result
+    record = person_to_record(person, deps.keyring)
+    target = _promotion_target(person, record, outcome)
+    if target is None:
+        return result
+    promotion = codes.promote_code(
+        session,
+        person.current_code,
+        target="G" if target == "G" else "J",
+        resident_id=record.id_number if target == "G" else None,
+        actor=actor,
+        reason="verified_and_deduplicated" if outcome == "verified" else "deduplicated_without_id",
+    )
+    result.update(
+        {"code": promotion.new_code, "code_type": promotion.new_code[0], "promoted_from": promotion.old_code}
+    )
+    return result
+
+
+def run_verification_job(
+    engine: Engine, deps: RegistryDeps, job_id: int, *, deadline: float | None, actor: str
+) -> dict[str, Any] | None:
+    """Ask the external systems about a job's person (outside any transaction), then apply the verdict."""
+    if deps.verifier is None:
+        return None
+    with session_scope(engine) as session:
+        job = session.get(VerificationJob, job_id)
+        if job is None or job.status == "done":
+            return None
+        person = repository.get_person(session, job.person_id)
+        assert person is not None
+        record = person_to_record(person, deps.keyring)
+        guardian = (
+            deps.keyring.decrypt(job.guardian_id_encrypted, "job:guardian")
+            if job.guardian_id_encrypted
+            else None
+        )
+    verdict = deps.verifier.verify_identity(record, guardian_id_number=guardian, deadline_seconds=deadline)
+    outcome = str(getattr(verdict.outcome, "value", verdict.outcome))
+    reason = str(getattr(verdict.reason, "value", verdict.reason))
+    with session_scope(engine) as session:
+        return apply_verdict(session, deps, job_id, outcome, reason, actor)
+
+
+def claim_due_jobs(engine: Engine, limit: int, lease_seconds: float) -> list[int]:
+    """Lease due jobs to this worker; a worker that dies loses its lease, not the job."""
+    now = utcnow()
+    with session_scope(engine) as session:
+        query = (
+            select(VerificationJob)
+            .where(VerificationJob.status == "queued", col(VerificationJob.next_attempt_at) <= now)
+            .where((col(VerificationJob.lease_until).is_(None)) | (col(VerificationJob.lease_until) < now))
+            .order_by(col(VerificationJob.next_attempt_at))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        jobs = session.exec(query).all()
+        for job in jobs:
+            job.lease_until = now + timedelta(seconds=lease_seconds)
+            session.add(job)
+        return [int(j.id or 0) for j in jobs]
+
+
+def work_queue_once(
+    engine: Engine, deps: RegistryDeps, *, limit: int = 20, lease_seconds: float = 120
+) -> int:
+    """One pass of the worker: claim due jobs and run each; returns how many were run."""
+    ids = claim_due_jobs(engine, limit, lease_seconds)
+    for job_id in ids:
+        try:
+            run_verification_job(engine, deps, job_id, deadline=None, actor="worker")
+        except Exception:
+            logger.exception("verification job %s failed; it stays queued", job_id)
+    return len(ids)
+
+
+def queue_counts(session: Session) -> dict[str, int]:
+    rows = session.exec(select(VerificationJob.status, VerificationJob.next_attempt_at)).all()
+    now = utcnow()
+    due = sum(1 for status, when in rows if status == "queued" and as_utc(when) <= now)
+    return {
+        "queued": sum(1 for status, _ in rows if status == "queued"),
+        "due": due,
+        "done": sum(1 for status, _ in rows if status == "done"),
+    }
+
+
+def get_person_by_code(session: Session, caller: Caller, code: str) -> Person:
+    """The person holding ``code`` now, if inside the caller's jurisdiction (else not found)."""
+    try:
+        found = codes.resolve_code(session, code)
+    except NotFound:
+        raise NotFound("no such student") from None
+    if not caller.jurisdiction.covers(found.person.region, found.person.school_code):
+        raise NotFound("no such student")
+    return found.person
+
+
+def today() -> date:
+    return utcnow().date()
