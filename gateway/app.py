@@ -25,6 +25,7 @@ from gateway.observability import Metrics, configure_logging, install_request_mi
 from gateway.ops.endpoints import router as ops_router
 from gateway.registry.endpoints import router as registry_router
 from gateway.settings import Settings
+from gateway.students.endpoints import router as students_router
 
 if TYPE_CHECKING:
     from gateway.adapters.orchestrator import VerificationOrchestrator
@@ -53,6 +54,13 @@ def attach_services(ctx: AppContext, verifier: VerificationOrchestrator | None) 
     )
     if verifier is not None:
         ctx.services["verifier"] = verifier
+    from gateway.students.endpoints import VERIFICATION_LIMITER
+    from gateway.students.ratelimit import TokenBucketLimiter
+
+    ctx.services[VERIFICATION_LIMITER] = TokenBucketLimiter(
+        burst=ctx.settings.verification_rate_burst,
+        rate_per_second=ctx.settings.verification_rate_per_second,
+    )
     return ctx
 
 
@@ -106,6 +114,7 @@ def create_app(settings: Settings | None = None, context: AppContext | None = No
     app.include_router(codes_router)
     app.include_router(identity_router)
     app.include_router(registry_router)
+    app.include_router(students_router)
     return app
 
 

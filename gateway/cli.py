@@ -206,8 +206,14 @@ def audit_verify() -> None:
 
 def _register_domain_commands() -> None:
     from gateway.identity.commands import normalize
+    from gateway.registry.commands import worker
+    from mocks.server import serve as serve_mocks
 
     app.command("normalize")(normalize)
+    app.command("worker")(worker)
+    mocks_app = typer.Typer(help="The mock government systems (development and tests).", no_args_is_help=True)
+    mocks_app.command("serve")(serve_mocks)
+    app.add_typer(mocks_app, name="mocks")
 
 
 _register_domain_commands()

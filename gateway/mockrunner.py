@@ -1,4 +1,8 @@
-"""Starts the mock government systems beside the service for ``make run`` (development only)."""
+"""Starts the mock government systems beside the service for ``make run`` (development only).
+
+The mocks listen on the loopback ports the adapters point at by default (8701-8704), answer from the
+same seeded synthetic population as the demo data, and stop with the process.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,11 @@ logger = logging.getLogger(__name__)
 
 
 def start_mocks_for(settings: Settings) -> dict[str, object]:
-    """Start the mocks on loopback ports and return settings overrides pointing the adapters at them."""
-    try:
-        from mocks.server import start_all  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        logger.warning("mock government systems are not available in this build")
-        return {}
-    urls = start_all(settings)
-    logger.info("mock government systems started", extra={"event": "mocks_started"})
-    return dict(urls)
+    """Start the mocks; returns settings overrides (none: the default adapter URLs point at them)."""
+    from mocks.server import start_from_settings
+    from mocks.settings import MocksSettings
+
+    running = start_from_settings(MocksSettings())
+    for name, url in running.endpoints.items():
+        logger.info("mock %s listening at %s", name, url, extra={"event": "mock_started"})
+    return {}

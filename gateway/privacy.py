@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import re
 
-_ID_SHAPED = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[0-9Xx])(?![0-9A-Za-z])|(?<!\d)(\d{6})(\d{5})(\d{4})(?!\d)")
+# A G student code is "G" + the resident ID number, so it is masked like the number it carries.
+_ID_SHAPED = re.compile(
+    r"(?<![0-9A-Za-z])[Gg]?(\d{6})(\d{8})(\d{3}[0-9Xx])(?![0-9A-Za-z])|(?<!\d)(\d{6})(\d{5})(\d{4})(?!\d)"
+)
 
 
 def mask_id_number(number: str | None) -> str | None:
@@ -24,7 +27,10 @@ def mask_id_number(number: str | None) -> str | None:
 
 
 def _mask_match(match: re.Match[str]) -> str:
-    return mask_id_number(match.group(0)) or ""
+    text = match.group(0)
+    if text[0] in "Gg":
+        return text[0] + (mask_id_number(text[1:]) or "")
+    return mask_id_number(text) or ""
 
 
 def mask_id_numbers(text: str) -> str:

@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(
         default=2.0, gt=0, description="How often `gateway worker` looks for due verification jobs."
     )
+    verification_rate_burst: int = Field(
+        default=30, ge=1, description="Partner verifications a client may make at once (per process)."
+    )
+    verification_rate_per_second: float = Field(
+        default=5.0, gt=0, description="Sustained partner verifications per client per second (per process)."
+    )
     start_mocks: bool = Field(
         default=False,
         description="`gateway serve` also starts the mock government systems on loopback (set by make run).",

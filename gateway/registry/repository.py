@@ -55,12 +55,14 @@ def add_identifier(session: Session, identifier: PersonIdentifier) -> None:
 
 
 def add_blocking_keys(session: Session, person_id: int, digests: list[str]) -> None:
+    from sqlalchemy import insert
+
     from gateway.registry.models import BlockingKey
 
     existing = set(session.exec(select(BlockingKey.digest).where(BlockingKey.person_id == person_id)).all())
-    for digest in sorted(set(digests) - existing):
-        session.add(BlockingKey(digest=digest, person_id=person_id))
-    session.flush()
+    new = sorted(set(digests) - existing)
+    if new:
+        session.execute(insert(BlockingKey), [{"digest": d, "person_id": person_id} for d in new])
 
 
 def persons_by_blocking_keys(session: Session, digests: list[str], limit: int) -> Sequence[Person]:

@@ -130,16 +130,15 @@ class SearchHit:
 
 
 def find_candidates(
-    session: Session, deps: RegistryDeps, record: CanonicalRecord
+    session: Session, deps: RegistryDeps, record: CanonicalRecord, digests: list[str] | None = None
 ) -> tuple[list[SearchHit], str, list[int]]:
     """Candidates by indexed blocking keys (plus holders of the same document), scored best first.
 
     Returns the hits, the search outcome and the persons actively holding the record's document.
     """
-    persons = {
-        p.id: p
-        for p in repository.persons_by_blocking_keys(session, _digests(record, deps), deps.candidate_limit)
-    }
+    digests = digests if digests is not None else _digests(record, deps)
+    found = repository.persons_by_blocking_keys(session, digests, deps.candidate_limit)
+    persons = {p.id: p for p in found}
     holders: list[int] = []
     if record.id_number and record.id_type in identifiers.NATIONAL_DOCUMENT_SCHEMES | {"household_booklet"}:
         scheme = "resident_id" if record.id_type == "household_booklet" else str(record.id_type)
@@ -223,7 +222,7 @@ def open_problem(
 
 
 def create_person(
-    session: Session, deps: RegistryDeps, submission: Submission, actor: str
+    session: Session, deps: RegistryDeps, submission: Submission, actor: str, digests: list[str] | None = None
 ) -> tuple[Person, VerificationJob]:
     """A new person with an L code, their identifiers and blocking keys, and a queued verification."""
     record = submission.record
@@ -243,7 +242,9 @@ def create_person(
         identifiers.attach_identifier(
             session, deps.keyring, person_id=person.id, scheme=scheme, value=record.id_number, source=actor
         )
-    repository.add_blocking_keys(session, person.id, _digests(record, deps))
+    repository.add_blocking_keys(
+        session, person.id, digests if digests is not None else _digests(record, deps)
+    )
     job = VerificationJob(
         person_id=person.id,
         next_attempt_at=utcnow(),
@@ -267,8 +268,9 @@ def _decide(
     session: Session, deps: RegistryDeps, caller: Caller, submission: Submission
 ) -> tuple[StoredAnswer, int | None]:
     record = submission.record
-    advisory_xact_locks(session, [f"bk:{d}" for d in _digests(record, deps)])
-    hits, outcome, holders = find_candidates(session, deps, record)
+    digests = _digests(record, deps)
+    advisory_xact_locks(session, [f"bk:{d}" for d in digests])
+    hits, outcome, holders = find_candidates(session, deps, record, digests)
     actor = caller.client_id
     matches = [h for h in hits if h.result.band == "match"]
     if outcome == "exact_match" and (not holders or holders == [matches[0].person.id]):
@@ -317,7 +319,7 @@ def _decide(
                 "candidate_count": len(candidate_ids),
             },
         ), None
-    person, job = create_person(session, deps, submission, actor)
+    person, job = create_person(session, deps, submission, actor, digests)
     return StoredAnswer(
         201,
         {

@@ -67,7 +67,8 @@ def test_jwks_publishes_the_signing_key(api: TestClient) -> None:
         ("id 11010519491231002X done", "id 110105********002X done"),
         ("legacy 110105491231002", "legacy 110105********1002"),
         ("phone 13800138000 is not an id", "phone 13800138000 is not an id"),
-        ("code G11010519491231002X", "code G11010519491231002X"),
+        ("code G11010519491231002X", "code G110105********002X"),
+        ("code L410102201609011234", "code L410102201609011234"),
     ],
 )
 def test_mask_id_numbers(text: str, expected: str) -> None:

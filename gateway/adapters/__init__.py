@@ -1,0 +1,1 @@
+"""Verification of identities against the government systems: adapters, resilience and the orchestrator."""

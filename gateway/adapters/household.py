@@ -1,0 +1,118 @@
+"""Adapter for the household registration (户籍) lookup (REST).
+
+A person with a citizen ID number is looked up as a household member; a child with no ID document
+is looked up through a guardian's ID number + the child's name and birth date, which is how such a
+child's identity is vouched for. The answer is mapped to per-field verdicts (name, birth date, gender,
+guardian) and the household's region code.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from gateway.adapters.base import (
+    ContractViolation,
+    FieldVerdict,
+    RequestRejected,
+    Source,
+    VerificationQuery,
+    VerificationResult,
+    VerifiedField,
+)
+from gateway.adapters.resilience import GuardedCaller
+from gateway.adapters.rest import RestClient
+from gateway.adapters.settings import AdapterSettings
+
+PATH = "/v1/households/lookup"
+MEMBER_ID_TYPES = frozenset({"resident_id", "household_booklet"})
+GUARDIAN_RELATIONS = frozenset({"head", "spouse", "parent"})
+
+
+def _agreement(claimed: object, recorded: object) -> FieldVerdict:
+    return FieldVerdict.CONSISTENT if claimed == recorded else FieldVerdict.INCONSISTENT
+
+
+class HouseholdVerifier:
+    """`IdentityVerifier` backed by the household registration lookup."""
+
+    def __init__(self, settings: AdapterSettings, *, hmac_key: bytes) -> None:
+        self.guard = GuardedCaller(Source.HOUSEHOLD, settings, hmac_key=hmac_key)
+        self._rest = RestClient(Source.HOUSEHOLD, system="household", settings=settings)
+
+    @property
+    def source(self) -> Source:
+        return Source.HOUSEHOLD
+
+    def supports(self, query: VerificationQuery) -> bool:
+        if query.id_type in MEMBER_ID_TYPES and query.id_number:
+            return True
+        return bool(query.guardian_id_number and query.birth_date is not None)
+
+    def verify(
+        self, query: VerificationQuery, *, deadline_seconds: float | None = None
+    ) -> VerificationResult:
+        if not self.supports(query):
+            raise RequestRejected(self.source, "needs a citizen ID number, or a guardian's and a birth date")
+        return self.guard.call(
+            query, lambda timeout: self._attempt(query, timeout), deadline_seconds=deadline_seconds
+        )
+
+    def _attempt(self, query: VerificationQuery, timeout: float) -> VerificationResult:
+        by_member = query.id_type in MEMBER_ID_TYPES and bool(query.id_number)
+        body: dict[str, Any]
+        if by_member:
+            body = {"member_id_number": query.id_number}
+        else:
+            assert query.birth_date is not None  # guaranteed by supports()
+            body = {
+                "guardian_id_number": query.guardian_id_number,
+                "child_name": query.name,
+                "child_birth_date": query.birth_date.isoformat(),
+            }
+        status, reply = self._rest.post(
+            PATH,
+            body,
+            request_schema="HouseholdLookup",
+            reply_schema="HouseholdLookupResult",
+            timeout=timeout,
+        )
+        if status == 404:
+            missing = VerifiedField.ID_NUMBER if by_member else VerifiedField.GUARDIAN
+            return VerificationResult(
+                source=self.source, found=False, fields={missing: FieldVerdict.NO_RECORD}
+            )
+        members: list[dict[str, Any]] = reply["members"]
+        index: int = reply["matched_member"]
+        if index >= len(members):
+            raise ContractViolation(self.source, "matched_member points past the member list")
+        member = members[index]
+        fields = {
+            VerifiedField.NAME: _agreement(query.name, member["name"]),
+            VerifiedField.BIRTH_DATE: (
+                _agreement(query.birth_date, date.fromisoformat(member["birth_date"]))
+                if query.birth_date
+                else FieldVerdict.NOT_CHECKED
+            ),
+        }
+        if by_member:
+            fields[VerifiedField.ID_NUMBER] = FieldVerdict.CONSISTENT
+        if query.gender in ("1", "2"):
+            recorded = member["gender"]
+            fields[VerifiedField.GENDER] = (
+                _agreement(query.gender, recorded) if recorded in ("1", "2") else FieldVerdict.NO_RECORD
+            )
+        guardians = {m["name"] for m in members if m["relation"] in GUARDIAN_RELATIONS and m is not member}
+        if query.guardian_name:
+            fields[VerifiedField.GUARDIAN] = (
+                FieldVerdict.CONSISTENT if query.guardian_name in guardians else FieldVerdict.INCONSISTENT
+            )
+        elif not by_member:
+            # The guardian's number led to this household and the child is in it.
+            fields[VerifiedField.GUARDIAN] = FieldVerdict.CONSISTENT
+        return VerificationResult(
+            source=self.source, found=True, fields=fields, household_region=reply["region_code"]
+        )
+
+    def close(self) -> None:
+        self._rest.close()

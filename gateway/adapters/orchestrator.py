@@ -1,0 +1,286 @@
+"""Verification of one person's identity across the external systems, combined into one verdict.
+
+Sources are picked by document type: a citizen ID (or household booklet) goes to the population register
+and is corroborated by social security; passports and permits go to exit-entry; a child with no
+document goes to the household register through a guardian's ID number. The primary source decides:
+`verified` when nothing it checked disagrees, `failed` when it has no such number or a field disagrees,
+`pending` when it could not answer (down, out of quota, broken reply) — with the reason and the sources
+to ask again, so the caller can queue a re-verification in its own transaction — and `not_applicable`
+when no source can check the document. Corroborating answers add per-field flags but never decide.
+Photos are never requested or stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import Protocol
+
+from gateway.adapters.base import (
+    AdapterError,
+    FieldVerdict,
+    IdentityVerifier,
+    QuotaExhausted,
+    Source,
+    SourceUnavailable,
+    TechnicalAdapterError,
+    VerificationQuery,
+    VerificationResult,
+    VerifiedField,
+)
+from gateway.adapters.exit_entry import SUPPORTED_ID_TYPES as EXIT_ENTRY_ID_TYPES
+from gateway.adapters.exit_entry import ExitEntryVerifier
+from gateway.adapters.household import HouseholdVerifier
+from gateway.adapters.public_security import PublicSecurityVerifier
+from gateway.adapters.settings import AdapterSettings, AdaptersSettings, Implementation
+from gateway.adapters.social_security import SocialSecurityVerifier
+
+logger = logging.getLogger(__name__)
+
+CITIZEN_ID_TYPES = frozenset({"resident_id", "household_booklet"})
+
+
+class IdentitySubject(Protocol):
+    """What the orchestrator reads from a record (`gateway.identity.CanonicalRecord` fits)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def gender(self) -> str | None: ...
+    @property
+    def birth_date(self) -> date | None: ...
+    @property
+    def ethnicity(self) -> str | None: ...
+    @property
+    def id_type(self) -> str: ...
+    @property
+    def id_number(self) -> str | None: ...
+    @property
+    def nationality(self) -> str | None: ...
+    @property
+    def guardian_name(self) -> str | None: ...
+
+
+class VerdictOutcome(StrEnum):
+    """Overall outcome of an identity verification."""
+
+    VERIFIED = "verified"
+    FAILED = "failed"
+    PENDING = "pending"
+    NOT_APPLICABLE = "not_applicable"
+
+
+class VerdictReason(StrEnum):
+    """Why the outcome is what it is."""
+
+    CONSISTENT = "consistent"
+    NO_SUCH_NUMBER = "no_such_number"
+    NOT_FOUND = "not_found"
+    NAME_MISMATCH = "name_mismatch"
+    FIELD_MISMATCH = "field_mismatch"
+    SOURCE_UNAVAILABLE = "source_unavailable"
+    QUOTA_EXHAUSTED = "quota_exhausted"
+    SOURCE_ERROR = "source_error"
+    NO_SOURCE = "no_source"
+    NO_GUARDIAN_ID = "no_guardian_id"
+
+
+@dataclass(frozen=True)
+class FieldFlag:
+    """One source's verdict on one field."""
+
+    field: VerifiedField
+    verdict: FieldVerdict
+    source: Source
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The combined answer. `retry_sources` is non-empty exactly when the outcome is `pending`."""
+
+    outcome: VerdictOutcome
+    reason: VerdictReason
+    flags: tuple[FieldFlag, ...] = ()
+    sources: tuple[Source, ...] = ()
+    retry_sources: tuple[Source, ...] = ()
+    source_errors: Mapping[Source, str] = field(default_factory=dict, hash=False)
+
+    def field_verdict(self, name: VerifiedField) -> FieldVerdict:
+        """The deciding verdict on a field: the first source (primary first) that checked it."""
+        for flag in self.flags:
+            if flag.field is name and flag.verdict is not FieldVerdict.NOT_CHECKED:
+                return flag.verdict
+        return FieldVerdict.NOT_CHECKED
+
+
+def query_from_record(record: IdentitySubject, *, guardian_id_number: str | None = None) -> VerificationQuery:
+    """The adapter query for a canonical record."""
+    return VerificationQuery(
+        id_type=str(getattr(record.id_type, "value", record.id_type)),
+        id_number=record.id_number,
+        name=record.name,
+        birth_date=record.birth_date,
+        gender=str(getattr(record.gender, "value", record.gender)) if record.gender else None,
+        ethnicity=record.ethnicity,
+        nationality=record.nationality,
+        guardian_id_number=guardian_id_number,
+        guardian_name=record.guardian_name,
+    )
+
+
+def plan_sources(query: VerificationQuery) -> tuple[Source | None, tuple[Source, ...], VerdictReason]:
+    """(primary, corroborating, reason when there is no primary) for a query."""
+    if query.id_type in CITIZEN_ID_TYPES and query.id_number:
+        return Source.PUBLIC_SECURITY, (Source.SOCIAL_SECURITY,), VerdictReason.CONSISTENT
+    if query.id_type in EXIT_ENTRY_ID_TYPES and query.id_number:
+        return Source.EXIT_ENTRY, (), VerdictReason.CONSISTENT
+    if query.id_type == "none":
+        if query.guardian_id_number:
+            return Source.HOUSEHOLD, (), VerdictReason.CONSISTENT
+        return None, (), VerdictReason.NO_GUARDIAN_ID
+    return None, (), VerdictReason.NO_SOURCE
+
+
+def _error_reason(error: AdapterError) -> VerdictReason:
+    if isinstance(error, QuotaExhausted):
+        return VerdictReason.QUOTA_EXHAUSTED
+    if isinstance(error, SourceUnavailable | TechnicalAdapterError):
+        return VerdictReason.SOURCE_UNAVAILABLE
+    return VerdictReason.SOURCE_ERROR
+
+
+def combine(
+    primary: Source,
+    answers: Mapping[Source, VerificationResult | AdapterError],
+    order: tuple[Source, ...],
+) -> Verdict:
+    """Combine the sources' answers (primary first in `order`) into one verdict."""
+    flags = tuple(
+        FieldFlag(name, verdict, source)
+        for source in order
+        if isinstance(answer := answers.get(source), VerificationResult)
+        for name, verdict in answer.fields.items()
+    )
+    answered = tuple(source for source in order if isinstance(answers.get(source), VerificationResult))
+    errors = {source: type(a).__name__ for source, a in answers.items() if isinstance(a, AdapterError)}
+    decisive = answers[primary]
+    if isinstance(decisive, AdapterError):
+        return Verdict(VerdictOutcome.PENDING, _error_reason(decisive), flags, answered, (primary,), errors)
+    if not decisive.found:
+        reason = VerdictReason.NOT_FOUND if primary is Source.HOUSEHOLD else VerdictReason.NO_SUCH_NUMBER
+        return Verdict(VerdictOutcome.FAILED, reason, flags, answered, (), errors)
+    if decisive.verdict(VerifiedField.NAME) is FieldVerdict.INCONSISTENT:
+        return Verdict(VerdictOutcome.FAILED, VerdictReason.NAME_MISMATCH, flags, answered, (), errors)
+    if FieldVerdict.INCONSISTENT in decisive.fields.values():
+        return Verdict(VerdictOutcome.FAILED, VerdictReason.FIELD_MISMATCH, flags, answered, (), errors)
+    return Verdict(VerdictOutcome.VERIFIED, VerdictReason.CONSISTENT, flags, answered, (), errors)
+
+
+class VerificationOrchestrator:
+    """Asks the right sources about a record, in parallel, within one deadline, and combines them."""
+
+    def __init__(
+        self, verifiers: Mapping[Source, IdentityVerifier], *, deadline_seconds: float = 15.0
+    ) -> None:
+        self._verifiers = dict(verifiers)
+        self._deadline = deadline_seconds
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="verify")
+
+    @property
+    def verifiers(self) -> Mapping[Source, IdentityVerifier]:
+        """The configured adapters by source (disabled ones absent)."""
+        return self._verifiers
+
+    def verify_identity(
+        self,
+        record: IdentitySubject,
+        *,
+        guardian_id_number: str | None = None,
+        deadline_seconds: float | None = None,
+    ) -> Verdict:
+        """Verify `record`; never raises an adapter error (an unanswered source makes it `pending`)."""
+        return self.verify_query(
+            query_from_record(record, guardian_id_number=guardian_id_number),
+            deadline_seconds=deadline_seconds,
+        )
+
+    def verify_query(self, query: VerificationQuery, *, deadline_seconds: float | None = None) -> Verdict:
+        """As `verify_identity`, for a query already built."""
+        primary, corroborating, no_source_reason = plan_sources(query)
+        if primary is None or primary not in self._verifiers:
+            reason = no_source_reason if primary is None else VerdictReason.NO_SOURCE
+            return Verdict(VerdictOutcome.NOT_APPLICABLE, reason)
+        order = (primary, *(s for s in corroborating if s in self._verifiers))
+        deadline = self._deadline if deadline_seconds is None else min(deadline_seconds, self._deadline)
+        futures: dict[Source, Future[VerificationResult]] = {
+            source: self._pool.submit(self._ask(source, query, deadline)) for source in order
+        }
+        answers: dict[Source, VerificationResult | AdapterError] = {}
+        for source, future in futures.items():
+            try:
+                answers[source] = future.result()
+            except AdapterError as error:
+                # Contract violations are already logged at ERROR by the adapter's guard.
+                answers[source] = error
+        verdict = combine(primary, answers, order)
+        logger.info(
+            "identity verification %s (%s) via %s",
+            verdict.outcome.value,
+            verdict.reason.value,
+            ",".join(s.value for s in order),
+        )
+        return verdict
+
+    def _ask(
+        self, source: Source, query: VerificationQuery, deadline: float
+    ) -> Callable[[], VerificationResult]:
+        verifier = self._verifiers[source]
+        return lambda: verifier.verify(query, deadline_seconds=deadline)
+
+    def close(self) -> None:
+        """Stop the worker threads and close every adapter's connections."""
+        self._pool.shutdown(wait=True)
+        for verifier in self._verifiers.values():
+            verifier.close()
+
+
+def build_verifiers(settings: AdaptersSettings, *, hmac_key: bytes) -> dict[Source, IdentityVerifier]:
+    """One adapter per enabled source, as the settings choose; built once at start-up."""
+    builders: dict[tuple[Source, Implementation], Callable[[AdapterSettings], IdentityVerifier]] = {
+        (Source.PUBLIC_SECURITY, Implementation.NCIIC_SOAP): lambda s: PublicSecurityVerifier(
+            s, hmac_key=hmac_key, place_code=settings.place_code, business_type=settings.business_type
+        ),
+        (Source.EXIT_ENTRY, Implementation.EXIT_ENTRY_SOAP): lambda s: ExitEntryVerifier(
+            s, hmac_key=hmac_key
+        ),
+        (Source.HOUSEHOLD, Implementation.HOUSEHOLD_REST): lambda s: HouseholdVerifier(s, hmac_key=hmac_key),
+        (Source.SOCIAL_SECURITY, Implementation.SOCIAL_SECURITY_REST): lambda s: SocialSecurityVerifier(
+            s, hmac_key=hmac_key
+        ),
+    }
+    slots = {
+        Source.PUBLIC_SECURITY: settings.public_security,
+        Source.EXIT_ENTRY: settings.exit_entry,
+        Source.HOUSEHOLD: settings.household,
+        Source.SOCIAL_SECURITY: settings.social_security,
+    }
+    verifiers: dict[Source, IdentityVerifier] = {}
+    for source, slot in slots.items():
+        if slot.implementation is Implementation.DISABLED:
+            continue
+        builder = builders.get((source, slot.implementation))
+        if builder is None:
+            raise ValueError(f"{slot.implementation.value} cannot serve as the {source.value} adapter")
+        verifiers[source] = builder(slot)
+    return verifiers
+
+
+def build_orchestrator(settings: AdaptersSettings, *, hmac_key: bytes) -> VerificationOrchestrator:
+    """The orchestrator over every enabled adapter (the app's lifespan builds one and closes it)."""
+    return VerificationOrchestrator(
+        build_verifiers(settings, hmac_key=hmac_key), deadline_seconds=settings.verification_deadline
+    )

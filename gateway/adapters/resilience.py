@@ -1,0 +1,337 @@
+"""Resilience around every call to an external system: retries, breaker, concurrency limit, cache, quota.
+
+`GuardedCaller` wraps one adapter's raw attempt function. Technical errors are retried with tenacity's
+full-jitter exponential backoff (honouring Retry-After) while the overall deadline allows; logical
+errors never are. A circuit breaker fails fast after a burst of technical failures and lets one trial
+call through after its reset timeout. A semaphore bounds calls in flight. Positive answers are cached
+for a TTL under an HMAC of the query, so the cache never holds a raw ID number as a key. A local quota
+counter refuses calls once the day's allowance is spent (per process: across replicas the source's own
+quota-exhausted answer is what counts, and it is honoured until the end of the day too).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta, timezone
+from enum import StrEnum
+
+from cachetools import TTLCache
+from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, wait_random_exponential
+
+from gateway.adapters.base import (
+    CircuitOpen,
+    ContractViolation,
+    DeadlineExceeded,
+    QuotaExhausted,
+    RateLimited,
+    RetriesExhausted,
+    Source,
+    TechnicalAdapterError,
+    VerificationQuery,
+    VerificationResult,
+)
+from gateway.adapters.settings import AdapterSettings
+
+logger = logging.getLogger(__name__)
+
+# Quotas at the sources reset at midnight Beijing time.
+CHINA_TZ = timezone(timedelta(hours=8))
+
+Clock = Callable[[], float]
+
+
+class BreakerState(StrEnum):
+    """States of a circuit breaker."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitBreaker:
+    """Consecutive-failure circuit breaker; thread safe.
+
+    Closed: calls pass; `failure_threshold` technical failures in a row open it. Open: calls fail fast
+    until `reset_timeout` has passed, then one trial call is let through (half open); its success
+    closes the breaker, its failure opens it again for another `reset_timeout`.
+    """
+
+    def __init__(
+        self, source: Source, failure_threshold: int, reset_timeout: float, clock: Clock = time.monotonic
+    ) -> None:
+        self._source = source
+        self._threshold = failure_threshold
+        self._reset_timeout = reset_timeout
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._opened_at = 0.0
+        self._state = BreakerState.CLOSED
+        self._trial_in_flight = False
+
+    @property
+    def state(self) -> BreakerState:
+        """Current state, moving an expired open breaker to half open."""
+        with self._lock:
+            self._refresh()
+            return self._state
+
+    def _refresh(self) -> None:
+        if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self._reset_timeout:
+            self._state = BreakerState.HALF_OPEN
+            self._trial_in_flight = False
+
+    def before_call(self) -> None:
+        """Raise `CircuitOpen` unless a call may go through now."""
+        with self._lock:
+            self._refresh()
+            if self._state is BreakerState.OPEN:
+                raise CircuitOpen(self._source, "circuit breaker open")
+            if self._state is BreakerState.HALF_OPEN:
+                if self._trial_in_flight:
+                    raise CircuitOpen(self._source, "circuit breaker half open, trial call in flight")
+                self._trial_in_flight = True
+
+    def record_success(self) -> None:
+        """The source answered (even with a logical error): it is up."""
+        with self._lock:
+            if self._state is not BreakerState.CLOSED:
+                logger.info("circuit breaker closed", extra={"adapter": self._source.value})
+            self._state = BreakerState.CLOSED
+            self._failures = 0
+            self._trial_in_flight = False
+
+    def record_failure(self) -> None:
+        """A technical failure: count it, and open the breaker at the threshold or on a failed trial."""
+        with self._lock:
+            self._failures += 1
+            if self._state is BreakerState.HALF_OPEN or (
+                self._state is BreakerState.CLOSED and self._failures >= self._threshold
+            ):
+                if self._state is BreakerState.CLOSED:
+                    logger.warning("circuit breaker opened", extra={"adapter": self._source.value})
+                self._state = BreakerState.OPEN
+                self._opened_at = self._clock()
+                self._trial_in_flight = False
+
+
+class DailyQuota:
+    """Calls left today at one source; thread safe. `limit=None` counts without refusing."""
+
+    def __init__(self, source: Source, limit: int | None, today: Callable[[], date] | None = None) -> None:
+        self._source = source
+        self._limit = limit
+        self._today = today or (lambda: datetime.now(CHINA_TZ).date())
+        self._lock = threading.Lock()
+        self._day = self._today()
+        self._used = 0
+        self._exhausted_by_source = False
+
+    def _roll(self) -> None:
+        today = self._today()
+        if today != self._day:
+            self._day, self._used, self._exhausted_by_source = today, 0, False
+
+    @property
+    def used(self) -> int:
+        """Calls counted today."""
+        with self._lock:
+            self._roll()
+            return self._used
+
+    def consume(self) -> None:
+        """Count one call, or raise `QuotaExhausted` when the day's allowance is spent."""
+        with self._lock:
+            self._roll()
+            if self._exhausted_by_source:
+                raise QuotaExhausted(self._source, "daily quota exhausted (reported by the source)")
+            if self._limit is not None and self._used >= self._limit:
+                raise QuotaExhausted(self._source, f"daily quota of {self._limit} calls spent")
+            self._used += 1
+
+    def mark_exhausted(self) -> None:
+        """The source said the quota is spent: refuse further calls until the day rolls over."""
+        with self._lock:
+            self._roll()
+            self._exhausted_by_source = True
+
+
+class PositiveAnswerCache:
+    """TTL cache of positive answers, keyed by an HMAC of the query so no raw ID number is a key."""
+
+    def __init__(self, hmac_key: bytes, ttl: float, maxsize: int, clock: Clock = time.monotonic) -> None:
+        if not hmac_key:
+            raise ValueError("the cache needs a non-empty HMAC key")
+        self._key = hmac_key
+        self._enabled = ttl > 0
+        self._cache: TTLCache[str, VerificationResult] = TTLCache(
+            maxsize=maxsize, ttl=max(ttl, 1e-9), timer=clock
+        )
+        self._lock = threading.Lock()
+
+    def key_for(self, source: Source, query: VerificationQuery) -> str:
+        """HMAC-SHA256 over every field of the query that the answer depends on."""
+        parts = (
+            source.value,
+            query.id_type,
+            query.id_number or "",
+            query.name,
+            query.birth_date.isoformat() if query.birth_date else "",
+            query.gender or "",
+            query.ethnicity or "",
+            query.nationality or "",
+            query.guardian_id_number or "",
+            query.guardian_name or "",
+        )
+        return hmac.new(self._key, "\x1f".join(parts).encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def get(self, key: str) -> VerificationResult | None:
+        """The cached answer, marked `from_cache`, or None."""
+        if not self._enabled:
+            return None
+        with self._lock:
+            hit = self._cache.get(key)
+        return replace(hit, from_cache=True) if hit is not None else None
+
+    def put(self, key: str, result: VerificationResult) -> None:
+        """Cache `result` if it is positive."""
+        if self._enabled and result.positive:
+            with self._lock:
+                self._cache[key] = result
+
+
+@dataclass
+class CallStats:
+    """Counters of one adapter, for tests, benchmarks and metrics."""
+
+    calls: int = 0
+    attempts: int = 0
+    cache_hits: int = 0
+    technical_failures: int = 0
+    gave_up: int = 0
+
+
+Attempt = Callable[[float], VerificationResult]
+
+
+class GuardedCaller:
+    """Runs one adapter's attempts under retry, deadline, breaker, concurrency limit, cache and quota."""
+
+    def __init__(
+        self,
+        source: Source,
+        settings: AdapterSettings,
+        *,
+        hmac_key: bytes,
+        clock: Clock = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.source = source
+        self.settings = settings
+        self._clock = clock
+        self._sleep = sleep
+        self.breaker = CircuitBreaker(
+            source, settings.breaker_failure_threshold, settings.breaker_reset_timeout, clock
+        )
+        self.quota = DailyQuota(source, settings.daily_quota)
+        self.cache = PositiveAnswerCache(hmac_key, settings.cache_ttl, settings.cache_size, clock)
+        self._slots = threading.BoundedSemaphore(settings.max_concurrency)
+        self._stats_lock = threading.Lock()
+        self.stats = CallStats()
+
+    def _count(self, **increments: int) -> None:
+        with self._stats_lock:
+            for name, value in increments.items():
+                setattr(self.stats, name, getattr(self.stats, name) + value)
+
+    def call(
+        self, query: VerificationQuery, attempt: Attempt, *, deadline_seconds: float | None = None
+    ) -> VerificationResult:
+        """Answer `query` from the cache or by calling `attempt(timeout)` until success or give-up."""
+        self._count(calls=1)
+        key = self.cache.key_for(self.source, query)
+        cached = self.cache.get(key)
+        if cached is not None:
+            self._count(cache_hits=1)
+            return cached
+
+        budget = (
+            self.settings.deadline
+            if deadline_seconds is None
+            else min(deadline_seconds, self.settings.deadline)
+        )
+        deadline = self._clock() + budget
+
+        def one_attempt() -> VerificationResult:
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise DeadlineExceeded(self.source, "deadline spent before the attempt")
+            self.breaker.before_call()
+            if not self._slots.acquire(timeout=remaining):
+                raise DeadlineExceeded(self.source, "no free connection slot before the deadline")
+            try:
+                self.quota.consume()
+                self._count(attempts=1)
+                timeout = min(self.settings.read_timeout, max(deadline - self._clock(), 0.001))
+                try:
+                    result = attempt(timeout)
+                except TechnicalAdapterError:
+                    self._count(technical_failures=1)
+                    self.breaker.record_failure()
+                    raise
+                except QuotaExhausted:
+                    self.breaker.record_success()
+                    self.quota.mark_exhausted()
+                    raise
+                except Exception:
+                    # A logical answer still proves the source is up.
+                    self.breaker.record_success()
+                    raise
+                self.breaker.record_success()
+                return result
+            finally:
+                self._slots.release()
+
+        jitter = wait_random_exponential(multiplier=self.settings.backoff_base, max=self.settings.backoff_max)
+
+        def wait(state: RetryCallState) -> float:
+            pause = jitter(state)
+            failure = state.outcome.exception() if state.outcome else None
+            if isinstance(failure, RateLimited) and failure.retry_after is not None:
+                pause = max(pause, failure.retry_after)
+            return pause
+
+        def stop(state: RetryCallState) -> bool:
+            out_of_attempts = state.attempt_number >= self.settings.max_attempts
+            return out_of_attempts or self._clock() + state.upcoming_sleep >= deadline
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(TechnicalAdapterError),
+            wait=wait,
+            stop=stop,
+            sleep=self._sleep,
+            reraise=False,
+        )
+        try:
+            result = retrying(one_attempt)
+        except ContractViolation as exc:
+            # An alert, not noise: the source broke its contract. The message never holds an ID number.
+            logger.error(
+                "contract violation by %s: %s", self.source.value, exc, extra={"adapter": self.source.value}
+            )
+            raise
+        except RetryError as exc:
+            self._count(gave_up=1)
+            attempts = exc.last_attempt.attempt_number
+            last = exc.last_attempt.exception()
+            raise RetriesExhausted(
+                self.source, f"gave up after {attempts} attempts, last: {last}", attempts
+            ) from last
+        self.cache.put(key, result)
+        return result

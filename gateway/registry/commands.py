@@ -1,0 +1,39 @@
+"""Command-line entry points of the registry: the verification worker."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True)
+
+
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="Work the due jobs once and exit.")] = False,
+    batch: Annotated[int, typer.Option(help="Jobs leased per pass.")] = 20,
+) -> None:
+    """Work the re-verification queue: verify, then promote codes or open wrong-ID problem records."""
+    from gateway.app import build_context, close_context
+    from gateway.observability import configure_logging
+    from gateway.registry.service import work_queue_once
+    from gateway.settings import Settings
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    ctx = build_context(settings)
+    deps = ctx.services["registry"]
+    try:
+        while True:
+            done = work_queue_once(ctx.engine, deps, limit=batch)
+            if once:
+                console.print(f"{done} verification jobs worked")
+                return
+            if done == 0:
+                time.sleep(settings.worker_poll_seconds)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        close_context(ctx)

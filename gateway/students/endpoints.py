@@ -1,0 +1,116 @@
+"""HTTP edge of the students domain: GET /v1/students/{code}, GET and POST
+/v1/students/{code}/events, and POST /v1/verifications for partner agencies (rate-limited per
+client, per process)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+
+from gateway.auth.dependencies import Caller, ContextDep, SessionDep, require_scope
+from gateway.auth.scopes import Scope
+from gateway.context import AppContext
+from gateway.errors import RateLimited
+from gateway.registry.models import StatusEvent
+from gateway.students import service
+from gateway.students.ratelimit import TokenBucketLimiter, retry_after_seconds
+from gateway.students.schemas import (
+    StatusEventOut,
+    StatusEventRequest,
+    StudentEventsOut,
+    StudentOut,
+    VerificationFlags,
+    VerificationRequest,
+    VerificationResponse,
+)
+
+router = APIRouter(tags=["students"])
+
+StudentsReader = Annotated[Caller, Depends(require_scope(Scope.STUDENTS_READ))]
+StudentsWriter = Annotated[Caller, Depends(require_scope(Scope.STUDENTS_WRITE))]
+Verifier = Annotated[Caller, Depends(require_scope(Scope.VERIFICATIONS_WRITE))]
+CodePath = Annotated[str, Path(max_length=64)]
+
+# Where the app's one verification limiter lives; a test or the app factory may put its own there.
+VERIFICATION_LIMITER = "students.verification_limiter"
+
+
+def verification_limiter(ctx: AppContext) -> TokenBucketLimiter:
+    limiter = ctx.services.get(VERIFICATION_LIMITER)
+    if not isinstance(limiter, TokenBucketLimiter):
+        limiter = ctx.services.setdefault(VERIFICATION_LIMITER, TokenBucketLimiter())
+    return limiter
+
+
+def _event_out(event: StatusEvent) -> StatusEventOut:
+    return StatusEventOut(
+        event=event.event,
+        from_status=event.from_status,
+        to_status=event.to_status,
+        effective_date=event.effective_date,
+        school_code=event.school_code,
+        region=event.region,
+        recorded_by=event.recorded_by,
+        recorded_at=event.recorded_at,
+        note=event.note,
+    )
+
+
+@router.get("/v1/students/{code}", response_model=StudentOut)
+def read_student(code: CodePath, caller: StudentsReader, session: SessionDep) -> StudentOut:
+    """The student holding ``code``; the ID number masked. Outside the jurisdiction: 404."""
+    found = service.read_student(session, caller, code)
+    person = found.person
+    return StudentOut(
+        code=found.current_code,
+        code_type=found.current_code[0],
+        requested_code=found.asked,
+        requested_code_status=found.asked_status,
+        name=person.name,
+        gender=person.gender,
+        birth_date=person.birth_date,
+        school_code=person.school_code,
+        region=person.region,
+        school_status=person.school_status,
+        verification_status=person.verification_status,
+        id_type=person.id_type,
+        id_number_masked=person.id_number_masked,
+    )
+
+
+@router.get("/v1/students/{code}/events", response_model=StudentEventsOut)
+def list_events(code: CodePath, caller: StudentsReader, session: SessionDep) -> StudentEventsOut:
+    """The student's status events in the order they were recorded."""
+    history = service.list_events(session, caller, code)
+    return StudentEventsOut(code=history.current_code, events=[_event_out(e) for e in history.events])
+
+
+@router.post("/v1/students/{code}/events", response_model=StatusEventOut, status_code=201)
+def record_event(
+    code: CodePath, body: StatusEventRequest, caller: StudentsWriter, session: SessionDep
+) -> StatusEventOut:
+    """Record a status change (学籍异动); 409 when the student's status does not allow it."""
+    return _event_out(service.record_event(session, caller, code, body))
+
+
+@router.post("/v1/verifications", response_model=VerificationResponse)
+def verify_student(
+    body: VerificationRequest, caller: Verifier, session: SessionDep, ctx: ContextDep
+) -> VerificationResponse:
+    """Whether a code and the demographics given belong together: an outcome and per-field flags."""
+    wait = verification_limiter(ctx).try_acquire(caller.client_id)
+    if wait > 0:
+        retry_after = retry_after_seconds(wait)
+        raise RateLimited(f"too many verifications; retry in {retry_after} s", retry_after=retry_after)
+    result = service.verify_partner_claim(session, caller, ctx.keyring, body)
+    flags = result.flags
+    return VerificationResponse(
+        code=body.code,
+        outcome=result.outcome,
+        flags=None
+        if flags is None
+        else VerificationFlags(
+            name=flags.name, birth_date=flags.birth_date, gender=flags.gender, id_number=flags.id_number
+        ),
+    )

@@ -1,0 +1,89 @@
+"""Mock of the household registration (户籍) lookup (contracts/household/openapi.json).
+
+Finds a household by a member's citizen ID number, or a child without an ID document by the
+guardian's ID number + the child's name and birth date, and answers with the household's region,
+nature and members (never their ID numbers: only whether they hold one).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+
+from gateway.adapters.contracts import json_contract
+from mocks.faults import FaultInjector, FaultPlan, admin_router
+from mocks.population import Household, Population
+from mocks.rest import serve_json
+
+PATH = "/v1/households/lookup"
+
+
+def household_body(household: Household, index: int) -> dict[str, Any]:
+    """The contract's HouseholdLookupResult for one household."""
+    return {
+        "household_id": household.household_id,
+        "region_code": household.region_code,
+        "nature": household.nature,
+        "matched_member": index,
+        "members": [
+            {
+                "name": member.person.name,
+                "relation": member.relation,
+                "gender": member.person.gender if member.person.gender in ("0", "1", "2", "9") else "0",
+                "birth_date": member.person.birth_date.isoformat(),
+                "holds_id_number": member.person.id_number is not None,
+            }
+            for member in household.members
+        ],
+    }
+
+
+def create_app(
+    population: Population,
+    faults: FaultPlan | FaultInjector | None = None,
+    *,
+    licences: frozenset[str] | None = None,
+) -> FastAPI:
+    """The mock service: `POST /v1/households/lookup`, plus the `/_admin` fault endpoints."""
+    injector = faults if isinstance(faults, FaultInjector) else FaultInjector(faults)
+    accepted = licences if licences is not None else frozenset({"demo-licence"})
+    contract = json_contract("household")
+    app = FastAPI(title="Mock household registration", docs_url=None, redoc_url=None)
+    app.include_router(admin_router(injector))
+    app.state.injector = injector
+
+    def lookup(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if "member_id_number" in body:
+            found = population.household_of(body["member_id_number"])
+        else:
+            found = population.child_in_household(
+                body["guardian_id_number"], body["child_name"], date.fromisoformat(body["child_birth_date"])
+            )
+        if found is None:
+            return 404, {
+                "type": "about:blank",
+                "title": "no household matches",
+                "status": 404,
+                "code": "not_found",
+            }
+        return 200, household_body(*found)
+
+    def break_reply(reply: dict[str, Any]) -> None:
+        reply["nature"] = "nomadic"
+
+    @app.post(PATH)
+    async def lookup_household(request: Request) -> Response:
+        return await serve_json(
+            request,
+            injector=injector,
+            contract=contract,
+            request_schema="HouseholdLookup",
+            reply_schema="HouseholdLookupResult",
+            licences=accepted,
+            handler=lookup,
+            break_reply=break_reply,
+        )
+
+    return app

@@ -1,0 +1,91 @@
+"""Fixtures of the students tests: the app with the students router, and stored students."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+from stdnum.cn import ric
+
+from gateway.identity import CanonicalRecord
+from gateway.idgen import service as idgen
+from gateway.keyring import KeyRing
+from gateway.registry.models import Person
+from gateway.registry.records import store_record
+from gateway.registry.reviews import merge_persons
+from gateway.students.endpoints import router
+
+
+@pytest.fixture
+def api(api: TestClient) -> TestClient:
+    """The shared app, with the students router mounted if the app factory does not mount it yet."""
+    mounted = {getattr(route, "path", "") for route in api.app.routes}  # type: ignore[attr-defined]
+    if "/v1/verifications" not in mounted:
+        api.app.include_router(router)  # type: ignore[attr-defined]
+    return api
+
+
+def resident_id(region: str, born: date, sequence: int) -> str:
+    """A valid 18-digit resident ID number (odd sequence: male, even: female)."""
+    first17 = f"{region}{born:%Y%m%d}{sequence:03d}"
+    return first17 + ric.calc_check_digit(first17 + "0")
+
+
+@dataclass(frozen=True)
+class Seeded:
+    person: Person
+    code: str
+    id_number: str | None
+
+
+SeedStudent = Callable[..., Seeded]
+
+
+@pytest.fixture
+def seed_student(session: Session, keyring: KeyRing) -> SeedStudent:
+    """Store a registered student and return them with their code."""
+
+    def seed(
+        *,
+        region: str = "410102",
+        school: str | None = "4101020001",
+        name: str = "张晓明",
+        gender: str = "1",
+        born: date = date(2014, 3, 7),
+        id_number: str | None = "auto",
+        status: str = "registered",
+    ) -> Seeded:
+        number = resident_id(region, born, 123) if id_number == "auto" else id_number
+        person = idgen.create_person_with_temporary_code(
+            session, region=region, school_code=school, birth_date=born, actor="seed"
+        )
+        record = CanonicalRecord(
+            record_id=None,
+            name=name,
+            gender=gender,
+            birth_date=born,
+            ethnicity="01",
+            id_type="resident_id" if number else "none",
+            id_number=number,
+            nationality="CHN",
+            household_region=region,
+            guardian_name=None,
+            school_code=school,
+        )
+        store_record(person, record, keyring)
+        person.school_status = status
+        session.add(person)
+        session.commit()
+        return Seeded(person, person.current_code, number)
+
+    return seed
+
+
+def merge_into(session: Session, survivor: Person, merged: Person) -> None:
+    """Merge ``merged`` into ``survivor`` as a reviewer's decision does."""
+    merge_persons(session, survivor, merged, actor="reviewer", problem_id=None)
+    session.commit()
