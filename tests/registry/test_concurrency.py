@@ -74,9 +74,7 @@ def test_16_clients_2000_overlapping_persons_one_code_each(
     lock = threading.Lock()
     app = create_app(context=committed_context)
     with serve_in_thread(app) as base_url:
-        tokens = tokens_by_province(
-            base_url, ["41", "42", "43", "44"] + sorted({p for _, _, p in submissions})
-        )
+        tokens = tokens_by_province(base_url, sorted({p for _, _, p in submissions} | set(PROVINCES)))
 
         def client(worker: int) -> None:
             with httpx.Client(base_url=base_url, timeout=60) as http:

@@ -1,0 +1,207 @@
+"""Registration against the live mock government systems: promotion, wrong IDs, outages, the worker.
+
+The mocks are real servers on loopback answering from a population the test knows; only they stand
+in for the government systems. Our database is the real one (a fresh committed database).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from gateway.app import attach_services, create_app
+from gateway.context import AppContext
+from gateway.idgen import formats
+from gateway.registry import service
+from gateway.registry.models import Person, ProblemRecord, VerificationJob
+from mocks.faults import FaultPlan
+from mocks.population import Population
+from mocks.server import RunningMocks
+from tests.adapters.live import orchestrator
+from tests.fixtures.api import ApiCaller, register_caller
+from tests.mocks.live import known_population, reset_faults, running_mocks
+
+
+@pytest.fixture(scope="module")
+def population() -> Population:
+    return known_population(size=200, seed=31)
+
+
+@pytest.fixture(scope="module")
+def live_mocks(population: Population) -> Iterator[RunningMocks]:
+    yield from running_mocks(population)
+
+
+@pytest.fixture
+def mocks(live_mocks: RunningMocks) -> RunningMocks:
+    reset_faults(live_mocks)
+    return live_mocks
+
+
+@pytest.fixture
+def verified_context(committed_context: AppContext, mocks: RunningMocks) -> Iterator[AppContext]:
+    verifier = orchestrator(mocks)
+    attach_services(committed_context, verifier)
+    yield committed_context
+    verifier.close()
+
+
+@pytest.fixture
+def api(verified_context: AppContext) -> Iterator[TestClient]:
+    with TestClient(create_app(context=verified_context), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def registry(api: TestClient, verified_context: AppContext) -> ApiCaller:
+    return register_caller(api, verified_context.engine, role="central", jurisdiction="CN")
+
+
+def _citizens(population: Population) -> list[Any]:
+    return [p for p in population.people if p.id_type == "resident_id"]
+
+
+def _body(person: Any) -> dict[str, Any]:
+    body = {
+        "name": person.name,
+        "gender": person.gender,
+        "birth_date": person.birth_date.isoformat(),
+        "id_type": person.id_type,
+        "id_number": person.id_number,
+        "household_region": person.household_region,
+        "guardian_name": person.guardian_name,
+        "school_region": person.household_region,
+        "school_code": f"{person.household_region}0001",
+    }
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def _register(api: TestClient, caller: ApiCaller, body: dict[str, Any], key: str) -> dict[str, Any]:
+    reply = api.post("/v1/registrations", json=body, headers={**caller.headers, "Idempotency-Key": key})
+    assert reply.status_code in (200, 201, 202), reply.text
+    result: dict[str, Any] = reply.json()
+    return result
+
+
+def test_verified_citizen_is_promoted_to_g_at_once(
+    api: TestClient, registry: ApiCaller, population: Population
+) -> None:
+    person = _citizens(population)[0]
+    answer = _register(api, registry, _body(person), "g1")
+    assert answer["outcome"] == "issued" and answer["verification"] == "verified"
+    assert answer["code"] == "G" + person.id_number and answer["promoted_from"].startswith("L")
+    lineage = api.get(f"/v1/codes/{answer['promoted_from']}", headers=registry.headers).json()
+    assert lineage["current_code"] == answer["code"]
+    assert lineage["lineage"][0]["reason"] == "verified_and_deduplicated"
+    # the replay of the same request gives the final answer, not the first half
+    again = _register(api, registry, _body(person), "g1")
+    assert again == answer
+
+
+def test_number_the_register_does_not_know_opens_a_wrong_id_problem(
+    api: TestClient, registry: ApiCaller, verified_context: AppContext
+) -> None:
+    digits = "41010220150302091"
+    stranger = {
+        "name": "赵无名",
+        "gender": "1",
+        "birth_date": "2015-03-02",
+        "id_type": "resident_id",
+        "id_number": digits + formats.check_character(digits),
+        "school_region": "410102",
+        "school_code": "4101020001",
+    }
+    answer = _register(api, registry, stranger, "w1")
+    assert answer["outcome"] == "issued" and answer["verification"] == "failed"
+    assert answer["code"].startswith("L")  # the temporary code stays until a reviewer decides
+    with Session(verified_context.engine) as s:
+        problem = s.get(ProblemRecord, answer["problem_id"])
+        assert problem is not None and problem.type == "wrong_id" and problem.status == "open"
+
+
+def test_outage_leaves_the_code_temporary_and_the_worker_finishes_later(
+    api: TestClient,
+    registry: ApiCaller,
+    population: Population,
+    mocks: RunningMocks,
+    verified_context: AppContext,
+) -> None:
+    person = _citizens(population)[1]
+    mocks.injectors["public_security"].set_plan(FaultPlan(down=True))
+    answer = _register(api, registry, _body(person), "o1")
+    assert answer["outcome"] == "issued" and answer["verification"] == "pending"
+    assert answer["code"].startswith("L")
+    reset_faults(mocks)
+    deps = verified_context.services["registry"]
+    with Session(verified_context.engine) as s:
+        job = s.exec(select(VerificationJob)).one()
+        job.next_attempt_at = job.created_at  # due now instead of after the back-off
+        s.add(job)
+        s.commit()
+    assert service.work_queue_once(verified_context.engine, deps) == 1
+    with Session(verified_context.engine) as s:
+        stored = s.exec(select(Person)).one()
+        assert stored.current_code == "G" + person.id_number and stored.verification_status == "verified"
+        assert s.exec(select(VerificationJob)).one().status == "done"
+
+
+def test_quota_exhaustion_queues_jobs_that_complete_once_quota_returns(
+    registry: ApiCaller,
+    api: TestClient,
+    population: Population,
+    mocks: RunningMocks,
+    verified_context: AppContext,
+) -> None:
+    people = _citizens(population)[2:6]
+    mocks.injectors["public_security"].set_plan(FaultPlan(daily_quota=0))
+    answers = [_register(api, registry, _body(p), f"q{i}") for i, p in enumerate(people)]
+    assert [a["verification"] for a in answers] == ["pending"] * 4
+    # The next day: the source's quota is back and the worker runs with a fresh day's allowance.
+    reset_faults(mocks)
+    next_day = orchestrator(mocks)
+    deps = service.RegistryDeps(
+        keyring=verified_context.keyring, model=verified_context.services["registry"].model, verifier=next_day
+    )
+    with Session(verified_context.engine) as s:
+        for job in s.exec(select(VerificationJob)).all():
+            job.next_attempt_at = job.created_at
+            s.add(job)
+        s.commit()
+    assert service.work_queue_once(verified_context.engine, deps) == 4
+    next_day.close()
+    with Session(verified_context.engine) as s:
+        codes = sorted(p.current_code for p in s.exec(select(Person)).all())
+    assert codes == sorted("G" + p.id_number for p in people)
+
+
+def test_worker_killed_mid_job_loses_no_job(
+    api: TestClient,
+    registry: ApiCaller,
+    population: Population,
+    mocks: RunningMocks,
+    verified_context: AppContext,
+) -> None:
+    person = _citizens(population)[7]
+    mocks.injectors["public_security"].set_plan(FaultPlan(down=True))
+    _register(api, registry, _body(person), "k1")
+    reset_faults(mocks)
+    engine, deps = verified_context.engine, verified_context.services["registry"]
+    with Session(engine) as s:
+        job = s.exec(select(VerificationJob)).one()
+        job.next_attempt_at = job.created_at
+        s.add(job)
+        s.commit()
+    # A worker leases the job and dies before finishing it.
+    leased = service.claim_due_jobs(engine, limit=5, lease_seconds=0.5)
+    assert len(leased) == 1
+    assert service.claim_due_jobs(engine, limit=5, lease_seconds=0.5) == []  # leased: nobody else takes it
+    time.sleep(0.6)
+    assert service.work_queue_once(engine, deps) == 1  # the lease ran out: another worker finishes it
+    with Session(engine) as s:
+        assert s.exec(select(VerificationJob)).one().status == "done"
+        assert s.exec(select(Person)).one().current_code == "G" + person.id_number
