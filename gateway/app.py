@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from gateway import __version__
 from gateway.auth.endpoints import router as auth_router
+from gateway.batches.endpoints import router as batches_router
 from gateway.context import AppContext
 from gateway.db import build_engine, upgrade_database
 from gateway.errors import install_error_handlers
@@ -54,9 +55,11 @@ def attach_services(ctx: AppContext, verifier: VerificationOrchestrator | None) 
     )
     if verifier is not None:
         ctx.services["verifier"] = verifier
+    from gateway.batches.service import BatchRunner
     from gateway.students.endpoints import VERIFICATION_LIMITER
     from gateway.students.ratelimit import TokenBucketLimiter
 
+    ctx.services["batches"] = BatchRunner(ctx.engine, ctx.services["registry"])
     ctx.services[VERIFICATION_LIMITER] = TokenBucketLimiter(
         burst=ctx.settings.verification_rate_burst,
         rate_per_second=ctx.settings.verification_rate_per_second,
@@ -75,6 +78,9 @@ def build_context(settings: Settings) -> AppContext:
 
 
 def close_context(ctx: AppContext) -> None:
+    runner = ctx.services.get("batches")
+    if runner is not None:
+        runner.close()
     verifier = ctx.services.get("verifier")
     if verifier is not None:
         verifier.close()
@@ -90,6 +96,9 @@ def create_app(settings: Settings | None = None, context: AppContext | None = No
         owned = context is None
         ctx = context or build_context(settings)
         app.state.ctx = ctx
+        if owned:
+            # Batches left unfinished by a stopped process carry on where they were.
+            ctx.services["batches"].submit_unfinished()
         logger.info("gateway started", extra={"event": "startup"})
         try:
             yield
@@ -115,6 +124,7 @@ def create_app(settings: Settings | None = None, context: AppContext | None = No
     app.include_router(identity_router)
     app.include_router(registry_router)
     app.include_router(students_router)
+    app.include_router(batches_router)
     return app
 
 

@@ -4,6 +4,9 @@ from sqlmodel import SQLModel
 
 from gateway.audit.models import AuditEvent
 from gateway.auth.models import ApiClient
+from gateway.feed.models import ChangeEvent
+from gateway.batches.models import Batch, BatchRow
+from gateway.handoff.models import Admission, Export, Intake, Transfer, TransferStep
 from gateway.idgen.models import CodeLineage, CodeSequence, IssuedCode
 from gateway.registry.models import (
     BlockingKey,
@@ -19,18 +22,26 @@ from gateway.registry.models import (
 metadata = SQLModel.metadata
 
 __all__ = [
+    "Admission",
     "ApiClient",
     "AuditEvent",
+    "Batch",
+    "BatchRow",
     "BlockingKey",
+    "ChangeEvent",
     "CodeLineage",
     "CodeSequence",
+    "Export",
     "IdempotencyRecord",
+    "Intake",
     "IssuedCode",
     "Merge",
     "Person",
     "PersonIdentifier",
     "ProblemRecord",
     "StatusEvent",
+    "Transfer",
+    "TransferStep",
     "VerificationJob",
     "metadata",
 ]

@@ -23,6 +23,7 @@ from sqlmodel import Session
 from gateway.clock import utcnow
 from gateway.db import advisory_xact_lock
 from gateway.errors import Conflict, GatewayError, InvalidInput, NotFound
+from gateway.feed import service as feed
 from gateway.idgen import formats, repository
 from gateway.idgen.formats import CodeType
 from gateway.idgen.models import CodeLineage, IssuedCode
@@ -140,6 +141,7 @@ def create_person_with_temporary_code(
     code.person_id = person.id
     session.add(code)
     session.flush()
+    feed.append(session, type="code.issued", person=person)
     return person
 
 
@@ -209,6 +211,7 @@ def promote_code(
             occurred_at=utcnow(),
         ),
     )
+    feed.append(session, type="code.promoted", person=person, old_code=issued.code, detail=reason[:200])
     return Promotion(
         person, issued.code, formal.code.code, promoted=True, fallback_reason=formal.fallback_reason
     )

@@ -17,6 +17,7 @@ def worker(
 ) -> None:
     """Work the re-verification queue: verify, then promote codes or open wrong-ID problem records."""
     from gateway.app import build_context, close_context
+    from gateway.batches.service import resume_unfinished
     from gateway.observability import configure_logging
     from gateway.registry.service import work_queue_once
     from gateway.settings import Settings
@@ -27,6 +28,7 @@ def worker(
     deps = ctx.services["registry"]
     try:
         while True:
+            resume_unfinished(ctx.engine, deps)
             done = work_queue_once(ctx.engine, deps, limit=batch)
             if once:
                 console.print(f"{done} verification jobs worked")

@@ -20,6 +20,7 @@ from gateway.auth.jurisdiction import Jurisdiction
 from gateway.clock import utcnow
 from gateway.db import advisory_xact_lock
 from gateway.errors import Conflict, FieldError, InvalidInput, NotFound
+from gateway.feed import service as feed
 from gateway.idgen import repository as code_repository
 from gateway.idgen.models import CodeLineage
 from gateway.registry import identifiers, repository
@@ -141,6 +142,14 @@ def merge_persons(
     )
     session.add(merge)
     session.flush()
+    # The merged person's old code now leads to the survivor: downstream registries follow the alias.
+    feed.append(
+        session,
+        type="person.merged",
+        person=survivor,
+        old_code=merged.current_code,
+        detail=f"merge:{merge.id}",
+    )
     return merge
 
 
@@ -177,6 +186,13 @@ def undo_merge(session: Session, caller: Caller, merge_id: int) -> Merge:
         ),
     )
     audit.record(session, action="merge.undo", caller=caller, object_type="merge", object_ref=str(merge.id))
+    feed.append(
+        session,
+        type="person.unmerged",
+        person=merged,
+        old_code=survivor.current_code,
+        detail=f"merge:{merge.id}",
+    )
     session.flush()
     return merge
 

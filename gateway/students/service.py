@@ -18,6 +18,7 @@ from typing import Any
 from sqlmodel import Session
 
 from gateway.audit import service as audit
+from gateway.feed import service as feed
 from gateway.auth.dependencies import Caller
 from gateway.clock import utcnow
 from gateway.db import advisory_xact_lock
@@ -234,6 +235,7 @@ def record_event(
     audit.record(
         session, action="student.event", caller=caller, object_type="person", object_ref=person.current_code
     )
+    feed.append(session, type="status.changed", person=person, detail=change.event.value)
     return event
 
 

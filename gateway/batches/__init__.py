@@ -1,0 +1,1 @@
+"""Bulk registration: batch files submitted over HTTP or the command line, run resumably row by row."""

@@ -1,0 +1,84 @@
+"""Bulk registration over HTTP: submit a file, follow its progress, download its per-row results."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from gateway.auth.dependencies import Caller, ContextDep, SessionDep, require_scope
+from gateway.auth.scopes import Scope
+from gateway.batches import service
+from gateway.batches.parsing import MEDIA_TYPES, decode_upload, format_of_media_type
+from gateway.batches.schemas import BatchAccepted, BatchStatus
+
+router = APIRouter(tags=["batches"])
+
+BatchCaller = Annotated[Caller, Depends(require_scope(Scope.BATCHES_WRITE))]
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise service.PayloadTooLarge(f"a batch file may be at most {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    # Counted while streaming: a chunked upload has no Content-Length to check up front.
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise service.PayloadTooLarge(f"a batch file may be at most {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "/v1/batches",
+    status_code=202,
+    response_model=BatchAccepted,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {media: {"schema": {"type": "string"}} for media in MEDIA_TYPES},
+        }
+    },
+)
+async def submit_batch(request: Request, caller: BatchCaller, ctx: ContextDep) -> JSONResponse:
+    """Submit a CSV (header row) or NDJSON file of up to 100,000 registrations; 202 with a status URL."""
+    fmt = format_of_media_type(request.headers.get("content-type"))
+    if fmt is None:
+        raise service.UnsupportedMediaType(f"send the file as one of: {', '.join(MEDIA_TYPES)}")
+    data = await _read_capped(request, service.MAX_BATCH_BYTES)
+    # Decoding, encrypting and storing up to 100,000 rows is CPU and I/O work: off the event loop.
+    accepted = await run_in_threadpool(
+        lambda: service.submit_batch(ctx.engine, ctx.keyring, caller, decode_upload(data), fmt)
+    )
+    runner: service.BatchRunner | None = ctx.services.get("batches")
+    if runner is not None and accepted.status != "done":
+        runner.submit(accepted.id)
+    return JSONResponse(
+        accepted.model_dump(mode="json"), status_code=202, headers={"Location": accepted.status_url}
+    )
+
+
+@router.get("/v1/batches/{batch_id}", response_model=BatchStatus)
+def get_batch(batch_id: str, caller: BatchCaller, session: SessionDep) -> BatchStatus:
+    """A batch's status, rows done and counts per outcome (only its submitter or a central client)."""
+    return service.batch_status(session, caller, batch_id)
+
+
+@router.get(
+    "/v1/batches/{batch_id}/results.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "the results"}},
+)
+def get_results(batch_id: str, caller: BatchCaller, session: SessionDep) -> Response:
+    """row_number, record_id, outcome, code, problem_id, errors for every row (pending until done)."""
+    content = service.results_csv(session, caller, batch_id)
+    return Response(
+        content=content.encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{batch_id}-results.csv"'},
+    )

@@ -1,0 +1,60 @@
+"""Tables of bulk registration batches and their rows.
+
+A batch remembers who submitted it (client, role and jurisdiction as they were then: the rows are
+authorised by that snapshot when they run, perhaps after a restart) and which runner holds it now
+(a lease that expires, so a crashed runner's batch is picked up by another). Each row keeps the
+submitted record encrypted, because it carries ID numbers, and once done its outcome.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, DateTime, Index
+from sqlmodel import Field, SQLModel
+
+
+class Batch(SQLModel, table=True):
+    __tablename__ = "batch"
+    __table_args__ = (Index("ix_batch_status", "status"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    client_id: str = Field(max_length=40, index=True, description="the client that submitted the batch")
+    client_name: str = Field(max_length=200)
+    role: str = Field(max_length=20, description="the submitter's role when the batch was submitted")
+    jurisdiction: str = Field(max_length=10, description="the submitter's jurisdiction at submission")
+    scopes: str = Field(max_length=2000, description="the scopes of the submitting token")
+    stage: str | None = Field(default=None, max_length=30)
+    acting_user: str | None = Field(default=None, max_length=100)
+    request_id: str | None = Field(default=None, max_length=100)
+    format: str = Field(max_length=10, description="csv or ndjson")
+    status: str = Field(default="queued", max_length=20, description="queued, running or done")
+    total_rows: int
+    done_rows: int = Field(default=0)
+    lease_owner: str | None = Field(default=None, max_length=100)
+    lease_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    started_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class BatchRow(SQLModel, table=True):
+    __tablename__ = "batch_row"
+
+    batch_id: str = Field(primary_key=True, foreign_key="batch.id", max_length=40)
+    row_number: int = Field(primary_key=True, description="line of the file where the record starts")
+    record_id: str | None = Field(default=None, max_length=128)
+    payload_encrypted: str | None = Field(
+        default=None, description="the registration body as JSON, encrypted; none for an unreadable line"
+    )
+    status: str = Field(default="pending", max_length=10, description="pending or done")
+    outcome: str | None = Field(
+        default=None,
+        max_length=20,
+        description="issued, existing, review_required, rejected, forbidden or error",
+    )
+    http_status: int | None = Field(default=None)
+    code: str | None = Field(default=None, max_length=19)
+    problem_id: int | None = Field(default=None)
+    errors_json: str | None = Field(default=None)
+    finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

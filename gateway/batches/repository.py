@@ -1,0 +1,121 @@
+"""All SQL of the batches domain: storing a batch with its rows, leasing it, and reading rows back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CursorResult, func, insert, or_, update
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from gateway.batches.models import Batch, BatchRow
+
+# Rows go to the database in slices: one INSERT per slice keeps 100,000 rows to a few statements
+# without building one giant parameter list.
+_INSERT_SLICE = 2000
+
+
+def add_batch(session: Session, batch: Batch, rows: Sequence[dict[str, Any]]) -> None:
+    session.add(batch)
+    session.flush()
+    for start in range(0, len(rows), _INSERT_SLICE):
+        session.execute(insert(BatchRow), list(rows[start : start + _INSERT_SLICE]))
+
+
+def get_batch(session: Session, batch_id: str, *, for_update: bool = False) -> Batch | None:
+    return session.get(Batch, batch_id, with_for_update=for_update, populate_existing=for_update)
+
+
+def unfinished_batch_ids(session: Session, now: datetime) -> list[str]:
+    """Batches not done whose lease is free or has expired, oldest first."""
+    query = (
+        select(Batch.id)
+        .where(Batch.status != "done")
+        .where(or_(col(Batch.lease_until).is_(None), col(Batch.lease_until) < now))
+        .order_by(col(Batch.created_at))
+    )
+    return list(session.exec(query).all())
+
+
+def pending_rows(session: Session, batch_id: str, after_row: int, limit: int) -> Sequence[BatchRow]:
+    query = (
+        select(BatchRow)
+        .where(BatchRow.batch_id == batch_id, BatchRow.row_number > after_row, BatchRow.status == "pending")
+        .order_by(col(BatchRow.row_number))
+        .limit(limit)
+    )
+    return session.exec(query).all()
+
+
+ResultRow = tuple[int, str | None, str | None, str | None, int | None, str | None]
+
+
+def result_rows(session: Session, batch_id: str) -> Sequence[ResultRow]:
+    """Every row's outcome columns in row order (not the encrypted payloads: results never need them)."""
+    # sqlmodel's select is typed for at most four columns; plain SQLAlchemy takes any number.
+    query = (
+        sa_select(
+            col(BatchRow.row_number),
+            col(BatchRow.record_id),
+            col(BatchRow.outcome),
+            col(BatchRow.code),
+            col(BatchRow.problem_id),
+            col(BatchRow.errors_json),
+        )
+        .where(col(BatchRow.batch_id) == batch_id)
+        .order_by(col(BatchRow.row_number))
+    )
+    return session.execute(query).all()
+
+
+def outcome_counts(session: Session, batch_id: str) -> dict[str, int]:
+    query = (
+        select(BatchRow.outcome, func.count())
+        .where(BatchRow.batch_id == batch_id, BatchRow.status == "done")
+        .group_by(col(BatchRow.outcome))
+    )
+    return {str(outcome): int(count) for outcome, count in session.exec(query).all()}
+
+
+def _rowcount(result: Any) -> int:
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)
+
+
+def finish_row(session: Session, batch_id: str, row_number: int, values: dict[str, Any]) -> bool:
+    """Mark a pending row done; False if it was already done (nothing changed)."""
+    result = session.execute(
+        update(BatchRow)
+        .where(
+            col(BatchRow.batch_id) == batch_id,
+            col(BatchRow.row_number) == row_number,
+            col(BatchRow.status) == "pending",
+        )
+        .values(status="done", **values)
+    )
+    return _rowcount(result) == 1
+
+
+def advance_under_lease(
+    session: Session, batch_id: str, owner: str, lease_until: datetime, done_increment: int
+) -> bool:
+    """Count finished rows and extend the lease, only while ``owner`` still holds it."""
+    result = session.execute(
+        update(Batch)
+        .where(col(Batch.id) == batch_id, col(Batch.lease_owner) == owner)
+        .values(done_rows=col(Batch.done_rows) + done_increment, lease_until=lease_until)
+    )
+    return _rowcount(result) == 1
+
+
+def release(
+    session: Session, batch_id: str, owner: str, *, status: str, finished_at: datetime | None
+) -> bool:
+    result = session.execute(
+        update(Batch)
+        .where(col(Batch.id) == batch_id, col(Batch.lease_owner) == owner)
+        .values(status=status, lease_owner=None, lease_until=None, finished_at=finished_at)
+    )
+    return _rowcount(result) == 1

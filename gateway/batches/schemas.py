@@ -1,0 +1,32 @@
+"""What the batch endpoints answer: the acceptance of a submitted file and a batch's progress."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class BatchAccepted(BaseModel):
+    id: str
+    status: str = Field(description="queued, running or done")
+    total_rows: int
+    error_rows: int = Field(description="rows refused already because their line could not be read")
+    status_url: str
+    results_url: str
+
+
+class BatchStatus(BaseModel):
+    id: str
+    status: str = Field(description="queued, running or done")
+    format: str
+    total_rows: int
+    done_rows: int
+    progress: float = Field(description="share of rows done, 0 to 1")
+    counts: dict[str, int] = Field(
+        description="done rows per outcome: issued, existing, review_required, rejected, forbidden, error"
+    )
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    results_url: str

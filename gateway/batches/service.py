@@ -1,0 +1,453 @@
+"""Bulk registration: accept a whole file at once, then register its rows one by one, resumably.
+
+Submitting stores the batch and every row in one transaction (the rows encrypted: they carry ID
+numbers), so an accepted batch is never half stored. Running a batch takes a lease on it (one
+runner per batch, across replicas), then works the pending rows in row order: each row goes
+through the same ``registry.service.register`` as a single registration, with the idempotency key
+``batch:{batch_id}:{row_number}``, and is then marked done in a small transaction of its own that
+also extends the lease. A runner that dies between the two leaves the row pending; whoever resumes
+the batch registers it again with the same key and gets the stored answer back, so no row is ever
+processed twice. Rows are authorised by the submitter's role and jurisdiction as they were at
+submission. The verification of new codes is left to the durable queue (``gateway worker``) unless
+``verify_inline`` is asked for: a cohort of tens of thousands must not wait on external systems
+row by row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from gateway.audit import service as audit
+from gateway.auth.dependencies import Caller
+from gateway.auth.jurisdiction import Jurisdiction
+from gateway.auth.scopes import Role
+from gateway.batches import repository
+from gateway.batches.models import Batch, BatchRow
+from gateway.batches.parsing import BatchFormat, ParsedBatch, parse_batch
+from gateway.batches.schemas import BatchAccepted, BatchStatus
+from gateway.clock import as_utc, utcnow
+from gateway.db import session_scope
+from gateway.errors import FieldError, Forbidden, GatewayError, InvalidInput, NotFound
+from gateway.keyring import KeyRing
+from gateway.registry import service as registry
+from gateway.registry.idempotency import StoredAnswer
+from gateway.registry.service import RegistryDeps
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH_BYTES = 64 * 1024 * 1024
+ROW_CONTEXT = "batch:row"
+RESULT_COLUMNS = ("row_number", "record_id", "outcome", "code", "problem_id", "errors")
+# OWASP's list of characters that make a spreadsheet read a cell as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    title = "Payload too large"
+    type_slug = "payload-too-large"
+
+
+class UnsupportedMediaType(GatewayError):
+    status = 415
+    title = "Unsupported media type"
+    type_slug = "unsupported-media-type"
+
+
+def status_path(batch_id: str) -> str:
+    return f"/v1/batches/{batch_id}"
+
+
+def results_path(batch_id: str) -> str:
+    return f"/v1/batches/{batch_id}/results.csv"
+
+
+# --- submission -------------------------------------------------------------------------------
+
+
+def _errors_json(errors: Sequence[FieldError]) -> str:
+    return json.dumps([e.as_dict() for e in errors], ensure_ascii=False)
+
+
+def _row_values(batch_id: str, parsed: ParsedBatch, keyring: KeyRing) -> list[dict[str, Any]]:
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    for row in parsed.rows:
+        values: dict[str, Any] = {
+            "batch_id": batch_id,
+            "row_number": row.row_number,
+            "record_id": row.record_id,
+            "payload_encrypted": None,
+            "status": "pending",
+            "outcome": None,
+            "http_status": None,
+            "code": None,
+            "problem_id": None,
+            "errors_json": None,
+            "finished_at": None,
+        }
+        if row.body is None:
+            values.update(
+                status="done",
+                outcome="rejected",
+                http_status=422,
+                errors_json=_errors_json(row.errors),
+                finished_at=now,
+            )
+        else:
+            values["payload_encrypted"] = keyring.encrypt(
+                json.dumps(row.body, ensure_ascii=False), ROW_CONTEXT
+            )
+        rows.append(values)
+    return rows
+
+
+def submit_batch(
+    engine: Engine, keyring: KeyRing, caller: Caller, text: str, fmt: BatchFormat
+) -> BatchAccepted:
+    """Parse and store a batch with all its rows in one transaction; it is then ready to run."""
+    parsed = parse_batch(text, fmt)
+    batch_id = f"bt_{secrets.token_hex(8)}"
+    error_rows = parsed.error_rows
+    total = len(parsed.rows)
+    finished = error_rows == total
+    now = utcnow()
+    batch = Batch(
+        id=batch_id,
+        client_id=caller.client_id,
+        client_name=caller.client_name,
+        role=caller.role.value,
+        jurisdiction=caller.jurisdiction.value,
+        scopes=" ".join(sorted(caller.scopes)),
+        stage=caller.stage,
+        acting_user=caller.acting_user,
+        request_id=caller.request_id,
+        format=fmt.value,
+        status="done" if finished else "queued",
+        total_rows=total,
+        done_rows=error_rows,
+        created_at=now,
+        finished_at=now if finished else None,
+    )
+    with session_scope(engine) as session:
+        repository.add_batch(session, batch, _row_values(batch_id, parsed, keyring))
+        audit.record(
+            session,
+            action="batch.submit",
+            caller=caller,
+            object_type="batch",
+            object_ref=batch_id,
+            record_count=total,
+        )
+    return BatchAccepted(
+        id=batch_id,
+        status=batch.status,
+        total_rows=total,
+        error_rows=error_rows,
+        status_url=status_path(batch_id),
+        results_url=results_path(batch_id),
+    )
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def caller_of(batch: Batch) -> Caller:
+    """The submitter as they were at submission: what authorises the rows when they run."""
+    return Caller(
+        client_id=batch.client_id,
+        client_name=batch.client_name,
+        role=Role(batch.role),
+        jurisdiction=Jurisdiction(batch.jurisdiction),
+        scopes=frozenset(batch.scopes.split()),
+        stage=batch.stage,
+        acting_user=batch.acting_user,
+        request_id=batch.request_id,
+    )
+
+
+def get_visible_batch(session: Session, caller: Caller, batch_id: str) -> Batch:
+    """The batch if the caller submitted it or is a central client; otherwise not found."""
+    batch = repository.get_batch(session, batch_id)
+    if batch is None or (batch.client_id != caller.client_id and caller.role is not Role.CENTRAL):
+        raise NotFound("no such batch")
+    return batch
+
+
+def batch_status(session: Session, caller: Caller, batch_id: str) -> BatchStatus:
+    batch = get_visible_batch(session, caller, batch_id)
+    return BatchStatus(
+        id=batch.id,
+        status=batch.status,
+        format=batch.format,
+        total_rows=batch.total_rows,
+        done_rows=batch.done_rows,
+        progress=round(batch.done_rows / batch.total_rows, 4) if batch.total_rows else 1.0,
+        counts=repository.outcome_counts(session, batch.id),
+        created_at=as_utc(batch.created_at),
+        started_at=as_utc(batch.started_at) if batch.started_at else None,
+        finished_at=as_utc(batch.finished_at) if batch.finished_at else None,
+        results_url=results_path(batch.id),
+    )
+
+
+def _safe_cell(value: str) -> str:
+    # An echoed value must stay text when the school opens the file in a spreadsheet.
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _errors_text(errors_json: str | None) -> str:
+    if not errors_json:
+        return ""
+    return "; ".join(f"{e['field']}:{e['code']}:{e['message']}" for e in json.loads(errors_json))
+
+
+def results_csv(session: Session, caller: Caller, batch_id: str) -> str:
+    """Every row's outcome as CSV (with a BOM, for spreadsheets); the download is audited."""
+    batch = get_visible_batch(session, caller, batch_id)
+    rows = repository.result_rows(session, batch.id)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(RESULT_COLUMNS)
+    for row_number, record_id, outcome, code, problem_id, errors_json in rows:
+        writer.writerow(
+            (
+                row_number,
+                _safe_cell(record_id or ""),
+                outcome or "pending",
+                code or "",
+                "" if problem_id is None else problem_id,
+                _safe_cell(_errors_text(errors_json)),
+            )
+        )
+    audit.record(
+        session,
+        action="batch.results",
+        caller=caller,
+        object_type="batch",
+        object_ref=batch.id,
+        record_count=len(rows),
+    )
+    return "\ufeff" + out.getvalue()
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunReport:
+    batch_id: str
+    claimed: bool
+    rows_worked: int
+    finished: bool
+    lease_lost: bool = False
+
+
+@dataclass(frozen=True)
+class _Claim:
+    caller: Caller
+    total_rows: int
+    done_rows: int
+
+
+class _LeaseLost(Exception):
+    pass
+
+
+ProgressCallback = Callable[[int, int], None]
+
+
+def _claim(session: Session, batch_id: str, owner: str, lease_seconds: float) -> _Claim | None:
+    batch = repository.get_batch(session, batch_id, for_update=True)
+    if batch is None or batch.status == "done":
+        return None
+    now = utcnow()
+    if batch.lease_until is not None and as_utc(batch.lease_until) > now:
+        return None
+    batch.lease_owner = owner
+    batch.lease_until = now + timedelta(seconds=lease_seconds)
+    batch.status = "running"
+    batch.started_at = batch.started_at or now
+    session.add(batch)
+    return _Claim(caller_of(batch), batch.total_rows, batch.done_rows)
+
+
+def _outcome_of_answer(answer: StoredAnswer) -> dict[str, Any]:
+    body = answer.body
+    problem_id = body.get("problem_id")
+    return {
+        "outcome": str(body.get("outcome", "error"))[:20],
+        "http_status": answer.status_code,
+        "code": body.get("code"),
+        "problem_id": int(problem_id) if problem_id is not None else None,
+    }
+
+
+def _register_row(
+    engine: Engine, deps: RegistryDeps, caller: Caller, key: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    try:
+        return _outcome_of_answer(registry.register(engine, deps, caller, body, key))
+    except InvalidInput as exc:
+        return {"outcome": "rejected", "http_status": 422, "errors_json": _errors_json(exc.errors)}
+    except Forbidden as exc:
+        error = FieldError("school_code", "outside_jurisdiction", exc.detail)
+        return {"outcome": "forbidden", "http_status": 403, "errors_json": _errors_json([error])}
+    except GatewayError as exc:
+        error = FieldError("row", exc.type_slug, exc.detail)
+        return {"outcome": "error", "http_status": exc.status, "errors_json": _errors_json([error])}
+
+
+def _work_row(
+    engine: Engine, deps: RegistryDeps, caller: Caller, batch_id: str, row: BatchRow
+) -> dict[str, Any]:
+    if row.payload_encrypted is None:
+        error = FieldError("row", "missing_payload", "the row holds no record")
+        return {"outcome": "error", "http_status": 500, "errors_json": _errors_json([error])}
+    body = json.loads(deps.keyring.decrypt(row.payload_encrypted, ROW_CONTEXT))
+    key = f"batch:{batch_id}:{row.row_number}"
+    try:
+        return _register_row(engine, deps, caller, key, body)
+    except Exception:
+        # A failure after the registration committed (say, in inline verification) must not be
+        # reported as an error for a person who was registered: a second call replays the answer.
+        logger.exception("batch %s row %s failed; trying once more", batch_id, row.row_number)
+    try:
+        return _register_row(engine, deps, caller, key, body)
+    except Exception:
+        logger.exception("batch %s row %s failed twice; reported as an error", batch_id, row.row_number)
+        error = FieldError("row", "internal", "the row could not be registered because of an internal error")
+        return {"outcome": "error", "http_status": 500, "errors_json": _errors_json([error])}
+
+
+def _record_row(
+    engine: Engine, batch_id: str, row_number: int, owner: str, values: dict[str, Any], lease_seconds: float
+) -> None:
+    now = utcnow()
+    with session_scope(engine) as session:
+        changed = repository.finish_row(session, batch_id, row_number, {**values, "finished_at": now})
+        lease_until = now + timedelta(seconds=lease_seconds)
+        if not repository.advance_under_lease(session, batch_id, owner, lease_until, int(changed)):
+            # Another runner owns the batch now; undo this mark and leave the row to it.
+            raise _LeaseLost
+
+
+def new_lease_owner() -> str:
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def run_batch(
+    engine: Engine,
+    deps: RegistryDeps,
+    batch_id: str,
+    *,
+    lease_seconds: float = 120.0,
+    chunk_size: int = 200,
+    verify_inline: bool = False,
+    stop_after: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> RunReport:
+    """Work a batch's pending rows in row order under a lease; returns what this run did.
+
+    ``stop_after`` and ``should_stop`` end the run early (the lease is released and the batch goes
+    back to ``queued``); a run that finds the batch leased by someone else does nothing.
+    """
+    owner = new_lease_owner()
+    with session_scope(engine) as session:
+        claim = _claim(session, batch_id, owner, lease_seconds)
+    if claim is None:
+        return RunReport(batch_id, claimed=False, rows_worked=0, finished=False)
+    row_deps = deps if verify_inline else replace(deps, verifier=None)
+    worked, done, after = 0, claim.done_rows, 0
+    try:
+        while True:
+            with session_scope(engine) as session:
+                rows = list(repository.pending_rows(session, batch_id, after, chunk_size))
+            if not rows:
+                break
+            for row in rows:
+                if (stop_after is not None and worked >= stop_after) or (should_stop and should_stop()):
+                    with session_scope(engine) as session:
+                        repository.release(session, batch_id, owner, status="queued", finished_at=None)
+                    return RunReport(batch_id, claimed=True, rows_worked=worked, finished=False)
+                values = _work_row(engine, row_deps, claim.caller, batch_id, row)
+                _record_row(engine, batch_id, row.row_number, owner, values, lease_seconds)
+                worked, done, after = worked + 1, done + 1, row.row_number
+                if on_progress is not None:
+                    on_progress(done, claim.total_rows)
+    except _LeaseLost:
+        logger.warning("batch %s: lease lost after %s rows; another runner continues", batch_id, worked)
+        return RunReport(batch_id, claimed=True, rows_worked=worked, finished=False, lease_lost=True)
+    with session_scope(engine) as session:
+        released = repository.release(session, batch_id, owner, status="done", finished_at=utcnow())
+    return RunReport(batch_id, claimed=True, rows_worked=worked, finished=released, lease_lost=not released)
+
+
+def resume_unfinished(engine: Engine, deps: RegistryDeps, **options: Any) -> list[RunReport]:
+    """Run every batch that is not done and not leased by a live runner (start-up, ``gateway worker``)."""
+    with session_scope(engine) as session:
+        batch_ids = repository.unfinished_batch_ids(session, utcnow())
+    return [run_batch(engine, deps, batch_id, **options) for batch_id in batch_ids]
+
+
+class BatchRunner:
+    """Runs batches in background threads of one process; lives in ``ctx.services["batches"]``."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        deps: RegistryDeps,
+        *,
+        workers: int = 1,
+        lease_seconds: float = 120.0,
+        chunk_size: int = 200,
+        verify_inline: bool = False,
+    ) -> None:
+        self._engine = engine
+        self._deps = deps
+        self._options: dict[str, Any] = {
+            "lease_seconds": lease_seconds,
+            "chunk_size": chunk_size,
+            "verify_inline": verify_inline,
+        }
+        self._stopping = threading.Event()
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch")
+
+    def _run(self, batch_id: str) -> RunReport:
+        try:
+            return run_batch(
+                self._engine, self._deps, batch_id, should_stop=self._stopping.is_set, **self._options
+            )
+        except Exception:
+            # The lease expires and the batch is resumed later; the thread must not die silently.
+            logger.exception("batch %s stopped by an error; it will be resumed", batch_id)
+            raise
+
+    def submit(self, batch_id: str) -> Future[RunReport]:
+        return self._executor.submit(self._run, batch_id)
+
+    def submit_unfinished(self) -> list[Future[RunReport]]:
+        with session_scope(self._engine) as session:
+            batch_ids = repository.unfinished_batch_ids(session, utcnow())
+        return [self.submit(batch_id) for batch_id in batch_ids]
+
+    def close(self) -> None:
+        """Stop after the row in hand; unstarted batches stay queued for the next start."""
+        self._stopping.set()
+        self._executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,1 @@
+"""The change feed: every change a downstream registry may follow, in one strictly increasing order."""

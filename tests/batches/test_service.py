@@ -1,0 +1,152 @@
+"""Running batches: resuming after a crash without processing a row twice, and one runner per batch."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from gateway.audit.models import AuditEvent
+from gateway.auth.dependencies import Caller
+from gateway.auth.jurisdiction import Jurisdiction
+from gateway.auth.scopes import Role
+from gateway.batches import service
+from gateway.batches.models import Batch, BatchRow
+from gateway.batches.parsing import BatchFormat
+from gateway.clock import utcnow
+from gateway.context import AppContext
+from gateway.db import session_scope
+from gateway.registry import service as registry
+from gateway.registry.models import IdempotencyRecord, Person
+from tests.batches.conftest import CHILDREN, count, to_csv
+
+PROVINCE = Caller(
+    client_id="cl_batch_test",
+    client_name="Henan",
+    role=Role.PROVINCE,
+    jurisdiction=Jurisdiction("41"),
+    scopes=frozenset({"batches:write"}),
+    stage=None,
+    acting_user=None,
+    request_id=None,
+)
+
+
+@pytest.fixture
+def batch_id(committed_context: AppContext) -> str:
+    accepted = service.submit_batch(
+        committed_context.engine, committed_context.keyring, PROVINCE, to_csv(CHILDREN), BatchFormat.CSV
+    )
+    return accepted.id
+
+
+def _set_lease(ctx: AppContext, batch_id: str, owner: str, until: datetime) -> None:
+    with session_scope(ctx.engine) as s:
+        s.execute(
+            update(Batch)
+            .where(col(Batch.id) == batch_id)
+            .values(status="running", lease_owner=owner, lease_until=until)
+        )
+
+
+def _rows(ctx: AppContext, batch_id: str) -> list[BatchRow]:
+    with Session(ctx.engine) as s:
+        return list(
+            s.exec(
+                select(BatchRow).where(BatchRow.batch_id == batch_id).order_by(col(BatchRow.row_number))
+            ).all()
+        )
+
+
+def _registrations_audited(ctx: AppContext) -> int:
+    return count(ctx, AuditEvent, col(AuditEvent.action) == "registration.create")
+
+
+def test_a_crashed_batch_resumes_and_registers_every_row_exactly_once(
+    committed_context: AppContext, batch_id: str
+) -> None:
+    ctx, deps = committed_context, committed_context.services["registry"]
+    first = service.run_batch(ctx.engine, deps, batch_id, stop_after=2)
+    assert (first.rows_worked, first.finished) == (2, False)
+    done_before = {r.row_number: r.finished_at for r in _rows(ctx, batch_id) if r.status == "done"}
+    assert sorted(done_before) == [2, 3]
+
+    # The runner then registered row 4 and died before marking it done, leaving its lease behind.
+    crashed_row = 4
+    registry.register(ctx.engine, deps, PROVINCE, _body_of(ctx, batch_id, crashed_row), f"batch:{batch_id}:4")
+    _set_lease(ctx, batch_id, "dead-runner", utcnow() + timedelta(minutes=5))
+    assert service.resume_unfinished(ctx.engine, deps) == []  # the lease is still live: hands off
+
+    _set_lease(ctx, batch_id, "dead-runner", utcnow() - timedelta(seconds=1))
+    [report] = service.resume_unfinished(ctx.engine, deps)
+    assert report.finished and report.rows_worked == 3
+
+    rows = _rows(ctx, batch_id)
+    assert [(r.row_number, r.status, r.outcome) for r in rows] == [(n, "done", "issued") for n in range(2, 7)]
+    assert {r.row_number: r.finished_at for r in rows if r.row_number in done_before} == done_before
+    assert count(ctx, Person) == 5
+    assert len({r.code for r in rows}) == 5
+    keys = {k for k in _all(ctx, IdempotencyRecord.key) if k.startswith(f"batch:{batch_id}:")}
+    assert keys == {f"batch:{batch_id}:{n}" for n in range(2, 7)}
+    # Registering writes one audit row; replaying a stored answer writes none.
+    assert _registrations_audited(ctx) == 5
+    with Session(ctx.engine) as s:
+        batch = s.get(Batch, batch_id)
+        assert batch is not None
+        assert (batch.status, batch.done_rows, batch.lease_owner) == ("done", 5, None)
+
+
+def test_a_runner_that_loses_its_lease_stops_and_leaves_the_row_to_the_new_holder(
+    committed_context: AppContext, batch_id: str
+) -> None:
+    ctx, deps = committed_context, committed_context.services["registry"]
+
+    def steal_after_first_row(done: int, _total: int) -> None:
+        if done == 1:
+            _set_lease(ctx, batch_id, "other-replica", utcnow() + timedelta(minutes=5))
+
+    report = service.run_batch(ctx.engine, deps, batch_id, on_progress=steal_after_first_row)
+    assert report.lease_lost and report.rows_worked == 1
+    assert [r.status for r in _rows(ctx, batch_id)] == ["done"] + ["pending"] * 4
+    # The second row was registered before the runner found out; it stays pending for the new holder.
+    assert count(ctx, Person) == 2
+
+    _set_lease(ctx, batch_id, "other-replica", utcnow() - timedelta(seconds=1))
+    [resumed] = service.resume_unfinished(ctx.engine, deps)
+    assert resumed.finished and resumed.rows_worked == 4
+    assert count(ctx, Person) == 5
+    assert _registrations_audited(ctx) == 5
+
+
+def test_a_done_batch_is_not_run_again(committed_context: AppContext, batch_id: str) -> None:
+    ctx, deps = committed_context, committed_context.services["registry"]
+    assert service.run_batch(ctx.engine, deps, batch_id).finished
+    again = service.run_batch(ctx.engine, deps, batch_id)
+    assert (again.claimed, again.rows_worked) == (False, 0)
+    assert service.resume_unfinished(ctx.engine, deps) == []
+    assert _registrations_audited(ctx) == 5
+
+
+def test_a_batch_of_only_unreadable_lines_is_done_at_once(committed_context: AppContext) -> None:
+    accepted = service.submit_batch(
+        committed_context.engine, committed_context.keyring, PROVINCE, "{oops\n[]\n", BatchFormat.NDJSON
+    )
+    assert (accepted.status, accepted.total_rows, accepted.error_rows) == ("done", 2, 2)
+    assert service.resume_unfinished(committed_context.engine, committed_context.services["registry"]) == []
+
+
+def _body_of(ctx: AppContext, batch_id: str, row_number: int) -> dict[str, str]:
+    import json
+
+    with Session(ctx.engine) as s:
+        row = s.get(BatchRow, (batch_id, row_number))
+        assert row is not None and row.payload_encrypted is not None
+        body: dict[str, str] = json.loads(ctx.keyring.decrypt(row.payload_encrypted, service.ROW_CONTEXT))
+        return body
+
+
+def _all(ctx: AppContext, column: object) -> list[str]:
+    with Session(ctx.engine) as s:
+        return list(s.exec(select(column)).all())  # type: ignore[call-overload]
