@@ -18,11 +18,11 @@ from typing import Any
 from sqlmodel import Session
 
 from gateway.audit import service as audit
-from gateway.feed import service as feed
 from gateway.auth.dependencies import Caller
 from gateway.clock import utcnow
 from gateway.db import advisory_xact_lock
 from gateway.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from gateway.feed import service as feed
 from gateway.identity import InvalidField, canonical_number, is_known_region, normalise_name, parse_date
 from gateway.identity.codes import parse_gender
 from gateway.idgen.service import Resolution, resolve_code
