@@ -7,21 +7,30 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test lint typecheck bench clean browser
+
+# The console's browser test drives Debian's Chromium (a test tool's own browser download cannot
+# work here); CJK fonts so that Chinese names render in the screenshots.
+CHROMIUM := /usr/bin/chromium
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.lock
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 run: $(STAMP)
 	GATEWAY_START_MOCKS=$${GATEWAY_START_MOCKS:-true} $(VENV)/bin/gateway serve
 
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+
+browser: $(CHROMIUM)
+
 # The suite runs on SQLite; then, when GATEWAY_TEST_DATABASE_URL is set (CI sets it), every test
 # that touches the database runs again on PostgreSQL, including the PostgreSQL-only concurrency tests.
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	env -u GATEWAY_TEST_DATABASE_URL $(PY) -m pytest
 	@if [ -n "$$GATEWAY_TEST_DATABASE_URL" ]; then \
 		echo "== the database tests again, on PostgreSQL =="; \
@@ -36,6 +45,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -r requirements-bench.txt
 	$(PY) -m benchmarks
 
 clean:

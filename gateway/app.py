@@ -12,10 +12,13 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from gateway import __version__
 from gateway.auth.endpoints import router as auth_router
 from gateway.batches.endpoints import router as batches_router
+from gateway.console.endpoints import STATIC_DIR
+from gateway.console.endpoints import router as console_router
 from gateway.context import AppContext
 from gateway.db import build_engine, upgrade_database
 from gateway.errors import install_error_handlers
@@ -25,6 +28,7 @@ from gateway.keyring import KeyRing, load_keyring
 from gateway.observability import Metrics, configure_logging, install_request_middleware
 from gateway.ops.endpoints import router as ops_router
 from gateway.registry.endpoints import router as registry_router
+from gateway.reports.endpoints import router as reports_router
 from gateway.settings import Settings
 from gateway.students.endpoints import router as students_router
 
@@ -125,6 +129,9 @@ def create_app(settings: Settings | None = None, context: AppContext | None = No
     app.include_router(registry_router)
     app.include_router(students_router)
     app.include_router(batches_router)
+    app.include_router(reports_router)
+    app.include_router(console_router)
+    app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     return app
 
 

@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     verification_rate_per_second: float = Field(
         default=5.0, gt=0, description="Sustained partner verifications per client per second (per process)."
     )
+    console_cookie_secure: bool | None = Field(
+        default=None,
+        description="Secure flag on console cookies; unset follows the request scheme (https sets it).",
+    )
     start_mocks: bool = Field(
         default=False,
         description="`gateway serve` also starts the mock government systems on loopback (set by make run).",

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 
 class Implementation(StrEnum):
@@ -97,3 +99,19 @@ class AdaptersSettings(BaseModel):
     verification_deadline: float = Field(
         default=15.0, gt=0, description="Deadline of one whole identity verification across sources, seconds."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_partial_slots(cls, data: Any) -> Any:
+        """An environment that sets one field of a slot (GATEWAY_ADAPTERS__HOUSEHOLD__BASE_URL) keeps
+        the slot's other defaults instead of replacing the whole slot."""
+        if not isinstance(data, dict):
+            return data
+        merged = dict(data)
+        for name, field in cls.model_fields.items():
+            given = merged.get(name)
+            if isinstance(given, dict) and field.default_factory is not None:
+                default = field.default_factory()  # type: ignore[call-arg]
+                if isinstance(default, BaseModel):
+                    merged[name] = {**default.model_dump(), **given}
+        return merged

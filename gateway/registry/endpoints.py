@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query
 from fastapi.responses import JSONResponse
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from gateway.audit import service as audit
 from gateway.auth.dependencies import Caller, ContextDep, SessionDep, require_scope
@@ -162,9 +162,7 @@ def problem_detail(session: Session, deps: service.RegistryDeps, problem: Proble
     if submission is not None:
         submitted = {**submission.record.to_dict(), "school_region": submission.school_region}
         submitted["id_number"] = mask_id_number(submission.record.id_number)
-    merge = session.exec(
-        Merge.__table__.select().where(Merge.__table__.c.problem_id == problem.id)  # type: ignore[attr-defined]
-    ).first()
+    merge = session.exec(select(Merge).where(Merge.problem_id == problem.id)).first()
     result = repository.get_person(session, problem.result_person_id) if problem.result_person_id else None
     return ProblemDetail(
         **_summary(problem),

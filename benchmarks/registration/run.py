@@ -1,0 +1,181 @@
+"""Registrations per second and latency over HTTP, with 100,000 and 1,000,000 persons registered, on PostgreSQL.
+
+Three processes, as in production: the gateway (`gateway serve`), the mock government systems
+(`gateway mocks serve`, zero latency, answering for the people being registered) and this load
+generator (16 client threads). 80% of requests register a new person (verified and promoted to G
+within the request), 20% send a person again under a new key (answered `existing`).
+Sizes: REG_BENCH_SIZES (default "100000,1000000"); requests per size: REG_BENCH_REQUESTS (default 4000).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from benchmarks.dbtarget import postgres_database
+from benchmarks.registry_data import load_registry
+from gateway.auth import service as auth_service
+from gateway.db import build_engine, session_scope
+from gateway.keyring import load_keyring
+from gateway.matching import generate_population
+from gateway.settings import Settings
+from tests.fixtures.server import free_port
+
+THREADS = 16
+SECRET = "benchmark-secret-key-not-for-production-0123456789"
+
+
+def _wait(url: str, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def _bodies(n: int, seed: int) -> list[dict[str, str]]:
+    out = []
+    for p in generate_population(n, seed):
+        body = {k: v for k, v in p.to_dict().items() if v is not None and k != "record_id"}
+        body["school_region"] = p.household_region or "110101"
+        body["school_code"] = body["school_region"] + "0001"
+        out.append(body)
+    return out
+
+
+def run_size(persons: int, requests: int) -> None:
+    with postgres_database() as url, tempfile.TemporaryDirectory() as tmp:
+        if url is None:
+            return
+        settings = Settings(data_dir=Path(tmp), database_url=url, secret_key=SECRET, migrate_on_start=False)
+        keyring = load_keyring(settings)
+        engine = build_engine(url)
+        took = load_registry(engine, keyring, persons, seed=1)
+        print(f"  {persons:,} persons loaded in {took:.0f} s")
+        new_people = _bodies(requests, seed=persons + 7)
+        population_file = Path(tmp) / "registrants.csv"
+        with population_file.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(
+                fh,
+                fieldnames=[
+                    "record_id",
+                    "name",
+                    "gender",
+                    "birth_date",
+                    "ethnicity",
+                    "id_type",
+                    "id_number",
+                    "nationality",
+                    "household_region",
+                    "guardian_name",
+                    "school_code",
+                ],
+            )
+            writer.writeheader()
+            for i, body in enumerate(new_people):
+                writer.writerow(
+                    {"record_id": f"R{i}", **{k: v for k, v in body.items() if k in writer.fieldnames}}
+                )
+        with session_scope(engine) as s:
+            client = auth_service.create_client(
+                s, name="bench", role="central", jurisdiction="CN", scopes="all"
+            )
+            client_id, secret = client.client.id, client.secret
+        ports = [free_port() for _ in range(5)]
+        env = {
+            **os.environ,
+            "GATEWAY_DATA_DIR": tmp,
+            "GATEWAY_DATABASE_URL": url,
+            "GATEWAY_SECRET_KEY": SECRET,
+            "GATEWAY_PORT": str(ports[0]),
+            "GATEWAY_LOG_LEVEL": "WARNING",
+            "GATEWAY_MOCKS_POPULATION": str(population_file),
+            "GATEWAY_MOCKS_PUBLIC_SECURITY_PORT": str(ports[1]),
+            "GATEWAY_MOCKS_EXIT_ENTRY_PORT": str(ports[2]),
+            "GATEWAY_MOCKS_HOUSEHOLD_PORT": str(ports[3]),
+            "GATEWAY_MOCKS_SOCIAL_SECURITY_PORT": str(ports[4]),
+            "GATEWAY_ADAPTERS__PUBLIC_SECURITY__BASE_URL": f"http://127.0.0.1:{ports[1]}/nciic/services/NciicServices",
+            "GATEWAY_ADAPTERS__EXIT_ENTRY__BASE_URL": f"http://127.0.0.1:{ports[2]}/exit-entry/verification",
+            "GATEWAY_ADAPTERS__HOUSEHOLD__BASE_URL": f"http://127.0.0.1:{ports[3]}",
+            "GATEWAY_ADAPTERS__SOCIAL_SECURITY__BASE_URL": f"http://127.0.0.1:{ports[4]}",
+        }
+        gateway_bin = str(Path(sys.executable).parent / "gateway")
+        mocks = subprocess.Popen([gateway_bin, "mocks", "serve"], env=env, stdout=subprocess.DEVNULL)
+        server = subprocess.Popen([gateway_bin, "serve", "--no-mocks"], env=env, stdout=subprocess.DEVNULL)
+        try:
+            base = f"http://127.0.0.1:{ports[0]}"
+            _wait(f"{base}/healthz")
+            _wait(f"http://127.0.0.1:{ports[4]}/docs")
+            token = httpx.post(
+                f"{base}/v1/token",
+                data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+            ).json()["access_token"]
+            rng = random.Random(3)
+            plan = [(f"n{i}", body) for i, body in enumerate(new_people[: int(requests * 0.8)])]
+            plan += [(f"r{i}", rng.choice(new_people[: len(plan)])) for i in range(requests - len(plan))]
+            rng.shuffle(plan)
+            latencies: list[float] = []
+            outcomes: dict[str, int] = {}
+            lock = threading.Lock()
+
+            def worker(slice_: list[tuple[str, dict[str, str]]]) -> None:
+                with httpx.Client(
+                    base_url=base, timeout=30, headers={"Authorization": f"Bearer {token}"}
+                ) as http:
+                    for key, body in slice_:
+                        t = time.perf_counter()
+                        reply = http.post("/v1/registrations", json=body, headers={"Idempotency-Key": key})
+                        elapsed = time.perf_counter() - t
+                        outcome = reply.json().get("outcome", str(reply.status_code))
+                        verification = reply.json().get("verification", "")
+                        with lock:
+                            latencies.append(elapsed)
+                            label = f"{outcome}/{verification}" if verification else outcome
+                            outcomes[label] = outcomes.get(label, 0) + 1
+
+            threads = [threading.Thread(target=worker, args=(plan[i::THREADS],)) for i in range(THREADS)]
+            started = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            wall = time.perf_counter() - started
+            q = statistics.quantiles(latencies, n=100)
+            print(
+                f"  {persons:>9,} registered | {len(latencies)} requests, {THREADS} clients | "
+                f"{len(latencies) / wall:6.1f} registrations/s | p50 {q[49] * 1000:6.1f} ms  "
+                f"p95 {q[94] * 1000:6.1f} ms  p99 {q[98] * 1000:6.1f} ms | {outcomes}",
+                flush=True,
+            )
+        finally:
+            server.terminate()
+            mocks.terminate()
+            server.wait(30)
+            mocks.wait(30)
+            engine.dispose()
+
+
+def main() -> None:
+    sizes = [int(s) for s in os.environ.get("REG_BENCH_SIZES", "100000,1000000").split(",")]
+    requests = int(os.environ.get("REG_BENCH_REQUESTS", "4000"))
+    print("registrations over HTTP on PostgreSQL, zero-latency mocks, 16 clients")
+    for size in sizes:
+        run_size(size, requests)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,287 @@
+"""The reviewer console's pages: sign-in, the problem-record queue, the side-by-side comparison with
+the three decisions and merge undo, and the regional dashboard. Server-rendered (Jinja2), no script.
+
+Pages authenticate from the console cookie (``gateway.console.signin``) and call the same services
+as the API; an expired sign-in sends the browser back to the login form, any other refusal renders
+an error page with the API's status code. Mount the static files at ``/console/static`` (see
+``STATIC_DIR``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from gateway.audit import service as audit
+from gateway.auth.dependencies import ContextDep, SessionDep
+from gateway.auth.scopes import Scope
+from gateway.clock import utcnow
+from gateway.console import service, signin
+from gateway.context import AppContext
+from gateway.errors import FieldError, GatewayError, InvalidInput, NotAuthenticated
+from gateway.registry import reviews
+from gateway.registry.endpoints import problem_detail
+from gateway.registry.service import RegistryDeps
+from gateway.reports import service as reports
+
+STATIC_DIR = Path(__file__).parent / "static"
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+router = APIRouter(include_in_schema=False)
+
+DECISIONS = {
+    "same_person": "Same person",
+    "different_persons": "Different persons",
+    "needs_evidence": "Needs evidence",
+}
+
+
+def _page(
+    request: Request, ctx: AppContext, name: str, status_code: int = 200, **values: Any
+) -> HTMLResponse:
+    values.setdefault("caller", getattr(request.state, "caller", None))
+    values["csrf"] = signin.csrf_token(ctx, request) if request.cookies.get(signin.TOKEN_COOKIE) else ""
+    response = templates.TemplateResponse(request, name, values, status_code=status_code)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _refused(request: Request, ctx: AppContext, exc: GatewayError) -> Response:
+    if isinstance(exc, NotAuthenticated):
+        target = "/console/login?" + urlencode({"next": request.url.path, "reason": exc.detail})
+        response = RedirectResponse(target, status_code=303)
+        signin.clear_session_cookies(response, request, ctx)
+        return response
+    errors = getattr(exc, "errors", [])
+    return _page(request, ctx, "error.html", exc.status, title=exc.title, detail=exc.detail, errors=errors)
+
+
+def _registry(ctx: AppContext) -> RegistryDeps:
+    deps: RegistryDeps = ctx.services["registry"]
+    return deps
+
+
+@router.get("/console/login", response_class=HTMLResponse)
+def login_form(
+    request: Request, ctx: ContextDep, next: str = "/console/queue", reason: str | None = None
+) -> Response:
+    return _page(request, ctx, "login.html", next=next, error=reason if reason != "please sign in" else None)
+
+
+def _safe_next(target: str) -> str:
+    # Only console pages: an open redirect would let a link send a reviewer anywhere after login.
+    return target if target.startswith("/console/") and "//" not in target else "/console/queue"
+
+
+@router.post("/console/login")
+def login(
+    request: Request,
+    ctx: ContextDep,
+    session: SessionDep,
+    client_id: Annotated[str, Form(max_length=60)],
+    client_secret: Annotated[str, Form(max_length=200)],
+    acting_user: Annotated[str, Form(max_length=100)] = "",
+    next: Annotated[str, Form(max_length=300)] = "/console/queue",
+) -> Response:
+    acting = acting_user.strip() or None
+    try:
+        signin.check_origin(request)
+        if acting is not None and not acting.isascii():
+            raise InvalidInput(
+                errors=[FieldError("acting_user", "invalid", "use the Latin (pinyin) spelling")]
+            )
+        issued, caller = signin.sign_in(
+            request,
+            session,
+            ctx,
+            client_id=client_id.strip(),
+            client_secret=client_secret,
+            acting_user=acting,
+        )
+    except GatewayError as exc:
+        session.rollback()
+        messages = [e.message for e in getattr(exc, "errors", [])] or [exc.detail]
+        return _page(
+            request,
+            ctx,
+            "login.html",
+            401 if exc.status == 401 else 403,
+            next=next,
+            error="; ".join(messages),
+        )
+    audit.record(
+        session, action="console.login", caller=caller, object_type="client", object_ref=caller.client_id
+    )
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    signin.set_session_cookies(response, request, ctx, issued, acting)
+    return response
+
+
+@router.post("/console/logout")
+def logout(request: Request, ctx: ContextDep, csrf: Annotated[str, Form()] = "") -> Response:
+    try:
+        signin.check_csrf(ctx, request, csrf)
+    except GatewayError as exc:
+        return _refused(request, ctx, exc)
+    response = RedirectResponse("/console/login", status_code=303)
+    signin.clear_session_cookies(response, request, ctx)
+    return response
+
+
+@router.get("/console")
+def console_home() -> Response:
+    return RedirectResponse("/console/queue", status_code=303)
+
+
+@router.get("/console/queue", response_class=HTMLResponse)
+def queue(
+    request: Request,
+    ctx: ContextDep,
+    session: SessionDep,
+    type: str = "",
+    status: str = "open",
+    region: str = "",
+    age: str = "",
+) -> Response:
+    """Problem records of the reviewer's jurisdiction, filtered by type, status, region and age."""
+    try:
+        caller = signin.caller_from_cookie(request, ctx)
+        kind = type if type in service.TYPE_LABELS else None
+        state = status if status in service.STATUS_LABELS else None
+        prefix = region if region.isdigit() and 2 <= len(region) <= 6 else None
+        problems = reviews.list_problems(session, caller, kind=kind, status=state, region=prefix, limit=500)
+        counts = reviews.count_problems(session, caller)
+    except GatewayError as exc:
+        session.rollback()
+        return _refused(request, ctx, exc)
+    min_age = service.AGE_FILTERS.get(age)
+    listing = service.build_queue(problems, counts, utcnow(), min_age)
+    return _page(
+        request,
+        ctx,
+        "queue.html",
+        queue=listing,
+        filters={
+            "type": kind or "",
+            "status": state or "",
+            "region": prefix or "",
+            "age": age if min_age else "",
+        },
+        type_labels=service.TYPE_LABELS,
+        status_labels=service.STATUS_LABELS,
+        truncated=len(problems) == 500,
+    )
+
+
+@router.get("/console/problems/{problem_id}", response_class=HTMLResponse)
+def problem_page(
+    request: Request, ctx: ContextDep, session: SessionDep, problem_id: int, done: str = ""
+) -> Response:
+    """A problem record's persons side by side, the matcher's explanation and the decision forms."""
+    try:
+        caller = signin.caller_from_cookie(request, ctx)
+        problem = reviews.get_problem(session, caller, problem_id)
+        detail = problem_detail(session, _registry(ctx), problem)
+    except GatewayError as exc:
+        session.rollback()
+        return _refused(request, ctx, exc)
+    # Every view of personal data is audited, as GET /v1/reviews/{id} is.
+    audit.record(
+        session,
+        action="review.read",
+        caller=caller,
+        object_type="problem_record",
+        object_ref=str(problem_id),
+        record_count=len(detail.candidates) + (1 if detail.subject else 0),
+    )
+    return _page(
+        request,
+        ctx,
+        "problem.html",
+        detail=detail,
+        comparison=service.build_comparison(detail),
+        decisions=DECISIONS,
+        type_labels=service.TYPE_LABELS,
+        can_decide=caller.has(Scope.REVIEWS_WRITE) and detail.status in reviews.OPEN_STATES,
+        can_undo=caller.has(Scope.REVIEWS_WRITE) and detail.merge_id is not None,
+        done=done,
+    )
+
+
+@router.post("/console/problems/{problem_id}/decision")
+def decide(
+    request: Request,
+    ctx: ContextDep,
+    session: SessionDep,
+    problem_id: int,
+    decision: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
+    survivor_id: Annotated[str, Form()] = "",
+    note: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    try:
+        caller = signin.caller_from_cookie(request, ctx, needs=Scope.REVIEWS_WRITE)
+        signin.check_csrf(ctx, request, csrf)
+        if decision not in DECISIONS:
+            raise InvalidInput(
+                errors=[FieldError("decision", "unknown", "choose one of the three decisions")]
+            )
+        reviews.decide(
+            session,
+            _registry(ctx),
+            caller,
+            problem_id,
+            decision,  # type: ignore[arg-type]
+            survivor_id=int(survivor_id) if survivor_id.isdigit() else None,
+            note=note.strip() or None,
+        )
+    except GatewayError as exc:
+        session.rollback()
+        return _refused(request, ctx, exc)
+    return RedirectResponse(f"/console/problems/{problem_id}?done={decision}", status_code=303)
+
+
+@router.post("/console/merges/{merge_id}/undo")
+def undo_merge(
+    request: Request,
+    ctx: ContextDep,
+    session: SessionDep,
+    merge_id: int,
+    problem_id: Annotated[int, Form()],
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        caller = signin.caller_from_cookie(request, ctx, needs=Scope.REVIEWS_WRITE)
+        signin.check_csrf(ctx, request, csrf)
+        reviews.undo_merge(session, caller, merge_id)
+    except GatewayError as exc:
+        session.rollback()
+        return _refused(request, ctx, exc)
+    return RedirectResponse(f"/console/problems/{problem_id}?done=undo", status_code=303)
+
+
+@router.get("/console/dashboard", response_class=HTMLResponse)
+def dashboard(
+    request: Request, ctx: ContextDep, session: SessionDep, month: str = "", region: str = ""
+) -> Response:
+    """The month's figures of the reviewer's jurisdiction (or a region inside it), as charts."""
+    try:
+        caller = signin.caller_from_cookie(request, ctx, needs=Scope.REPORTS_READ)
+        month = month or reports.current_month()
+        report = reports.report_for_caller(session, caller, month, region or None)
+    except GatewayError as exc:
+        session.rollback()
+        return _refused(request, ctx, exc)
+    return _page(
+        request,
+        ctx,
+        "dashboard.html",
+        report=report,
+        charts=service.dashboard_charts(report.total),
+        regions=service.active_regions(report),
+        months=service.previous_months(reports.current_month(), 12),
+    )

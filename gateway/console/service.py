@@ -1,0 +1,269 @@
+"""What the console pages show, built from the registry's and the reports' own services.
+
+The queue filters and ages problem records; the comparison lines a problem record's submitted
+record (or subject person) up against each candidate field by field; the dashboard turns a progress
+report into bar charts drawn as SVG on the server. Decisions are not taken here: the endpoints call
+``gateway.registry.reviews`` exactly as the API does.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from gateway.clock import as_utc
+from gateway.privacy import mask_id_numbers
+from gateway.registry.models import ProblemRecord
+from gateway.registry.schemas import PersonView, ProblemDetail
+from gateway.reports.schemas import ProgressReport, RegionFigures
+
+AGE_FILTERS: dict[str, int] = {"7": 7, "30": 30, "90": 90}
+TYPE_LABELS = {
+    "possible_duplicate": "possible duplicate",
+    "duplicate_id": "duplicate ID number",
+    "duplicate_no_id": "duplicate without ID",
+    "wrong_id": "wrong ID number",
+}
+STATUS_LABELS = {"open": "open", "needs_evidence": "needs evidence", "resolved": "resolved"}
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    id: int
+    type: str
+    status: str
+    region: str
+    school_code: str | None
+    candidate_count: int
+    opened_at: datetime
+    age_days: int
+
+
+@dataclass(frozen=True)
+class Queue:
+    rows: list[QueueRow]
+    by_type: dict[str, int]
+    by_status: dict[str, int]
+
+
+def build_queue(
+    problems: Sequence[ProblemRecord], status_counts: dict[str, int], now: datetime, min_age_days: int | None
+) -> Queue:
+    """Problem records older than ``min_age_days`` (all when None), with counts by type."""
+    rows = []
+    for p in problems:
+        age = (now - as_utc(p.opened_at)).days
+        if min_age_days is not None and age < min_age_days:
+            continue
+        rows.append(
+            QueueRow(
+                id=int(p.id or 0),
+                type=p.type,
+                status=p.status,
+                region=p.region,
+                school_code=p.school_code,
+                candidate_count=len(p.candidate_person_ids.split()),
+                opened_at=as_utc(p.opened_at),
+                age_days=age,
+            )
+        )
+    return Queue(rows, dict(Counter(r.type for r in rows)), status_counts)
+
+
+# The fields compared side by side, in the order a reviewer reads a record.
+COMPARED_FIELDS: tuple[tuple[str, str], ...] = (
+    ("name", "Name"),
+    ("gender", "Gender"),
+    ("birth_date", "Birth date"),
+    ("id_type", "ID type"),
+    ("id_number", "ID number"),
+    ("household_region", "Household region"),
+    ("guardian_name", "Guardian"),
+    ("school_code", "School"),
+    ("region", "School region"),
+    ("code", "Student code"),
+    ("verification_status", "Verification"),
+)
+
+
+@dataclass(frozen=True)
+class Cell:
+    value: str | None
+    agreement: str  # "same", "different", "missing" or "" for the reference column
+
+
+@dataclass(frozen=True)
+class Column:
+    title: str
+    person_id: int | None
+    cells: list[Cell]
+    explanation: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    labels: list[str]
+    reference: Column
+    candidates: list[Column]
+    problem_note: str | None = None
+    survivor_choices: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _person_values(person: PersonView) -> dict[str, str | None]:
+    values: dict[str, str | None] = person.model_dump()
+    values["id_number"] = person.id_number_masked
+    # A G code is the letter G and an ID number: shown masked like the number it carries.
+    values["code"] = mask_id_numbers(person.code)
+    return values
+
+
+def _submitted_values(submitted: dict[str, str | None]) -> dict[str, str | None]:
+    values = dict(submitted)
+    values["region"] = submitted.get("school_region")
+    values["code"] = None
+    values["verification_status"] = None
+    return values
+
+
+def _explanations(explanation: object) -> tuple[dict[int, dict[str, Any]], str | None]:
+    """Per-candidate matcher explanations, and a free-text note for non-matching problem kinds."""
+    if isinstance(explanation, list):
+        found = {}
+        for item in explanation:
+            if isinstance(item, dict) and "person_id" in item:
+                found[int(item["person_id"])] = item
+        return found, None
+    if isinstance(explanation, dict):
+        return {}, ", ".join(f"{k}: {v}" for k, v in explanation.items())
+    return {}, None
+
+
+def _agreement(reference: str | None, value: str | None) -> str:
+    if not reference or not value:
+        return "missing"
+    return "same" if reference.strip().casefold() == value.strip().casefold() else "different"
+
+
+def build_comparison(detail: ProblemDetail) -> Comparison:
+    """The submitted record (or the subject person) against every candidate, field by field."""
+    if detail.submitted is not None:
+        reference_title, reference_id = "Submitted record", None
+        reference_values = _submitted_values(detail.submitted)
+    elif detail.subject is not None:
+        reference_title, reference_id = (
+            f"Subject (person {detail.subject.person_id})",
+            detail.subject.person_id,
+        )
+        reference_values = _person_values(detail.subject)
+    else:
+        reference_title, reference_id, reference_values = "Submitted record", None, {}
+    keys = [key for key, _ in COMPARED_FIELDS]
+    reference = Column(reference_title, reference_id, [Cell(reference_values.get(k), "") for k in keys])
+    explanations, note = _explanations(detail.explanation)
+    columns = []
+    for person in detail.candidates:
+        values = _person_values(person)
+        cells = [Cell(values.get(k), _agreement(reference_values.get(k), values.get(k))) for k in keys]
+        columns.append(
+            Column(
+                f"Candidate (person {person.person_id})",
+                person.person_id,
+                cells,
+                explanations.get(person.person_id),
+            )
+        )
+    choices = [(c.person_id, c.title) for c in [reference, *columns] if c.person_id is not None]
+    return Comparison([label for _, label in COMPARED_FIELDS], reference, columns, note, choices)
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: int
+    y: int
+    width: int
+
+
+@dataclass(frozen=True)
+class BarChart:
+    """A horizontal bar chart laid out for an inline SVG (pixel geometry computed here)."""
+
+    key: str
+    title: str
+    bars: list[Bar]
+    height: int
+    label_width: int = 110
+    bar_area: int = 260
+    bar_height: int = 20
+
+
+def bar_chart(key: str, title: str, values: Sequence[tuple[str, int]], *, bar_area: int = 260) -> BarChart:
+    peak = max([v for _, v in values] + [1])
+    step = 28
+    bars = [
+        Bar(label, value, 8 + i * step, round(bar_area * value / peak) if value else 0)
+        for i, (label, value) in enumerate(values)
+    ]
+    return BarChart(key, title, bars, 8 + len(values) * step, bar_area=bar_area)
+
+
+def dashboard_charts(figures: RegionFigures) -> list[BarChart]:
+    f = figures
+    return [
+        bar_chart(
+            "codes",
+            "Codes issued",
+            [
+                ("temporary L", f.codes_temporary),
+                ("formal G", f.codes_formal_g),
+                ("formal J", f.codes_formal_j),
+                ("promoted", f.promotions),
+            ],
+        ),
+        bar_chart(
+            "verification",
+            "Verification outcomes",
+            [
+                ("verified", f.verification_verified),
+                ("failed", f.verification_failed),
+                ("not applicable", f.verification_not_applicable),
+                ("pending", f.verification_pending),
+            ],
+        ),
+        bar_chart(
+            "problems", "Problem records", [("opened", f.problems_opened), ("closed", f.problems_closed)]
+        ),
+        bar_chart(
+            "backlog",
+            "Review backlog by age (days)",
+            [
+                ("0-7", f.backlog_0_7),
+                ("8-30", f.backlog_8_30),
+                ("31-90", f.backlog_31_90),
+                ("over 90", f.backlog_over_90),
+            ],
+        ),
+        bar_chart(
+            "transfers", "Cross-province transfers", [("in", f.transfers_in), ("out", f.transfers_out)]
+        ),
+    ]
+
+
+def previous_months(month: str, count: int) -> list[str]:
+    """``month`` and the ``count - 1`` months before it, newest first (for the month picker)."""
+    year, number = (int(x) for x in month.split("-"))
+    months = []
+    for _ in range(count):
+        months.append(f"{year:04d}-{number:02d}")
+        year, number = (year - 1, 12) if number == 1 else (year, number - 1)
+    return months
+
+
+def active_regions(report: ProgressReport) -> list[RegionFigures]:
+    """The child regions with anything to show (a province has many quiet cities)."""
+    from gateway.reports.schemas import FIGURE_FIELDS
+
+    return [r for r in report.regions if any(getattr(r, f) for f in FIGURE_FIELDS)]

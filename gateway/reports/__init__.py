@@ -1,0 +1,1 @@
+"""Monthly progress reports: collection, verification and problem-record figures per region."""

@@ -1,0 +1,56 @@
+"""``gateway report progress``: write the monthly progress return of a region as CSV and PNG files.
+
+An operator's command: it reads the configured database directly (no API client), records the run
+in the audit trail, and writes one CSV and one PNG chart per child region plus a summary CSV.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+report_app = typer.Typer(help="Progress reports.", no_args_is_help=True)
+
+
+@report_app.command("progress")
+def progress(
+    month: Annotated[str, typer.Option("--month", help="the month to report, YYYY-MM")],
+    region: Annotated[str, typer.Option("--region", help="CN or a 2, 4 or 6-digit region prefix")],
+    out: Annotated[Path, typer.Option("--out", help="directory to write the CSV and PNG files into")],
+) -> None:
+    """Write the monthly progress return for each region one level below REGION into OUT."""
+    from gateway.audit import service as audit
+    from gateway.db import build_engine, session_scope, upgrade_database
+    from gateway.errors import GatewayError
+    from gateway.reports import export, service
+    from gateway.settings import Settings
+
+    console = Console(stderr=True)
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade_database(settings.resolved_database_url)
+    engine = build_engine(settings.resolved_database_url, pool_size=2)
+    try:
+        with session_scope(engine) as session:
+            report = service.progress_report(session, month, region)
+            audit.record(
+                session,
+                action="report.progress",
+                actor="cli",
+                object_type="region",
+                object_ref=f"{report.region}/{month}",
+            )
+    except GatewayError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        for error in getattr(exc, "errors", []):
+            console.print(f"  {error.field}: {error.message}")
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    written = export.write_report(report, out)
+    console.print(f"{len(report.regions)} regions, {len(written)} files written to {out}")
+    for path in written:
+        typer.echo(str(path))

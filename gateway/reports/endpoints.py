@@ -1,0 +1,27 @@
+"""``GET /v1/reports/progress``: the monthly progress return as JSON, limited to the caller's region."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from gateway.auth.dependencies import Caller, SessionDep, require_scope
+from gateway.auth.scopes import Scope
+from gateway.reports import service
+from gateway.reports.schemas import ProgressReport
+
+router = APIRouter(tags=["reports"])
+
+
+@router.get("/v1/reports/progress", response_model=ProgressReport)
+def progress(
+    caller: Annotated[Caller, Depends(require_scope(Scope.REPORTS_READ))],
+    session: SessionDep,
+    month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")],
+    region: Annotated[
+        str | None, Query(pattern=r"^(CN|\d{2}|\d{4}|\d{6})$", description="default: your jurisdiction")
+    ] = None,
+) -> ProgressReport:
+    """Figures per region one level below ``region`` for ``month``; same figures as the CLI writes."""
+    return service.report_for_caller(session, caller, month, region)

@@ -1,0 +1,176 @@
+"""The SQL behind the progress report: counts grouped by the child region they fall in.
+
+Every function takes a region ``prefix`` ('' for the whole country), the length ``child_len`` of the
+child-region prefix to group by, and a half-open UTC interval; each returns ``{child: count}`` (or
+``{(child, key): count}``). No rules here beyond the filters: the definitions live in the service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, case, func, not_, or_
+from sqlmodel import Session, col, select
+
+from gateway.idgen.models import CodeLineage, IssuedCode
+from gateway.registry.models import Person, ProblemRecord, StatusEvent, VerificationJob
+
+# Lineage reasons that are not promotions (a merge makes an alias, an unmerge restores it).
+NON_PROMOTION_REASONS = ("merge", "unmerge")
+
+
+def _child(column: Any, child_len: int) -> Any:
+    return func.substr(column, 1, child_len)
+
+
+def _within(column: Any, prefix: str) -> Any:
+    return col(column).startswith(prefix) if prefix else True
+
+
+def _pairs(rows: Sequence[Any]) -> dict[tuple[str, str], int]:
+    return {(str(child), str(key)): int(n) for child, key, n in rows}
+
+
+def _singles(rows: Sequence[Any]) -> dict[str, int]:
+    return {str(child): int(n) for child, n in rows}
+
+
+def codes_issued(
+    session: Session, prefix: str, child_len: int, start: datetime, end: datetime
+) -> dict[tuple[str, str], int]:
+    """Codes issued in [start, end) by (child region of the holding person, code type)."""
+    child = _child(Person.region, child_len)
+    query = (
+        select(child, IssuedCode.type, func.count())
+        .select_from(IssuedCode)
+        .join(Person, col(Person.id) == col(IssuedCode.person_id))
+        .where(col(IssuedCode.issued_at) >= start, col(IssuedCode.issued_at) < end)
+        .where(_within(Person.region, prefix))
+        .group_by(child, IssuedCode.type)
+    )
+    return _pairs(session.exec(query).all())
+
+
+def promotions(
+    session: Session, prefix: str, child_len: int, start: datetime, end: datetime
+) -> dict[str, int]:
+    """Lineage entries in [start, end) that gave a person a formal (G or J) code, not by a merge."""
+    child = _child(Person.region, child_len)
+    query = (
+        select(child, func.count())
+        .select_from(CodeLineage)
+        .join(Person, col(Person.id) == col(CodeLineage.person_id))
+        .where(col(CodeLineage.occurred_at) >= start, col(CodeLineage.occurred_at) < end)
+        .where(col(CodeLineage.reason).not_in(NON_PROMOTION_REASONS))
+        .where(func.substr(CodeLineage.new_code, 1, 1).in_(["G", "J"]))
+        .where(_within(Person.region, prefix))
+        .group_by(child)
+    )
+    return _singles(session.exec(query).all())
+
+
+def verification_outcomes(
+    session: Session, prefix: str, child_len: int, start: datetime, end: datetime
+) -> dict[tuple[str, str], int]:
+    """Verification jobs finished in [start, end), by (child region, outcome)."""
+    child = _child(Person.region, child_len)
+    query = (
+        select(child, VerificationJob.outcome, func.count())
+        .select_from(VerificationJob)
+        .join(Person, col(Person.id) == col(VerificationJob.person_id))
+        .where(VerificationJob.status == "done")
+        .where(col(VerificationJob.finished_at) >= start, col(VerificationJob.finished_at) < end)
+        .where(_within(Person.region, prefix))
+        .group_by(child, col(VerificationJob.outcome))
+    )
+    return _pairs(session.exec(query).all())
+
+
+def verification_pending(session: Session, prefix: str, child_len: int, as_of: datetime) -> dict[str, int]:
+    """Verification jobs created before ``as_of`` and not finished by then."""
+    child = _child(Person.region, child_len)
+    query = (
+        select(child, func.count())
+        .select_from(VerificationJob)
+        .join(Person, col(Person.id) == col(VerificationJob.person_id))
+        .where(col(VerificationJob.created_at) < as_of)
+        .where(or_(col(VerificationJob.finished_at).is_(None), col(VerificationJob.finished_at) >= as_of))
+        .where(_within(Person.region, prefix))
+        .group_by(child)
+    )
+    return _singles(session.exec(query).all())
+
+
+def problems_opened(
+    session: Session, prefix: str, child_len: int, start: datetime, end: datetime
+) -> dict[str, int]:
+    child = _child(ProblemRecord.region, child_len)
+    query = (
+        select(child, func.count())
+        .where(col(ProblemRecord.opened_at) >= start, col(ProblemRecord.opened_at) < end)
+        .where(_within(ProblemRecord.region, prefix))
+        .group_by(child)
+    )
+    return _singles(session.exec(query).all())
+
+
+def problems_closed(
+    session: Session, prefix: str, child_len: int, start: datetime, end: datetime
+) -> dict[str, int]:
+    child = _child(ProblemRecord.region, child_len)
+    query = (
+        select(child, func.count())
+        .where(ProblemRecord.status == "resolved")
+        .where(col(ProblemRecord.decided_at) >= start, col(ProblemRecord.decided_at) < end)
+        .where(_within(ProblemRecord.region, prefix))
+        .group_by(child)
+    )
+    return _singles(session.exec(query).all())
+
+
+def open_backlog(
+    session: Session, prefix: str, child_len: int, as_of: datetime, bucket_starts: Sequence[datetime]
+) -> dict[tuple[str, str], int]:
+    """Problem records open at ``as_of`` by (child region, age bucket index as text).
+
+    ``bucket_starts`` are descending instants: a record opened at or after ``bucket_starts[0]`` is
+    in bucket 0, at or after ``bucket_starts[1]`` in bucket 1, and so on; older ones in the last+1.
+    """
+    child = _child(ProblemRecord.region, child_len)
+    whens = [(col(ProblemRecord.opened_at) >= s, str(i)) for i, s in enumerate(bucket_starts)]
+    bucket = case(*whens, else_=str(len(bucket_starts)))
+    closed_before = and_(col(ProblemRecord.status) == "resolved", col(ProblemRecord.decided_at) < as_of)
+    query = (
+        select(child, bucket, func.count())
+        .where(col(ProblemRecord.opened_at) < as_of)
+        .where(not_(closed_before))
+        .where(_within(ProblemRecord.region, prefix))
+        .group_by(child, bucket)
+    )
+    return _pairs(session.exec(query).all())
+
+
+def transfers_in_period(session: Session, first_day: date, last_day: date) -> list[tuple[str, str | None]]:
+    """Each ``transferred_in`` event effective in [first_day, last_day] as (receiving region, region of
+    the same person's latest earlier ``transferred_out`` event, or None)."""
+    out_event = StatusEvent.__table__.alias("out_event")  # type: ignore[attr-defined]
+    sending = (
+        select(out_event.c.region)
+        .where(out_event.c.person_id == StatusEvent.person_id)
+        .where(out_event.c.event == "transferred_out")
+        .where(out_event.c.id < StatusEvent.id)
+        .order_by(out_event.c.id.desc())
+        .limit(1)
+        .correlate(StatusEvent)
+        .scalar_subquery()
+    )
+    query = (
+        select(StatusEvent.region, sending)
+        .where(StatusEvent.event == "transferred_in")
+        .where(col(StatusEvent.effective_date) >= first_day, col(StatusEvent.effective_date) <= last_day)
+    )
+    return [
+        (str(receiving), None if sent is None else str(sent)) for receiving, sent in session.exec(query).all()
+    ]

@@ -1,0 +1,58 @@
+"""The figures of the monthly progress return, as served by ``GET /v1/reports/progress`` and written
+by ``gateway report progress`` (one CSV row per region, same field names)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+BACKLOG_BUCKETS = ("0_7", "8_30", "31_90", "over_90")
+
+
+class RegionFigures(BaseModel):
+    """One region's figures for one month; the definitions are in ``gateway.reports.service``."""
+
+    region: str = Field(description="region prefix (2, 4 or 6 digits), or CN for the whole country")
+    name: str | None = Field(default=None, description="GB/T 2260 name of the region, when known")
+    codes_temporary: int = Field(default=0, description="L codes issued in the month")
+    codes_formal_g: int = Field(default=0, description="G codes issued in the month")
+    codes_formal_j: int = Field(default=0, description="J codes issued in the month")
+    promotions: int = Field(default=0, description="L to G/J and J to G promotions in the month")
+    verification_verified: int = Field(default=0, description="verification jobs finished verified")
+    verification_failed: int = Field(default=0, description="verification jobs finished failed")
+    verification_not_applicable: int = Field(
+        default=0, description="verification jobs finished as not applicable (no checkable document)"
+    )
+    verification_pending: int = Field(default=0, description="verification jobs still queued at month end")
+    problems_opened: int = Field(default=0, description="problem records opened in the month")
+    problems_closed: int = Field(default=0, description="problem records resolved in the month")
+    backlog_0_7: int = Field(default=0, description="problem records open at month end, 0-7 days old")
+    backlog_8_30: int = Field(default=0, description="open at month end, 8-30 days old")
+    backlog_31_90: int = Field(default=0, description="open at month end, 31-90 days old")
+    backlog_over_90: int = Field(default=0, description="open at month end, more than 90 days old")
+    transfers_in: int = Field(default=0, description="cross-province transfers into the region")
+    transfers_out: int = Field(default=0, description="cross-province transfers out of the region")
+
+    @property
+    def backlog_total(self) -> int:
+        return self.backlog_0_7 + self.backlog_8_30 + self.backlog_31_90 + self.backlog_over_90
+
+    @property
+    def codes_formal(self) -> int:
+        return self.codes_formal_g + self.codes_formal_j
+
+
+FIGURE_FIELDS: tuple[str, ...] = tuple(n for n in RegionFigures.model_fields if n not in ("region", "name"))
+
+
+class ProgressReport(BaseModel):
+    month: str = Field(description="the reported month, YYYY-MM (China Standard Time)")
+    region: str = Field(description="the region asked for: CN or a 2, 4 or 6-digit prefix")
+    period_start: datetime = Field(description="first instant of the month (UTC+08:00)")
+    period_end: datetime = Field(description="first instant after the month (UTC+08:00)")
+    as_of: datetime = Field(
+        description="the instant month-end figures are taken at: the period end, or now for the current month"
+    )
+    regions: list[RegionFigures] = Field(description="one row per region one level below `region`")
+    total: RegionFigures = Field(description="the whole of `region`")

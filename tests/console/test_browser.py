@@ -1,0 +1,103 @@
+"""The console in a real browser (Playwright driving Debian's Chromium against a real server): a
+county reviewer signs in, sees only their county's queue, decides a possible duplicate and sees the
+dashboard change. Screenshots of the queue, the comparison and the dashboard are written to
+``tests/artifacts/`` (or ``$GATEWAY_TEST_ARTIFACTS``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gateway.app import create_app
+from gateway.context import AppContext
+from tests.console.conftest import county_reviewer, held_registration, mount_console
+from tests.fixtures.api import ApiCaller
+from tests.fixtures.server import serve_in_thread
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _artifacts() -> Path:
+    where = Path(os.environ.get("GATEWAY_TEST_ARTIFACTS") or Path(__file__).parents[1] / "artifacts")
+    where.mkdir(parents=True, exist_ok=True)
+    return where
+
+
+def _chromium() -> str:
+    found = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    if not found:
+        pytest.fail(
+            "Chromium is not installed: run `apt-get update && apt-get install -y chromium` "
+            "(make test does); never `playwright install`, which downloads browsers"
+        )
+    return found
+
+
+@pytest.mark.slow
+def test_county_reviewer_decides_a_duplicate_in_the_browser(
+    committed_api: TestClient, committed_context: AppContext, province: ApiCaller
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    executable = _chromium()
+    mine = held_registration(committed_api, province, "410102", "001")
+    other = held_registration(committed_api, province, "410105", "002")
+    reviewer = county_reviewer(committed_api, committed_context, "410102")
+    shots = _artifacts()
+    app = mount_console(create_app(context=committed_context))
+    with serve_in_thread(app) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"{base}/console/queue")
+            expect(page).to_have_url(f"{base}/console/login?next=%2Fconsole%2Fqueue&reason=please+sign+in")
+            page.fill("input[name=client_id]", reviewer.client_id)
+            page.fill("input[name=client_secret]", reviewer.secret)
+            page.fill("input[name=acting_user]", "li.reviewer")
+            page.click("button[type=submit]")
+
+            expect(page).to_have_url(f"{base}/console/queue")
+            rows = page.locator("table[data-testid=queue] tbody tr[data-problem-id]")
+            expect(rows).to_have_count(1)
+            assert rows.first.get_attribute("data-problem-id") == str(mine)
+            assert page.locator(f"tr[data-problem-id='{other}']").count() == 0
+            assert set(rows.evaluate_all("rs => rs.map(r => r.dataset.region)")) == {"410102"}
+            page.screenshot(path=str(shots / "console-queue.png"), full_page=True)
+
+            page.goto(f"{base}/console/dashboard")
+            closed = page.locator("[data-metric=problems_closed]")
+            backlog = page.locator("[data-metric=backlog_0_7]")
+            expect(closed).to_have_text("0")
+            expect(backlog).to_have_text("1")
+
+            page.goto(f"{base}/console/queue")
+            page.click(f"tr[data-problem-id='{mine}'] a")
+            expect(page.locator("table[data-testid=comparison]")).to_be_visible()
+            expect(page.locator("td[data-agreement=different]").first).to_be_visible()
+            page.screenshot(path=str(shots / "console-comparison.png"), full_page=True)
+            page.click("button[name=decision][value=same_person]")
+            expect(page.locator("[data-testid=notice]")).to_contain_text("Same person")
+            expect(page.locator("[data-testid=problem-status]")).to_have_text("resolved")
+
+            page.click("header nav >> text=Dashboard")
+            expect(closed).to_have_text("1")
+            expect(backlog).to_have_text("0")
+            page.screenshot(path=str(shots / "console-dashboard.png"), full_page=True)
+        finally:
+            browser.close()
+    for name in ("console-queue.png", "console-comparison.png", "console-dashboard.png"):
+        assert (shots / name).stat().st_size > 10_000, name

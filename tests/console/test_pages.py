@@ -1,0 +1,216 @@
+"""The console in-process: sign-in, jurisdiction, the comparison, decisions with CSRF, undo, audit."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+from sqlmodel import Session, col, select
+
+from gateway.audit.models import AuditEvent
+from gateway.context import AppContext
+from gateway.registry.models import Person
+from tests.console.conftest import county_reviewer, held_registration
+from tests.fixtures.api import ApiCaller, register_caller
+from tests.registry.test_registration import CHILD
+
+
+def _sign_in(api: TestClient, who: ApiCaller, acting_user: str = "li.reviewer") -> None:
+    reply = api.post(
+        "/console/login",
+        data={"client_id": who.client_id, "client_secret": who.secret, "acting_user": acting_user},
+        follow_redirects=False,
+    )
+    assert reply.status_code == 303, reply.text
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    assert found, "no CSRF field on the page"
+    return found.group(1)
+
+
+def test_pages_need_a_sign_in(console: TestClient) -> None:
+    reply = console.get("/console/queue", follow_redirects=False)
+    assert reply.status_code == 303 and reply.headers["location"].startswith("/console/login")
+    assert console.get("/console/login").status_code == 200
+
+
+def test_wrong_secret_and_wrong_role_are_refused(
+    console: TestClient, committed_context: AppContext, province: ApiCaller
+) -> None:
+    reviewer = county_reviewer(console, committed_context)
+    bad = console.post("/console/login", data={"client_id": reviewer.client_id, "client_secret": "nope"})
+    assert bad.status_code == 401 and "gw_console" not in bad.cookies
+    school = register_caller(
+        console, committed_context.engine, role="school", jurisdiction="4101020001", scopes="reviews:read"
+    )
+    refused = console.post(
+        "/console/login", data={"client_id": school.client_id, "client_secret": school.secret}
+    )
+    assert refused.status_code == 403 and "reviewers" in refused.text
+
+
+def test_cookie_is_httponly_and_strict(console: TestClient, committed_context: AppContext) -> None:
+    reviewer = county_reviewer(console, committed_context)
+    reply = console.post(
+        "/console/login",
+        data={"client_id": reviewer.client_id, "client_secret": reviewer.secret},
+        follow_redirects=False,
+    )
+    cookie = reply.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/console" in cookie
+    assert "secure" not in cookie  # plain http here
+    over_tls = console.post(
+        "https://testserver/console/login",
+        data={"client_id": reviewer.client_id, "client_secret": reviewer.secret},
+        follow_redirects=False,
+    )
+    assert "; secure" in over_tls.headers["set-cookie"].lower()
+
+
+def test_forms_posted_from_another_site_are_refused(
+    console: TestClient, committed_context: AppContext, province: ApiCaller
+) -> None:
+    reviewer = county_reviewer(console, committed_context)
+    elsewhere = {"Origin": "https://attacker.example"}
+    login = {"client_id": reviewer.client_id, "client_secret": reviewer.secret}
+    assert console.post("/console/login", data=login, headers=elsewhere).status_code == 403
+    _sign_in(console, reviewer)
+    problem_id = held_registration(console, province)
+    token = _csrf(console.get(f"/console/problems/{problem_id}").text)
+    forged = console.post(
+        f"/console/problems/{problem_id}/decision",
+        data={"decision": "same_person", "csrf": token},
+        headers=elsewhere,
+    )
+    assert forged.status_code == 403
+    same_site = console.post(
+        f"/console/problems/{problem_id}/decision",
+        data={"decision": "needs_evidence", "csrf": token},
+        headers={"Origin": "http://testserver"},
+        follow_redirects=False,
+    )
+    assert same_site.status_code == 303
+
+
+def test_queue_shows_only_the_reviewers_county(
+    console: TestClient, committed_context: AppContext, province: ApiCaller
+) -> None:
+    mine = held_registration(console, province, "410102", "001")
+    other = held_registration(console, province, "410105", "002")
+    _sign_in(console, county_reviewer(console, committed_context, "410102"))
+    page = console.get("/console/queue").text
+    assert f'data-problem-id="{mine}"' in page and f'data-problem-id="{other}"' not in page
+    assert console.get(f"/console/problems/{other}").status_code == 404
+    filtered = console.get("/console/queue?type=wrong_id").text
+    assert f'data-problem-id="{mine}"' not in filtered
+    assert f'data-problem-id="{mine}"' not in console.get("/console/queue?age=7").text
+
+
+def test_comparison_masks_id_numbers_and_is_audited(
+    console: TestClient, committed_context: AppContext, province: ApiCaller
+) -> None:
+    problem_id = held_registration(console, province)
+    _sign_in(console, county_reviewer(console, committed_context))
+    page = console.get(f"/console/problems/{problem_id}").text
+    assert CHILD["id_number"] not in page
+    assert "410102********" in page
+    assert 'data-agreement="different"' in page and 'data-agreement="same"' in page
+    assert "probability" in page
+    with Session(committed_context.engine) as s:
+        read = s.exec(select(AuditEvent).where(AuditEvent.action == "review.read")).one()
+    assert read.object_ref == str(problem_id) and read.acting_user == "li.reviewer"
+
+
+def test_decision_needs_the_csrf_token_then_goes_through_the_review_service(
+    console: TestClient, committed_context: AppContext, province: ApiCaller
+) -> None:
+    problem_id = held_registration(console, province)
+    _sign_in(console, county_reviewer(console, committed_context))
+    page = console.get(f"/console/problems/{problem_id}").text
+    forged = console.post(
+        f"/console/problems/{problem_id}/decision", data={"decision": "same_person", "csrf": "0" * 64}
+    )
+    assert forged.status_code == 403
+    done = console.post(
+        f"/console/problems/{problem_id}/decision",
+        data={"decision": "same_person", "csrf": _csrf(page)},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    after = console.get(done.headers["location"]).text
+    assert "Decision recorded" in after and 'data-testid="problem-status">resolved' in after
+    again = console.post(
+        f"/console/problems/{problem_id}/decision", data={"decision": "same_person", "csrf": _csrf(page)}
+    )
+    assert again.status_code == 409
+    with Session(committed_context.engine) as s:
+        assert len(s.exec(select(Person)).all()) == 1
+        audit = s.exec(select(AuditEvent).where(AuditEvent.action == "review.same_person")).one()
+    assert audit.acting_user == "li.reviewer"
+
+
+def test_merge_can_be_undone_from_the_console(
+    console: TestClient, committed_context: AppContext, province: ApiCaller
+) -> None:
+    reviewer = county_reviewer(console, committed_context)
+    a = console.post(
+        "/v1/registrations", json=CHILD, headers={**province.headers, "Idempotency-Key": "u1"}
+    ).json()["code"]
+    other = {
+        **CHILD,
+        "name": "陈思远",
+        "id_type": "none",
+        "guardian_name": "陈刚",
+        "birth_date": "2015-01-01",
+    }
+    other.pop("id_number")
+    b = console.post(
+        "/v1/registrations", json=other, headers={**province.headers, "Idempotency-Key": "u2"}
+    ).json()["code"]
+    problem_id = console.post("/v1/reviews", json={"codes": [b, a]}, headers=reviewer.headers).json()["id"]
+    _sign_in(console, reviewer)
+    token = _csrf(console.get(f"/console/problems/{problem_id}").text)
+    console.post(f"/console/problems/{problem_id}/decision", data={"decision": "same_person", "csrf": token})
+    page = console.get(f"/console/problems/{problem_id}").text
+    merge_id = re.search(r"/console/merges/(\d+)/undo", page)
+    assert merge_id, "no undo form after a merge"
+    undone = console.post(
+        f"/console/merges/{merge_id.group(1)}/undo", data={"problem_id": problem_id, "csrf": token}
+    )
+    assert undone.status_code == 200 and "The merge was undone" in undone.text
+    with Session(committed_context.engine) as s:
+        assert {p.status for p in s.exec(select(Person)).all()} == {"active"}
+        actions = s.exec(select(AuditEvent.action).order_by(col(AuditEvent.id))).all()
+    assert "merge.undo" in actions
+
+
+def test_dashboard_counts_follow_a_decision(
+    console: TestClient, committed_context: AppContext, province: ApiCaller
+) -> None:
+    problem_id = held_registration(console, province)
+    _sign_in(console, county_reviewer(console, committed_context))
+
+    def metric(name: str) -> int:
+        page = console.get("/console/dashboard").text
+        found = re.search(rf'data-metric="{name}">(\d+)<', page)
+        assert found, name
+        return int(found.group(1))
+
+    assert (metric("problems_opened"), metric("problems_closed"), metric("backlog_0_7")) == (1, 0, 1)
+    token = _csrf(console.get(f"/console/problems/{problem_id}").text)
+    console.post(
+        f"/console/problems/{problem_id}/decision", data={"decision": "different_persons", "csrf": token}
+    )
+    assert (metric("problems_closed"), metric("backlog_0_7"), metric("codes_temporary")) == (1, 0, 2)
+
+
+def test_logout_clears_the_session(console: TestClient, committed_context: AppContext) -> None:
+    _sign_in(console, county_reviewer(console, committed_context))
+    token = _csrf(console.get("/console/queue").text)
+    out = console.post("/console/logout", data={"csrf": token}, follow_redirects=False)
+    assert out.status_code == 303
+    cleared = [h.lower() for h in out.headers.get_list("set-cookie") if h.startswith("gw_console=")]
+    assert cleared and "max-age=0" in cleared[0]
+    assert console.get("/console/queue", follow_redirects=False).status_code == 303
