@@ -1,4 +1,4 @@
-"""Registrations per second and latency over HTTP, with 100,000 and 1,000,000 persons registered, on PostgreSQL.
+"""Registrations per second and latency over HTTP with 100,000 and 1,000,000 persons registered (PostgreSQL).
 
 Three processes, as in production: the gateway (`gateway serve`), the mock government systems
 (`gateway mocks serve`, zero latency, answering for the people being registered) and this load
@@ -32,7 +32,7 @@ from gateway.settings import Settings
 from tests.fixtures.server import free_port
 
 THREADS = 16
-SECRET = "benchmark-secret-key-not-for-production-0123456789"
+SECRET = "benchmark-secret-key-not-for-production-0123456789"  # noqa: S105 - a throwaway key
 
 
 def _wait(url: str, seconds: float = 120) -> None:

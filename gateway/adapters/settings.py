@@ -8,7 +8,6 @@ Defaults point at the mock servers on their default loopback ports.
 from __future__ import annotations
 
 from enum import StrEnum
-
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
