@@ -31,11 +31,28 @@ def suffixes_in_use(session: Session, prefix: str) -> set[int]:
     return {int(code[len(prefix) :]) for code in rows}
 
 
-def insert_code(session: Session, code: IssuedCode) -> None:
-    """Insert inside a savepoint so a duplicate key fails alone, not the caller's transaction."""
-    with session.begin_nested():
-        session.add(code)
-        session.flush()
+def insert_code(session: Session, code: IssuedCode) -> bool:
+    """Insert a code unless it was ever issued; False when it was (the caller's transaction goes on)."""
+    insert = pg_insert if is_postgres(session) else sqlite_insert
+    values = {
+        "code": code.code,
+        "type": code.type,
+        "person_id": code.person_id,
+        "status": code.status,
+        "issued_at": code.issued_at,
+        "issued_by": code.issued_by,
+    }
+    inserted = session.execute(
+        insert(IssuedCode)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["code"])
+        .returning(col(IssuedCode.code))
+    ).first()
+    return inserted is not None
+
+
+def attach_code(session: Session, code: str, person_id: int) -> None:
+    session.execute(update(IssuedCode).where(col(IssuedCode.code) == code).values(person_id=person_id))
 
 
 def next_j_sequence(session: Session, region: str, birth_date: date) -> int:

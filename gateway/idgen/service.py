@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from gateway.clock import utcnow
@@ -42,15 +41,10 @@ class CodeSpaceExhausted(GatewayError):
 def _issue(
     session: Session, code: str, kind: CodeType, actor: str, person_id: int | None
 ) -> IssuedCode | None:
-    """Insert a code; None when it was issued before (by anyone, ever)."""
+    """Insert a code; None when it was issued before (by anyone, ever). The row returned is not
+    attached to the session: change it through the repository."""
     row = IssuedCode(code=code, type=kind.value, person_id=person_id, issued_at=utcnow(), issued_by=actor)
-    try:
-        repository.insert_code(session, row)
-    except IntegrityError:
-        if repository.code_exists(session, code):
-            return None
-        raise
-    return row
+    return row if repository.insert_code(session, row) else None
 
 
 def allocate_l_code(
@@ -138,9 +132,8 @@ def create_person_with_temporary_code(
             updated_at=now,
         ),
     )
-    code.person_id = person.id
-    session.add(code)
-    session.flush()
+    assert person.id is not None
+    repository.attach_code(session, code.code, person.id)
     feed.append(session, type="code.issued", person=person)
     return person
 

@@ -54,12 +54,18 @@ def add_identifier(session: Session, identifier: PersonIdentifier) -> None:
         session.flush()
 
 
-def add_blocking_keys(session: Session, person_id: int, digests: list[str]) -> None:
+def add_blocking_keys(
+    session: Session, person_id: int, digests: list[str], *, new_person: bool = False
+) -> None:
     from sqlalchemy import insert
 
     from gateway.registry.models import BlockingKey
 
-    existing = set(session.exec(select(BlockingKey.digest).where(BlockingKey.person_id == person_id)).all())
+    existing: set[str] = (
+        set()
+        if new_person
+        else set(session.exec(select(BlockingKey.digest).where(BlockingKey.person_id == person_id)).all())
+    )
     new = sorted(set(digests) - existing)
     if new:
         session.execute(insert(BlockingKey), [{"digest": d, "person_id": person_id} for d in new])

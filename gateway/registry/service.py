@@ -243,7 +243,7 @@ def create_person(
             session, deps.keyring, person_id=person.id, scheme=scheme, value=record.id_number, source=actor
         )
     repository.add_blocking_keys(
-        session, person.id, digests if digests is not None else _digests(record, deps)
+        session, person.id, digests if digests is not None else _digests(record, deps), new_person=True
     )
     job = VerificationJob(
         person_id=person.id,
