@@ -6,7 +6,15 @@ from gateway.audit.models import AuditEvent
 from gateway.auth.models import ApiClient
 from gateway.feed.models import ChangeEvent
 from gateway.batches.models import Batch, BatchRow
-from gateway.handoff.models import Admission, Export, Intake, Transfer, TransferStep
+from gateway.handoff.models import (
+    Admission,
+    Export,
+    Intake,
+    Transfer,
+    TransferStep,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from gateway.idgen.models import CodeLineage, CodeSequence, IssuedCode
 from gateway.registry.models import (
     BlockingKey,
@@ -43,5 +51,7 @@ __all__ = [
     "Transfer",
     "TransferStep",
     "VerificationJob",
+    "WebhookDelivery",
+    "WebhookSubscription",
     "metadata",
 ]

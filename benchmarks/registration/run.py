@@ -32,7 +32,7 @@ from gateway.settings import Settings
 from tests.fixtures.server import free_port
 
 THREADS = 16
-SECRET = "benchmark-secret-key-not-for-production-0123456789"  # noqa: S105 - a throwaway key
+SECRET = "benchmark-secret-key-not-for-production-0123456789"
 
 
 def _wait(url: str, seconds: float = 120) -> None:

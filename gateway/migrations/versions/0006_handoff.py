@@ -1,8 +1,8 @@
-"""handoff: admissions, intakes, exports and cross-province transfers
+"""handoff: admissions, intakes, exports, cross-province transfers and webhooks
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-11-28 18:04:58.088521
+Create Date: 2026-11-28 18:13:18.870151
 """
 from typing import Sequence, Union
 
@@ -37,6 +37,19 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('handoff_export', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_handoff_export_client_id'), ['client_id'], unique=False)
+
+    op.create_table('webhook_subscription',
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('client_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('url', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('secret_encrypted', sqlmodel.sql.sqltypes.AutoString(length=400), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('cursor_version', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('webhook_subscription', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_webhook_subscription_client_id'), ['client_id'], unique=False)
 
     op.create_table('handoff_admission',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -96,6 +109,25 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_handoff_transfer_state'), ['state'], unique=False)
         batch_op.create_index(batch_op.f('ix_handoff_transfer_to_region'), ['to_region'], unique=False)
 
+    op.create_table('webhook_delivery',
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('subscription_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('payload', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_status', sa.Integer(), nullable=True),
+    sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('delivered_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['subscription_id'], ['webhook_subscription.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('webhook_delivery', schema=None) as batch_op:
+        batch_op.create_index('ix_webhook_delivery_due', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_webhook_delivery_subscription_id'), ['subscription_id'], unique=False)
+
     op.create_table('handoff_transfer_step',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('transfer_id', sa.Integer(), nullable=False),
@@ -121,6 +153,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_handoff_transfer_step_transfer_id'))
 
     op.drop_table('handoff_transfer_step')
+    with op.batch_alter_table('webhook_delivery', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_webhook_delivery_subscription_id'))
+        batch_op.drop_index('ix_webhook_delivery_due')
+
+    op.drop_table('webhook_delivery')
     with op.batch_alter_table('handoff_transfer', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_handoff_transfer_to_region'))
         batch_op.drop_index(batch_op.f('ix_handoff_transfer_state'))
@@ -138,6 +175,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_handoff_admission_client_id'))
 
     op.drop_table('handoff_admission')
+    with op.batch_alter_table('webhook_subscription', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_webhook_subscription_client_id'))
+
+    op.drop_table('webhook_subscription')
     with op.batch_alter_table('handoff_export', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_handoff_export_client_id'))
 
