@@ -26,6 +26,7 @@ from benchmarks.dbtarget import postgres_database
 from benchmarks.registry_data import load_registry
 from gateway.auth import service as auth_service
 from gateway.db import build_engine, session_scope
+from gateway.identity import RECORD_FIELDS
 from gateway.keyring import load_keyring
 from gateway.matching import generate_population
 from gateway.settings import Settings
@@ -71,19 +72,7 @@ def run_size(persons: int, requests: int) -> None:
         with population_file.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(
                 fh,
-                fieldnames=[
-                    "record_id",
-                    "name",
-                    "gender",
-                    "birth_date",
-                    "ethnicity",
-                    "id_type",
-                    "id_number",
-                    "nationality",
-                    "household_region",
-                    "guardian_name",
-                    "school_code",
-                ],
+                fieldnames=list(RECORD_FIELDS),
             )
             writer.writeheader()
             for i, body in enumerate(new_people):
