@@ -22,6 +22,7 @@ from gateway.console.endpoints import router as console_router
 from gateway.context import AppContext
 from gateway.db import build_engine, upgrade_database
 from gateway.errors import install_error_handlers
+from gateway.handoff.endpoints import router as handoff_router
 from gateway.identity.endpoints import router as identity_router
 from gateway.idgen.endpoints import router as codes_router
 from gateway.keyring import KeyRing, load_keyring
@@ -60,10 +61,12 @@ def attach_services(ctx: AppContext, verifier: VerificationOrchestrator | None) 
     if verifier is not None:
         ctx.services["verifier"] = verifier
     from gateway.batches.service import BatchRunner
+    from gateway.handoff.service import HandoffWorker
     from gateway.students.endpoints import VERIFICATION_LIMITER
     from gateway.students.ratelimit import TokenBucketLimiter
 
     ctx.services["batches"] = BatchRunner(ctx.engine, ctx.services["registry"])
+    ctx.services["handoff"] = HandoffWorker()
     ctx.services[VERIFICATION_LIMITER] = TokenBucketLimiter(
         burst=ctx.settings.verification_rate_burst,
         rate_per_second=ctx.settings.verification_rate_per_second,
@@ -82,9 +85,10 @@ def build_context(settings: Settings) -> AppContext:
 
 
 def close_context(ctx: AppContext) -> None:
-    runner = ctx.services.get("batches")
-    if runner is not None:
-        runner.close()
+    for name in ("batches", "handoff"):
+        runner = ctx.services.get(name)
+        if runner is not None:
+            runner.close()
     verifier = ctx.services.get("verifier")
     if verifier is not None:
         verifier.close()
@@ -129,6 +133,7 @@ def create_app(settings: Settings | None = None, context: AppContext | None = No
     app.include_router(registry_router)
     app.include_router(students_router)
     app.include_router(batches_router)
+    app.include_router(handoff_router)
     app.include_router(reports_router)
     app.include_router(console_router)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")

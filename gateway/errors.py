@@ -9,12 +9,14 @@ Every expected outcome that is not a success is one of these, raised by services
     ├── Forbidden                     403  authenticated, but the scope or role does not allow it
     │   └── AccountFrozen             403  client unused for too long, or disabled
     ├── NotFound                      404  absent, or outside the caller's jurisdiction
+    │   └── ClaimNoMatch              404  a handoff claim that matches nobody (gateway.handoff)
     ├── Conflict                      409  the request contradicts the stored state
     │   ├── IdempotencyConflict       409  an Idempotency-Key reused with a different body
     │   ├── IdentifierConflict        409  a national document number held by another person
     │   │                                  (gateway.registry.identifiers)
     │   ├── CodeSpaceExhausted        409  every code of a (region, birth date) is issued (gateway.idgen)
-    │   └── IllegalStatusChange       409  a status event the state machine forbids (gateway.students)
+    │   ├── IllegalStatusChange       409  a status event the state machine forbids (gateway.students)
+    │   └── ClaimAmbiguous            409  a handoff claim that matches several people (gateway.handoff)
     ├── RateLimited                   429  too many requests; ``retry_after`` seconds
     └── ServiceUnavailable            503  a dependency we cannot work without is down
 """

@@ -4,8 +4,8 @@ from sqlmodel import SQLModel
 
 from gateway.audit.models import AuditEvent
 from gateway.auth.models import ApiClient
-from gateway.feed.models import ChangeEvent
 from gateway.batches.models import Batch, BatchRow
+from gateway.feed.models import ChangeEvent
 from gateway.handoff.models import (
     Admission,
     Export,

@@ -1,4 +1,4 @@
-"""Command-line entry points of the registry: the verification worker."""
+"""Command-line entry points of the registry: the worker (verification jobs, batches, intakes, webhooks)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,12 @@ def worker(
     batch: Annotated[int, typer.Option(help="Jobs leased per pass.")] = 20,
 ) -> None:
     """Work the re-verification queue: verify, then promote codes or open wrong-ID problem records."""
+    import httpx
+
     from gateway.app import build_context, close_context
     from gateway.batches.service import resume_unfinished
+    from gateway.handoff.service import resume_intakes
+    from gateway.handoff.webhooks import dispatch_once
     from gateway.observability import configure_logging
     from gateway.registry.service import work_queue_once
     from gateway.settings import Settings
@@ -26,10 +30,13 @@ def worker(
     configure_logging(settings.log_level, settings.log_json)
     ctx = build_context(settings)
     deps = ctx.services["registry"]
+    webhook_client = httpx.Client(timeout=10)
     try:
+        resume_intakes(ctx.engine, deps)
         while True:
             resume_unfinished(ctx.engine, deps)
             done = work_queue_once(ctx.engine, deps, limit=batch)
+            done += dispatch_once(ctx.engine, ctx.keyring, webhook_client)
             if once:
                 console.print(f"{done} verification jobs worked")
                 return
@@ -38,4 +45,5 @@ def worker(
     except KeyboardInterrupt:
         pass
     finally:
+        webhook_client.close()
         close_context(ctx)

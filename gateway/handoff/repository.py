@@ -1,0 +1,189 @@
+"""SQL of the handoff domain: admissions, intakes, exports and transfers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, col, or_, select
+
+from gateway.feed.models import ChangeEvent
+from gateway.handoff.models import (
+    Admission,
+    Export,
+    Intake,
+    Transfer,
+    TransferStep,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+from gateway.registry.models import Person
+
+OPEN_TRANSFER_STATES = (
+    "applied",
+    "receiving_approved",
+    "validated",
+    "sending_school_approved",
+    "released",
+)
+
+
+def get_admission(session: Session, client_id: str, person_id: int) -> Admission | None:
+    return session.exec(
+        select(Admission).where(Admission.client_id == client_id, Admission.person_id == person_id)
+    ).first()
+
+
+def add(
+    session: Session,
+    row: Admission | Intake | Export | Transfer | TransferStep | WebhookSubscription | WebhookDelivery,
+) -> None:
+    session.add(row)
+    session.flush()
+
+
+def admissions_page(session: Session, client_id: str, after_id: int, limit: int) -> Sequence[Admission]:
+    """The client's admissions after ``after_id`` in id order (keyset pagination)."""
+    return session.exec(
+        select(Admission)
+        .where(Admission.client_id == client_id, col(Admission.id) > after_id)
+        .order_by(col(Admission.id))
+        .limit(limit)
+    ).all()
+
+
+def admissions_of_persons(session: Session, person_ids: list[int]) -> Sequence[Admission]:
+    if not person_ids:
+        return []
+    return session.exec(
+        select(Admission).where(col(Admission.person_id).in_(person_ids)).order_by(col(Admission.id))
+    ).all()
+
+
+def admitted_person_ids(session: Session, client_id: str) -> list[int]:
+    return list(session.exec(select(Admission.person_id).where(Admission.client_id == client_id)).all())
+
+
+def merge_family(session: Session, person_ids: list[int]) -> set[int]:
+    """The persons, the survivors they were merged into, and everyone merged into those (to a fixpoint).
+
+    A registry that admitted one side of a merge follows the other: its events name either.
+    """
+    found = set(person_ids)
+    frontier = set(person_ids)
+    while frontier:
+        rows = session.exec(
+            select(Person.id, Person.merged_into_id).where(
+                or_(col(Person.id).in_(frontier), col(Person.merged_into_id).in_(frontier))
+            )
+        ).all()
+        linked = {pid for pid, _ in rows if pid is not None} | {m for _, m in rows if m is not None}
+        frontier = linked - found
+        found |= frontier
+    return found
+
+
+def feed_for_persons(session: Session, person_ids: set[int], since: int, limit: int) -> Sequence[ChangeEvent]:
+    if not person_ids:
+        return []
+    return session.exec(
+        select(ChangeEvent)
+        .where(col(ChangeEvent.version) > since, col(ChangeEvent.person_id).in_(sorted(person_ids)))
+        .order_by(col(ChangeEvent.version))
+        .limit(limit)
+    ).all()
+
+
+def get_intake(session: Session, intake_id: str, *, for_update: bool = False) -> Intake | None:
+    return session.get(Intake, intake_id, populate_existing=True, with_for_update=for_update)
+
+
+def get_export(session: Session, export_id: str, *, for_update: bool = False) -> Export | None:
+    return session.get(Export, export_id, populate_existing=True, with_for_update=for_update)
+
+
+def get_transfer(session: Session, transfer_id: int, *, for_update: bool = False) -> Transfer | None:
+    return session.get(Transfer, transfer_id, populate_existing=True, with_for_update=for_update)
+
+
+def open_transfer_of(session: Session, person_id: int) -> Transfer | None:
+    return session.exec(
+        select(Transfer).where(Transfer.person_id == person_id, col(Transfer.state).in_(OPEN_TRANSFER_STATES))
+    ).first()
+
+
+def transfers(
+    session: Session,
+    region_prefix: str | None,
+    school: str | None,
+    *,
+    open_only: bool,
+    due_before: datetime | None,
+) -> Sequence[Transfer]:
+    """Transfers touching a region prefix ('' = everywhere) or a school, on either side."""
+    query = select(Transfer)
+    if school is not None:
+        query = query.where(or_(Transfer.from_school == school, Transfer.to_school == school))
+    elif region_prefix:
+        query = query.where(
+            or_(
+                col(Transfer.from_region).startswith(region_prefix),
+                col(Transfer.to_region).startswith(region_prefix),
+            )
+        )
+    if open_only or due_before is not None:
+        query = query.where(col(Transfer.state).in_(OPEN_TRANSFER_STATES))
+    if due_before is not None:
+        query = query.where(col(Transfer.due_at) < due_before)
+    return session.exec(query.order_by(col(Transfer.id))).all()
+
+
+def steps_of(session: Session, transfer_id: int) -> Sequence[TransferStep]:
+    return session.exec(
+        select(TransferStep).where(TransferStep.transfer_id == transfer_id).order_by(col(TransferStep.id))
+    ).all()
+
+
+def latest_feed_version(session: Session) -> int:
+    return int(session.execute(select(func.max(ChangeEvent.version))).scalar_one_or_none() or 0)
+
+
+def subscriptions_of(session: Session, client_id: str) -> Sequence[WebhookSubscription]:
+    return session.exec(
+        select(WebhookSubscription)
+        .where(WebhookSubscription.client_id == client_id, col(WebhookSubscription.active))
+        .order_by(col(WebhookSubscription.created_at))
+    ).all()
+
+
+def active_subscriptions(session: Session) -> Sequence[WebhookSubscription]:
+    return session.exec(
+        select(WebhookSubscription)
+        .where(col(WebhookSubscription.active))
+        .order_by(col(WebhookSubscription.id))
+    ).all()
+
+
+def due_deliveries(session: Session, now: datetime, limit: int = 200) -> Sequence[WebhookDelivery]:
+    return session.exec(
+        select(WebhookDelivery)
+        .where(WebhookDelivery.status == "pending", col(WebhookDelivery.next_attempt_at) <= now)
+        .order_by(col(WebhookDelivery.next_attempt_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+
+
+def deliveries_of(session: Session, subscription_id: str) -> Sequence[WebhookDelivery]:
+    return session.exec(
+        select(WebhookDelivery)
+        .where(WebhookDelivery.subscription_id == subscription_id)
+        .order_by(col(WebhookDelivery.version))
+    ).all()
+
+
+def unfinished_intake_ids(session: Session) -> list[str]:
+    return list(
+        session.exec(select(Intake.id).where(Intake.status != "done").order_by(col(Intake.created_at))).all()
+    )

@@ -1,0 +1,421 @@
+"""Cross-province transfers through the central platform (workflows.md): the state machine, who may
+take each step, the ten-working-day deadline, and the service that applies them.
+
+The receiving school applies → its authority approves → central validation → the sending school
+approves → its authority approves (the record is released) → the receiving school pulls it. Any
+open step can be rejected by whoever would approve it. While a transfer is open the student is
+locked (``person.locked_by_transfer``): other moves and identity corrections are refused until the
+transfer completes or is rejected. Working days are Monday to Friday; public holidays and
+make-up working days are not modelled (the deadline may therefore fall on a holiday).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Literal
+
+from sqlmodel import Session
+
+from gateway.audit import service as audit
+from gateway.auth.dependencies import Caller
+from gateway.auth.jurisdiction import Jurisdiction
+from gateway.auth.scopes import Role, Scope
+from gateway.clock import as_utc, utcnow
+from gateway.db import advisory_xact_lock
+from gateway.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from gateway.handoff import repository
+from gateway.handoff.models import Admission, Transfer, TransferStep
+from gateway.handoff.service import Disclosure, build_record, present_code
+from gateway.identity import InvalidField, normalise_name, parse_date
+from gateway.idgen.service import resolve_code
+from gateway.keyring import KeyRing
+from gateway.registry import repository as persons
+from gateway.registry.models import Person
+from gateway.registry.records import person_to_record
+from gateway.students import service as student_service
+from gateway.students.schemas import StatusEventRequest
+from gateway.students.statemachine import SchoolStatus, StatusEventType
+from gateway.students.verification import Claim, Outcome, StoredFacts, verify
+
+DEADLINE_WORKING_DAYS = 10
+NOT_FOUND = "no such transfer"
+
+
+class TransferState(StrEnum):
+    APPLIED = "applied"
+    RECEIVING_APPROVED = "receiving_approved"
+    VALIDATED = "validated"
+    SENDING_SCHOOL_APPROVED = "sending_school_approved"
+    RELEASED = "released"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+
+
+Side = Literal["receiving", "sending", "central"]
+AUTHORITY_ROLES = frozenset({Role.PROVINCE, Role.CITY, Role.COUNTY})
+
+
+@dataclass(frozen=True)
+class Step:
+    """Who acts on a transfer in a state, and where an approval leads."""
+
+    side: Side
+    roles: frozenset[Role]
+    approve_to: TransferState
+    description: str
+
+
+STEPS: dict[TransferState, Step] = {
+    TransferState.APPLIED: Step(
+        "receiving", AUTHORITY_ROLES, TransferState.RECEIVING_APPROVED, "the receiving authority approves"
+    ),
+    TransferState.RECEIVING_APPROVED: Step(
+        "central", frozenset({Role.CENTRAL}), TransferState.VALIDATED, "the central platform validates"
+    ),
+    TransferState.VALIDATED: Step(
+        "sending",
+        frozenset({Role.SCHOOL}),
+        TransferState.SENDING_SCHOOL_APPROVED,
+        "the sending school approves",
+    ),
+    TransferState.SENDING_SCHOOL_APPROVED: Step(
+        "sending", AUTHORITY_ROLES, TransferState.RELEASED, "the sending authority approves and releases"
+    ),
+    TransferState.RELEASED: Step(
+        "receiving",
+        frozenset({Role.SCHOOL}),
+        TransferState.COMPLETED,
+        "the receiving school pulls the record",
+    ),
+}
+OPEN_STATES = frozenset(STEPS)
+
+
+def add_working_days(start: datetime, days: int) -> datetime:
+    """``start`` moved forward by ``days`` working days (Monday to Friday), same time of day."""
+    moved, counted = start, 0
+    while counted < days:
+        moved += timedelta(days=1)
+        if moved.weekday() < 5:
+            counted += 1
+    return moved
+
+
+@dataclass(frozen=True)
+class Places:
+    from_region: str
+    from_school: str | None
+    to_region: str
+    to_school: str
+
+
+def may_act(state: TransferState, role: Role, jurisdiction: Jurisdiction, places: Places) -> bool:
+    """Whether a caller of ``role`` and ``jurisdiction`` takes the step of a transfer in ``state``."""
+    step = STEPS.get(state)
+    if step is None or role not in step.roles:
+        return False
+    if step.side == "central":
+        return jurisdiction.is_country
+    if step.side == "receiving":
+        return jurisdiction.covers(places.to_region, places.to_school)
+    return jurisdiction.covers(places.from_region, places.from_school)
+
+
+def _places(transfer: Transfer) -> Places:
+    return Places(transfer.from_region, transfer.from_school, transfer.to_region, transfer.to_school)
+
+
+def _actor(caller: Caller) -> str:
+    return (f"{caller.client_id}/{caller.acting_user}" if caller.acting_user else caller.client_id)[:100]
+
+
+def _visible(caller: Caller, transfer: Transfer) -> bool:
+    return caller.jurisdiction.covers(
+        transfer.from_region, transfer.from_school
+    ) or caller.jurisdiction.covers(transfer.to_region, transfer.to_school)
+
+
+def _step(
+    session: Session, transfer: Transfer, caller: Caller, decision: str, to: str, note: str | None
+) -> None:
+    assert transfer.id is not None
+    repository.add(
+        session,
+        TransferStep(
+            transfer_id=transfer.id,
+            from_state=transfer.state,
+            to_state=to,
+            decision=decision,
+            actor=_actor(caller),
+            role=caller.role.value,
+            decided_at=utcnow(),
+            note=note,
+        ),
+    )
+    transfer.state = to
+    session.add(transfer)
+    audit.record(
+        session,
+        action=f"transfer.{decision}",
+        caller=caller,
+        object_type="transfer",
+        object_ref=str(transfer.id),
+        outcome=to,
+    )
+
+
+def _identity_agrees(person: Person, keyring: KeyRing, name: str, birth_date: str, code: str) -> bool:
+    try:
+        claim = Claim(name=normalise_name(name), birth_date=parse_date(birth_date))
+    except InvalidField as exc:
+        raise InvalidInput(errors=[FieldError(exc.field, exc.code, exc.message)]) from None
+    stored = person_to_record(person, keyring)
+    result = verify(
+        claim,
+        StoredFacts(
+            name=stored.name,
+            birth_date=stored.birth_date,
+            gender=stored.gender,
+            id_number=stored.id_number,
+            code_is_current=code == person.current_code,
+        ),
+    )
+    return result.outcome in (Outcome.MATCH, Outcome.LINKED_MATCH)
+
+
+@dataclass(frozen=True)
+class Application:
+    code: str
+    name: str
+    birth_date: str
+    school_region: str
+    note: str | None
+
+
+def apply(session: Session, keyring: KeyRing, caller: Caller, application: Application) -> Transfer:
+    """The receiving school applies for a student of another province; the student is locked."""
+    if caller.role is not Role.SCHOOL or not caller.jurisdiction.is_school:
+        raise Forbidden("a transfer is applied for by the receiving school")
+    try:
+        found = resolve_code(session, application.code)
+    except NotFound:
+        raise NotFound("no such student") from None
+    person = found.person
+    # The applicant cannot see the student yet: a code alone, or a wrong name, finds nobody.
+    if not _identity_agrees(person, keyring, application.name, application.birth_date, application.code):
+        raise NotFound("no such student")
+    assert person.id is not None
+    advisory_xact_lock(session, "person", str(person.id))
+    locked = persons.get_person(session, person.id, for_update=True)
+    assert locked is not None
+    if locked.region[:2] == application.school_region[:2]:
+        raise InvalidInput(
+            errors=[
+                FieldError(
+                    "school_region", "same_province", "a transfer within a province is not cross-province"
+                )
+            ]
+        )
+    if locked.school_status not in (SchoolStatus.IN_ATTENDANCE.value, SchoolStatus.SUSPENDED.value):
+        raise Conflict(f"a student in status {locked.school_status} cannot be transferred")
+    if locked.locked_by_transfer or repository.open_transfer_of(session, person.id) is not None:
+        raise Conflict("this student already has an open transfer")
+    now = utcnow()
+    transfer = Transfer(
+        person_id=person.id,
+        state=TransferState.APPLIED.value,
+        from_region=locked.region,
+        from_school=locked.school_code,
+        to_region=application.school_region,
+        to_school=caller.jurisdiction.value,
+        applied_by=_actor(caller),
+        applied_at=now,
+        due_at=add_working_days(now, DEADLINE_WORKING_DAYS),
+        reason=application.note,
+    )
+    repository.add(session, transfer)
+    locked.locked_by_transfer = True
+    locked.updated_at = now
+    session.add(locked)
+    assert transfer.id is not None
+    repository.add(
+        session,
+        TransferStep(
+            transfer_id=transfer.id,
+            from_state="",
+            to_state=transfer.state,
+            decision="apply",
+            actor=_actor(caller),
+            role=caller.role.value,
+            decided_at=now,
+            note=application.note,
+        ),
+    )
+    audit.record(
+        session, action="transfer.apply", caller=caller, object_type="transfer", object_ref=str(transfer.id)
+    )
+    return transfer
+
+
+def get_transfer(session: Session, caller: Caller, transfer_id: int, *, for_update: bool = False) -> Transfer:
+    transfer = repository.get_transfer(session, transfer_id, for_update=for_update)
+    if transfer is None or not _visible(caller, transfer):
+        raise NotFound(NOT_FOUND)
+    return transfer
+
+
+def _open_and_mine(transfer: Transfer, caller: Caller) -> TransferState:
+    state = TransferState(transfer.state)
+    if state not in OPEN_STATES:
+        raise Conflict(f"transfer {transfer.id} is already {state.value}")
+    if not may_act(state, caller.role, caller.jurisdiction, _places(transfer)):
+        raise Forbidden(f"this step is for another party: {STEPS[state].description}")
+    return state
+
+
+def decide(
+    session: Session,
+    caller: Caller,
+    transfer_id: int,
+    decision: Literal["approve", "reject"],
+    note: str | None,
+) -> Transfer:
+    """Approve or reject the transfer's current step; a rejection ends it and unlocks the student."""
+    transfer = get_transfer(session, caller, transfer_id, for_update=True)
+    state = _open_and_mine(transfer, caller)
+    if decision == "reject":
+        _step(session, transfer, caller, "reject", TransferState.REJECTED.value, note)
+        _close(session, transfer)
+        return transfer
+    if state is TransferState.RELEASED:
+        raise Conflict("the record is released: the receiving school completes the transfer by pulling it")
+    _step(session, transfer, caller, "approve", STEPS[state].approve_to.value, note)
+    return transfer
+
+
+def _close(session: Session, transfer: Transfer) -> None:
+    transfer.closed_at = utcnow()
+    session.add(transfer)
+    person = persons.get_person(session, transfer.person_id, for_update=True)
+    assert person is not None
+    person.locked_by_transfer = False
+    session.add(person)
+
+
+def pull(
+    session: Session, keyring: KeyRing, caller: Caller, transfer_id: int, disclosure: Disclosure
+) -> tuple[Transfer, dict[str, Any]]:
+    """The receiving school takes the released record: the student moves, the transfer completes."""
+    transfer = get_transfer(session, caller, transfer_id, for_update=True)
+    state = _open_and_mine(transfer, caller)
+    if state is not TransferState.RELEASED:
+        raise Conflict(f"the record is not released yet: {STEPS[state].description}")
+    person = persons.get_person(session, transfer.person_id)
+    assert person is not None and person.id is not None
+    # The transfer has authorised the move on both sides; the student service checks the rest.
+    workflow = replace(caller, jurisdiction=Jurisdiction("CN"))
+    today: date = utcnow().date()
+    student_service.record_event(
+        session,
+        workflow,
+        person.current_code,
+        StatusEventRequest(
+            event=StatusEventType.TRANSFERRED_OUT, effective_date=today, note=f"transfer {transfer.id}"
+        ),
+        transfer_workflow=True,
+    )
+    student_service.record_event(
+        session,
+        workflow,
+        person.current_code,
+        StatusEventRequest(
+            event=StatusEventType.TRANSFERRED_IN,
+            effective_date=today,
+            school_code=transfer.to_school,
+            school_region=transfer.to_region,
+            note=f"transfer {transfer.id}",
+        ),
+        transfer_workflow=True,
+    )
+    _step(session, transfer, caller, "pull", TransferState.COMPLETED.value, None)
+    _close(session, transfer)
+    admission = repository.get_admission(session, caller.client_id, person.id)
+    if admission is None:
+        admission = Admission(
+            client_id=caller.client_id,
+            person_id=person.id,
+            stage="transfer",
+            source="transfer",
+            purpose=disclosure.purpose,
+            approval_ref=disclosure.approval_ref,
+            admitted_at=utcnow(),
+        )
+        repository.add(session, admission)
+    person = persons.get_person(session, person.id)
+    assert person is not None
+    record = build_record(session, keyring, person, admission, identity=caller.has(Scope.HANDOFF_IDENTITY))
+    audit.record(
+        session,
+        action="handoff.transfer_pull",
+        caller=caller,
+        object_type="person",
+        object_ref=person.current_code,
+        purpose=disclosure.purpose,
+        approval_ref=disclosure.approval_ref,
+    )
+    return transfer, record
+
+
+def list_transfers(session: Session, caller: Caller, *, overdue: bool, open_only: bool) -> Sequence[Transfer]:
+    """Transfers touching the caller's jurisdiction on either side; ``overdue``: open past their deadline."""
+    jurisdiction = caller.jurisdiction
+    school = jurisdiction.value if jurisdiction.is_school else None
+    return repository.transfers(
+        session,
+        jurisdiction.region_prefix,
+        school,
+        open_only=open_only,
+        due_before=utcnow() if overdue else None,
+    )
+
+
+def view(session: Session, transfer: Transfer, code: str) -> dict[str, Any]:
+    """A transfer as its parties see it; the student's code masked if it carries an ID number."""
+    assert transfer.id is not None
+    state = TransferState(transfer.state)
+    open_ = state in OPEN_STATES
+    return {
+        "id": transfer.id,
+        "state": state.value,
+        "code": present_code(code, False),
+        "from_region": transfer.from_region,
+        "from_school": transfer.from_school,
+        "to_region": transfer.to_region,
+        "to_school": transfer.to_school,
+        "applied_at": as_utc(transfer.applied_at).isoformat(),
+        "due_at": as_utc(transfer.due_at).isoformat(),
+        "overdue": open_ and as_utc(transfer.due_at) < utcnow(),
+        "closed_at": as_utc(transfer.closed_at).isoformat() if transfer.closed_at else None,
+        "next_step": STEPS[state].description if open_ else None,
+        "steps": [
+            {
+                "decision": s.decision,
+                "from_state": s.from_state or None,
+                "to_state": s.to_state,
+                "actor": s.actor,
+                "role": s.role,
+                "decided_at": as_utc(s.decided_at).isoformat(),
+                "note": s.note,
+            }
+            for s in repository.steps_of(session, transfer.id)
+        ],
+    }
+
+
+def code_of(session: Session, transfer: Transfer) -> str:
+    person = persons.get_person(session, transfer.person_id)
+    assert person is not None
+    return person.current_code

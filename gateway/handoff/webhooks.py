@@ -1,0 +1,252 @@
+"""Thin webhooks: tell a subscriber that its change feed has something new, so that it pulls.
+
+A notification carries the event type, the feed version and the subscriber's ``subject_id`` only,
+never a record or a code; the subscriber reads ``GET /v1/feed`` for the rest, which is where scope
+and audit apply. Messages are signed in the Standard Webhooks style (``webhook-id``,
+``webhook-timestamp``, ``webhook-signature: v1,<HMAC-SHA256>``) with the subscription's ``whsec_``
+secret, and delivered by the worker: a delivery row is written per event (so nothing is lost when
+the process dies), then attempted with backoff until it is accepted (2xx) or given up.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+from sqlalchemy import Engine
+from sqlmodel import Session
+from standardwebhooks.webhooks import Webhook
+
+from gateway.audit import service as audit
+from gateway.auth import repository as clients
+from gateway.auth.dependencies import Caller
+from gateway.auth.jurisdiction import Jurisdiction
+from gateway.auth.scopes import Role, Scope
+from gateway.clock import as_utc, utcnow
+from gateway.db import session_scope
+from gateway.errors import FieldError, InvalidInput, NotFound
+from gateway.handoff import repository
+from gateway.handoff.models import WebhookDelivery, WebhookSubscription
+from gateway.handoff.service import current_holder, feed_events, subject_id
+from gateway.keyring import KeyRing
+
+logger = logging.getLogger(__name__)
+
+ENCRYPTION_CONTEXT = "webhook:secret"
+# The schedule Standard Webhooks recommends, after the first attempt: then the delivery is given up.
+BACKOFF = (
+    timedelta(seconds=5),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=5),
+    timedelta(hours=10),
+    timedelta(hours=10),
+)
+ENQUEUE_LIMIT = 1000
+DELIVERY_TIMEOUT = 10.0
+LEASE = timedelta(minutes=2)
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass(frozen=True)
+class NewSubscription:
+    subscription: WebhookSubscription
+    secret: str  # shown once, at creation
+
+
+def _check_url(url: str) -> str:
+    parsed = httpx.URL(url)
+    # Plain HTTP only to a receiver on this machine (development, tests); anything else over TLS.
+    if parsed.scheme == "https" or (parsed.scheme == "http" and parsed.host in _LOOPBACK_HOSTS):
+        return str(parsed)
+    raise InvalidInput(errors=[FieldError("url", "insecure_url", "a webhook URL must use https")])
+
+
+def subscribe(session: Session, keyring: KeyRing, caller: Caller, url: str) -> NewSubscription:
+    """A new subscription starting at the feed's present version; its secret is returned only now."""
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    since = repository.latest_feed_version(session)
+    subscription = WebhookSubscription(
+        id=f"wh_{secrets.token_hex(8)}",
+        client_id=caller.client_id,
+        url=_check_url(url),
+        secret_encrypted=keyring.encrypt(secret, ENCRYPTION_CONTEXT),
+        cursor_version=since,
+        created_at=utcnow(),
+    )
+    repository.add(session, subscription)
+    audit.record(
+        session, action="webhook.subscribe", caller=caller, object_type="webhook", object_ref=subscription.id
+    )
+    return NewSubscription(subscription, secret)
+
+
+def subscriptions_of(session: Session, caller: Caller) -> Sequence[WebhookSubscription]:
+    return repository.subscriptions_of(session, caller.client_id)
+
+
+def unsubscribe(session: Session, caller: Caller, subscription_id: str) -> None:
+    subscription = session.get(WebhookSubscription, subscription_id)
+    if subscription is None or subscription.client_id != caller.client_id or not subscription.active:
+        raise NotFound("no such webhook subscription")
+    subscription.active = False
+    session.add(subscription)
+    audit.record(
+        session,
+        action="webhook.unsubscribe",
+        caller=caller,
+        object_type="webhook",
+        object_ref=subscription_id,
+    )
+
+
+def _subscriber(session: Session, client_id: str) -> Caller | None:
+    client = clients.get_client(session, client_id)
+    if client is None or client.disabled_at is not None:
+        return None
+    caller = Caller(
+        client_id=client.id,
+        client_name=client.name,
+        role=Role(client.role),
+        jurisdiction=Jurisdiction(client.jurisdiction),
+        scopes=frozenset(client.scopes.split()),
+        stage=client.stage,
+        acting_user=None,
+        request_id=None,
+    )
+    return caller if caller.has(Scope.FEED_READ) else None
+
+
+def enqueue(engine: Engine, keyring: KeyRing) -> int:
+    """Write a delivery for every feed event each active subscriber may see; returns how many."""
+    written = 0
+    with session_scope(engine) as session:
+        ids = [s.id for s in repository.active_subscriptions(session)]
+    for subscription_id in ids:
+        with session_scope(engine) as session:
+            subscription = session.get(WebhookSubscription, subscription_id, with_for_update=True)
+            assert subscription is not None
+            caller = _subscriber(session, subscription.client_id)
+            if caller is None:
+                continue
+            events, _scoped = feed_events(session, caller, subscription.cursor_version, ENQUEUE_LIMIT)
+            now = utcnow()
+            for event in events:
+                holder = int(current_holder(session, event.person_id).id or 0)
+                payload = {
+                    "type": event.type,
+                    "timestamp": as_utc(event.occurred_at).isoformat(),
+                    "data": {
+                        "version": event.version,
+                        "subject_id": subject_id(keyring, caller.client_id, holder),
+                    },
+                }
+                repository.add(
+                    session,
+                    WebhookDelivery(
+                        id=f"msg_{secrets.token_hex(12)}",
+                        subscription_id=subscription.id,
+                        version=event.version,
+                        payload=json.dumps(payload, separators=(",", ":")),
+                        next_attempt_at=now,
+                        created_at=now,
+                    ),
+                )
+            if events:
+                subscription.cursor_version = events[-1].version
+                session.add(subscription)
+            written += len(events)
+    return written
+
+
+def _attempt(
+    client: httpx.Client, webhook: Webhook, url: str, delivery: _Claimed, now: datetime
+) -> int | str:
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": delivery.id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": webhook.sign(delivery.id, now, delivery.payload),
+    }
+    try:
+        reply = client.post(url, content=delivery.payload.encode(), headers=headers, timeout=DELIVERY_TIMEOUT)
+    except httpx.HTTPError as exc:
+        return type(exc).__name__
+    return reply.status_code
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: str
+    url: str
+    secret: str
+    payload: str
+
+
+def _claim_due(engine: Engine, keyring: KeyRing, now: datetime) -> list[_Claimed]:
+    # Leased for a while before the HTTP call, which runs outside any transaction: a slow
+    # subscriber must not hold the database, and a second worker must not send the same message.
+    claimed: list[_Claimed] = []
+    with session_scope(engine) as session:
+        for delivery in repository.due_deliveries(session, now):
+            subscription = session.get(WebhookSubscription, delivery.subscription_id)
+            assert subscription is not None
+            if not subscription.active:
+                delivery.status, delivery.last_error = "failed", "subscription ended"
+            else:
+                delivery.next_attempt_at = now + LEASE
+                secret = keyring.decrypt(subscription.secret_encrypted, ENCRYPTION_CONTEXT)
+                claimed.append(_Claimed(delivery.id, subscription.url, secret, delivery.payload))
+            session.add(delivery)
+    return claimed
+
+
+def _record_attempt(engine: Engine, delivery_id: str, outcome: int | str, now: datetime) -> bool:
+    with session_scope(engine) as session:
+        delivery = session.get(WebhookDelivery, delivery_id, with_for_update=True)
+        assert delivery is not None
+        delivery.attempts += 1
+        accepted = isinstance(outcome, int) and 200 <= outcome < 300
+        delivery.last_status = outcome if isinstance(outcome, int) else None
+        delivery.last_error = None if isinstance(outcome, int) else outcome[:300]
+        if accepted:
+            delivery.status, delivery.delivered_at = "delivered", now
+        elif delivery.attempts > len(BACKOFF):
+            delivery.status = "failed"
+        else:
+            delivery.next_attempt_at = now + BACKOFF[delivery.attempts - 1]
+        session.add(delivery)
+        return accepted
+
+
+def deliver_due(
+    engine: Engine, keyring: KeyRing, client: httpx.Client, *, now: datetime | None = None
+) -> int:
+    """Attempt every delivery that is due; returns how many were accepted by their subscriber."""
+    now = now or utcnow()
+    accepted = 0
+    for claimed in _claim_due(engine, keyring, now):
+        outcome = _attempt(client, Webhook(claimed.secret), claimed.url, claimed, now)
+        accepted += _record_attempt(engine, claimed.id, outcome, now)
+    return accepted
+
+
+def dispatch_once(engine: Engine, keyring: KeyRing, client: httpx.Client) -> int:
+    """One pass of the worker: enqueue new events, then deliver what is due."""
+    enqueue(engine, keyring)
+    return deliver_due(engine, keyring, client)
+
+
+def deliveries_of(session: Session, caller: Caller, subscription_id: str) -> Sequence[WebhookDelivery]:
+    """The deliveries of one of the caller's subscriptions, oldest event first."""
+    subscription = session.get(WebhookSubscription, subscription_id)
+    if subscription is None or subscription.client_id != caller.client_id:
+        raise NotFound("no such webhook subscription")
+    return repository.deliveries_of(session, subscription_id)
