@@ -45,17 +45,11 @@ def _rows(args: tuple[list[CanonicalRecord], int, bytes, bytes, bytes]) -> dict[
         "person_identifier": [],
         "blocking_key": [],
     }
-    sequences: dict[tuple[str, str], int] = {}
     for offset, r in enumerate(records):
         pid = first_id + offset
         region = r.household_region or "110101"
-        if r.id_type == "resident_id" and r.id_number:
-            code = "G" + r.id_number
-        else:
-            key = (region, r.birth_date.isoformat())
-            sequences[key] = sequences.get(key, 0) + 1
-            # J sequences far above what live registrations reach, so the two never collide
-            code = formats.build_j_code(region, r.birth_date, 500 + sequences[key] % 499)
+        # J codes are numbered by the parent, which sees every chunk (see _number_j_codes)
+        code = "G" + r.id_number if r.id_type == "resident_id" and r.id_number else "J"
         enc = keyring.encrypt(r.id_number, ID_CONTEXT) if r.id_number else None
         out["person"].append(
             (
@@ -154,6 +148,20 @@ def _write(engine: Engine, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
         conn.execute(insert(metadata.tables[table]), [dict(zip(columns, row, strict=True)) for row in rows])
 
 
+def _number_j_codes(rows: dict[str, list[tuple[Any, ...]]], sequences: dict[tuple[str, Any], int]) -> None:
+    """Give persons without a resident ID their J codes, numbering each (region, date) across chunks,
+    from 500 upwards so that live registrations (which start at 1) never meet them."""
+    for i, person in enumerate(rows["person"]):
+        if person[1] != "J":
+            continue
+        region, born = person[3], person[5]
+        sequences[(region, born)] = sequences.get((region, born), 499) + 1
+        code = formats.build_j_code(region, born, sequences[(region, born)])
+        rows["person"][i] = (person[0], code, *person[2:])
+        issued = rows["issued_code"][i]
+        rows["issued_code"][i] = (code, "J", *issued[2:])
+
+
 def load_registry(engine: Engine, keyring: KeyRing, persons: int, seed: int) -> float:
     """Load ``persons`` synthetic persons; returns seconds taken."""
     started = time.perf_counter()
@@ -161,8 +169,10 @@ def load_registry(engine: Engine, keyring: KeyRing, persons: int, seed: int) -> 
         (chunk, 1 + i * CHUNK, keyring.hmac_key, keyring.encryption_key, keyring.signing_pem)
         for i, chunk in enumerate(_chunks(iter_population(persons, seed), CHUNK))
     )
+    sequences: dict[tuple[str, Any], int] = {}
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         for done, rows in enumerate(pool.map(_rows, jobs), start=1):
+            _number_j_codes(rows, sequences)
             for table in ("person", "issued_code", "person_identifier", "blocking_key"):
                 _write(engine, table, rows[table])
             print(f"  loaded {min(done * CHUNK, persons):,} persons", end="\r", flush=True)

@@ -36,9 +36,11 @@ THREADS = 16
 SECRET = "benchmark-secret-key-not-for-production-0123456789"
 
 
-def _wait(url: str, seconds: float = 120) -> None:
+def _wait(url: str, process: subprocess.Popen[bytes], seconds: float = 120) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the process serving {url} exited with {process.returncode}")
         try:
             if httpx.get(url, timeout=1).status_code < 500:
                 return
@@ -107,8 +109,8 @@ def run_size(persons: int, requests: int) -> None:
         server = subprocess.Popen([gateway_bin, "serve", "--no-mocks"], env=env, stdout=subprocess.DEVNULL)
         try:
             base = f"http://127.0.0.1:{ports[0]}"
-            _wait(f"{base}/healthz")
-            _wait(f"http://127.0.0.1:{ports[4]}/docs")
+            _wait(f"{base}/healthz", server)
+            _wait(f"http://127.0.0.1:{ports[4]}/docs", mocks)
             token = httpx.post(
                 f"{base}/v1/token",
                 data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
