@@ -23,6 +23,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [f"database: {describe_database()}"]
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the markers applied here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     deselected = []
     kept = []
