@@ -49,12 +49,14 @@ def build_verifier(settings: Settings, keyring: KeyRing) -> VerificationOrchestr
 
 def attach_services(ctx: AppContext, verifier: VerificationOrchestrator | None) -> AppContext:
     """Build what the workflows share: the trained matcher (loaded once) and the verifier."""
-    from gateway.matching import load_model
+    from gateway.matching import load_config, load_model
     from gateway.registry.service import RegistryDeps
 
     ctx.services["registry"] = RegistryDeps(
         keyring=ctx.keyring,
-        model=load_model(),
+        model=load_model(
+            ctx.settings.matching_model_file, config=load_config(ctx.settings.matching_config_file)
+        ),
         verifier=verifier,
         verify_deadline=ctx.settings.registration_verify_deadline,
     )

@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     verification_rate_per_second: float = Field(
         default=5.0, gt=0, description="Sustained partner verifications per client per second (per process)."
     )
+    matching_config_file: Path | None = Field(
+        default=None, description="Matching configuration (TOML); unset: the shipped canonical-student one."
+    )
+    matching_model_file: Path | None = Field(
+        default=None, description="Trained m/u parameters for that configuration (from `gateway train`)."
+    )
     console_cookie_secure: bool | None = Field(
         default=None,
         description="Secure flag on console cookies; unset follows the request scheme (https sets it).",

@@ -1,0 +1,21 @@
+"""Pair-level precision, recall and F1 shared by the matching benchmarks (ours and Splink's)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+def prf(predicted: Iterable[tuple[str, str]], truth: set[tuple[str, str]]) -> tuple[float, float, float, int]:
+    """Precision, recall, F1 and the number of predicted pairs (pairs unordered)."""
+    pairs = {(a, b) if a < b else (b, a) for a, b in predicted}
+    tp = len(pairs & truth)
+    precision = tp / len(pairs) if pairs else 1.0
+    recall = tp / len(truth) if truth else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1, len(pairs)
+
+
+def row(label: str, figures: tuple[float, float, float, int], seconds: float | None = None) -> str:
+    precision, recall, f1, n = figures
+    timing = f"{seconds:8.1f} s" if seconds is not None else ""
+    return f"{label:<34} pairs {n:>8,}  P {precision:.4f}  R {recall:.4f}  F1 {f1:.4f}  {timing}"

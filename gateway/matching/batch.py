@@ -1,0 +1,416 @@
+"""Batch deduplication and linkage of record files: rows are normalised (canonical configurations) and
+prepared once, indexed under their blocking keys with numpy (64-bit key hashes sorted, never a Python
+dict of every key), candidate pairs are drawn inside blocks, compared with the same comparators as the
+real-time search, weighted in vectorised chunks, and only match and review pairs are kept. Reading is
+streaming; the memory that grows with the file is the prepared records and the candidate pair array.
+Normalisation and comparison, CPU-bound Python, run in a pool of forked processes (one per core).
+"""
+
+from __future__ import annotations
+
+import csv
+import gc
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from gateway.identity import canonical_number, normalise_record, parse_id_type
+from gateway.matching.blocking import key_function, record_to_row
+from gateway.matching.comparators import VALIDATED_ID_COLUMN, PreparedRecord, compare_levels, prepare_row
+from gateway.matching.config import MatchConfig
+from gateway.matching.model import LevelMatrix, MatchModel
+from gateway.matching.scoring import hard_rules_fired
+
+Progress = Callable[[int], None]
+IntArray = npt.NDArray[np.int64]
+BAND_NAMES = ("non_match", "review", "match")
+CHUNK = 100_000
+ROW_CHUNK = 10_000
+# Below this many pairs, forking workers that inherit every prepared record costs more than it saves.
+PARALLEL_PAIRS = 400_000
+
+
+@dataclass(frozen=True)
+class PreparedSet:
+    """Prepared records of one or two files; ``source`` is 0 or 1 per record (link runs)."""
+
+    records: list[PreparedRecord]
+    source: npt.NDArray[np.int8]
+    rejected: int
+    lenient: int
+
+
+@dataclass(frozen=True)
+class ScoredPairs:
+    """Candidate pairs (indexes into the prepared records) with probability and band code (0-2)."""
+
+    pairs: IntArray
+    probability: npt.NDArray[np.float64]
+    band: npt.NDArray[np.int8]
+
+    def kept(self) -> Iterator[tuple[int, int, float, str]]:
+        for k in np.flatnonzero(self.band > 0):
+            i, j = self.pairs[k]
+            yield int(i), int(j), float(self.probability[k]), BAND_NAMES[int(self.band[k])]
+
+
+def canonical_row(row: Mapping[str, str]) -> tuple[dict[str, str] | None, bool]:
+    """Normalise a row; a mistyped ID number (bad check character) keeps its text rather than losing
+    the record, since a typo is exactly what matching must see through. Returns (row, lenient)."""
+    result = normalise_record(row)
+    if result.record is not None:
+        clean = record_to_row(result.record)
+        # Normalisation has just validated the document: spare the comparator a second check.
+        clean[VALIDATED_ID_COLUMN] = "1"
+        return clean, False
+    bad = {issue.field for issue in result.errors}
+    retry = dict(row)
+    for name in bad:
+        if name in ("id_number", "id_type"):
+            retry["id_type"], retry["id_number"] = "none", ""
+        else:
+            retry[name] = ""
+    second = normalise_record(retry)
+    if second.record is None:
+        return None, False
+    record = second.record
+    if bad & {"id_number", "id_type"} and row.get("id_number"):
+        try:
+            id_type = str(parse_id_type(row.get("id_type")))
+        except ValueError:
+            id_type = "other"
+        record = replace(record, id_type=id_type, id_number=canonical_number(row["id_number"]))
+    return record_to_row(record), True
+
+
+def _prepare_serial(
+    rows: Iterable[Mapping[str, str]], config: MatchConfig, progress: Progress | None = None
+) -> tuple[list[PreparedRecord], int, int]:
+    records: list[PreparedRecord] = []
+    rejected = lenient = 0
+    for count, row in enumerate(rows, 1):
+        if config.record_schema == "canonical":
+            clean, was_lenient = canonical_row(row)
+            if clean is None:
+                rejected += 1
+                continue
+            lenient += was_lenient
+            records.append(prepare_row(clean, config))
+        else:
+            records.append(prepare_row(row, config))
+        if progress is not None and count % 10_000 == 0:
+            progress(10_000)
+    return records, rejected, lenient
+
+
+# Worker state of the fork pools: set in the parent just before forking, inherited, never sent.
+_pool_config: MatchConfig | None = None
+_pool_records: list[PreparedRecord] = []
+_pool_model: MatchModel | None = None
+
+
+def _prepare_chunk(rows: list[Mapping[str, str]]) -> tuple[list[PreparedRecord], int, int, KeyIndex]:
+    assert _pool_config is not None
+    records, rejected, lenient = _prepare_serial(rows, _pool_config)
+    return records, rejected, lenient, key_index(records, _pool_config)
+
+
+def _levels_chunk(pairs: IntArray) -> LevelMatrix:
+    assert _pool_model is not None
+    return comparison_levels(_pool_records, pairs, _pool_model)
+
+
+def _chunks(rows: Iterable[Mapping[str, str]], size: int) -> Iterator[list[Mapping[str, str]]]:
+    chunk: list[Mapping[str, str]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def default_workers() -> int:
+    """Processes a batch run uses: one per core (normalisation and pinyin are CPU-bound Python)."""
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def prepare_rows(
+    rows: Iterable[Mapping[str, str]],
+    config: MatchConfig,
+    progress: Progress | None = None,
+    workers: int = 1,
+) -> tuple[list[PreparedRecord], int, int]:
+    """Prepare rows (normalising canonical ones); returns (records, rejected, lenient)."""
+    records, rejected, lenient, _ = prepare_and_index(rows, config, progress, workers)
+    return records, rejected, lenient
+
+
+def prepare_and_index(
+    rows: Iterable[Mapping[str, str]],
+    config: MatchConfig,
+    progress: Progress | None = None,
+    workers: int = 1,
+) -> tuple[list[PreparedRecord], int, int, KeyIndex | None]:
+    """Prepare rows and, when a pool does the work, their blocking-key index as well (the workers
+    hash the keys while the records are at hand; serially the index is left to ``candidate_pairs``)."""
+    global _pool_config
+    if workers <= 1:
+        return (*_prepare_serial(rows, config, progress), None)
+    records: list[PreparedRecord] = []
+    parts: list[KeyIndex] = []
+    offsets: list[int] = []
+    rejected = lenient = 0
+    _pool_config = config
+    try:
+        with mp.get_context("fork").Pool(workers) as pool:
+            for chunk_records, chunk_rejected, chunk_lenient, keys in pool.imap(
+                _prepare_chunk, _chunks(rows, ROW_CHUNK)
+            ):
+                offsets.append(len(records))
+                parts.append(keys)
+                records.extend(chunk_records)
+                rejected += chunk_rejected
+                lenient += chunk_lenient
+                if progress is not None:
+                    progress(len(chunk_records))
+    finally:
+        _pool_config = None
+    return records, rejected, lenient, KeyIndex.concat(parts, offsets)
+
+
+def read_csv(path: Path) -> Iterator[dict[str, str]]:
+    """Stream a UTF-8 CSV file with a header row (a BOM is tolerated)."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        yield from csv.DictReader(handle)
+
+
+@dataclass(frozen=True)
+class KeyIndex:
+    """Every blocking key of every record: its 64-bit hash, owning record and rule, as arrays."""
+
+    hashes: IntArray
+    owners: IntArray
+    rules: IntArray
+
+    @staticmethod
+    def concat(parts: list[KeyIndex], offsets: list[int]) -> KeyIndex:
+        if not parts:
+            return KeyIndex(*(np.empty(0, dtype=np.int64) for _ in range(3)))
+        return KeyIndex(
+            np.concatenate([p.hashes for p in parts]),
+            np.concatenate([p.owners + offset for p, offset in zip(parts, offsets, strict=True)]),
+            np.concatenate([p.rules for p in parts]),
+        )
+
+
+def key_index(records: list[PreparedRecord], config: MatchConfig) -> KeyIndex:
+    """Hash every blocking key (``hash`` of a str is stable within a process and its forks)."""
+    keys_of = key_function(config)
+    rule_index = {rule.name: r for r, rule in enumerate(config.blocking)}
+    hashes: list[int] = []
+    owners: list[int] = []
+    rules: list[int] = []
+    for i, record in enumerate(records):
+        for key in keys_of(record):
+            hashes.append(hash(key))
+            owners.append(i)
+            rules.append(rule_index[key.partition(":")[0]])
+    return KeyIndex(
+        np.array(hashes, dtype=np.int64), np.array(owners, dtype=np.int64), np.array(rules, dtype=np.int64)
+    )
+
+
+def candidate_pairs(
+    records: list[PreparedRecord],
+    config: MatchConfig,
+    source: npt.NDArray[np.int8] | None = None,
+    keys: KeyIndex | None = None,
+) -> IntArray:
+    """Unique candidate pairs (i < j) sharing at least one blocking key; with ``source``, only pairs
+    across the two sources. Blocks larger than their rule's ``max_block_size`` are skipped."""
+    caps = np.array([rule.max_block_size for rule in config.blocking], dtype=np.int64)
+    keys = keys if keys is not None else key_index(records, config)
+    if not len(keys.hashes):
+        return np.empty((0, 2), dtype=np.int64)
+    h, owner, rule = keys.hashes, keys.owners, keys.rules
+    order = np.argsort(h, kind="stable")
+    h, owner, rule = h[order], owner[order], rule[order]
+    starts = np.flatnonzero(np.r_[True, h[1:] != h[:-1]])
+    sizes = np.diff(np.r_[starts, len(h)])
+    keep = (sizes >= 2) & (sizes <= caps[rule[starts]])
+    starts, sizes = starts[keep], sizes[keep]
+    chunks: list[IntArray] = []
+    n = len(records)
+    for size in np.unique(sizes):
+        group_starts = starts[sizes == size]
+        members = owner[group_starts[:, None] + np.arange(size)[None, :]]
+        left, right = np.triu_indices(int(size), k=1)
+        a = members[:, left].ravel()
+        b = members[:, right].ravel()
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        valid = lo != hi
+        if source is not None:
+            valid &= source[lo] != source[hi]
+        chunks.append(lo[valid] * n + hi[valid])
+    if not chunks:
+        return np.empty((0, 2), dtype=np.int64)
+    codes = np.unique(np.concatenate(chunks))
+    return np.stack([codes // n, codes % n], axis=1)
+
+
+def comparison_levels(
+    records: list[PreparedRecord], pairs: IntArray, model: MatchModel, progress: Progress | None = None
+) -> LevelMatrix:
+    """Agreement levels (pairs x fields, -1 missing) of the given pairs."""
+    comparators = model.comparators
+    out = np.empty((len(pairs), len(comparators)), dtype=np.int8)
+    for k, (i, j) in enumerate(pairs.tolist()):
+        out[k] = compare_levels(records[i], records[j], comparators)
+        if progress is not None and (k + 1) % 10_000 == 0:
+            progress(10_000)
+    return out
+
+
+def _band_chunk(
+    records: list[PreparedRecord], chunk: IntArray, levels: LevelMatrix, model: MatchModel
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int8]]:
+    thresholds = model.config.thresholds
+    weight = np.clip(model.total_weights(levels), -60, 60)
+    p = 1.0 / (1.0 + np.exp2(-weight))
+    b = np.where(p >= thresholds.match_probability, 2, np.where(p >= thresholds.review_probability, 1, 0))
+    # Hard rules only matter where the weights alone would auto-link: a few pairs per chunk.
+    for k in np.flatnonzero(b == 2):
+        i, j = chunk[k]
+        if hard_rules_fired(records[int(i)], records[int(j)], model.config, levels[k].tolist()):
+            b[k] = 1
+    return p, b.astype(np.int8)
+
+
+def score_pairs(
+    records: list[PreparedRecord],
+    pairs: IntArray,
+    model: MatchModel,
+    progress: Progress | None = None,
+    workers: int = 1,
+) -> ScoredPairs:
+    """Probabilities and bands of candidate pairs, hard rules applied, in chunks."""
+    global _pool_records, _pool_model
+    probability = np.empty(len(pairs), dtype=np.float64)
+    band = np.zeros(len(pairs), dtype=np.int8)
+    # Several chunks per worker so that the pool stays balanced; bounded to keep memory flat.
+    size = CHUNK if workers <= 1 else max(5_000, min(CHUNK, -(-len(pairs) // (workers * 4))))
+    starts = range(0, len(pairs), size)
+    chunks = [pairs[start : start + size] for start in starts]
+    if workers > 1 and len(pairs) >= PARALLEL_PAIRS:
+        _pool_records, _pool_model = records, model
+        # Keep the collector from touching (and so copying) every inherited page in the workers.
+        gc.freeze()
+        try:
+            with mp.get_context("fork").Pool(workers) as pool:
+                level_chunks: Iterable[LevelMatrix] = list(pool.imap(_levels_chunk, chunks))
+        finally:
+            gc.unfreeze()
+            _pool_records, _pool_model = [], None
+    else:
+        level_chunks = (comparison_levels(records, chunk, model, progress) for chunk in chunks)
+    for start, chunk, levels in zip(starts, chunks, level_chunks, strict=True):
+        p, b = _band_chunk(records, chunk, levels, model)
+        probability[start : start + len(chunk)] = p
+        band[start : start + len(chunk)] = b
+        if progress is not None and workers > 1:
+            progress(len(chunk))
+    return ScoredPairs(pairs=pairs, probability=probability, band=band)
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What a batch run did, for the command to print."""
+
+    records: int
+    rejected: int
+    lenient: int
+    candidate_pairs: int
+    match_pairs: int
+    review_pairs: int
+    config_label: str
+
+
+def _summary(prepared: PreparedSet, scored: ScoredPairs, config: MatchConfig) -> BatchSummary:
+    return BatchSummary(
+        records=len(prepared.records),
+        rejected=prepared.rejected,
+        lenient=prepared.lenient,
+        candidate_pairs=len(scored.pairs),
+        match_pairs=int((scored.band == 2).sum()),
+        review_pairs=int((scored.band == 1).sum()),
+        config_label=config.label,
+    )
+
+
+def dedupe_rows(
+    rows: Iterable[Mapping[str, str]], model: MatchModel, progress: Progress | None = None, workers: int = 1
+) -> tuple[PreparedSet, ScoredPairs]:
+    """Find duplicates within one set of rows."""
+    records, rejected, lenient, keys = prepare_and_index(rows, model.config, progress, workers)
+    prepared = PreparedSet(records, np.zeros(len(records), dtype=np.int8), rejected, lenient)
+    pairs = candidate_pairs(records, model.config, keys=keys)
+    return prepared, score_pairs(records, pairs, model, progress, workers)
+
+
+def link_rows(
+    rows_a: Iterable[Mapping[str, str]],
+    rows_b: Iterable[Mapping[str, str]],
+    model: MatchModel,
+    progress: Progress | None = None,
+    workers: int = 1,
+) -> tuple[PreparedSet, ScoredPairs]:
+    """Find the records of ``rows_b`` that belong to persons in ``rows_a``; pairs are (a, b)."""
+    a, rejected_a, lenient_a, keys_a = prepare_and_index(rows_a, model.config, progress, workers)
+    b, rejected_b, lenient_b, keys_b = prepare_and_index(rows_b, model.config, progress, workers)
+    source = np.r_[np.zeros(len(a), dtype=np.int8), np.ones(len(b), dtype=np.int8)]
+    prepared = PreparedSet(a + b, source, rejected_a + rejected_b, lenient_a + lenient_b)
+    keys = None if keys_a is None or keys_b is None else KeyIndex.concat([keys_a, keys_b], [0, len(a)])
+    pairs = candidate_pairs(prepared.records, model.config, source, keys)
+    return prepared, score_pairs(prepared.records, pairs, model, progress, workers)
+
+
+def write_pairs(path: Path, prepared: PreparedSet, scored: ScoredPairs) -> None:
+    """Write ``record_id_1,record_id_2,score,band`` for match and review pairs, best first."""
+    kept = sorted(scored.kept(), key=lambda t: (-t[2], t[0], t[1]))
+    records = prepared.records
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["record_id_1", "record_id_2", "score", "band"])
+        for i, j, p, band in kept:
+            writer.writerow([records[i].record_id, records[j].record_id, f"{p:.6f}", band])
+
+
+def dedupe_file(
+    in_path: Path, out_path: Path, model: MatchModel, progress: Progress | None = None
+) -> BatchSummary:
+    """``gateway dedupe``: duplicates within one CSV file."""
+    prepared, scored = dedupe_rows(read_csv(in_path), model, progress)
+    write_pairs(out_path, prepared, scored)
+    return _summary(prepared, scored, model.config)
+
+
+def link_files(
+    a_path: Path,
+    b_path: Path,
+    out_path: Path,
+    model: MatchModel,
+    progress: Progress | None = None,
+    workers: int | None = None,
+) -> BatchSummary:
+    """``gateway link``: pairs across two CSV files (record_id_1 from A, record_id_2 from B)."""
+    workers = workers or default_workers()
+    prepared, scored = link_rows(read_csv(a_path), read_csv(b_path), model, progress, workers)
+    write_pairs(out_path, prepared, scored)
+    return _summary(prepared, scored, model.config)

@@ -1,0 +1,148 @@
+"""Blocking keys: the short strings a record is indexed under so that candidates are found by equality
+look-ups (one row per key per person in the registry, or one sort in a batch run) instead of comparing
+every pair. The rules are declared in the configuration; each key is the rule name plus the
+transformed parts, and a key with an empty part is not emitted. Why the default rules look as they do
+is argued in docs/adr/003-matching-blocking-and-thresholds.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Mapping
+from dataclasses import fields, is_dataclass
+from datetime import date
+from enum import Enum
+from functools import lru_cache
+from typing import Any
+
+import jellyfish
+
+from gateway.identity import CanonicalRecord
+from gateway.matching.comparators import (
+    DateValue,
+    FieldValue,
+    IdValue,
+    NameValue,
+    PreparedRecord,
+    prepare_row,
+)
+from gateway.matching.config import MatchConfig
+
+
+@lru_cache(maxsize=16)
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+def record_to_row(record: Any) -> dict[str, str]:
+    """Flatten a canonical record (a dataclass) to column texts, as a CSV row of it would read."""
+    if not is_dataclass(record) or isinstance(record, type):
+        raise TypeError("expected a dataclass record")
+    row: dict[str, str] = {}
+    for name in _field_names(type(record)):
+        value = getattr(record, name)
+        if value is None:
+            row[name] = ""
+        elif isinstance(value, Enum):
+            row[name] = str(value.value)
+        elif isinstance(value, date):
+            row[name] = value.isoformat()
+        else:
+            row[name] = str(value)
+    return row
+
+
+def _name_part(value: NameValue, transform: str) -> str:
+    if transform == "pinyin":
+        return value.pinyin
+    if transform == "surname_pinyin":
+        return value.surname_pinyin
+    return value.text
+
+
+def _date_part(value: DateValue, transform: str) -> str:
+    d = value.digits
+    if transform == "yyyymm":
+        return d[:6]
+    if transform == "yyyy":
+        return d[:4]
+    if transform == "mmdd":
+        return d[4:]
+    if transform == "year_unordered_month_day":
+        low, high = sorted((d[4:6], d[6:]))
+        return d[:4] + low + high
+    return d
+
+
+def _id_part(value: IdValue, transform: str) -> str:
+    n = value.number
+    if len(n) != 18 or transform == "value":
+        # Only the 18-character GB 11643 layout has parts worth indexing; other documents match whole.
+        return n
+    if transform == "head14":
+        return n[:14]
+    if transform == "tail12":
+        return n[6:]
+    return n[:6] + n[14:]
+
+
+def _plain_part(value: str, transform: str) -> str:
+    if transform == "prefix4":
+        return value[:4] if len(value) >= 4 else ""
+    if transform == "prefix2":
+        return value[:2] if len(value) >= 2 else ""
+    if transform == "soundex":
+        return jellyfish.soundex(value)
+    if transform == "first3":
+        return value[:3]
+    return value
+
+
+def _part(value: FieldValue, transform: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, NameValue):
+        return _name_part(value, transform)
+    if isinstance(value, DateValue):
+        return _date_part(value, transform)
+    if isinstance(value, IdValue):
+        return _id_part(value, transform)
+    return _plain_part(value, transform)
+
+
+KeyFunction = Callable[[PreparedRecord], list[str]]
+
+
+def key_function(config: MatchConfig) -> KeyFunction:
+    """Compile the configuration's blocking rules into one function of a prepared record."""
+    index = {spec.name: i for i, spec in enumerate(config.fields)}
+    compiled = [
+        (rule.name, [(index[p.partition(".")[0]], p.partition(".")[2]) for p in rule.parts])
+        for rule in config.blocking
+    ]
+
+    def keys(record: PreparedRecord) -> list[str]:
+        out: list[str] = []
+        for name, parts in compiled:
+            texts = [_part(record.values[i], transform) for i, transform in parts]
+            if all(texts):
+                out.append(name + ":" + "|".join(texts))
+        return out
+
+    return keys
+
+
+def blocking_keys(record: CanonicalRecord, config: MatchConfig) -> list[str]:
+    """The keys the registry stores for a person (one indexed row each) and looks candidates up by."""
+    return key_function(config)(prepare_row(record_to_row(record), config))
+
+
+def row_blocking_keys(row: Mapping[str, str], config: MatchConfig) -> list[str]:
+    """Blocking keys of a row of column texts (batch files, generic configurations)."""
+    return key_function(config)(prepare_row(row, config))
+
+
+def blocking_key_digest(key: str, secret: bytes) -> str:
+    """HMAC-SHA256 of a key, for storage: ID-number keys must not sit in an index in clear."""
+    return hmac.new(secret, key.encode("utf-8"), hashlib.sha256).hexdigest()

@@ -1,0 +1,200 @@
+"""Typer command functions of the matching engine, registered on the ``gateway`` CLI by the lead:
+``dedupe`` and ``link`` (batch runs over CSV files), ``eval`` (quality on labelled synthetic data),
+``train`` (estimate a model's parameters on unlabelled records) and ``generate`` (write synthetic
+records). They parse arguments, call one function of the package and print; nothing else.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gateway.matching.batch import BatchSummary, dedupe_file, link_files, read_csv
+from gateway.matching.blocking import record_to_row
+from gateway.matching.config import MatchConfig, load_config
+from gateway.matching.evaluation import Evaluation, evaluate_model
+from gateway.matching.model import MatchModel, load_model
+from gateway.matching.synthetic import CSV_COLUMNS, generate_labelled, iter_population
+from gateway.matching.training import train_model
+
+console = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="Matching configuration (TOML/JSON); default: canonical student."),
+]
+ModelOption = Annotated[
+    Path | None,
+    typer.Option("--model", help="Trained parameters (JSON) for the configuration; default: shipped ones."),
+]
+
+
+def _model(config_path: Path | None, model_path: Path | None) -> MatchModel:
+    config = load_config(config_path)
+    if model_path is None and config_path is not None:
+        # A configuration file ships its parameters next to it: NAME.toml -> NAME.model.json.
+        sibling = config_path.with_suffix(".model.json")
+        if sibling.exists():
+            model_path = sibling
+    try:
+        return load_model(model_path, config)
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"{exc}; train parameters first: gateway train --config CONFIG --input FILE --out MODEL",
+            param_hint="--model",
+        ) from exc
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,} items"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def _print_summary(summary: BatchSummary, out: Path) -> None:
+    console.print(
+        f"{summary.records:,} records ({summary.rejected:,} rejected, {summary.lenient:,} with a mistyped "
+        f"document kept), {summary.candidate_pairs:,} candidate pairs: {summary.match_pairs:,} match, "
+        f"{summary.review_pairs:,} review -> {out} (configuration {summary.config_label})",
+        soft_wrap=True,
+        markup=False,
+    )
+
+
+def dedupe(
+    input_csv: Annotated[Path, typer.Argument(help="Records in the canonical schema (CSV, header row).")],
+    out: Annotated[Path, typer.Option("--out", help="Pairs file to write.")],
+    config: ConfigOption = None,
+    model: ModelOption = None,
+) -> None:
+    """Find records of the same person within one file; write record_id_1,record_id_2,score,band."""
+    matcher = _model(config, model)
+    with _progress() as progress:
+        task = progress.add_task("dedupe", total=None)
+        summary = dedupe_file(input_csv, out, matcher, lambda n: progress.advance(task, n))
+    _print_summary(summary, out)
+
+
+def link(
+    a_csv: Annotated[Path, typer.Argument(help="First file (record_id_1).")],
+    b_csv: Annotated[Path, typer.Argument(help="Second file (record_id_2).")],
+    out: Annotated[Path, typer.Option("--out", help="Pairs file to write.")],
+    config: ConfigOption = None,
+    model: ModelOption = None,
+) -> None:
+    """Find records of the same person across two files; write record_id_1,record_id_2,score,band."""
+    matcher = _model(config, model)
+    with _progress() as progress:
+        task = progress.add_task("link", total=None)
+        summary = link_files(a_csv, b_csv, out, matcher, lambda n: progress.advance(task, n))
+    _print_summary(summary, out)
+
+
+def print_evaluation(evaluation: Evaluation, label: str) -> None:
+    """Print an evaluation as a table (shared with the benchmarks)."""
+    table = Table(title=f"{label}: {evaluation.records:,} records, {evaluation.true_pairs:,} true pairs")
+    for column in ("band", "pairs", "precision", "recall", "F1"):
+        table.add_column(column, justify="right")
+    for band in evaluation.bands:
+        table.add_row(
+            band.band, f"{band.pairs:,}", f"{band.precision:.4f}", f"{band.recall:.4f}", f"{band.f1:.4f}"
+        )
+    Console().print(table)
+    Console().print(
+        f"blocking recall {evaluation.blocking_recall:.4f}; "
+        f"review pairs {evaluation.review_share:.2%} of records"
+    )
+    if evaluation.missed_by_case:
+        Console().print(f"missed true pairs by hard case: {evaluation.missed_by_case}")
+    if evaluation.false_links_by_case:
+        Console().print(f"false auto-links by hard case: {evaluation.false_links_by_case}")
+
+
+def eval_(
+    persons: Annotated[
+        int, typer.Option(help="Persons to generate (records are about 1.3 times more).")
+    ] = 5000,
+    seed: Annotated[int, typer.Option(help="Generator seed.")] = 20260,
+    config: ConfigOption = None,
+    model: ModelOption = None,
+) -> None:
+    """Measure precision, recall and F1 per band on labelled synthetic student records."""
+    matcher = _model(config, model)
+    data = generate_labelled(persons, seed)
+    with _progress() as progress:
+        task = progress.add_task("eval", total=None)
+        evaluation = evaluate_model(data, matcher, lambda n: progress.advance(task, n))
+    print_evaluation(evaluation, matcher.config.label)
+
+
+def train(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the trained parameters (JSON).")],
+    input_csv: Annotated[
+        Path | None, typer.Option("--input", help="Unlabelled records; default: generated ones.")
+    ] = None,
+    persons: Annotated[int, typer.Option(help="Persons to generate when no input is given.")] = 60000,
+    seed: Annotated[int, typer.Option(help="Seed of the generator and of random pair sampling.")] = 7,
+    config: ConfigOption = None,
+) -> None:
+    """Estimate u (random pairs) and m and the prior (EM on blocked pairs) without reading labels."""
+    cfg: MatchConfig = load_config(config)
+    if input_csv is not None:
+        rows = list(read_csv(input_csv))
+        description = f"EM on {input_csv.name}"
+    else:
+        rows = generate_labelled(persons, seed).rows
+        description = (
+            f"EM on gateway.matching.synthetic labelled rows (labels unused), {persons} persons, seed {seed}"
+        )
+    with _progress() as progress:
+        task = progress.add_task("train", total=None)
+        model, em = train_model(rows, cfg, seed, description, lambda n: progress.advance(task, n))
+    out.write_text(model.to_json(), encoding="utf-8")
+    console.print(
+        f"EM {'converged' if em.converged else 'stopped'} after {em.iterations} iterations; "
+        f"prior {em.prior:.4f} -> {out}"
+    )
+
+
+def generate(
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    persons: Annotated[int, typer.Option(help="How many persons.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Generator seed.")] = 1,
+    labelled: Annotated[
+        bool, typer.Option(help="Messy labelled submissions (adds person_id) instead of clean persons.")
+    ] = False,
+) -> None:
+    """Write synthetic student records in the canonical CSV schema."""
+    with out.open("w", encoding="utf-8", newline="") as handle:
+        if labelled:
+            data = generate_labelled(persons, seed)
+            writer = csv.DictWriter(handle, [*CSV_COLUMNS, "person_id"])
+            writer.writeheader()
+            for row in data.rows:
+                writer.writerow({**row, "person_id": data.person_of[row["record_id"]]})
+        else:
+            writer = csv.DictWriter(handle, CSV_COLUMNS)
+            writer.writeheader()
+            for record in iter_population(persons, seed):
+                writer.writerow(record_to_row(record))
+    console.print(f"{persons:,} persons -> {out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Register the matching commands on a Typer app (the lead's ``gateway`` CLI or a test app)."""
+    app.command("dedupe")(dedupe)
+    app.command("link")(link)
+    app.command("eval")(eval_)
+    app.command("train")(train)
+    app.command("generate-records")(generate)
