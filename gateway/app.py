@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from gateway import __version__
+from gateway.audit.endpoints import router as audit_router
 from gateway.auth.endpoints import router as auth_router
 from gateway.batches.endpoints import router as batches_router
 from gateway.console.endpoints import STATIC_DIR
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None, context: AppContext | None = No
     install_request_middleware(app, metrics)
     app.include_router(ops_router)
     app.include_router(auth_router)
+    app.include_router(audit_router)
     app.include_router(codes_router)
     app.include_router(identity_router)
     app.include_router(registry_router)

@@ -1,0 +1,29 @@
+"""Wire shapes of the audit trail read endpoint."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+
+class AuditRow(BaseModel):
+    id: int
+    occurred_at: datetime
+    client_id: str | None
+    acting_user: str | None
+    role: str | None
+    action: str
+    object_type: str | None
+    object_ref: str | None
+    purpose: str | None
+    approval_ref: str | None
+    record_count: int
+    request_id: str | None
+    outcome: str
+    hash: str
+
+
+class AuditPage(BaseModel):
+    items: list[AuditRow]
+    next_after_id: int | None

@@ -1,0 +1,37 @@
+"""GET /v1/audit: central callers read the trail; nobody can change it through the API."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from gateway.idgen import service
+from tests.fixtures.api import MakeCaller
+
+
+def test_central_auditor_reads_the_trail_filtered(
+    api: TestClient, session: Session, make_caller: MakeCaller
+) -> None:
+    person = service.create_person_with_temporary_code(
+        session, region="410102", school_code=None, birth_date=date(2016, 5, 4), actor="seed"
+    )
+    session.commit()
+    county = make_caller(role="county", jurisdiction="410102", scopes="codes:read")
+    api.get(f"/v1/codes/{person.current_code}", headers={**county.headers, "X-Acting-User": "li.clerk"})
+    auditor = make_caller(role="central", jurisdiction="CN", scopes="audit:read")
+    page = api.get("/v1/audit", params={"object_ref": person.current_code}, headers=auditor.headers).json()
+    assert [(r["action"], r["client_id"], r["acting_user"]) for r in page["items"]] == [
+        ("code.resolve", county.client_id, "li.clerk")
+    ]
+    own = api.get("/v1/audit", params={"action": "audit.read"}, headers=auditor.headers).json()["items"]
+    assert own and own[0]["client_id"] == auditor.client_id
+
+
+def test_only_whole_country_callers_and_no_changes(api: TestClient, make_caller: MakeCaller) -> None:
+    province = make_caller(role="province", jurisdiction="41", scopes="audit:read")
+    assert api.get("/v1/audit", headers=province.headers).status_code == 403
+    auditor = make_caller(role="central", jurisdiction="CN", scopes="audit:read")
+    for method in ("put", "patch", "delete", "post"):
+        assert getattr(api, method)("/v1/audit", headers=auditor.headers).status_code == 405
