@@ -24,6 +24,7 @@ from typing import Any
 
 from stdnum.cn import ric
 
+from gateway.identity import RECORD_FIELDS
 from gateway.matching.synthetic import generate_population
 
 RESIDENT_TYPES = frozenset({"resident_id", "household_booklet"})
@@ -37,19 +38,7 @@ EXIT_ENTRY_TYPES = frozenset(
         "foreign_permanent_residence",
     }
 )
-CANONICAL_FIELDS = (
-    "record_id",
-    "name",
-    "gender",
-    "birth_date",
-    "ethnicity",
-    "id_type",
-    "id_number",
-    "nationality",
-    "household_region",
-    "guardian_name",
-    "school_code",
-)
+CANONICAL_FIELDS = RECORD_FIELDS
 
 
 def _text(value: object) -> str | None:

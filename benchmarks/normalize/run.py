@@ -19,21 +19,10 @@ import opencc
 import typer
 from typer.testing import CliRunner
 
+from gateway.identity import RECORD_FIELDS
 from gateway.identity.commands import normalize
 
-HEADER = [
-    "record_id",
-    "name",
-    "gender",
-    "birth_date",
-    "ethnicity",
-    "id_type",
-    "id_number",
-    "nationality",
-    "household_region",
-    "guardian_name",
-    "school_code",
-]
+HEADER = list(RECORD_FIELDS)
 SURNAMES = [*"王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曾单解乐仇", "欧阳", "司马", "诸葛"]
 GIVEN = list("子涵浩宇梓轩晓小晗宣欣怡雨桐一诺思琪俊杰佳豪明伟芳娜静丽强磊军洋勇艳杰娟涛超")
 MINORITY = ["阿依古丽", "买买提", "古丽娜尔", "艾力", "热依拉", "娜仁", "其其格", "巴特尔", "吐尔逊"]
