@@ -36,24 +36,46 @@ def serve(
     mocks: Annotated[
         bool | None, typer.Option("--mocks/--no-mocks", help="Also start the mock government systems.")
     ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Worker processes (default from settings).")
+    ] = None,
 ) -> None:
     """Run the HTTP service (migrations are applied at start-up)."""
+    import os
+
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.db import upgrade_database
+    from gateway.keyring import load_keyring
     from gateway.observability import configure_logging
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_json)
-    overrides: dict[str, object] = {}
     if mocks if mocks is not None else settings.start_mocks:
         from gateway.mockrunner import start_mocks_for
 
-        overrides.update(start_mocks_for(settings))
-    if overrides:
-        settings = settings.model_copy(update=overrides)
+        start_mocks_for(settings)
+    processes = workers or settings.workers
+    if processes == 1:
+        uvicorn.run(
+            create_app(settings),
+            host=host or settings.host,
+            port=port or settings.port,
+            log_config=None,
+            access_log=False,
+        )
+        return
+    # Several processes: migrate and create the keys once here, so the workers neither race on them
+    # nor migrate concurrently; each worker builds its own app from the same environment.
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade_database(settings.resolved_database_url)
+    load_keyring(settings)
+    os.environ["GATEWAY_MIGRATE_ON_START"] = "false"
     uvicorn.run(
-        create_app(settings),
+        "gateway.app:create_app_from_env",
+        factory=True,
+        workers=processes,
         host=host or settings.host,
         port=port or settings.port,
         log_config=None,

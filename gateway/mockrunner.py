@@ -13,12 +13,11 @@ from gateway.settings import Settings
 logger = logging.getLogger(__name__)
 
 
-def start_mocks_for(settings: Settings) -> dict[str, object]:
-    """Start the mocks; returns settings overrides (none: the default adapter URLs point at them)."""
+def start_mocks_for(settings: Settings) -> None:
+    """Start the mocks on the ports the default adapter URLs point at."""
     from mocks.server import start_from_settings
     from mocks.settings import MocksSettings
 
     running = start_from_settings(MocksSettings())
     for name, url in running.endpoints.items():
         logger.info("mock %s listening at %s", name, url, extra={"event": "mock_started"})
-    return {}

@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address the HTTP service listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port the HTTP service listens on.")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="HTTP worker processes of `gateway serve` (each with its own pool and adapter clients).",
+    )
     token_ttl_seconds: int = Field(
         default=900, ge=30, le=86400, description="Lifetime of an access token issued by POST /v1/token."
     )
