@@ -4,7 +4,8 @@ Three processes, as in production: the gateway (`gateway serve`), the mock gover
 (`gateway mocks serve`, zero latency, answering for the people being registered) and this load
 generator (16 client threads). 80% of requests register a new person (verified and promoted to G
 within the request), 20% send a person again under a new key (answered `existing`).
-Sizes: REG_BENCH_SIZES (default "100000,1000000"); requests per size: REG_BENCH_REQUESTS (default 4000).
+Sizes: REG_BENCH_SIZES (default "100000,1000000"); requests per size: REG_BENCH_REQUESTS (default 4000);
+gateway processes: REG_BENCH_WORKERS (default 1); REG_BENCH_VERIFY=false turns verification off.
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ def run_size(persons: int, requests: int) -> None:
             "GATEWAY_SECRET_KEY": SECRET,
             "GATEWAY_PORT": str(ports[0]),
             "GATEWAY_LOG_LEVEL": "WARNING",
+            "GATEWAY_VERIFICATION_ENABLED": os.environ.get("REG_BENCH_VERIFY", "true"),
+            "GATEWAY_WORKERS": os.environ.get("REG_BENCH_WORKERS", "1"),
             "GATEWAY_MOCKS_POPULATION": str(population_file),
             "GATEWAY_MOCKS_PUBLIC_SECURITY_PORT": str(ports[1]),
             "GATEWAY_MOCKS_EXIT_ENTRY_PORT": str(ports[2]),
@@ -163,7 +166,10 @@ def run_size(persons: int, requests: int) -> None:
 def main() -> None:
     sizes = [int(s) for s in os.environ.get("REG_BENCH_SIZES", "100000,1000000").split(",")]
     requests = int(os.environ.get("REG_BENCH_REQUESTS", "4000"))
-    print("registrations over HTTP on PostgreSQL, zero-latency mocks, 16 clients")
+    workers = os.environ.get("REG_BENCH_WORKERS", "1")
+    print(
+        f"registrations over HTTP on PostgreSQL, zero-latency mocks, {THREADS} clients, {workers} process(es)"
+    )
     for size in sizes:
         run_size(size, requests)
 
