@@ -28,9 +28,11 @@ $(CHROMIUM):
 
 browser: $(CHROMIUM)
 
-# The suite runs on SQLite; then, when GATEWAY_TEST_DATABASE_URL is set (CI sets it), every test
+# Lint and types first; the suite runs on SQLite; then, when GATEWAY_TEST_DATABASE_URL is set (CI sets it), every test
 # that touches the database runs again on PostgreSQL, including the PostgreSQL-only concurrency tests.
 test: $(STAMP) $(CHROMIUM)
+	$(VENV)/bin/ruff check gateway mocks tests benchmarks
+	$(VENV)/bin/mypy
 	env -u GATEWAY_TEST_DATABASE_URL $(PY) -m pytest
 	@if [ -n "$$GATEWAY_TEST_DATABASE_URL" ]; then \
 		echo "== the database tests again, on PostgreSQL =="; \
