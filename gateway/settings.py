@@ -88,9 +88,12 @@ class Settings(BaseSettings):
     )
     registration_verify_deadline: float = Field(
         default=2.0,
-        gt=0,
+        ge=0,
         le=30,
-        description="Seconds a registration waits for verification before answering with it pending.",
+        description=(
+            "Seconds a registration waits for verification before answering with it pending; "
+            "0 leaves every verification to `gateway worker` (faster answers, codes promoted later)."
+        ),
     )
     worker_poll_seconds: float = Field(
         default=2.0, gt=0, description="How often `gateway worker` looks for due verification jobs."

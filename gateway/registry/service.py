@@ -356,7 +356,7 @@ def register(
             object_ref=answer.body.get("code") or f"problem:{answer.body.get('problem_id')}",
             outcome=str(answer.body["outcome"]),
         )
-    if job_id is None or deps.verifier is None:
+    if job_id is None or deps.verifier is None or deps.verify_deadline <= 0:
         return answer
     result = run_verification_job(engine, deps, job_id, deadline=deps.verify_deadline, actor=caller.client_id)
     if result is None:

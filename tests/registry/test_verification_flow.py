@@ -205,3 +205,16 @@ def test_worker_killed_mid_job_loses_no_job(
     with Session(engine) as s:
         assert s.exec(select(VerificationJob)).one().status == "done"
         assert s.exec(select(Person)).one().current_code == "G" + person.id_number
+
+
+def test_zero_deadline_leaves_verification_to_the_worker(
+    api: TestClient, registry: ApiCaller, population: Population, verified_context: AppContext
+) -> None:
+    person = _citizens(population)[9]
+    deps = verified_context.services["registry"]
+    deps.verify_deadline = 0
+    answer = _register(api, registry, _body(person), "z1")
+    assert answer["code"].startswith("L") and answer["verification"] == "pending"
+    assert service.work_queue_once(verified_context.engine, deps) == 1
+    with Session(verified_context.engine) as s:
+        assert s.exec(select(Person)).one().current_code == "G" + person.id_number
