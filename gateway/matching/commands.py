@@ -174,6 +174,13 @@ def generate(
     labelled: Annotated[
         bool, typer.Option(help="Messy labelled submissions (adds person_id) instead of clean persons.")
     ] = False,
+    for_registration: Annotated[
+        bool,
+        typer.Option(
+            "--for-registration",
+            help="Add the school_region column a registration batch needs (the synthetic school's region).",
+        ),
+    ] = False,
 ) -> None:
     """Write synthetic student records in the canonical CSV schema."""
     with out.open("w", encoding="utf-8", newline="") as handle:
@@ -184,10 +191,15 @@ def generate(
             for row in data.rows:
                 writer.writerow({**row, "person_id": data.person_of[row["record_id"]]})
         else:
-            writer = csv.DictWriter(handle, CSV_COLUMNS)
+            columns = [*CSV_COLUMNS, "school_region"] if for_registration else list(CSV_COLUMNS)
+            writer = csv.DictWriter(handle, columns)
             writer.writeheader()
             for record in iter_population(persons, seed):
-                writer.writerow(record_to_row(record))
+                row = record_to_row(record)
+                if for_registration:
+                    # synthetic school identifiers start with the school's county code
+                    row["school_region"] = (record.school_code or "")[:6]
+                writer.writerow(row)
     console.print(f"{persons:,} persons -> {out}")
 
 
