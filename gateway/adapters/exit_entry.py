@@ -12,14 +12,13 @@ from datetime import date
 from gateway.adapters.base import (
     ContractViolation,
     FieldVerdict,
-    RequestRejected,
     Source,
     VerificationQuery,
     VerificationResult,
     VerifiedField,
 )
 from gateway.adapters.contracts import EXIT_ENTRY_NS, wsdl_path, xml_contract
-from gateway.adapters.resilience import GuardedCaller
+from gateway.adapters.resilience import GuardedVerifier
 from gateway.adapters.settings import AdapterSettings
 from gateway.adapters.soap import SoapClient
 
@@ -36,12 +35,15 @@ SUPPORTED_ID_TYPES = frozenset(
 _VERDICTS = {"consistent": FieldVerdict.CONSISTENT, "inconsistent": FieldVerdict.INCONSISTENT}
 
 
-class ExitEntryVerifier:
+class ExitEntryVerifier(GuardedVerifier):
     """`IdentityVerifier` backed by the exit-entry document verification service."""
+
+    SOURCE = Source.EXIT_ENTRY
+    REFUSAL = "cannot verify a {id_type} document without a birth date"
 
     def __init__(self, settings: AdapterSettings, *, hmac_key: bytes) -> None:
         self._settings = settings
-        self.guard = GuardedCaller(Source.EXIT_ENTRY, settings, hmac_key=hmac_key)
+        super().__init__(settings, hmac_key=hmac_key)
         self._soap = SoapClient(
             Source.EXIT_ENTRY,
             wsdl=wsdl_path("exit_entry", "exit_entry.wsdl"),
@@ -50,23 +52,8 @@ class ExitEntryVerifier:
             settings=settings,
         )
 
-    @property
-    def source(self) -> Source:
-        return Source.EXIT_ENTRY
-
     def supports(self, query: VerificationQuery) -> bool:
         return query.id_type in SUPPORTED_ID_TYPES and bool(query.id_number) and query.birth_date is not None
-
-    def verify(
-        self, query: VerificationQuery, *, deadline_seconds: float | None = None
-    ) -> VerificationResult:
-        if not self.supports(query):
-            raise RequestRejected(
-                self.source, f"cannot verify a {query.id_type} document without a birth date"
-            )
-        return self.guard.call(
-            query, lambda timeout: self._attempt(query, timeout), deadline_seconds=deadline_seconds
-        )
 
     def _attempt(self, query: VerificationQuery, timeout: float) -> VerificationResult:
         reply = self._soap.call(

@@ -14,13 +14,12 @@ from typing import Any
 from gateway.adapters.base import (
     ContractViolation,
     FieldVerdict,
-    RequestRejected,
     Source,
     VerificationQuery,
     VerificationResult,
     VerifiedField,
 )
-from gateway.adapters.resilience import GuardedCaller
+from gateway.adapters.resilience import GuardedVerifier
 from gateway.adapters.rest import RestClient
 from gateway.adapters.settings import AdapterSettings
 
@@ -33,30 +32,20 @@ def _agreement(claimed: object, recorded: object) -> FieldVerdict:
     return FieldVerdict.CONSISTENT if claimed == recorded else FieldVerdict.INCONSISTENT
 
 
-class HouseholdVerifier:
+class HouseholdVerifier(GuardedVerifier):
     """`IdentityVerifier` backed by the household registration lookup."""
 
-    def __init__(self, settings: AdapterSettings, *, hmac_key: bytes) -> None:
-        self.guard = GuardedCaller(Source.HOUSEHOLD, settings, hmac_key=hmac_key)
-        self._rest = RestClient(Source.HOUSEHOLD, system="household", settings=settings)
+    SOURCE = Source.HOUSEHOLD
+    REFUSAL = "needs a citizen ID number, or a guardian's and a birth date"
 
-    @property
-    def source(self) -> Source:
-        return Source.HOUSEHOLD
+    def __init__(self, settings: AdapterSettings, *, hmac_key: bytes) -> None:
+        super().__init__(settings, hmac_key=hmac_key)
+        self._rest = RestClient(Source.HOUSEHOLD, system="household", settings=settings)
 
     def supports(self, query: VerificationQuery) -> bool:
         if query.id_type in MEMBER_ID_TYPES and query.id_number:
             return True
         return bool(query.guardian_id_number and query.birth_date is not None)
-
-    def verify(
-        self, query: VerificationQuery, *, deadline_seconds: float | None = None
-    ) -> VerificationResult:
-        if not self.supports(query):
-            raise RequestRejected(self.source, "needs a citizen ID number, or a guardian's and a birth date")
-        return self.guard.call(
-            query, lambda timeout: self._attempt(query, timeout), deadline_seconds=deadline_seconds
-        )
 
     def _attempt(self, query: VerificationQuery, timeout: float) -> VerificationResult:
         by_member = query.id_type in MEMBER_ID_TYPES and bool(query.id_number)

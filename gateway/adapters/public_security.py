@@ -27,7 +27,7 @@ from gateway.adapters.base import (
     VerifiedField,
 )
 from gateway.adapters.contracts import NCIIC_NS, ContractError, parse_xml, wsdl_path, xml_contract
-from gateway.adapters.resilience import GuardedCaller
+from gateway.adapters.resilience import GuardedVerifier
 from gateway.adapters.settings import AdapterSettings
 from gateway.adapters.soap import SoapClient
 
@@ -60,8 +60,10 @@ class BatchStatus:
     results: tuple[VerificationResult, ...] = ()
 
 
-class PublicSecurityVerifier:
+class PublicSecurityVerifier(GuardedVerifier):
     """`IdentityVerifier` backed by the citizen-ID verification service."""
+
+    SOURCE = Source.PUBLIC_SECURITY
 
     def __init__(
         self,
@@ -74,7 +76,7 @@ class PublicSecurityVerifier:
         self._settings = settings
         self._place_code = place_code
         self._business_type = business_type
-        self.guard = GuardedCaller(Source.PUBLIC_SECURITY, settings, hmac_key=hmac_key)
+        super().__init__(settings, hmac_key=hmac_key)
         self._soap = SoapClient(
             Source.PUBLIC_SECURITY,
             wsdl=wsdl_path("public_security", "nciic.wsdl"),
@@ -85,21 +87,8 @@ class PublicSecurityVerifier:
         self._request_contract = xml_contract("public_security", "conditions-request.xsd")
         self._reply_contract = xml_contract("public_security", "conditions-response.xsd")
 
-    @property
-    def source(self) -> Source:
-        return Source.PUBLIC_SECURITY
-
     def supports(self, query: VerificationQuery) -> bool:
         return query.id_type in SUPPORTED_ID_TYPES and bool(query.id_number)
-
-    def verify(
-        self, query: VerificationQuery, *, deadline_seconds: float | None = None
-    ) -> VerificationResult:
-        if not self.supports(query):
-            raise RequestRejected(self.source, f"cannot verify a {query.id_type} document")
-        return self.guard.call(
-            query, lambda timeout: self._attempt(query, timeout), deadline_seconds=deadline_seconds
-        )
 
     def _multi(self, query: VerificationQuery) -> bool:
         return bool(query.gender in ("1", "2") or query.ethnicity or query.birth_date)

@@ -16,10 +16,12 @@ import hmac
 import logging
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
+from typing import ClassVar
 
 from cachetools import TTLCache
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, wait_random_exponential
@@ -30,6 +32,7 @@ from gateway.adapters.base import (
     DeadlineExceeded,
     QuotaExhausted,
     RateLimited,
+    RequestRejected,
     RetriesExhausted,
     Source,
     TechnicalAdapterError,
@@ -335,3 +338,34 @@ class GuardedCaller:
             ) from last
         self.cache.put(key, result)
         return result
+
+
+class GuardedVerifier(ABC):
+    """What every adapter shares: refuse a query it cannot check (a logical error, never retried), and
+    run its attempts under the source's guard (retries, deadline, breaker, limit, cache, quota).
+    An adapter names its source, says what it supports and makes one attempt."""
+
+    SOURCE: ClassVar[Source]
+    REFUSAL: ClassVar[str] = "cannot verify a {id_type} document"
+
+    def __init__(self, settings: AdapterSettings, *, hmac_key: bytes) -> None:
+        self.guard = GuardedCaller(self.SOURCE, settings, hmac_key=hmac_key)
+
+    @property
+    def source(self) -> Source:
+        return self.SOURCE
+
+    @abstractmethod
+    def supports(self, query: VerificationQuery) -> bool: ...
+
+    @abstractmethod
+    def _attempt(self, query: VerificationQuery, timeout: float) -> VerificationResult: ...
+
+    def verify(
+        self, query: VerificationQuery, *, deadline_seconds: float | None = None
+    ) -> VerificationResult:
+        if not self.supports(query):
+            raise RequestRejected(self.source, self.REFUSAL.format(id_type=query.id_type))
+        return self.guard.call(
+            query, lambda timeout: self._attempt(query, timeout), deadline_seconds=deadline_seconds
+        )

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from gateway.adapters.base import (
     FieldVerdict,
-    RequestRejected,
     Source,
     VerificationQuery,
     VerificationResult,
     VerifiedField,
 )
-from gateway.adapters.resilience import GuardedCaller
+from gateway.adapters.resilience import GuardedVerifier
 from gateway.adapters.rest import RestClient
 from gateway.adapters.settings import AdapterSettings
 
@@ -27,28 +26,17 @@ _VERDICTS = {
 }
 
 
-class SocialSecurityVerifier:
+class SocialSecurityVerifier(GuardedVerifier):
     """`IdentityVerifier` backed by the social security enrolment lookup."""
 
-    def __init__(self, settings: AdapterSettings, *, hmac_key: bytes) -> None:
-        self.guard = GuardedCaller(Source.SOCIAL_SECURITY, settings, hmac_key=hmac_key)
-        self._rest = RestClient(Source.SOCIAL_SECURITY, system="social_security", settings=settings)
+    SOURCE = Source.SOCIAL_SECURITY
 
-    @property
-    def source(self) -> Source:
-        return Source.SOCIAL_SECURITY
+    def __init__(self, settings: AdapterSettings, *, hmac_key: bytes) -> None:
+        super().__init__(settings, hmac_key=hmac_key)
+        self._rest = RestClient(Source.SOCIAL_SECURITY, system="social_security", settings=settings)
 
     def supports(self, query: VerificationQuery) -> bool:
         return query.id_type in SUPPORTED_ID_TYPES and bool(query.id_number)
-
-    def verify(
-        self, query: VerificationQuery, *, deadline_seconds: float | None = None
-    ) -> VerificationResult:
-        if not self.supports(query):
-            raise RequestRejected(self.source, f"cannot verify a {query.id_type} document")
-        return self.guard.call(
-            query, lambda timeout: self._attempt(query, timeout), deadline_seconds=deadline_seconds
-        )
 
     def _attempt(self, query: VerificationQuery, timeout: float) -> VerificationResult:
         body = {"id_number": query.id_number, "name": query.name}
