@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from enum import StrEnum
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -159,3 +159,22 @@ def admin_router(injector: FaultInjector) -> APIRouter:
         return injector.snapshot()
 
     return router
+
+
+@dataclass(frozen=True)
+class MockApp:
+    """What every mock starts from: its app with the admin endpoints, its injector, its licences."""
+
+    app: FastAPI
+    injector: FaultInjector
+    licences: frozenset[str]
+
+
+def new_mock_app(
+    title: str, faults: FaultPlan | FaultInjector | None, licences: frozenset[str] | None
+) -> MockApp:
+    injector = faults if isinstance(faults, FaultInjector) else FaultInjector(faults)
+    app = FastAPI(title=title, docs_url=None, redoc_url=None)
+    app.include_router(admin_router(injector))
+    app.state.injector = injector
+    return MockApp(app, injector, licences if licences is not None else frozenset({"demo-licence"}))

@@ -15,7 +15,7 @@ from lxml import etree
 from pypinyin import lazy_pinyin
 
 from gateway.adapters.contracts import EXIT_ENTRY_NS, xml_contract
-from mocks.faults import FaultInjector, FaultKind, FaultPlan, admin_router
+from mocks.faults import FaultInjector, FaultKind, FaultPlan, new_mock_app
 from mocks.population import Person, Population
 from mocks.wire import (
     SOAP_CONTENT_TYPE,
@@ -64,12 +64,9 @@ def create_app(
     licences: frozenset[str] | None = None,
 ) -> FastAPI:
     """The mock service: `POST /exit-entry/verification`, plus the `/_admin` fault endpoints."""
-    injector = faults if isinstance(faults, FaultInjector) else FaultInjector(faults)
-    accepted = licences if licences is not None else frozenset({"demo-licence"})
+    mock = new_mock_app("Mock exit-entry document verification", faults, licences)
+    app, injector, accepted = mock.app, mock.injector, mock.licences
     contract = xml_contract("exit_entry", "exit_entry.xsd")
-    app = FastAPI(title="Mock exit-entry document verification", docs_url=None, redoc_url=None)
-    app.include_router(admin_router(injector))
-    app.state.injector = injector
 
     def answer(operation: etree._Element) -> etree._Element:
         if (operation.findtext(_q("licence")) or "") not in accepted:

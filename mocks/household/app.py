@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 
 from gateway.adapters.contracts import json_contract
-from mocks.faults import FaultInjector, FaultPlan, admin_router
+from mocks.faults import FaultInjector, FaultPlan, new_mock_app
 from mocks.population import Household, Population
 from mocks.rest import serve_json
 
@@ -47,12 +47,9 @@ def create_app(
     licences: frozenset[str] | None = None,
 ) -> FastAPI:
     """The mock service: `POST /v1/households/lookup`, plus the `/_admin` fault endpoints."""
-    injector = faults if isinstance(faults, FaultInjector) else FaultInjector(faults)
-    accepted = licences if licences is not None else frozenset({"demo-licence"})
+    mock = new_mock_app("Mock household registration", faults, licences)
+    app, injector, accepted = mock.app, mock.injector, mock.licences
     contract = json_contract("household")
-    app = FastAPI(title="Mock household registration", docs_url=None, redoc_url=None)
-    app.include_router(admin_router(injector))
-    app.state.injector = injector
 
     def lookup(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if "member_id_number" in body:

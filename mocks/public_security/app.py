@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request, Response
 from lxml import etree
 
 from gateway.adapters.contracts import NCIIC_NS, ContractError, parse_xml, xml_contract
-from mocks.faults import FaultInjector, FaultKind, FaultPlan, admin_router
+from mocks.faults import FaultInjector, FaultKind, FaultPlan, new_mock_app
 from mocks.population import Population
 from mocks.wire import (
     SOAP_CONTENT_TYPE,
@@ -132,15 +132,12 @@ def create_app(
     licences: frozenset[str] | None = None,
 ) -> FastAPI:
     """The mock service: `POST /nciic/services/NciicServices`, plus the `/_admin` fault endpoints."""
-    injector = faults if isinstance(faults, FaultInjector) else FaultInjector(faults)
-    accepted = licences if licences is not None else frozenset({"demo-licence"})
+    mock = new_mock_app("Mock public-security citizen-ID verification", faults, licences)
+    app, injector, accepted = mock.app, mock.injector, mock.licences
     messages = xml_contract("public_security", "nciic.xsd")
     request_contract = xml_contract("public_security", "conditions-request.xsd")
     reply_contract = xml_contract("public_security", "conditions-response.xsd")
     jobs = _Jobs()
-    app = FastAPI(title="Mock public-security citizen-ID verification", docs_url=None, redoc_url=None)
-    app.include_router(admin_router(injector))
-    app.state.injector = injector
 
     def conditions_of(text: str) -> etree._Element | None:
         try:

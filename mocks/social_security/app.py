@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 
 from gateway.adapters.contracts import json_contract
-from mocks.faults import FaultInjector, FaultPlan, admin_router
+from mocks.faults import FaultInjector, FaultPlan, new_mock_app
 from mocks.population import Population
 from mocks.rest import serve_json
 
@@ -26,12 +26,9 @@ def create_app(
     licences: frozenset[str] | None = None,
 ) -> FastAPI:
     """The mock service: `POST /v1/insured/verify`, plus the `/_admin` fault endpoints."""
-    injector = faults if isinstance(faults, FaultInjector) else FaultInjector(faults)
-    accepted = licences if licences is not None else frozenset({"demo-licence"})
+    mock = new_mock_app("Mock social security enrolment", faults, licences)
+    app, injector, accepted = mock.app, mock.injector, mock.licences
     contract = json_contract("social_security")
-    app = FastAPI(title="Mock social security enrolment", docs_url=None, redoc_url=None)
-    app.include_router(admin_router(injector))
-    app.state.injector = injector
 
     def verify(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         person = population.by_id_number(body["id_number"])
