@@ -1,15 +1,19 @@
 """Appending to and reading the change feed.
 
-Versions are handed out under a transaction-scoped lock and committed with the change they record,
-so a reader that has seen version V never later finds an event below V: the feed is strictly
-increasing in commit order, across replicas (the lock is a PostgreSQL advisory lock).
+Versions must be strictly increasing in commit order, across replicas: a reader that has seen
+version V must never later find an event below V. So versions are handed out under a
+transaction-scoped lock (a PostgreSQL advisory lock) and committed with the change they record. To
+hold that one global lock for as short a time as possible, ``append`` only notes the event; the notes
+are written, numbered, just before the transaction commits (a ``before_commit`` session hook), and
+dropped if it rolls back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import event, func, insert
 from sqlmodel import Session, col, select
 
 from gateway.auth.jurisdiction import Jurisdiction
@@ -26,6 +30,7 @@ EVENT_TYPES = (
     "status.changed",
     "record.corrected",
 )
+_PENDING = "gateway.feed.pending"
 
 
 def append(
@@ -35,25 +40,37 @@ def append(
     person: Person,
     old_code: str | None = None,
     detail: str | None = None,
-) -> ChangeEvent:
-    """Record a change of ``person`` in the caller's transaction."""
+) -> None:
+    """Record a change of ``person`` (as it is now) in the caller's transaction."""
     assert person.id is not None
+    session.info.setdefault(_PENDING, []).append(
+        {
+            "occurred_at": utcnow(),
+            "type": type,
+            "person_id": person.id,
+            "code": person.current_code,
+            "old_code": old_code,
+            "region": person.region,
+            "school_code": person.school_code,
+            "detail": detail,
+        }
+    )
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    pending: list[dict[str, Any]] | None = session.info.pop(_PENDING, None)
+    if not pending:
+        return
     advisory_xact_lock(session, "change-feed")
     last = session.execute(select(func.max(ChangeEvent.version))).scalar_one_or_none() or 0
-    event = ChangeEvent(
-        version=int(last) + 1,
-        occurred_at=utcnow(),
-        type=type,
-        person_id=person.id,
-        code=person.current_code,
-        old_code=old_code,
-        region=person.region,
-        school_code=person.school_code,
-        detail=detail,
-    )
-    session.add(event)
-    session.flush()
-    return event
+    rows = [{**change, "version": int(last) + n} for n, change in enumerate(pending, start=1)]
+    session.execute(insert(ChangeEvent), rows)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
 
 
 def read_since(
