@@ -26,6 +26,8 @@ from datetime import date
 from enum import StrEnum
 from typing import Protocol
 
+from gateway.privacy import mask_id_number
+
 
 class Source(StrEnum):
     """The external systems an identity can be verified against."""
@@ -54,15 +56,6 @@ class FieldVerdict(StrEnum):
     INCONSISTENT = "inconsistent"
     NO_RECORD = "no_record"
     NOT_CHECKED = "not_checked"
-
-
-def mask_id_number(id_number: str | None) -> str:
-    """First 6 + ******** + last 4, the only form in which an ID number may appear in logs."""
-    if not id_number:
-        return ""
-    if len(id_number) <= 10:
-        return "*" * len(id_number)
-    return f"{id_number[:6]}********{id_number[-4:]}"
 
 
 @dataclass(frozen=True)

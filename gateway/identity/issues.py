@@ -32,10 +32,3 @@ class InvalidField(ValueError):
     @property
     def issue(self) -> FieldIssue:
         return FieldIssue(self.field, self.code, self.message)
-
-
-def mask_id_number(number: str) -> str:
-    """The form an ID number may take in a log line or message: first 6, eight stars, last 4."""
-    if len(number) <= 10:
-        return "*" * len(number)
-    return f"{number[:6]}********{number[-4:]}"

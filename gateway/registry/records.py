@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gateway.identity import CanonicalRecord
 from gateway.keyring import KeyRing
+from gateway.privacy import mask_id_number
 from gateway.registry.models import Person
 
 ID_CONTEXT = "person:id_number"
@@ -28,8 +29,6 @@ def person_to_record(person: Person, keyring: KeyRing) -> CanonicalRecord:
 
 def store_record(person: Person, record: CanonicalRecord, keyring: KeyRing) -> None:
     """Copy a canonical record's demographics onto a person (the ID number encrypted and masked)."""
-    from gateway.privacy import mask_id_number
-
     person.name = record.name
     person.gender = str(record.gender)
     person.birth_date = record.birth_date
