@@ -53,9 +53,9 @@ def serve(
     settings = _settings()
     configure_logging(settings.log_level, settings.log_json)
     if mocks if mocks is not None else settings.start_mocks:
-        from gateway.mockrunner import start_mocks_for
+        from gateway.mockrunner import start_dev_mocks
 
-        start_mocks_for(settings)
+        start_dev_mocks()
     processes = workers or settings.workers
     if processes == 1:
         uvicorn.run(

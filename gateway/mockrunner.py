@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import logging
 
-from gateway.settings import Settings
-
 logger = logging.getLogger(__name__)
 
 
-def start_mocks_for(settings: Settings) -> None:
+def start_dev_mocks() -> None:
     """Start the mocks on the ports the default adapter URLs point at."""
     from mocks.server import start_from_settings
     from mocks.settings import MocksSettings

@@ -21,7 +21,7 @@ from sqlmodel import Session
 from gateway.auth import repository
 from gateway.auth.jurisdiction import Jurisdiction
 from gateway.auth.models import ApiClient
-from gateway.auth.scopes import Role, Scope, Stage, parse_scopes
+from gateway.auth.scopes import Role, Stage, parse_scopes
 from gateway.clock import as_utc, utcnow
 from gateway.errors import AccountFrozen, FieldError, InvalidInput, NotAuthenticated, NotFound
 from gateway.keyring import KeyRing
@@ -248,7 +248,3 @@ def decode_token(token: str, settings: Settings, keyring: KeyRing) -> dict[str, 
     except jwt.InvalidTokenError:
         raise NotAuthenticated("the access token is not valid") from None
     return claims
-
-
-def known_scopes() -> list[str]:
-    return [s.value for s in Scope]

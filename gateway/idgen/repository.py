@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import select as sa_select
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -20,10 +19,6 @@ def get_code(session: Session, code: str, *, for_update: bool = False) -> Issued
     if for_update:
         query = query.with_for_update()
     return session.exec(query).first()
-
-
-def code_exists(session: Session, code: str) -> bool:
-    return session.exec(select(IssuedCode.code).where(IssuedCode.code == code)).first() is not None
 
 
 def suffixes_in_use(session: Session, prefix: str) -> set[int]:
@@ -82,15 +77,3 @@ def lineage_for_persons(session: Session, person_ids: Sequence[int]) -> Sequence
         .where(col(CodeLineage.person_id).in_(person_ids))
         .order_by(col(CodeLineage.occurred_at), col(CodeLineage.id))
     ).all()
-
-
-def codes_of_person(session: Session, person_id: int) -> Sequence[IssuedCode]:
-    return session.exec(
-        select(IssuedCode).where(IssuedCode.person_id == person_id).order_by(col(IssuedCode.issued_at))
-    ).all()
-
-
-def count_codes(session: Session) -> int:
-    from sqlalchemy import func
-
-    return int(session.execute(sa_select(func.count()).select_from(IssuedCode)).scalar_one())

@@ -15,7 +15,6 @@ from gateway.errors import InvalidInput, NotFound
 from gateway.privacy import mask_id_number
 from gateway.registry import repository, reviews, service
 from gateway.registry.models import Merge, Person, ProblemRecord
-from gateway.registry.records import person_to_record
 from gateway.registry.schemas import (
     DecisionRequest,
     DecisionResponse,
@@ -247,6 +246,3 @@ def undo_merge(
         restored_code=restored.current_code,
         undone_at=merge.undone_at,
     )
-
-
-__all__ = ["person_to_record", "router"]

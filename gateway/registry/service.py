@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Engine
@@ -20,9 +20,9 @@ from sqlmodel import Session, col, select
 
 from gateway.audit import service as audit
 from gateway.auth.dependencies import Caller
-from gateway.clock import as_utc, utcnow
+from gateway.clock import utcnow
 from gateway.db import advisory_xact_lock, advisory_xact_locks, session_scope
-from gateway.errors import FieldError, Forbidden, InvalidInput, NotFound
+from gateway.errors import FieldError, Forbidden, InvalidInput
 from gateway.identity import CanonicalRecord, normalise_record, validate_document
 from gateway.idgen import service as codes
 from gateway.keyring import KeyRing
@@ -510,29 +510,3 @@ def work_queue_once(
         except Exception:
             logger.exception("verification job %s failed; it stays queued", job_id)
     return len(ids)
-
-
-def queue_counts(session: Session) -> dict[str, int]:
-    rows = session.exec(select(VerificationJob.status, VerificationJob.next_attempt_at)).all()
-    now = utcnow()
-    due = sum(1 for status, when in rows if status == "queued" and as_utc(when) <= now)
-    return {
-        "queued": sum(1 for status, _ in rows if status == "queued"),
-        "due": due,
-        "done": sum(1 for status, _ in rows if status == "done"),
-    }
-
-
-def get_person_by_code(session: Session, caller: Caller, code: str) -> Person:
-    """The person holding ``code`` now, if inside the caller's jurisdiction (else not found)."""
-    try:
-        found = codes.resolve_code(session, code)
-    except NotFound:
-        raise NotFound("no such student") from None
-    if not caller.jurisdiction.covers(found.person.region, found.person.school_code):
-        raise NotFound("no such student")
-    return found.person
-
-
-def today() -> date:
-    return utcnow().date()
