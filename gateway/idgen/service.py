@@ -47,23 +47,41 @@ def _issue(
     return row if repository.insert_code(session, row) else None
 
 
+def _revealing_suffix(prefix: str, id_number: str | None) -> int | None:
+    """The one suffix that would spell out the holder's own ID number (school region = birth region
+    and the 4 random digits = sequence + check digit). Such an L code would print the full number in
+    every lineage and record that shows the code, so it is never issued to that person."""
+    digits = prefix[1:]
+    if id_number and len(id_number) == len(digits) + 4 and id_number.startswith(digits):
+        tail = id_number[len(digits) :]
+        if tail.isdigit():
+            return int(tail)
+    return None
+
+
 def allocate_l_code(
-    session: Session, region: str, birth_date: date, actor: str, person_id: int | None = None
+    session: Session,
+    region: str,
+    birth_date: date,
+    actor: str,
+    person_id: int | None = None,
+    *,
+    id_number: str | None = None,
 ) -> IssuedCode:
+    """A fresh L code. ``id_number`` is the holder's document number, when known: the code never
+    equals ``L`` + that number."""
     prefix = formats.l_prefix(region, birth_date)
+    forbidden = _revealing_suffix(prefix, id_number)
     for _ in range(_RANDOM_TRIES):
-        row = _issue(
-            session,
-            formats.build_l_code(region, birth_date, secrets.randbelow(10_000)),
-            CodeType.L,
-            actor,
-            person_id,
-        )
+        suffix = secrets.randbelow(10_000)
+        if suffix == forbidden:
+            continue
+        row = _issue(session, formats.build_l_code(region, birth_date, suffix), CodeType.L, actor, person_id)
         if row:
             return row
     # Crowded space: choose among the suffixes still free rather than keep guessing.
     while True:
-        free = sorted(set(range(10_000)) - repository.suffixes_in_use(session, prefix))
+        free = sorted(set(range(10_000)) - repository.suffixes_in_use(session, prefix) - {forbidden})
         if not free:
             raise CodeSpaceExhausted(
                 f"all 10,000 temporary codes for region {region} and birth date {birth_date} are issued"
@@ -116,10 +134,16 @@ def allocate_formal_code(
 
 
 def create_person_with_temporary_code(
-    session: Session, *, region: str, school_code: str | None, birth_date: date, actor: str
+    session: Session,
+    *,
+    region: str,
+    school_code: str | None,
+    birth_date: date,
+    actor: str,
+    id_number: str | None = None,
 ) -> Person:
     """A new person holding a fresh L code (the first registration of someone who matched nobody)."""
-    code = allocate_l_code(session, region, birth_date, actor)
+    code = allocate_l_code(session, region, birth_date, actor, id_number=id_number)
     now = utcnow()
     person = persons.add_person(
         session,

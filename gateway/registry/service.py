@@ -232,6 +232,7 @@ def create_person(
         school_code=submission.school_code,
         birth_date=record.birth_date,
         actor=actor,
+        id_number=record.id_number,
     )
     store_record(person, record, deps.keyring)
     person.verification_status = "pending"

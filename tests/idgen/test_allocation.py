@@ -60,6 +60,35 @@ def test_l_codes_are_distinct_and_fill_the_space_before_erroring(session: Sessio
         service.allocate_l_code(session, REGION, BORN, "test")
 
 
+def test_an_l_code_never_spells_out_the_holders_id_number(session: Session) -> None:
+    # Born and schooled in the same county, the L code's first 14 digits are the ID number's; the
+    # one suffix equal to the ID number's last four must not be drawn, even when it is all that's left.
+    resident_id = _resident_id(REGION + BORN.strftime("%Y%m%d") + "165")
+    revealing = int(resident_id[-4:]) if resident_id[-1].isdigit() else None
+    assert revealing is not None, "the test needs a number whose check character is a digit"
+    prefix = formats.l_prefix(REGION, BORN)
+    session.execute(
+        insert(IssuedCode),
+        [
+            {
+                "code": f"{prefix}{s:04d}",
+                "type": "L",
+                "status": "retired",
+                "issued_at": utcnow(),
+                "issued_by": "seed",
+            }
+            for s in range(10_000)
+            if s not in (revealing, 1234)
+        ],
+    )
+    got = service.allocate_l_code(session, REGION, BORN, "test", id_number=resident_id)
+    assert got.code == f"{prefix}1234" and got.code != "L" + resident_id
+    with pytest.raises(service.CodeSpaceExhausted):
+        service.allocate_l_code(session, REGION, BORN, "test", id_number=resident_id)
+    # Anybody else may still hold that code.
+    assert service.allocate_l_code(session, REGION, BORN, "test").code == "L" + resident_id
+
+
 def test_j_codes_follow_the_sequence_and_stop_at_999(session: Session) -> None:
     first = service.allocate_j_code(session, REGION, BORN, "test").code
     second = service.allocate_j_code(session, REGION, BORN, "test").code
