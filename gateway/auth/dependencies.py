@@ -90,7 +90,8 @@ def authenticate(request: Request, ctx: ContextDep) -> Caller:
         check_usable(client, ctx.settings)
         client_id, client_name, role = client.id, client.name, client.role
         jurisdiction, stage = client.jurisdiction, client.stage
-        session.rollback()
+        # Commit, not roll back, the read: a ROLLBACK makes the driver drop its prepared statements.
+        session.commit()
     acting = request.headers.get("x-acting-user")
     if acting is not None and not _ACTING_USER.match(acting):
         raise InvalidInput(
