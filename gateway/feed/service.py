@@ -40,15 +40,16 @@ def append(
     person: Person,
     old_code: str | None = None,
     detail: str | None = None,
+    code: str | None = None,
 ) -> None:
-    """Record a change of ``person`` (as it is now) in the caller's transaction."""
+    """Record a change of ``person`` (as it is now, or holding ``code``) in the caller's transaction."""
     assert person.id is not None
     session.info.setdefault(_PENDING, []).append(
         {
             "occurred_at": utcnow(),
             "type": type,
             "person_id": person.id,
-            "code": person.current_code,
+            "code": code or person.current_code,
             "old_code": old_code,
             "region": person.region,
             "school_code": person.school_code,

@@ -46,8 +46,11 @@ def insert_code(session: Session, code: IssuedCode) -> bool:
     return inserted is not None
 
 
-def attach_code(session: Session, code: str, person_id: int) -> None:
-    session.execute(update(IssuedCode).where(col(IssuedCode.code) == code).values(person_id=person_id))
+def attach_code(session: Session, code: str, person_id: int, *, status: str | None = None) -> None:
+    values: dict[str, object] = {"person_id": person_id}
+    if status is not None:
+        values["status"] = status
+    session.execute(update(IssuedCode).where(col(IssuedCode.code) == code).values(**values))
 
 
 def next_j_sequence(session: Session, region: str, birth_date: date) -> int:

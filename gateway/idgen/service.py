@@ -13,6 +13,7 @@ The ``issued_code`` primary key is the last word: a code can be inserted only on
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
@@ -133,6 +134,40 @@ def allocate_formal_code(
     return FormalCode(allocate_j_code(session, region, birth_date, actor, person_id), None)
 
 
+@dataclass(frozen=True)
+class Promotion:
+    person: Person
+    old_code: str
+    new_code: str
+    promoted: bool  # False when another transaction had already promoted this code
+    fallback_reason: str | None = None
+
+
+def _new_person(
+    session: Session,
+    *,
+    code: str,
+    region: str,
+    school_code: str | None,
+    birth_date: date,
+    details: Callable[[Person], None] | None,
+) -> Person:
+    now = utcnow()
+    person = Person(
+        current_code=code,
+        region=region,
+        school_code=school_code,
+        birth_date=birth_date,
+        created_at=now,
+        updated_at=now,
+    )
+    if details is not None:
+        details(person)  # the rest of the record goes into the same INSERT
+    persons.add_person(session, person)
+    assert person.id is not None
+    return person
+
+
 def create_person_with_temporary_code(
     session: Session,
     *,
@@ -141,20 +176,17 @@ def create_person_with_temporary_code(
     birth_date: date,
     actor: str,
     id_number: str | None = None,
+    details: Callable[[Person], None] | None = None,
 ) -> Person:
     """A new person holding a fresh L code (the first registration of someone who matched nobody)."""
     code = allocate_l_code(session, region, birth_date, actor, id_number=id_number)
-    now = utcnow()
-    person = persons.add_person(
+    person = _new_person(
         session,
-        Person(
-            current_code=code.code,
-            region=region,
-            school_code=school_code,
-            birth_date=birth_date,
-            created_at=now,
-            updated_at=now,
-        ),
+        code=code.code,
+        region=region,
+        school_code=school_code,
+        birth_date=birth_date,
+        details=details,
     )
     assert person.id is not None
     repository.attach_code(session, code.code, person.id)
@@ -162,13 +194,62 @@ def create_person_with_temporary_code(
     return person
 
 
-@dataclass(frozen=True)
-class Promotion:
-    person: Person
-    old_code: str
-    new_code: str
-    promoted: bool  # False when another transaction had already promoted this code
-    fallback_reason: str | None = None
+def create_person_with_formal_code(
+    session: Session,
+    *,
+    region: str,
+    school_code: str | None,
+    birth_date: date,
+    actor: str,
+    target: Literal["G", "J"],
+    resident_id: str | None,
+    reason: str,
+    details: Callable[[Person], None] | None = None,
+) -> Promotion:
+    """A new person already verified when first registered: the L code is issued and at once promoted.
+
+    The same codes, lineage and feed events as ``create_person_with_temporary_code`` followed by
+    ``promote_code``, written in one go (no row is written twice)."""
+    if target == "G" and not resident_id:
+        raise InvalidInput(
+            errors=[{"field": "resident_id", "code": "required", "message": "G needs an ID number"}]
+        )
+    temporary = allocate_l_code(session, region, birth_date, actor, id_number=resident_id)
+    formal = allocate_formal_code(
+        session,
+        region=region,
+        birth_date=birth_date,
+        resident_id=resident_id if target == "G" else None,
+        actor=actor,
+    )
+    person = _new_person(
+        session,
+        code=formal.code.code,
+        region=region,
+        school_code=school_code,
+        birth_date=birth_date,
+        details=details,
+    )
+    assert person.id is not None
+    repository.attach_code(session, temporary.code, person.id, status="superseded")
+    repository.attach_code(session, formal.code.code, person.id)
+    repository.add_lineage(
+        session,
+        CodeLineage(
+            person_id=person.id,
+            old_code=temporary.code,
+            new_code=formal.code.code,
+            reason=reason,
+            detail=formal.fallback_reason,
+            actor=actor,
+            occurred_at=utcnow(),
+        ),
+    )
+    feed.append(session, type="code.issued", person=person, code=temporary.code)
+    feed.append(session, type="code.promoted", person=person, old_code=temporary.code, detail=reason[:200])
+    return Promotion(
+        person, temporary.code, formal.code.code, promoted=True, fallback_reason=formal.fallback_reason
+    )
 
 
 def promote_code(

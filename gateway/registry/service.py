@@ -221,22 +221,86 @@ def open_problem(
     return problem
 
 
-def create_person(
-    session: Session, deps: RegistryDeps, submission: Submission, actor: str, digests: list[str] | None = None
-) -> tuple[Person, VerificationJob]:
-    """A new person with an L code, their identifiers and blocking keys, and a queued verification."""
-    record = submission.record
-    person = codes.create_person_with_temporary_code(
-        session,
-        region=submission.school_region,
-        school_code=submission.school_code,
-        birth_date=record.birth_date,
-        actor=actor,
-        id_number=record.id_number,
+@dataclass(frozen=True)
+class Verdict:
+    """A verification verdict as the registry records it."""
+
+    outcome: str  # verified, failed, pending, not_applicable
+    reason: str
+
+
+def _verdict_of(result: Any) -> Verdict:
+    return Verdict(
+        str(getattr(result.outcome, "value", result.outcome)),
+        str(getattr(result.reason, "value", result.reason)),
     )
-    store_record(person, record, deps.keyring)
-    person.verification_status = "pending"
-    session.add(person)
+
+
+def _is_final(verdict: Verdict, id_type: str | None) -> bool:
+    """False when the verdict must be asked again later (the job stays queued)."""
+    return not (
+        verdict.outcome == "pending" or (verdict.outcome == "not_applicable" and id_type in CITIZEN_ID_TYPES)
+    )
+
+
+def create_person(
+    session: Session,
+    deps: RegistryDeps,
+    submission: Submission,
+    actor: str,
+    digests: list[str] | None = None,
+    verdict: Verdict | None = None,
+) -> tuple[Person, VerificationJob, dict[str, Any]]:
+    """A new person with their identifiers and blocking keys, and their verification.
+
+    Without a verdict the person gets an L code and a queued verification job. With one (the
+    external systems answered before the person was written) it is applied in the same transaction:
+    the L code issued and promoted at once, a wrong-ID problem opened, or the job queued for a retry.
+    Returns the person, the job and what the verification changed (for the answer).
+    """
+    record = submission.record
+    now = utcnow()
+    final = verdict is not None and _is_final(verdict, str(record.id_type))
+    status = verdict.outcome if verdict is not None and final else "pending"
+    target = _promotion_target(str(record.id_type), record.id_number, status)
+
+    def details(person: Person) -> None:
+        store_record(person, record, deps.keyring)
+        person.verification_status = status
+
+    common = {
+        "region": submission.school_region,
+        "school_code": submission.school_code,
+        "birth_date": record.birth_date,
+        "actor": actor,
+        "details": details,
+    }
+    result: dict[str, Any] = {"verification": status}
+    if target is not None:
+        assert verdict is not None
+        promotion = codes.create_person_with_formal_code(
+            session,
+            target="G" if target == "G" else "J",
+            resident_id=record.id_number if target == "G" else None,
+            reason="verified_and_deduplicated"
+            if verdict.outcome == "verified"
+            else "deduplicated_without_id",
+            **common,  # type: ignore[arg-type]
+        )
+        person = promotion.person
+        result.update(
+            {
+                "code": promotion.new_code,
+                "code_type": promotion.new_code[0],
+                "promoted_from": promotion.old_code,
+            }
+        )
+    else:
+        person = codes.create_person_with_temporary_code(
+            session,
+            id_number=record.id_number,
+            **common,  # type: ignore[arg-type]
+        )
     assert person.id is not None
     scheme = _scheme_of(record)
     if scheme and record.id_number:
@@ -248,15 +312,38 @@ def create_person(
     )
     job = VerificationJob(
         person_id=person.id,
-        next_attempt_at=utcnow(),
+        next_attempt_at=now,
         guardian_id_encrypted=deps.keyring.encrypt(submission.guardian_id_number, "job:guardian")
         if submission.guardian_id_number
         else None,
-        created_at=utcnow(),
+        created_at=now,
     )
+    if verdict is not None and final:
+        job.status, job.outcome, job.finished_at, job.last_reason = (
+            "done",
+            verdict.outcome,
+            now,
+            verdict.reason,
+        )
+    elif verdict is not None:
+        job.attempts = 1
+        job.next_attempt_at = now + timedelta(seconds=deps.retry_backoff_seconds[0])
+        job.last_reason = verdict.reason
     session.add(job)
     session.flush()
-    return person, job
+    if verdict is not None and verdict.outcome == "failed":
+        problem = open_problem(
+            session,
+            deps,
+            kind="wrong_id",
+            region=person.region,
+            school_code=person.school_code,
+            opened_by=actor,
+            subject=person,
+            explanation=json.dumps({"reason": verdict.reason}),
+        )
+        result["problem_id"] = problem.id
+    return person, job, result
 
 
 def _answer_existing(person: Person) -> StoredAnswer:
@@ -266,8 +353,16 @@ def _answer_existing(person: Person) -> StoredAnswer:
 
 
 def _decide(
-    session: Session, deps: RegistryDeps, caller: Caller, submission: Submission
-) -> tuple[StoredAnswer, int | None]:
+    session: Session,
+    deps: RegistryDeps,
+    caller: Caller,
+    submission: Submission,
+    *,
+    verdict: Verdict | None = None,
+    defer_new: bool = False,
+) -> StoredAnswer | None:
+    """The one outcome of a registration, written; None (nothing written) when the outcome is a new
+    person and ``defer_new`` asks to verify them before they are written."""
     record = submission.record
     digests = _digests(record, deps)
     advisory_xact_locks(session, [f"bk:{d}" for d in digests])
@@ -287,7 +382,7 @@ def _decide(
                 value=record.id_number,
                 source=actor,
             )
-        return _answer_existing(person), None
+        return _answer_existing(person)
     reviewable = [h for h in hits if h.result.band in ("match", "review")]
     if reviewable or holders:
         if holders:
@@ -319,27 +414,37 @@ def _decide(
                 "search_outcome": outcome,
                 "candidate_count": len(candidate_ids),
             },
-        ), None
-    person, job = create_person(session, deps, submission, actor, digests)
+        )
+    if defer_new:
+        return None
+    person, _job, verification = create_person(session, deps, submission, actor, digests, verdict)
     return StoredAnswer(
         201,
         {
             "outcome": "issued",
             "code": person.current_code,
-            "code_type": "L",
-            "verification": "pending",
+            "code_type": person.current_code[0],
+            **verification,
             "warnings": submission.warnings,
             "flags": submission.flags,
         },
-    ), job.id
+    )
 
 
 def register(
     engine: Engine, deps: RegistryDeps, caller: Caller, body: Any, idempotency_key: str | None
 ) -> StoredAnswer:
-    """Register one person; exactly one outcome, replayable by its Idempotency-Key."""
+    """Register one person; exactly one outcome, replayable by its Idempotency-Key.
+
+    A registration that finds nobody is verified before the new person is written: the external
+    systems are asked outside any transaction (with the short deadline), then the outcome is decided
+    again under the same locks, so a twin registered meanwhile is still found, and the person, the
+    L code and, when verified, its promotion are written in one transaction. If the process dies
+    while the systems are asked, nothing was acknowledged and nothing was written.
+    """
     key = idempotency.check_key(idempotency_key)
     digest = idempotency.request_hash(body)
+    verify_first = deps.verifier is not None and deps.verify_deadline > 0
     with session_scope(engine) as session:
         stored = idempotency.lookup(session, caller.client_id, key, digest)
         if stored is not None:
@@ -347,35 +452,57 @@ def register(
         submission = parse_submission(body)
         if not caller.jurisdiction.covers(submission.school_region, submission.school_code):
             raise Forbidden("the school is outside your jurisdiction")
-        answer, job_id = _decide(session, deps, caller, submission)
-        idempotency.store(session, caller.client_id, key, digest, answer)
-        audit.record(
-            session,
-            action="registration.create",
-            caller=caller,
-            object_type="person",
-            object_ref=answer.body.get("code") or f"problem:{answer.body.get('problem_id')}",
-            outcome=str(answer.body["outcome"]),
-        )
-    if job_id is None or deps.verifier is None or deps.verify_deadline <= 0:
-        return answer
-    result = run_verification_job(engine, deps, job_id, deadline=deps.verify_deadline, actor=caller.client_id)
-    if result is None:
-        return answer
-    final = StoredAnswer(answer.status_code, {**answer.body, **result})
+        decided = _decide(session, deps, caller, submission, defer_new=verify_first)
+        if decided is not None:
+            return _record_answer(session, caller, key, digest, decided)
+    verdict = _verify_now(deps, submission)
     with session_scope(engine) as session:
-        idempotency.lookup(session, caller.client_id, key, digest)
-        idempotency.store(session, caller.client_id, key, digest, final)
-    return final
+        stored = idempotency.lookup(session, caller.client_id, key, digest)
+        if stored is not None:
+            return stored  # the same key, sent twice at once, was answered meanwhile
+        decided = _decide(session, deps, caller, submission, verdict=verdict)
+        assert decided is not None
+        return _record_answer(session, caller, key, digest, decided)
+
+
+def _record_answer(
+    session: Session, caller: Caller, key: str, digest: str, answer: StoredAnswer
+) -> StoredAnswer:
+    idempotency.store(session, caller.client_id, key, digest, answer)
+    audit.record(
+        session,
+        action="registration.create",
+        caller=caller,
+        object_type="person",
+        object_ref=answer.body.get("code") or f"problem:{answer.body.get('problem_id')}",
+        outcome=str(answer.body["outcome"]),
+    )
+    return answer
+
+
+def _verify_now(deps: RegistryDeps, submission: Submission) -> Verdict | None:
+    """The external systems' verdict within the short deadline; None if asking failed outright
+    (the person is then written with a queued verification, as without a verifier)."""
+    assert deps.verifier is not None
+    try:
+        result = deps.verifier.verify_identity(
+            submission.record,
+            guardian_id_number=submission.guardian_id_number,
+            deadline_seconds=deps.verify_deadline,
+        )
+    except Exception:
+        logger.exception("verification during registration failed; the worker will verify later")
+        return None
+    return _verdict_of(result)
 
 
 # --- verification and promotion -------------------------------------------------------------
 
 
-def _promotion_target(person: Person, record: CanonicalRecord, outcome: str) -> str | None:
+def _promotion_target(id_type: str | None, id_number: str | None, outcome: str) -> str | None:
     if outcome == "verified":
-        return "G" if person.id_type in CITIZEN_ID_TYPES and record.id_number else "J"
-    if outcome == "not_applicable" and person.id_type not in CITIZEN_ID_TYPES:
+        return "G" if id_type in CITIZEN_ID_TYPES and id_number else "J"
+    if outcome == "not_applicable" and id_type not in CITIZEN_ID_TYPES:
         # No source can vouch for the document, but the national duplicate check passed.
         return "J"
     return None
@@ -402,7 +529,7 @@ def apply_verdict(
     person = repository.get_person(session, job.person_id, for_update=True)
     assert person is not None and person.id is not None
     now = utcnow()
-    if outcome == "pending" or (outcome == "not_applicable" and person.id_type in CITIZEN_ID_TYPES):
+    if not _is_final(Verdict(outcome, reason), person.id_type):
         job.attempts += 1
         delay = deps.retry_backoff_seconds[min(job.attempts - 1, len(deps.retry_backoff_seconds) - 1)]
         job.next_attempt_at = now + timedelta(seconds=delay)
@@ -439,7 +566,7 @@ def apply_verdict(
     if person.status != "active" or person.current_code[0] != "L" or _open_problems_of(session, person.id):
         return result
     record = person_to_record(person, deps.keyring)
-    target = _promotion_target(person, record, outcome)
+    target = _promotion_target(person.id_type, record.id_number, outcome)
     if target is None:
         return result
     promotion = codes.promote_code(
@@ -474,11 +601,11 @@ def run_verification_job(
             if job.guardian_id_encrypted
             else None
         )
-    verdict = deps.verifier.verify_identity(record, guardian_id_number=guardian, deadline_seconds=deadline)
-    outcome = str(getattr(verdict.outcome, "value", verdict.outcome))
-    reason = str(getattr(verdict.reason, "value", verdict.reason))
+    verdict = _verdict_of(
+        deps.verifier.verify_identity(record, guardian_id_number=guardian, deadline_seconds=deadline)
+    )
     with session_scope(engine) as session:
-        return apply_verdict(session, deps, job_id, outcome, reason, actor)
+        return apply_verdict(session, deps, job_id, verdict.outcome, verdict.reason, actor)
 
 
 def claim_due_jobs(engine: Engine, limit: int, lease_seconds: float) -> list[int]:

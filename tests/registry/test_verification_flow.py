@@ -15,10 +15,13 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from gateway.app import attach_services, create_app
+from gateway.auth.dependencies import Caller
+from gateway.auth.jurisdiction import Jurisdiction
+from gateway.auth.scopes import Role, Scope
 from gateway.context import AppContext
 from gateway.idgen import formats
 from gateway.registry import service
-from gateway.registry.models import Person, ProblemRecord, VerificationJob
+from gateway.registry.models import IdempotencyRecord, Person, ProblemRecord, VerificationJob
 from mocks.faults import FaultPlan
 from mocks.population import Population
 from mocks.server import RunningMocks
@@ -215,6 +218,98 @@ def test_zero_deadline_leaves_verification_to_the_worker(
     deps.verify_deadline = 0
     answer = _register(api, registry, _body(person), "z1")
     assert answer["code"].startswith("L") and answer["verification"] == "pending"
+    assert service.work_queue_once(verified_context.engine, deps) == 1
+    with Session(verified_context.engine) as s:
+        assert s.exec(select(Person)).one().current_code == "G" + person.id_number
+
+
+class _Crash(BaseException):
+    """The process dying (not an error anybody handles)."""
+
+
+class _Interposed:
+    """A verifier that runs ``before`` once, then answers like the real one."""
+
+    def __init__(self, real: Any, before: Any) -> None:
+        self.real, self.before, self.calls = real, before, 0
+
+    def verify_identity(self, record: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.calls == 1:
+            self.before()
+        return self.real.verify_identity(record, **kwargs)
+
+
+def _central(registry: ApiCaller) -> Caller:
+    return Caller(
+        client_id=registry.client_id,
+        client_name="central",
+        role=Role.CENTRAL,
+        jurisdiction=Jurisdiction.parse("CN"),
+        scopes=frozenset(s.value for s in Scope),
+        stage=None,
+        acting_user=None,
+        request_id=None,
+    )
+
+
+def test_a_twin_registered_while_the_first_is_being_verified_is_still_found(
+    api: TestClient, registry: ApiCaller, population: Population, verified_context: AppContext
+) -> None:
+    # Both registrations find nobody; the second is written while the first waits for the external
+    # systems. The first must decide again after the answer, find the second, and issue nothing.
+    person = _citizens(population)[11]
+    deps = verified_context.services["registry"]
+    inner: list[dict[str, Any]] = []
+    deps.verifier = _Interposed(
+        deps.verifier, lambda: inner.append(_register(api, registry, _body(person), "t2"))
+    )
+    first = _register(api, registry, _body(person), "t1")
+    assert inner[0]["outcome"] == "issued" and inner[0]["code"] == "G" + person.id_number
+    assert first["outcome"] == "existing" and first["code"] == inner[0]["code"]
+    with Session(verified_context.engine) as s:
+        assert [p.current_code for p in s.exec(select(Person)).all()] == ["G" + person.id_number]
+
+
+def test_death_while_the_systems_are_asked_leaves_nothing_half_written(
+    registry: ApiCaller, population: Population, verified_context: AppContext
+) -> None:
+    person = _citizens(population)[12]
+    engine, deps = verified_context.engine, verified_context.services["registry"]
+    real = deps.verifier
+
+    def die() -> None:
+        raise _Crash
+
+    deps.verifier = _Interposed(real, die)
+    with pytest.raises(_Crash):
+        service.register(engine, deps, _central(registry), _body(person), "d1")
+    with Session(engine) as s:
+        assert s.exec(select(Person)).all() == [] and s.exec(select(IdempotencyRecord)).all() == []
+    # Nothing was acknowledged; the client's retry with the same key registers the child once.
+    answer = service.register(engine, deps, _central(registry), _body(person), "d1")
+    assert answer.body["outcome"] == "issued" and answer.body["code"] == "G" + person.id_number
+    with Session(engine) as s:
+        assert len(s.exec(select(Person)).all()) == 1
+
+
+def test_a_verifier_that_breaks_leaves_the_person_queued_for_the_worker(
+    api: TestClient, registry: ApiCaller, population: Population, verified_context: AppContext
+) -> None:
+    person = _citizens(population)[13]
+    deps = verified_context.services["registry"]
+    real = deps.verifier
+
+    def broken() -> None:
+        raise RuntimeError("a bug in an adapter")
+
+    deps.verifier = _Interposed(real, broken)
+    answer = _register(api, registry, _body(person), "b1")
+    assert answer["outcome"] == "issued" and answer["verification"] == "pending"
+    assert answer["code"].startswith("L")
+    with Session(verified_context.engine) as s:
+        job = s.exec(select(VerificationJob)).one()
+        assert job.status == "queued" and job.attempts == 0
     assert service.work_queue_once(verified_context.engine, deps) == 1
     with Session(verified_context.engine) as s:
         assert s.exec(select(Person)).one().current_code == "G" + person.id_number
