@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from gateway.clock import utcnow
@@ -79,14 +78,17 @@ def attach_identifier(
     scheme: str,
     value: str,
     source: str | None = None,
+    new_person: bool = False,
 ) -> PersonIdentifier:
-    """Record that a person holds an identifier; idempotent for the same person."""
+    """Record that a person holds an identifier; idempotent for the same person. ``new_person``: the
+    person was created in this transaction, so they cannot hold it yet (one lookup saved)."""
     national = _check_scheme(scheme)
     value = value.strip()
     if not value:
         raise InvalidInput(errors=[FieldError("value", "required", "an identifier needs a value")])
     value_hash = keyring.lookup_hash(scheme, value)
-    for held in repository.find_active_identifier(session, scheme, value_hash):
+    held_now = [] if new_person else repository.find_active_identifier(session, scheme, value_hash)
+    for held in held_now:
         if held.person_id == person_id:
             return held
         if national:
@@ -101,11 +103,9 @@ def attach_identifier(
         valid_from=utcnow(),
         source=source,
     )
-    try:
-        repository.add_identifier(session, row)
-    except IntegrityError:
-        # A concurrent transaction attached the same national number first.
-        raise IdentifierConflict(f"this {scheme} number is held by another person") from None
+    if not repository.add_identifier(session, row):
+        # Another person holds it: a concurrent transaction attached the same national number first.
+        raise IdentifierConflict(f"this {scheme} number is held by another person")
     return row
 
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
+from gateway.db import is_postgres
 from gateway.registry.models import Person, PersonIdentifier
 
 
@@ -48,10 +52,20 @@ def find_active_identifier(session: Session, scheme: str, value_hash: str) -> Se
     ).all()
 
 
-def add_identifier(session: Session, identifier: PersonIdentifier) -> None:
-    with session.begin_nested():
-        session.add(identifier)
-        session.flush()
+def add_identifier(session: Session, identifier: PersonIdentifier) -> bool:
+    """Insert an identifier; False (nothing written, the transaction goes on) when an active national
+    number of the same scheme is already held (the only unique index it can break)."""
+    insert = pg_insert if is_postgres(session) else sqlite_insert
+    values = identifier.model_dump(exclude={"id"})
+    new_id = session.execute(
+        insert(PersonIdentifier).values(**values).on_conflict_do_nothing().returning(col(PersonIdentifier.id))
+    ).scalar_one_or_none()
+    if new_id is None:
+        return False
+    identifier.id = new_id
+    make_transient_to_detached(identifier)  # as if loaded: the caller may change it in this session
+    session.add(identifier)
+    return True
 
 
 def add_blocking_keys(
@@ -67,8 +81,8 @@ def add_blocking_keys(
         else set(session.exec(select(BlockingKey.digest).where(BlockingKey.person_id == person_id)).all())
     )
     new = sorted(set(digests) - existing)
-    if new:
-        session.execute(insert(BlockingKey), [{"digest": d, "person_id": person_id} for d in new])
+    if new:  # one multi-row INSERT, not one statement per key
+        session.execute(insert(BlockingKey).values([{"digest": d, "person_id": person_id} for d in new]))
 
 
 def persons_by_blocking_keys(session: Session, digests: list[str], limit: int) -> Sequence[Person]:

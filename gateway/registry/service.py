@@ -305,7 +305,13 @@ def create_person(
     scheme = _scheme_of(record)
     if scheme and record.id_number:
         identifiers.attach_identifier(
-            session, deps.keyring, person_id=person.id, scheme=scheme, value=record.id_number, source=actor
+            session,
+            deps.keyring,
+            person_id=person.id,
+            scheme=scheme,
+            value=record.id_number,
+            source=actor,
+            new_person=True,
         )
     repository.add_blocking_keys(
         session, person.id, digests if digests is not None else _digests(record, deps), new_person=True
