@@ -41,7 +41,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if reporter is not None:
             reporter.write_line(
                 f"{len(deselected)} PostgreSQL-only tests deselected: set GATEWAY_TEST_DATABASE_URL "
-                "(make test does when CI=true or the variable is set)",
+                "(.ci/run sets it to the local server)",
                 yellow=True,
             )
 
