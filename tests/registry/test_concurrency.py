@@ -11,6 +11,7 @@ import random
 import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import httpx
@@ -18,12 +19,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from gateway.app import create_app
+from gateway.app import attach_services, create_app
 from gateway.context import AppContext
 from gateway.idgen import service as code_service
 from gateway.matching import generate_population
 from gateway.registry.models import Person
+from tests.adapters.live import orchestrator
 from tests.fixtures.server import serve_in_thread
+from tests.mocks.live import known_population, running_mocks
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -66,12 +69,36 @@ def _submissions(n: int, seed: int) -> list[tuple[int, dict[str, Any], str]]:
     return out
 
 
+SEED = 20261128
+
+
+@pytest.mark.parametrize("verification", [False, True], ids=["verification-off", "verification-on"])
 def test_16_clients_2000_overlapping_persons_one_code_each(
-    committed_context: AppContext, tokens_by_province: Any
+    committed_context: AppContext, tokens_by_province: Any, verification: bool
 ) -> None:
-    submissions = _submissions(2000, seed=20261128)
+    # Verification on: the mock registers know every person, so a new registration searches, lets
+    # its locks go while the systems answer, and decides again before writing (the path production
+    # takes); off: one transaction decides and writes.
+    submissions = _submissions(2000, seed=SEED)
     results: list[tuple[int, int, dict[str, Any]]] = []
     lock = threading.Lock()
+    with ExitStack() as stack:
+        if verification:
+            mocks = stack.enter_context(contextmanager(running_mocks)(known_population(2000, SEED)))
+            verifier = orchestrator(mocks)
+            stack.callback(verifier.close)
+            attach_services(committed_context, verifier)
+        _run(committed_context, tokens_by_province, submissions, results, lock)
+    _check(committed_context, results, verification)
+
+
+def _run(
+    committed_context: AppContext,
+    tokens_by_province: Any,
+    submissions: list[tuple[int, dict[str, Any], str]],
+    results: list[tuple[int, int, dict[str, Any]]],
+    lock: threading.Lock,
+) -> None:
     app = create_app(context=committed_context)
     with serve_in_thread(app) as base_url:
         tokens = tokens_by_province(base_url, sorted({p for _, _, p in submissions} | set(PROVINCES)))
@@ -91,6 +118,10 @@ def test_16_clients_2000_overlapping_persons_one_code_each(
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(client, range(16)))
 
+
+def _check(
+    committed_context: AppContext, results: list[tuple[int, int, dict[str, Any]]], verification: bool
+) -> None:
     assert all(status in (200, 201, 202) for _, status, _ in results), {s for _, s, _ in results}
     codes_of: dict[int, set[str]] = defaultdict(set)
     persons_of: dict[str, set[int]] = defaultdict(set)
@@ -113,3 +144,8 @@ def test_16_clients_2000_overlapping_persons_one_code_each(
     assert two_codes == 0
     assert shared == 0
     assert stored_persons == len(persons_of)
+    if verification:  # the path under test was taken: new persons were verified and promoted at once
+        issued = [body for _, _, body in results if body["outcome"] == "issued"]
+        assert issued and all(body["verification"] != "pending" for body in issued)
+        verified = [body for body in issued if body["verification"] == "verified"]
+        assert len(verified) > len(issued) // 2 and all(body["code"][0] in "GJ" for body in verified)
