@@ -194,6 +194,26 @@ def create_person_with_temporary_code(
     return person
 
 
+def _record_promotion(
+    session: Session, person: Person, old_code: str, formal: FormalCode, *, reason: str, actor: str
+) -> None:
+    """The lineage entry and the feed event of a promotion from ``old_code`` to ``person``'s code."""
+    assert person.id is not None
+    repository.add_lineage(
+        session,
+        CodeLineage(
+            person_id=person.id,
+            old_code=old_code,
+            new_code=formal.code.code,
+            reason=reason,
+            detail=formal.fallback_reason,
+            actor=actor,
+            occurred_at=utcnow(),
+        ),
+    )
+    feed.append(session, type="code.promoted", person=person, old_code=old_code, detail=reason[:200])
+
+
 def create_person_with_formal_code(
     session: Session,
     *,
@@ -233,20 +253,8 @@ def create_person_with_formal_code(
     assert person.id is not None
     repository.attach_code(session, temporary.code, person.id, status="superseded")
     repository.attach_code(session, formal.code.code, person.id)
-    repository.add_lineage(
-        session,
-        CodeLineage(
-            person_id=person.id,
-            old_code=temporary.code,
-            new_code=formal.code.code,
-            reason=reason,
-            detail=formal.fallback_reason,
-            actor=actor,
-            occurred_at=utcnow(),
-        ),
-    )
     feed.append(session, type="code.issued", person=person, code=temporary.code)
-    feed.append(session, type="code.promoted", person=person, old_code=temporary.code, detail=reason[:200])
+    _record_promotion(session, person, temporary.code, formal, reason=reason, actor=actor)
     return Promotion(
         person, temporary.code, formal.code.code, promoted=True, fallback_reason=formal.fallback_reason
     )
@@ -296,20 +304,7 @@ def promote_code(
     person.current_code = formal.code.code
     person.updated_at = utcnow()
     session.add(person)
-    assert person.id is not None
-    repository.add_lineage(
-        session,
-        CodeLineage(
-            person_id=person.id,
-            old_code=issued.code,
-            new_code=formal.code.code,
-            reason=reason,
-            detail=formal.fallback_reason,
-            actor=actor,
-            occurred_at=utcnow(),
-        ),
-    )
-    feed.append(session, type="code.promoted", person=person, old_code=issued.code, detail=reason[:200])
+    _record_promotion(session, person, issued.code, formal, reason=reason, actor=actor)
     return Promotion(
         person, issued.code, formal.code.code, promoted=True, fallback_reason=formal.fallback_reason
     )

@@ -243,6 +243,45 @@ def _is_final(verdict: Verdict, id_type: str | None) -> bool:
     )
 
 
+def _attach_document(
+    session: Session,
+    deps: RegistryDeps,
+    person_id: int,
+    record: CanonicalRecord,
+    actor: str,
+    *,
+    new_person: bool = False,
+) -> None:
+    """The record's national document, when it has one, becomes an identifier of the person."""
+    scheme = _scheme_of(record)
+    if scheme and record.id_number:
+        identifiers.attach_identifier(
+            session,
+            deps.keyring,
+            person_id=person_id,
+            scheme=scheme,
+            value=record.id_number,
+            source=actor,
+            new_person=new_person,
+        )
+
+
+def _open_wrong_id(
+    session: Session, deps: RegistryDeps, person: Person, reason: str, actor: str
+) -> ProblemRecord:
+    """A failed verification: the person keeps their L code until a reviewer resolves this."""
+    return open_problem(
+        session,
+        deps,
+        kind="wrong_id",
+        region=person.region,
+        school_code=person.school_code,
+        opened_by=actor,
+        subject=person,
+        explanation=json.dumps({"reason": reason}),
+    )
+
+
 def create_person(
     session: Session,
     deps: RegistryDeps,
@@ -302,17 +341,7 @@ def create_person(
             **common,  # type: ignore[arg-type]
         )
     assert person.id is not None
-    scheme = _scheme_of(record)
-    if scheme and record.id_number:
-        identifiers.attach_identifier(
-            session,
-            deps.keyring,
-            person_id=person.id,
-            scheme=scheme,
-            value=record.id_number,
-            source=actor,
-            new_person=True,
-        )
+    _attach_document(session, deps, person.id, record, actor, new_person=True)
     repository.add_blocking_keys(
         session, person.id, digests if digests is not None else _digests(record, deps), new_person=True
     )
@@ -338,17 +367,7 @@ def create_person(
     session.add(job)
     session.flush()
     if verdict is not None and verdict.outcome == "failed":
-        problem = open_problem(
-            session,
-            deps,
-            kind="wrong_id",
-            region=person.region,
-            school_code=person.school_code,
-            opened_by=actor,
-            subject=person,
-            explanation=json.dumps({"reason": verdict.reason}),
-        )
-        result["problem_id"] = problem.id
+        result["problem_id"] = _open_wrong_id(session, deps, person, verdict.reason, actor).id
     return person, job, result
 
 
@@ -377,17 +396,9 @@ def _decide(
     matches = [h for h in hits if h.result.band == "match"]
     if outcome == "exact_match" and (not holders or holders == [matches[0].person.id]):
         person = matches[0].person
-        scheme = _scheme_of(record)
         assert person.id is not None
-        if scheme and record.id_number and not holders:
-            identifiers.attach_identifier(
-                session,
-                deps.keyring,
-                person_id=person.id,
-                scheme=scheme,
-                value=record.id_number,
-                source=actor,
-            )
+        if not holders:
+            _attach_document(session, deps, person.id, record, actor)
         return _answer_existing(person)
     reviewable = [h for h in hits if h.result.band in ("match", "review")]
     if reviewable or holders:
@@ -555,17 +566,7 @@ def apply_verdict(
     if outcome == "failed":
         person.verification_status = "failed"
         session.add(person)
-        problem = open_problem(
-            session,
-            deps,
-            kind="wrong_id",
-            region=person.region,
-            school_code=person.school_code,
-            opened_by=actor,
-            subject=person,
-            explanation=json.dumps({"reason": reason}),
-        )
-        result["problem_id"] = problem.id
+        result["problem_id"] = _open_wrong_id(session, deps, person, reason, actor).id
         return result
     person.verification_status = outcome
     session.add(person)

@@ -37,23 +37,25 @@ def test_new_person_gets_a_valid_l_code(session: Session) -> None:
     assert check.region == REGION and check.birth_date == BORN
 
 
+def _issue_all_l_suffixes_but(session: Session, prefix: str, free: set[int]) -> None:
+    rows = [
+        {
+            "code": f"{prefix}{s:04d}",
+            "type": "L",
+            "status": "retired",
+            "issued_at": utcnow(),
+            "issued_by": "seed",
+        }
+        for s in range(10_000)
+        if s not in free
+    ]
+    session.execute(insert(IssuedCode), rows)
+
+
 def test_l_codes_are_distinct_and_fill_the_space_before_erroring(session: Session) -> None:
     prefix = formats.l_prefix(REGION, BORN)
     # Pre-issue all but three suffixes, as if the (region, date) space were nearly full.
-    taken = [s for s in range(10_000) if s not in (17, 4242, 9999)]
-    session.execute(
-        insert(IssuedCode),
-        [
-            {
-                "code": f"{prefix}{s:04d}",
-                "type": "L",
-                "status": "retired",
-                "issued_at": utcnow(),
-                "issued_by": "seed",
-            }
-            for s in taken
-        ],
-    )
+    _issue_all_l_suffixes_but(session, prefix, {17, 4242, 9999})
     got = {service.allocate_l_code(session, REGION, BORN, "test").code for _ in range(3)}
     assert got == {f"{prefix}0017", f"{prefix}4242", f"{prefix}9999"}
     with pytest.raises(service.CodeSpaceExhausted):
@@ -67,20 +69,7 @@ def test_an_l_code_never_spells_out_the_holders_id_number(session: Session) -> N
     revealing = int(resident_id[-4:]) if resident_id[-1].isdigit() else None
     assert revealing is not None, "the test needs a number whose check character is a digit"
     prefix = formats.l_prefix(REGION, BORN)
-    session.execute(
-        insert(IssuedCode),
-        [
-            {
-                "code": f"{prefix}{s:04d}",
-                "type": "L",
-                "status": "retired",
-                "issued_at": utcnow(),
-                "issued_by": "seed",
-            }
-            for s in range(10_000)
-            if s not in (revealing, 1234)
-        ],
-    )
+    _issue_all_l_suffixes_but(session, prefix, {revealing, 1234})
     got = service.allocate_l_code(session, REGION, BORN, "test", id_number=resident_id)
     assert got.code == f"{prefix}1234" and got.code != "L" + resident_id
     with pytest.raises(service.CodeSpaceExhausted):
