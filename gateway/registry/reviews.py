@@ -120,6 +120,11 @@ def merge_persons(
     assert survivor.id is not None and merged.id is not None
     for pid in sorted([survivor.id, merged.id]):
         advisory_xact_lock(session, "person", str(pid))
+    if survivor.locked_by_transfer or merged.locked_by_transfer:
+        # The transfer moves a person and their code; merging under it would leave it moving an alias.
+        raise Conflict(
+            "an open cross-province transfer holds one of these students; decide after it completes"
+        )
     now = utcnow()
     merged.status, merged.merged_into_id, merged.updated_at = "merged", survivor.id, now
     code = code_repository.get_code(session, merged.current_code)

@@ -173,6 +173,37 @@ def test_merge_and_undo_keep_both_codes_resolvable(
     assert {"review.report", "review.same_person", "merge.undo"} <= set(actions)
 
 
+def test_no_merge_while_a_transfer_holds_either_student(
+    committed_api: TestClient, committed_context: AppContext, province: ApiCaller, reviewer: ApiCaller
+) -> None:
+    a = _register(committed_api, province, CHILD, "t1")["code"]
+    other = {**CHILD, "name": "陈思远", "id_number": _citizen("41010220150101002"), "guardian_name": "陈刚"}
+    b = _register(committed_api, province, other, "t2")["code"]
+    problem_id = committed_api.post(
+        "/v1/reviews", json={"codes": [b, a], "note": "same child?"}, headers=reviewer.headers
+    ).json()["id"]
+    with Session(committed_context.engine) as s:  # what an open cross-province transfer of b sets
+        moving = s.exec(select(Person).where(Person.current_code == b)).one()
+        moving.locked_by_transfer = True
+        s.add(moving)
+        s.commit()
+    refused = committed_api.post(
+        f"/v1/reviews/{problem_id}/decision", json={"decision": "same_person"}, headers=reviewer.headers
+    )
+    assert refused.status_code == 409 and "transfer" in refused.json()["detail"]
+    assert committed_api.get(f"/v1/codes/{b}", headers=reviewer.headers).json()["current_code"] == b
+    with Session(committed_context.engine) as s:
+        moving = s.exec(select(Person).where(Person.current_code == b)).one()
+        assert moving.status == "active"
+        moving.locked_by_transfer = False  # the transfer completed
+        s.add(moving)
+        s.commit()
+    decided = committed_api.post(
+        f"/v1/reviews/{problem_id}/decision", json={"decision": "same_person"}, headers=reviewer.headers
+    )
+    assert decided.status_code == 200 and decided.json()["merge_id"]
+
+
 def test_report_needs_two_distinct_known_codes(
     committed_api: TestClient, province: ApiCaller, reviewer: ApiCaller
 ) -> None:
