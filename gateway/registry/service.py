@@ -307,13 +307,7 @@ def create_person(
         store_record(person, record, deps.keyring)
         person.verification_status = status
 
-    common = {
-        "region": submission.school_region,
-        "school_code": submission.school_code,
-        "birth_date": record.birth_date,
-        "actor": actor,
-        "details": details,
-    }
+    region, school_code, born = submission.school_region, submission.school_code, record.birth_date
     result: dict[str, Any] = {"verification": status}
     if target is not None:
         assert verdict is not None
@@ -324,7 +318,11 @@ def create_person(
             reason="verified_and_deduplicated"
             if verdict.outcome == "verified"
             else "deduplicated_without_id",
-            **common,  # type: ignore[arg-type]
+            region=region,
+            school_code=school_code,
+            birth_date=born,
+            actor=actor,
+            details=details,
         )
         person = promotion.person
         result.update(
@@ -337,8 +335,12 @@ def create_person(
     else:
         person = codes.create_person_with_temporary_code(
             session,
+            region=region,
+            school_code=school_code,
+            birth_date=born,
+            actor=actor,
             id_number=record.id_number,
-            **common,  # type: ignore[arg-type]
+            details=details,
         )
     assert person.id is not None
     _attach_document(session, deps, person.id, record, actor, new_person=True)
