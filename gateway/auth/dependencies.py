@@ -74,6 +74,11 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
+def _read_session(request: Request) -> Session:
+    override = getattr(request.app.state, "session_factory", None)
+    return override() if override else Session(get_context(request).reader, expire_on_commit=False)
+
+
 def _new_session(request: Request) -> Session:
     override = getattr(request.app.state, "session_factory", None)
     return override() if override else Session(get_context(request).engine, expire_on_commit=False)
@@ -81,17 +86,15 @@ def _new_session(request: Request) -> Session:
 
 def authenticate(request: Request, ctx: ContextDep) -> Caller:
     claims = decode_token(_bearer(request), ctx.settings, ctx.keyring)
-    # A short read of its own: the caller is known before the endpoint's unit of work begins, and
-    # no lock is held across the request on the embedded store.
-    with _new_session(request) as session:
+    # A single read of its own, in autocommit: the caller is known before the endpoint's unit of work
+    # begins, no lock is held across the request on the embedded store, and no transaction is opened.
+    with _read_session(request) as session:
         client = repository.get_client(session, str(claims["sub"]))
         if client is None:
             raise NotAuthenticated("the client of this token no longer exists")
         check_usable(client, ctx.settings)
         client_id, client_name, role = client.id, client.name, client.role
         jurisdiction, stage = client.jurisdiction, client.stage
-        # Commit, not roll back, the read: a ROLLBACK makes the driver drop its prepared statements.
-        session.commit()
     acting = request.headers.get("x-acting-user")
     if acting is not None and not _ACTING_USER.match(acting):
         raise InvalidInput(
