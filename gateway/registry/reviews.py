@@ -109,6 +109,15 @@ def _actor(caller: Caller) -> str:
     return f"{caller.client_id}/{caller.acting_user}" if caller.acting_user else caller.client_id
 
 
+def _refuse_during_transfer(*persons: Person) -> None:
+    """Identity changes wait for an open cross-province transfer: it moves a person and their code,
+    and must not end up moving an alias or half of a split record."""
+    if any(p.locked_by_transfer for p in persons):
+        raise Conflict(
+            "an open cross-province transfer holds one of these students; decide after it completes"
+        )
+
+
 def merge_persons(
     session: Session, survivor: Person, merged: Person, actor: str, problem_id: int | None
 ) -> Merge:
@@ -120,11 +129,7 @@ def merge_persons(
     assert survivor.id is not None and merged.id is not None
     for pid in sorted([survivor.id, merged.id]):
         advisory_xact_lock(session, "person", str(pid))
-    if survivor.locked_by_transfer or merged.locked_by_transfer:
-        # The transfer moves a person and their code; merging under it would leave it moving an alias.
-        raise Conflict(
-            "an open cross-province transfer holds one of these students; decide after it completes"
-        )
+    _refuse_during_transfer(survivor, merged)
     now = utcnow()
     merged.status, merged.merged_into_id, merged.updated_at = "merged", survivor.id, now
     code = code_repository.get_code(session, merged.current_code)
@@ -172,6 +177,7 @@ def undo_merge(session: Session, caller: Caller, merge_id: int) -> Merge:
         raise NotFound("no such merge")
     if merge.undone_at is not None:
         raise Conflict("this merge was already undone")
+    _refuse_during_transfer(survivor, merged)
     now, actor = utcnow(), _actor(caller)
     merged.status, merged.merged_into_id, merged.updated_at = "active", None, now
     code = code_repository.get_code(session, merged.current_code)
