@@ -19,11 +19,9 @@ class AppContext:
     # Built by later capabilities (adapter clients, caches, ...), keyed by name.
     services: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def reader(self) -> Engine:
-        """The engine in autocommit mode, for single reads that need no transaction (no BEGIN or
-        COMMIT round trips; on SQLite, no write lock taken)."""
-        cached: Engine | None = self.services.get("_reader")
-        if cached is None:
-            cached = self.services["_reader"] = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        return cached
+    # The engine in autocommit mode, for single reads that need no transaction (no BEGIN or COMMIT
+    # round trips; on SQLite, no write lock taken).
+    reader: Engine = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")

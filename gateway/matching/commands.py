@@ -7,6 +7,7 @@ records). They parse arguments, call one function of the package and print; noth
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -62,6 +63,14 @@ def _progress() -> Progress:
     )
 
 
+def _run_with_progress(label: str, out: Path, run: Callable[[Callable[[int], None]], BatchSummary]) -> None:
+    """Run a batch job with a progress bar fed by its record counter, then print its summary."""
+    with _progress() as progress:
+        task = progress.add_task(label, total=None)
+        summary = run(lambda n: progress.advance(task, n))
+    _print_summary(summary, out)
+
+
 def _print_summary(summary: BatchSummary, out: Path) -> None:
     console.print(
         f"{summary.records:,} records ({summary.rejected:,} rejected, {summary.lenient:,} with a mistyped "
@@ -80,10 +89,7 @@ def dedupe(
 ) -> None:
     """Find records of the same person within one file; write record_id_1,record_id_2,score,band."""
     matcher = _model(config, model)
-    with _progress() as progress:
-        task = progress.add_task("dedupe", total=None)
-        summary = dedupe_file(input_csv, out, matcher, lambda n: progress.advance(task, n))
-    _print_summary(summary, out)
+    _run_with_progress("dedupe", out, lambda tick: dedupe_file(input_csv, out, matcher, tick))
 
 
 def link(
@@ -95,10 +101,7 @@ def link(
 ) -> None:
     """Find records of the same person across two files; write record_id_1,record_id_2,score,band."""
     matcher = _model(config, model)
-    with _progress() as progress:
-        task = progress.add_task("link", total=None)
-        summary = link_files(a_csv, b_csv, out, matcher, lambda n: progress.advance(task, n))
-    _print_summary(summary, out)
+    _run_with_progress("link", out, lambda tick: link_files(a_csv, b_csv, out, matcher, tick))
 
 
 def print_evaluation(evaluation: Evaluation, label: str) -> None:

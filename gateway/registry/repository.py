@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
 from gateway.db import is_postgres
-from gateway.registry.models import Person, PersonIdentifier
+from gateway.registry.models import BlockingKey, Person, PersonIdentifier
 
 
 def add_person(session: Session, person: Person) -> Person:
@@ -55,10 +56,10 @@ def find_active_identifier(session: Session, scheme: str, value_hash: str) -> Se
 def add_identifier(session: Session, identifier: PersonIdentifier) -> bool:
     """Insert an identifier; False (nothing written, the transaction goes on) when an active national
     number of the same scheme is already held (the only unique index it can break)."""
-    insert = pg_insert if is_postgres(session) else sqlite_insert
+    upsert = pg_insert if is_postgres(session) else sqlite_insert
     values = identifier.model_dump(exclude={"id"})
     new_id = session.execute(
-        insert(PersonIdentifier).values(**values).on_conflict_do_nothing().returning(col(PersonIdentifier.id))
+        upsert(PersonIdentifier).values(**values).on_conflict_do_nothing().returning(col(PersonIdentifier.id))
     ).scalar_one_or_none()
     if new_id is None:
         return False
@@ -71,10 +72,6 @@ def add_identifier(session: Session, identifier: PersonIdentifier) -> bool:
 def add_blocking_keys(
     session: Session, person_id: int, digests: list[str], *, new_person: bool = False
 ) -> None:
-    from sqlalchemy import insert
-
-    from gateway.registry.models import BlockingKey
-
     existing: set[str] = (
         set()
         if new_person
@@ -87,8 +84,6 @@ def add_blocking_keys(
 
 def persons_by_blocking_keys(session: Session, digests: list[str], limit: int) -> Sequence[Person]:
     """Active persons sharing any of the digests (the candidate set of a search)."""
-    from gateway.registry.models import BlockingKey
-
     if not digests:
         return []
     ids = (

@@ -236,11 +236,9 @@ def _verdict_of(result: Any) -> Verdict:
     )
 
 
-def _is_final(verdict: Verdict, id_type: str | None) -> bool:
+def _is_final(outcome: str, id_type: str | None) -> bool:
     """False when the verdict must be asked again later (the job stays queued)."""
-    return not (
-        verdict.outcome == "pending" or (verdict.outcome == "not_applicable" and id_type in CITIZEN_ID_TYPES)
-    )
+    return not (outcome == "pending" or (outcome == "not_applicable" and id_type in CITIZEN_ID_TYPES))
 
 
 def _attach_document(
@@ -299,7 +297,7 @@ def create_person(
     """
     record = submission.record
     now = utcnow()
-    final = verdict is not None and _is_final(verdict, str(record.id_type))
+    final = verdict is not None and _is_final(verdict.outcome, str(record.id_type))
     status = verdict.outcome if verdict is not None and final else "pending"
     target = _promotion_target(str(record.id_type), record.id_number, status)
 
@@ -548,7 +546,7 @@ def apply_verdict(
     person = repository.get_person(session, job.person_id, for_update=True)
     assert person is not None and person.id is not None
     now = utcnow()
-    if not _is_final(Verdict(outcome, reason), person.id_type):
+    if not _is_final(outcome, person.id_type):
         job.attempts += 1
         delay = deps.retry_backoff_seconds[min(job.attempts - 1, len(deps.retry_backoff_seconds) - 1)]
         job.next_attempt_at = now + timedelta(seconds=delay)
