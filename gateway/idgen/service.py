@@ -194,6 +194,13 @@ def create_person_with_temporary_code(
     return person
 
 
+def _require_id_number_for_g(target: Literal["G", "J"], resident_id: str | None) -> None:
+    if target == "G" and not resident_id:
+        raise InvalidInput(
+            errors=[{"field": "resident_id", "code": "required", "message": "G needs an ID number"}]
+        )
+
+
 def _record_promotion(
     session: Session, person: Person, old_code: str, formal: FormalCode, *, reason: str, actor: str
 ) -> None:
@@ -230,10 +237,7 @@ def create_person_with_formal_code(
 
     The same codes, lineage and feed events as ``create_person_with_temporary_code`` followed by
     ``promote_code``, written in one go (no row is written twice)."""
-    if target == "G" and not resident_id:
-        raise InvalidInput(
-            errors=[{"field": "resident_id", "code": "required", "message": "G needs an ID number"}]
-        )
+    _require_id_number_for_g(target, resident_id)
     temporary = allocate_l_code(session, region, birth_date, actor, id_number=resident_id)
     formal = allocate_formal_code(
         session,
@@ -286,10 +290,7 @@ def promote_code(
     kind = CodeType(issued.type)
     if kind is CodeType.G or (kind is CodeType.J and target == "J"):
         raise Conflict(f"a {kind} code cannot be promoted to {target}")
-    if target == "G" and not resident_id:
-        raise InvalidInput(
-            errors=[{"field": "resident_id", "code": "required", "message": "G needs an ID number"}]
-        )
+    _require_id_number_for_g(target, resident_id)
     issued.status = "superseded"
     session.add(issued)
     session.flush()  # free the one-current-code slot before the new code takes it
