@@ -23,6 +23,7 @@ from gateway.registry.models import (
     Person,
     PersonIdentifier,
     ProblemRecord,
+    RecordCorrection,
     StatusEvent,
     VerificationJob,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "Person",
     "PersonIdentifier",
     "ProblemRecord",
+    "RecordCorrection",
     "StatusEvent",
     "Transfer",
     "TransferStep",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Query
+from fastapi import APIRouter, Body, Depends, Header, Path, Query
 from fastapi.responses import JSONResponse
 from sqlmodel import Session, select
 
@@ -13,9 +13,12 @@ from gateway.auth.dependencies import Caller, ContextDep, SessionDep, require_sc
 from gateway.auth.scopes import Scope
 from gateway.errors import InvalidInput, NotFound
 from gateway.privacy import mask_id_number
-from gateway.registry import repository, reviews, service
+from gateway.registry import corrections, repository, reviews, service
 from gateway.registry.models import Merge, Person, ProblemRecord
 from gateway.registry.schemas import (
+    CorrectionHistory,
+    CorrectionOut,
+    CorrectionRequest,
     DecisionRequest,
     DecisionResponse,
     DuplicateReport,
@@ -245,4 +248,43 @@ def undo_merge(
         survivor_code=survivor.current_code,
         restored_code=restored.current_code,
         undone_at=merge.undone_at,
+    )
+
+
+@router.post("/v1/students/{code}/corrections")
+def correct_record(
+    code: Annotated[str, Path(max_length=64)],
+    request: CorrectionRequest,
+    caller: Annotated[Caller, Depends(require_scope(Scope.STUDENTS_WRITE))],
+    ctx: ContextDep,
+    deps: DepsDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    """Correct a student's recorded identity on evidence: ``corrected`` or ``unchanged`` (200),
+    ``review_required`` (202: the corrected ID number is another person's), 404, 409 or 422."""
+    answer = corrections.correct_record(ctx.engine, deps, caller, code, request, idempotency_key)
+    return JSONResponse(answer.body, status_code=answer.status_code)
+
+
+@router.get("/v1/students/{code}/corrections", response_model=CorrectionHistory)
+def list_corrections(
+    code: Annotated[str, Path(max_length=64)],
+    caller: Annotated[Caller, Depends(require_scope(Scope.STUDENTS_READ))],
+    session: SessionDep,
+) -> CorrectionHistory:
+    """Every correction of the student: which fields, why, on what evidence, by whom (never the values)."""
+    current, rows = corrections.list_corrections(session, caller, code)
+    return CorrectionHistory(
+        code=current,
+        corrections=[
+            CorrectionOut(
+                changed_fields=r.changed_fields.split(),
+                reason=r.reason,
+                evidence_ref=r.evidence_ref,
+                code=r.code,
+                corrected_by=r.corrected_by,
+                corrected_at=r.corrected_at,
+            )
+            for r in rows
+        ],
     )

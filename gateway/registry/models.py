@@ -168,3 +168,21 @@ class PersonIdentifier(SQLModel, table=True):
     valid_from: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     valid_to: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     source: str | None = Field(default=None, max_length=100)
+
+
+class RecordCorrection(SQLModel, table=True):
+    """One correction of a person's recorded identity (a school fixing a misspelt name, a wrong birth
+    date or ID number, on evidence). The values replaced are kept, encrypted; nothing is overwritten
+    without a trace."""
+
+    __tablename__ = "record_correction"
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    code: str = Field(max_length=19, description="the student's code when the correction was made")
+    changed_fields: str = Field(max_length=300, description="space-separated canonical field names")
+    previous_encrypted: str = Field(description="the replaced values, encrypted JSON")
+    reason: str = Field(max_length=200)
+    evidence_ref: str = Field(max_length=100, description="the document the correction rests on")
+    corrected_by: str = Field(max_length=100)
+    corrected_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

@@ -1,11 +1,11 @@
-"""Wire shapes of registrations, searches, problem records and decisions."""
+"""Wire shapes of registrations, searches, problem records, decisions and corrections."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class FieldScore(BaseModel):
@@ -99,3 +99,44 @@ class MergeResponse(BaseModel):
     survivor_code: str
     restored_code: str
     undone_at: datetime
+
+
+class CorrectedFields(BaseModel):
+    """The fields of the canonical record being corrected (record-schema.md names); each is
+    normalised exactly as at registration. A field given as null is cleared (optional fields only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=200)
+    gender: str | None = Field(default=None, max_length=20)
+    birth_date: str | None = Field(default=None, max_length=40)
+    ethnicity: str | None = Field(default=None, max_length=40)
+    id_type: str | None = Field(default=None, max_length=40)
+    id_number: str | None = Field(default=None, max_length=40)
+    nationality: str | None = Field(default=None, max_length=40)
+    household_region: str | None = Field(default=None, max_length=40)
+    guardian_name: str | None = Field(default=None, max_length=200)
+
+
+class CorrectionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    changes: CorrectedFields
+    reason: str = Field(min_length=1, max_length=200, description="why the record was wrong")
+    evidence_ref: str = Field(
+        min_length=1, max_length=100, description="the document the correction rests on (its reference)"
+    )
+
+
+class CorrectionOut(BaseModel):
+    changed_fields: list[str]
+    reason: str
+    evidence_ref: str
+    code: str
+    corrected_by: str
+    corrected_at: datetime
+
+
+class CorrectionHistory(BaseModel):
+    code: str
+    corrections: list[CorrectionOut]

@@ -117,7 +117,7 @@ def parse_submission(body: Any) -> Submission:
     )
 
 
-def _digests(record: CanonicalRecord, deps: RegistryDeps) -> list[str]:
+def digests_of(record: CanonicalRecord, deps: RegistryDeps) -> list[str]:
     return sorted(
         {blocking_key_digest(k, deps.keyring.hmac_key) for k in blocking_keys(record, deps.model.config)}
     )
@@ -136,7 +136,7 @@ def find_candidates(
 
     Returns the hits, the search outcome and the persons actively holding the record's document.
     """
-    digests = digests if digests is not None else _digests(record, deps)
+    digests = digests if digests is not None else digests_of(record, deps)
     found = repository.persons_by_blocking_keys(session, digests, deps.candidate_limit)
     persons = {p.id: p for p in found}
     holders: list[int] = []
@@ -153,7 +153,7 @@ def find_candidates(
     return hits, search_outcome(results, deps.model.config), holders
 
 
-def _explanation(hits: list[SearchHit]) -> str:
+def explanation_json(hits: list[SearchHit]) -> str:
     return json.dumps(
         [
             {
@@ -173,7 +173,7 @@ def _explanation(hits: list[SearchHit]) -> str:
     )
 
 
-def _scheme_of(record: CanonicalRecord) -> str | None:
+def scheme_of(record: CanonicalRecord) -> str | None:
     if not record.id_number:
         return None
     if record.id_type == "household_booklet":
@@ -251,7 +251,7 @@ def _attach_document(
     new_person: bool = False,
 ) -> None:
     """The record's national document, when it has one, becomes an identifier of the person."""
-    scheme = _scheme_of(record)
+    scheme = scheme_of(record)
     if scheme and record.id_number:
         identifiers.attach_identifier(
             session,
@@ -343,7 +343,7 @@ def create_person(
     assert person.id is not None
     _attach_document(session, deps, person.id, record, actor, new_person=True)
     repository.add_blocking_keys(
-        session, person.id, digests if digests is not None else _digests(record, deps), new_person=True
+        session, person.id, digests if digests is not None else digests_of(record, deps), new_person=True
     )
     job = VerificationJob(
         person_id=person.id,
@@ -389,7 +389,7 @@ def _decide(
     """The one outcome of a registration, written; None (nothing written) when the outcome is a new
     person and ``defer_new`` asks to verify them before they are written."""
     record = submission.record
-    digests = _digests(record, deps)
+    digests = digests_of(record, deps)
     advisory_xact_locks(session, [f"bk:{d}" for d in digests])
     hits, outcome, holders = find_candidates(session, deps, record, digests)
     actor = caller.client_id
@@ -420,7 +420,7 @@ def _decide(
             opened_by=actor,
             candidates=candidate_ids,
             submission=submission,
-            explanation=_explanation(hits),
+            explanation=explanation_json(hits),
         )
         return StoredAnswer(
             202,
@@ -472,7 +472,7 @@ def register(
         decided = _decide(session, deps, caller, submission, defer_new=verify_first)
         if decided is not None:
             return _record_answer(session, caller, key, digest, decided)
-    verdict = _verify_now(deps, submission)
+    verdict = verify_now(deps, submission)
     with session_scope(engine) as session:
         stored = idempotency.lookup(session, caller.client_id, key, digest)
         if stored is not None:
@@ -497,7 +497,7 @@ def _record_answer(
     return answer
 
 
-def _verify_now(deps: RegistryDeps, submission: Submission) -> Verdict | None:
+def verify_now(deps: RegistryDeps, submission: Submission) -> Verdict | None:
     """The external systems' verdict within the short deadline; None if asking failed outright
     (the person is then written with a queued verification, as without a verifier)."""
     assert deps.verifier is not None

@@ -147,6 +147,23 @@ def test_an_open_transfer_locks_the_student(handoff_api: TestClient, scene: dict
         headers=scene["school_a"].headers,
     )
     assert moved.status_code == 409, moved.text
+    # Key identity data is locked too: the sending school cannot correct the name meanwhile.
+    correction = {"changes": {"name": "王小明"}, "reason": "typo", "evidence_ref": "booklet p.2"}
+    corrected = handoff_api.post(
+        f"/v1/students/{scene['code']}/corrections",
+        json=correction,
+        headers={**scene["school_a"].headers, "Idempotency-Key": "fix-1"},
+    )
+    assert corrected.status_code == 409 and corrected.json()["type"].endswith("identity-locked")
+    # Once the transfer is rejected, the same correction goes through.
+    (transfer,) = handoff_api.get("/v1/transfers", headers=scene["school_c"].headers).json()["transfers"]
+    assert _decide(handoff_api, scene["hubei"], transfer["id"], "reject").status_code == 200
+    again = handoff_api.post(
+        f"/v1/students/{scene['code']}/corrections",
+        json=correction,
+        headers={**scene["school_a"].headers, "Idempotency-Key": "fix-1"},
+    )
+    assert again.status_code == 200 and again.json()["changed_fields"] == ["name"]
 
 
 def test_a_released_record_is_pulled_by_the_receiving_school(

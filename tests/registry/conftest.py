@@ -1,15 +1,22 @@
-"""Fixtures for the registry tests."""
+"""Fixtures for the registry tests: tokens per province, and the app wired to live mock registers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from gateway.app import attach_services, create_app
 from gateway.auth import service as auth_service
 from gateway.context import AppContext
 from gateway.db import session_scope
+from mocks.population import Population
+from mocks.server import RunningMocks
+from tests.adapters.live import orchestrator
+from tests.fixtures.api import ApiCaller, register_caller
+from tests.mocks.live import known_population, reset_faults, running_mocks
 
 
 @pytest.fixture
@@ -32,3 +39,39 @@ def tokens_by_province(committed_context: AppContext) -> Callable[[str, list[str
         return tokens
 
     return make
+
+
+@pytest.fixture(scope="module")
+def population() -> Population:
+    """The people the mock registers know (one population per test module)."""
+    return known_population(size=200, seed=31)
+
+
+@pytest.fixture(scope="module")
+def live_mocks(population: Population) -> Iterator[RunningMocks]:
+    yield from running_mocks(population)
+
+
+@pytest.fixture
+def mocks(live_mocks: RunningMocks) -> RunningMocks:
+    reset_faults(live_mocks)
+    return live_mocks
+
+
+@pytest.fixture
+def verified_context(committed_context: AppContext, mocks: RunningMocks) -> Iterator[AppContext]:
+    verifier = orchestrator(mocks)
+    attach_services(committed_context, verifier)
+    yield committed_context
+    verifier.close()
+
+
+@pytest.fixture
+def verified_api(verified_context: AppContext) -> Iterator[TestClient]:
+    with TestClient(create_app(context=verified_context), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def verified_registry(verified_api: TestClient, verified_context: AppContext) -> ApiCaller:
+    return register_caller(verified_api, verified_context.engine, role="central", jurisdiction="CN")

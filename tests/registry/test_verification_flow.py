@@ -7,14 +7,12 @@ in for the government systems. Our database is the real one (a fresh committed d
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from gateway.app import attach_services, create_app
 from gateway.auth.dependencies import Caller
 from gateway.auth.jurisdiction import Jurisdiction
 from gateway.auth.scopes import Role, Scope
@@ -26,62 +24,19 @@ from mocks.faults import FaultPlan
 from mocks.population import Population
 from mocks.server import RunningMocks
 from tests.adapters.live import orchestrator
-from tests.fixtures.api import ApiCaller, register_caller
-from tests.mocks.live import known_population, reset_faults, running_mocks
-
-
-@pytest.fixture(scope="module")
-def population() -> Population:
-    return known_population(size=200, seed=31)
-
-
-@pytest.fixture(scope="module")
-def live_mocks(population: Population) -> Iterator[RunningMocks]:
-    yield from running_mocks(population)
+from tests.fixtures.api import ApiCaller
+from tests.mocks.live import reset_faults
+from tests.registry.people import citizens, registration_body
 
 
 @pytest.fixture
-def mocks(live_mocks: RunningMocks) -> RunningMocks:
-    reset_faults(live_mocks)
-    return live_mocks
+def api(verified_api: TestClient) -> TestClient:
+    return verified_api
 
 
 @pytest.fixture
-def verified_context(committed_context: AppContext, mocks: RunningMocks) -> Iterator[AppContext]:
-    verifier = orchestrator(mocks)
-    attach_services(committed_context, verifier)
-    yield committed_context
-    verifier.close()
-
-
-@pytest.fixture
-def api(verified_context: AppContext) -> Iterator[TestClient]:
-    with TestClient(create_app(context=verified_context), raise_server_exceptions=False) as client:
-        yield client
-
-
-@pytest.fixture
-def registry(api: TestClient, verified_context: AppContext) -> ApiCaller:
-    return register_caller(api, verified_context.engine, role="central", jurisdiction="CN")
-
-
-def _citizens(population: Population) -> list[Any]:
-    return [p for p in population.people if p.id_type == "resident_id"]
-
-
-def _body(person: Any) -> dict[str, Any]:
-    body = {
-        "name": person.name,
-        "gender": person.gender,
-        "birth_date": person.birth_date.isoformat(),
-        "id_type": person.id_type,
-        "id_number": person.id_number,
-        "household_region": person.household_region,
-        "guardian_name": person.guardian_name,
-        "school_region": person.household_region,
-        "school_code": f"{person.household_region}0001",
-    }
-    return {k: v for k, v in body.items() if v is not None}
+def registry(verified_registry: ApiCaller) -> ApiCaller:
+    return verified_registry
 
 
 def _register(api: TestClient, caller: ApiCaller, body: dict[str, Any], key: str) -> dict[str, Any]:
@@ -94,15 +49,15 @@ def _register(api: TestClient, caller: ApiCaller, body: dict[str, Any], key: str
 def test_verified_citizen_is_promoted_to_g_at_once(
     api: TestClient, registry: ApiCaller, population: Population
 ) -> None:
-    person = _citizens(population)[0]
-    answer = _register(api, registry, _body(person), "g1")
+    person = citizens(population)[0]
+    answer = _register(api, registry, registration_body(person), "g1")
     assert answer["outcome"] == "issued" and answer["verification"] == "verified"
     assert answer["code"] == "G" + person.id_number and answer["promoted_from"].startswith("L")
     lineage = api.get(f"/v1/codes/{answer['promoted_from']}", headers=registry.headers).json()
     assert lineage["current_code"] == answer["code"]
     assert lineage["lineage"][0]["reason"] == "verified_and_deduplicated"
     # the replay of the same request gives the final answer, not the first half
-    again = _register(api, registry, _body(person), "g1")
+    again = _register(api, registry, registration_body(person), "g1")
     assert again == answer
 
 
@@ -134,9 +89,9 @@ def test_outage_leaves_the_code_temporary_and_the_worker_finishes_later(
     mocks: RunningMocks,
     verified_context: AppContext,
 ) -> None:
-    person = _citizens(population)[1]
+    person = citizens(population)[1]
     mocks.injectors["public_security"].set_plan(FaultPlan(down=True))
-    answer = _register(api, registry, _body(person), "o1")
+    answer = _register(api, registry, registration_body(person), "o1")
     assert answer["outcome"] == "issued" and answer["verification"] == "pending"
     assert answer["code"].startswith("L")
     reset_faults(mocks)
@@ -160,9 +115,9 @@ def test_quota_exhaustion_queues_jobs_that_complete_once_quota_returns(
     mocks: RunningMocks,
     verified_context: AppContext,
 ) -> None:
-    people = _citizens(population)[2:6]
+    people = citizens(population)[2:6]
     mocks.injectors["public_security"].set_plan(FaultPlan(daily_quota=0))
-    answers = [_register(api, registry, _body(p), f"q{i}") for i, p in enumerate(people)]
+    answers = [_register(api, registry, registration_body(p), f"q{i}") for i, p in enumerate(people)]
     assert [a["verification"] for a in answers] == ["pending"] * 4
     # The next day: the source's quota is back and the worker runs with a fresh day's allowance.
     reset_faults(mocks)
@@ -189,9 +144,9 @@ def test_worker_killed_mid_job_loses_no_job(
     mocks: RunningMocks,
     verified_context: AppContext,
 ) -> None:
-    person = _citizens(population)[7]
+    person = citizens(population)[7]
     mocks.injectors["public_security"].set_plan(FaultPlan(down=True))
-    _register(api, registry, _body(person), "k1")
+    _register(api, registry, registration_body(person), "k1")
     reset_faults(mocks)
     engine, deps = verified_context.engine, verified_context.services["registry"]
     with Session(engine) as s:
@@ -213,10 +168,10 @@ def test_worker_killed_mid_job_loses_no_job(
 def test_zero_deadline_leaves_verification_to_the_worker(
     api: TestClient, registry: ApiCaller, population: Population, verified_context: AppContext
 ) -> None:
-    person = _citizens(population)[9]
+    person = citizens(population)[9]
     deps = verified_context.services["registry"]
     deps.verify_deadline = 0
-    answer = _register(api, registry, _body(person), "z1")
+    answer = _register(api, registry, registration_body(person), "z1")
     assert answer["code"].startswith("L") and answer["verification"] == "pending"
     assert service.work_queue_once(verified_context.engine, deps) == 1
     with Session(verified_context.engine) as s:
@@ -258,13 +213,13 @@ def test_a_twin_registered_while_the_first_is_being_verified_is_still_found(
 ) -> None:
     # Both registrations find nobody; the second is written while the first waits for the external
     # systems. The first must decide again after the answer, find the second, and issue nothing.
-    person = _citizens(population)[11]
+    person = citizens(population)[11]
     deps = verified_context.services["registry"]
     inner: list[dict[str, Any]] = []
     deps.verifier = _Interposed(
-        deps.verifier, lambda: inner.append(_register(api, registry, _body(person), "t2"))
+        deps.verifier, lambda: inner.append(_register(api, registry, registration_body(person), "t2"))
     )
-    first = _register(api, registry, _body(person), "t1")
+    first = _register(api, registry, registration_body(person), "t1")
     assert inner[0]["outcome"] == "issued" and inner[0]["code"] == "G" + person.id_number
     assert first["outcome"] == "existing" and first["code"] == inner[0]["code"]
     with Session(verified_context.engine) as s:
@@ -274,7 +229,7 @@ def test_a_twin_registered_while_the_first_is_being_verified_is_still_found(
 def test_death_while_the_systems_are_asked_leaves_nothing_half_written(
     registry: ApiCaller, population: Population, verified_context: AppContext
 ) -> None:
-    person = _citizens(population)[12]
+    person = citizens(population)[12]
     engine, deps = verified_context.engine, verified_context.services["registry"]
     real = deps.verifier
 
@@ -283,11 +238,11 @@ def test_death_while_the_systems_are_asked_leaves_nothing_half_written(
 
     deps.verifier = _Interposed(real, die)
     with pytest.raises(_Crash):
-        service.register(engine, deps, _central(registry), _body(person), "d1")
+        service.register(engine, deps, _central(registry), registration_body(person), "d1")
     with Session(engine) as s:
         assert s.exec(select(Person)).all() == [] and s.exec(select(IdempotencyRecord)).all() == []
     # Nothing was acknowledged; the client's retry with the same key registers the child once.
-    answer = service.register(engine, deps, _central(registry), _body(person), "d1")
+    answer = service.register(engine, deps, _central(registry), registration_body(person), "d1")
     assert answer.body["outcome"] == "issued" and answer.body["code"] == "G" + person.id_number
     with Session(engine) as s:
         assert len(s.exec(select(Person)).all()) == 1
@@ -296,7 +251,7 @@ def test_death_while_the_systems_are_asked_leaves_nothing_half_written(
 def test_a_verifier_that_breaks_leaves_the_person_queued_for_the_worker(
     api: TestClient, registry: ApiCaller, population: Population, verified_context: AppContext
 ) -> None:
-    person = _citizens(population)[13]
+    person = citizens(population)[13]
     deps = verified_context.services["registry"]
     real = deps.verifier
 
@@ -304,7 +259,7 @@ def test_a_verifier_that_breaks_leaves_the_person_queued_for_the_worker(
         raise RuntimeError("a bug in an adapter")
 
     deps.verifier = _Interposed(real, broken)
-    answer = _register(api, registry, _body(person), "b1")
+    answer = _register(api, registry, registration_body(person), "b1")
     assert answer["outcome"] == "issued" and answer["verification"] == "pending"
     assert answer["code"].startswith("L")
     with Session(verified_context.engine) as s:

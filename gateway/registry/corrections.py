@@ -1,0 +1,404 @@
+"""Correcting a registered person's identity: the school fixes a misspelt name, a slipped birth date
+or a wrong ID number, on evidence, and the gateway checks the corrected record as it would a new one.
+
+A correction is normalised exactly like a registration, refused while a cross-province transfer
+locks the student's identity, and applied in one transaction with its history (the replaced values
+kept, encrypted), a ``record.corrected`` feed event and an audit row. Identity fields changed means
+the person is verified again: like a registration, the external systems are asked before the
+transaction (within the short deadline) and the verdict applied in it; what they cannot answer in
+time is left queued for the worker. Open wrong-ID problem records of the person are closed by the
+correction (a new one opens if the corrected identity fails too). The corrected record goes through
+the duplicate check: an ID number another person holds changes nothing and opens a duplicate-ID
+problem record; a corrected record that now resembles someone else is applied and opens a possible
+duplicate. A ``G`` code is never recomputed from a corrected ID number (student-codes.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from gateway.audit import service as audit
+from gateway.auth.dependencies import Caller
+from gateway.clock import utcnow
+from gateway.db import advisory_xact_lock, advisory_xact_locks, session_scope
+from gateway.errors import Conflict, FieldError, InvalidInput, NotFound
+from gateway.feed import service as feed
+from gateway.identity import CanonicalRecord, normalise_record
+from gateway.idgen.service import resolve_code
+from gateway.registry import idempotency, identifiers, repository
+from gateway.registry.idempotency import StoredAnswer
+from gateway.registry.models import Person, ProblemRecord, RecordCorrection, VerificationJob
+from gateway.registry.records import person_to_record, store_record
+from gateway.registry.schemas import CorrectionRequest
+from gateway.registry.service import (
+    RegistryDeps,
+    Submission,
+    Verdict,
+    apply_verdict,
+    digests_of,
+    explanation_json,
+    find_candidates,
+    open_problem,
+    scheme_of,
+    verify_now,
+)
+
+NOT_FOUND = "no such student"
+# The fields the external systems vouch for: changing one means verifying the person again.
+IDENTITY_FIELDS = frozenset({"name", "gender", "birth_date", "id_type", "id_number", "nationality"})
+CORRECTABLE_FIELDS = (
+    "name",
+    "gender",
+    "birth_date",
+    "ethnicity",
+    "id_type",
+    "id_number",
+    "nationality",
+    "household_region",
+    "guardian_name",
+)
+_PREVIOUS_CONTEXT = "correction:previous"
+
+
+class IdentityLocked(Conflict):
+    title = "Identity locked by an open transfer"
+    type_slug = "identity-locked"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a correction would change, worked out from the person as read."""
+
+    person: Person
+    current: CanonicalRecord
+    corrected: CanonicalRecord
+    changed: tuple[str, ...]
+    warnings: list[dict[str, str]]
+    flags: list[str]
+
+
+def _find_person(session: Session, caller: Caller, code: str) -> Person:
+    try:
+        person = resolve_code(session, code).person
+    except NotFound:
+        raise NotFound(NOT_FOUND) from None
+    if not caller.jurisdiction.covers(person.region, person.school_code):
+        raise NotFound(NOT_FOUND)  # as for a code never issued: nothing leaks across jurisdictions
+    return person
+
+
+def _plan(session: Session, deps: RegistryDeps, person: Person, request: CorrectionRequest) -> Plan:
+    """The corrected record, normalised as at registration; 422 naming the fields it refuses."""
+    current = person_to_record(person, deps.keyring)
+    given = request.changes.model_dump(include=request.changes.model_fields_set)
+    if not given:
+        raise InvalidInput(errors=[FieldError("changes", "empty", "name at least one field to correct")])
+    raw: dict[str, Any] = {k: v for k, v in current.to_dict().items() if k != "record_id"}
+    raw.update(given)
+    normalised = normalise_record(raw)
+    if normalised.errors or normalised.record is None:
+        raise InvalidInput(
+            errors=[
+                FieldError(f"changes.{e.field}" if e.field in given else e.field, e.code, e.message)
+                for e in normalised.errors
+            ]
+        )
+    corrected = normalised.record
+    before, after = current.to_dict(), corrected.to_dict()
+    changed = tuple(f for f in CORRECTABLE_FIELDS if before[f] != after[f])
+    warnings = [{"field": w.field, "code": w.code, "message": w.message} for w in normalised.warnings]
+    return Plan(person, current, corrected, changed, warnings, list(normalised.flags))
+
+
+def _lock(session: Session, deps: RegistryDeps, plan: Plan) -> Person:
+    """Serialise with registrations of the corrected identity (its blocking keys, taken first as
+    registrations take them) and with every other change of the person; the locked person."""
+    advisory_xact_locks(session, [f"bk:{d}" for d in digests_of(plan.corrected, deps)])
+    assert plan.person.id is not None
+    advisory_xact_lock(session, "person", str(plan.person.id))
+    person = repository.get_person(session, plan.person.id, for_update=True)
+    assert person is not None
+    return person
+
+
+def _submission(plan: Plan) -> Submission:
+    person = plan.person
+    return Submission(
+        record=plan.corrected,
+        school_code=person.school_code or "",
+        school_region=person.region,
+        guardian_id_number=None,
+        warnings=plan.warnings,
+        flags=plan.flags,
+    )
+
+
+def correct_record(
+    engine: Engine,
+    deps: RegistryDeps,
+    caller: Caller,
+    code: str,
+    request: CorrectionRequest,
+    idempotency_key: str | None,
+) -> StoredAnswer:
+    """Correct the identity recorded for the student holding ``code``; replayable by its key.
+
+    Answers ``corrected`` (200, with the verification and any duplicate problem record opened),
+    ``unchanged`` (200: the record already reads so), ``review_required`` (202: the corrected ID
+    number is held by another person; nothing changed), 404, 409 (identity locked by a transfer) or
+    422 (field errors; nothing stored).
+    """
+    key = idempotency.check_key(idempotency_key)
+    digest = idempotency.request_hash({"correction_of": code, **request.model_dump(exclude_unset=True)})
+    with session_scope(engine) as session:
+        stored = idempotency.lookup(session, caller.client_id, key, digest)
+        if stored is not None:
+            return stored
+        person = _find_person(session, caller, code)
+        if person.locked_by_transfer:
+            raise IdentityLocked("an open cross-province transfer locks this student's identity")
+        plan = _plan(session, deps, person, request)
+    verdict: Verdict | None = None
+    if deps.verifier is not None and deps.verify_deadline > 0 and IDENTITY_FIELDS & set(plan.changed):
+        verdict = verify_now(deps, _submission(plan))
+    with session_scope(engine) as session:
+        stored = idempotency.lookup(session, caller.client_id, key, digest)
+        if stored is not None:
+            return stored
+        answer = _apply(session, deps, caller, code, request, plan, verdict)
+        idempotency.store(session, caller.client_id, key, digest, answer)
+        return answer
+
+
+def _apply(
+    session: Session,
+    deps: RegistryDeps,
+    caller: Caller,
+    code: str,
+    request: CorrectionRequest,
+    planned: Plan,
+    verdict: Verdict | None,
+) -> StoredAnswer:
+    person = _lock(session, deps, planned)
+    if person.status != "active":
+        raise Conflict("the student was merged while this correction was submitted; submit it again")
+    if person.locked_by_transfer:
+        raise IdentityLocked("an open cross-province transfer locks this student's identity")
+    plan = _plan(session, deps, person, request)
+    if set(digests_of(plan.corrected, deps)) != set(digests_of(planned.corrected, deps)):
+        raise Conflict("the student's record changed while this correction was submitted; submit again")
+    if plan.corrected != planned.corrected:
+        verdict = None  # the systems were asked about another record: the worker asks again
+    actor = caller.client_id
+    if not plan.changed:
+        _audit(session, caller, person, "unchanged")
+        return StoredAnswer(200, {"outcome": "unchanged", "code": person.current_code, "changed_fields": []})
+    assert person.id is not None
+    held_by_others = _other_holders(session, deps, person, plan)
+    if held_by_others:
+        problem = open_problem(
+            session,
+            deps,
+            kind="duplicate_id",
+            region=person.region,
+            school_code=person.school_code,
+            opened_by=actor,
+            subject=person,
+            candidates=held_by_others,
+            submission=_submission(plan),
+            explanation=json.dumps({"reason": "corrected_id_number_held_by_another_person"}),
+        )
+        _audit(session, caller, person, "review_required")
+        return StoredAnswer(
+            202,
+            {
+                "outcome": "review_required",
+                "code": person.current_code,
+                "problem_id": problem.id,
+                "problem_type": "duplicate_id",
+                "changed_fields": [],
+            },
+        )
+    session.add(_history(deps, person, plan, request, actor))
+    _replace_document(session, deps, person, plan, actor)
+    store_record(person, plan.corrected, deps.keyring)
+    person.updated_at = utcnow()
+    session.add(person)
+    repository.add_blocking_keys(session, person.id, digests_of(plan.corrected, deps))
+    body: dict[str, Any] = {
+        "outcome": "corrected",
+        "code": person.current_code,
+        "changed_fields": list(plan.changed),
+    }
+    if IDENTITY_FIELDS & set(plan.changed):
+        body["closed_problem_ids"] = _close_wrong_id_problems(session, person, actor, request.reason)
+    duplicate = _duplicate_check(session, deps, person, plan, actor)
+    if duplicate is not None:
+        body["problem_id"], body["problem_type"] = duplicate.id, duplicate.type
+    if plan.warnings:
+        body["warnings"] = plan.warnings
+    if plan.flags:
+        body["flags"] = plan.flags
+    # Noted before any promotion, so a follower reads the correction, then the new code.
+    feed.append(session, type="record.corrected", person=person, detail=" ".join(plan.changed))
+    if IDENTITY_FIELDS & set(plan.changed):
+        body.update(_verify_again(session, deps, person, verdict, actor))
+    _audit(session, caller, person, "corrected")
+    body["code"] = person.current_code  # a verified L code was promoted just now
+    return StoredAnswer(200, body)
+
+
+def _other_holders(session: Session, deps: RegistryDeps, person: Person, plan: Plan) -> list[int]:
+    scheme = scheme_of(plan.corrected)
+    if scheme is None or not plan.corrected.id_number:
+        return []
+    holders = identifiers.find_holders(session, deps.keyring, scheme, plan.corrected.id_number)
+    return [h for h in holders if h != person.id]
+
+
+def _history(
+    deps: RegistryDeps, person: Person, plan: Plan, request: CorrectionRequest, actor: str
+) -> RecordCorrection:
+    assert person.id is not None
+    before = plan.current.to_dict()
+    previous = json.dumps({f: before[f] for f in plan.changed}, ensure_ascii=False)
+    return RecordCorrection(
+        person_id=person.id,
+        code=person.current_code,
+        changed_fields=" ".join(plan.changed),
+        previous_encrypted=deps.keyring.encrypt(previous, _PREVIOUS_CONTEXT),
+        reason=request.reason,
+        evidence_ref=request.evidence_ref,
+        corrected_by=actor,
+        corrected_at=utcnow(),
+    )
+
+
+def _replace_document(session: Session, deps: RegistryDeps, person: Person, plan: Plan, actor: str) -> None:
+    """The old national document stops being the person's (kept, its validity ended); the new one
+    is attached. Other registries' numbers are left alone."""
+    if not {"id_type", "id_number"} & set(plan.changed):
+        return
+    assert person.id is not None
+    old_scheme, new_scheme = scheme_of(plan.current), scheme_of(plan.corrected)
+    if old_scheme is not None and plan.current.id_number:
+        old_hash = deps.keyring.lookup_hash(old_scheme, plan.current.id_number)
+        for row in repository.find_active_identifier(session, old_scheme, old_hash):
+            if row.person_id == person.id:
+                identifiers.end_identifier(session, row)
+    if new_scheme is not None and plan.corrected.id_number:
+        identifiers.attach_identifier(
+            session,
+            deps.keyring,
+            person_id=person.id,
+            scheme=new_scheme,
+            value=plan.corrected.id_number,
+            source=actor,
+        )
+
+
+def _close_wrong_id_problems(session: Session, person: Person, actor: str, reason: str) -> list[int]:
+    problems = session.exec(
+        select(ProblemRecord)
+        .where(
+            ProblemRecord.subject_person_id == person.id,
+            ProblemRecord.type == "wrong_id",
+            col(ProblemRecord.status).in_(["open", "needs_evidence"]),
+        )
+        .with_for_update()
+    ).all()
+    now = utcnow()
+    for problem in problems:
+        problem.status, problem.decision, problem.decided_by, problem.decided_at = (
+            "resolved",
+            "data_corrected",
+            actor,
+            now,
+        )
+        problem.decision_note = reason[:500]
+        problem.result_person_id = person.id
+        session.add(problem)
+    session.flush()
+    return [int(p.id or 0) for p in problems]
+
+
+def _duplicate_check(
+    session: Session, deps: RegistryDeps, person: Person, plan: Plan, actor: str
+) -> ProblemRecord | None:
+    """The national duplicate check of the corrected record, as for a registration."""
+    hits, _outcome, _holders = find_candidates(session, deps, plan.corrected)
+    others = [h for h in hits if h.person.id != person.id and h.result.band in ("match", "review")]
+    if not others:
+        return None
+    return open_problem(
+        session,
+        deps,
+        kind="possible_duplicate",
+        region=person.region,
+        school_code=person.school_code,
+        opened_by=actor,
+        subject=person,
+        candidates=[int(h.person.id or 0) for h in others],
+        explanation=explanation_json(others),
+    )
+
+
+def _verify_again(
+    session: Session, deps: RegistryDeps, person: Person, verdict: Verdict | None, actor: str
+) -> dict[str, Any]:
+    """A new verification job for the corrected identity, with the verdict already in when the
+    systems answered; an earlier job still queued for the old identity is finished as superseded."""
+    now = utcnow()
+    for old in session.exec(
+        select(VerificationJob)
+        .where(VerificationJob.person_id == person.id, VerificationJob.status == "queued")
+        .with_for_update()
+    ).all():
+        old.status, old.outcome, old.finished_at, old.last_reason = "done", "superseded", now, "corrected"
+        session.add(old)
+    assert person.id is not None
+    job = VerificationJob(person_id=person.id, next_attempt_at=now, created_at=now)
+    person.verification_status = "pending"
+    session.add_all([job, person])
+    session.flush()
+    assert job.id is not None
+    if verdict is None:
+        return {"verification": "pending"}
+    applied = apply_verdict(session, deps, job.id, verdict.outcome, verdict.reason, actor)
+    return applied or {"verification": "pending"}
+
+
+def _audit(session: Session, caller: Caller, person: Person, outcome: str) -> None:
+    audit.record(
+        session,
+        action="student.correct",
+        caller=caller,
+        object_type="person",
+        object_ref=person.current_code,
+        outcome=outcome,
+    )
+
+
+def list_corrections(session: Session, caller: Caller, code: str) -> tuple[str, Sequence[RecordCorrection]]:
+    """The corrections of the student holding ``code`` (fields, reason, evidence; never the values)."""
+    person = _find_person(session, caller, code)
+    rows = session.exec(
+        select(RecordCorrection)
+        .where(RecordCorrection.person_id == person.id)
+        .order_by(col(RecordCorrection.id))
+    ).all()
+    audit.record(
+        session,
+        action="student.corrections.read",
+        caller=caller,
+        object_type="person",
+        object_ref=person.current_code,
+        record_count=len(rows),
+    )
+    return person.current_code, rows
