@@ -98,6 +98,14 @@ def close_context(ctx: AppContext) -> None:
     ctx.engine.dispose()
 
 
+def _resume_exports(ctx: AppContext) -> None:
+    from gateway.handoff import service as handoff
+    from gateway.handoff.endpoints import export_policy, worker
+
+    policy = export_policy(ctx)
+    worker(ctx).submit(lambda: handoff.resume_exports(ctx.engine, ctx.keyring, policy))
+
+
 def create_app(settings: Settings | None = None, context: AppContext | None = None) -> FastAPI:
     """Build the app. Tests pass a ready ``context``; the server builds one in the lifespan."""
     settings = settings or (context.settings if context else Settings())
@@ -108,8 +116,9 @@ def create_app(settings: Settings | None = None, context: AppContext | None = No
         ctx = context or build_context(settings)
         app.state.ctx = ctx
         if owned:
-            # Batches left unfinished by a stopped process carry on where they were.
+            # Batches and exports left unfinished by a stopped process carry on where they were.
             ctx.services["batches"].submit_unfinished()
+            _resume_exports(ctx)
         logger.info("gateway started", extra={"event": "startup"})
         try:
             yield

@@ -10,6 +10,7 @@ Every expected outcome that is not a success is one of these, raised by services
     │   └── AccountFrozen             403  client unused for too long, or disabled
     ├── NotFound                      404  absent, or outside the caller's jurisdiction
     │   └── ClaimNoMatch              404  a handoff claim that matches nobody (gateway.handoff)
+    ├── Gone                          410  existed, but was removed on purpose (an expired export)
     ├── Conflict                      409  the request contradicts the stored state
     │   ├── IdempotencyConflict       409  an Idempotency-Key reused with a different body
     │   ├── IdentifierConflict        409  a national document number held by another person
@@ -107,6 +108,12 @@ class NotFound(GatewayError):
     status = 404
     title = "Not found"
     type_slug = "not-found"
+
+
+class Gone(GatewayError):
+    status = 410
+    title = "Gone"
+    type_slug = "gone"
 
 
 class Conflict(GatewayError):

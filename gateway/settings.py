@@ -114,6 +114,19 @@ class Settings(BaseSettings):
         default=None,
         description="Secure flag on console cookies; unset follows the request scheme (https sets it).",
     )
+    export_retention_hours: float = Field(
+        default=72,
+        gt=0,
+        description=(
+            "Hours a finished handoff export's files are kept for download; then they are removed "
+            "(children's personal data is not left lying about) and the export answers 410 Gone."
+        ),
+    )
+    export_lease_seconds: float = Field(
+        default=300,
+        gt=0,
+        description="A running export not heard of for this long is taken over by another process.",
+    )
     start_mocks: bool = Field(
         default=False,
         description="`gateway serve` also starts the mock government systems on loopback (set by make run).",

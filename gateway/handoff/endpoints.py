@@ -9,6 +9,7 @@ exact body bytes, verifiable with ``/.well-known/jwks.json``.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
@@ -20,6 +21,7 @@ from gateway.auth.dependencies import Caller, ContextDep, SessionDep, require_sc
 from gateway.auth.scopes import Scope
 from gateway.batches.parsing import MEDIA_TYPES, decode_upload, format_of_media_type
 from gateway.batches.service import MAX_BATCH_BYTES, PayloadTooLarge, UnsupportedMediaType
+from gateway.clock import as_utc
 from gateway.context import AppContext
 from gateway.errors import FieldError, InvalidInput
 from gateway.handoff import service, transfers, webhooks
@@ -195,7 +197,16 @@ def read_record(
 
 
 def _exports_dir(ctx: AppContext) -> FilePath:
-    return ctx.settings.data_dir / "exports"
+    return export_policy(ctx).directory
+
+
+def export_policy(ctx: AppContext) -> service.ExportPolicy:
+    settings = ctx.settings
+    return service.ExportPolicy(
+        directory=settings.data_dir / "exports",
+        retention=timedelta(hours=settings.export_retention_hours),
+        lease=timedelta(seconds=settings.export_lease_seconds),
+    )
 
 
 @router.post("/v1/handoff/exports", status_code=202)
@@ -207,7 +218,8 @@ def start_export(
     # The job reads the export row in its own transaction: the request's must commit first.
     session.commit()
     export_id = export.id
-    worker(ctx).submit(lambda: service.run_export(ctx.engine, ctx.keyring, _exports_dir(ctx), export_id))
+    policy = export_policy(ctx)
+    worker(ctx).submit(lambda: service.run_export(ctx.engine, ctx.keyring, policy, export_id))
     url = service.export_path(export_id)
     return signed(
         ctx,
@@ -225,13 +237,28 @@ def export_status(
     session: SessionDep,
     ctx: ContextDep,
 ) -> Response:
-    """202 with ``X-Progress`` while running; 200 with the manifest when done; 500-free failure report."""
+    """202 with ``X-Progress`` while running; 200 with the manifest when done; 500-free failure report;
+    410 once the retention period removed the files."""
     export = service.get_export(session, caller, export_id)
+    if export.status == "expired":
+        return signed(
+            ctx,
+            caller,
+            {"id": export.id, "status": "expired", "expired_at": _iso(export.expires_at)},
+            410,
+        )
     if export.status in ("queued", "running"):
         return Response(status_code=202, headers={"X-Progress": export.status, "Retry-After": "1"})
     if export.status == "failed":
         return signed(ctx, caller, {"id": export.id, "status": "failed", "error": export.error})
-    return signed(ctx, caller, {"id": export.id, "status": "done", **_manifest(export.manifest_json)})
+    expires = {"expires_at": _iso(export.expires_at)} if export.expires_at else {}
+    return signed(
+        ctx, caller, {"id": export.id, "status": "done", **expires, **_manifest(export.manifest_json)}
+    )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return as_utc(moment).isoformat() if moment else None
 
 
 def _manifest(text: str | None) -> dict[str, Any]:

@@ -56,7 +56,9 @@ class Export(SQLModel, table=True):
     client_id: str = Field(max_length=40, index=True)
     role: str = Field(max_length=20)
     identity_scope: bool = Field(description="the requester may receive full ID numbers")
-    status: str = Field(default="queued", max_length=20, description="queued, running, done, failed")
+    status: str = Field(
+        default="queued", max_length=20, description="queued, running, done, failed, expired (files removed)"
+    )
     purpose: str = Field(max_length=200)
     approval_ref: str = Field(max_length=200)
     acting_user: str | None = Field(default=None, max_length=100)
@@ -65,6 +67,16 @@ class Export(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     manifest_json: str | None = Field(default=None)
     error: str | None = Field(default=None, max_length=500)
+    lease_until: datetime | None = Field(
+        default=None,
+        sa_column=Column(DateTime(timezone=True)),
+        description="while running: the runner renews this; past it, another process takes the export over",
+    )
+    expires_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(DateTime(timezone=True), index=True),
+        description="when the files are removed (retention of disclosed personal data)",
+    )
 
 
 class Transfer(SQLModel, table=True):

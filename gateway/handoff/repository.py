@@ -187,3 +187,26 @@ def unfinished_intake_ids(session: Session) -> list[str]:
     return list(
         session.exec(select(Intake.id).where(Intake.status != "done").order_by(col(Intake.created_at))).all()
     )
+
+
+def unfinished_export_ids(session: Session) -> list[str]:
+    """Exports accepted but not finished (queued, or running when their process stopped)."""
+    return list(
+        session.exec(
+            select(Export.id)
+            .where(col(Export.status).in_(["queued", "running"]))
+            .order_by(col(Export.created_at))
+        ).all()
+    )
+
+
+def expired_export_ids(session: Session, now: datetime) -> list[str]:
+    return list(
+        session.exec(
+            select(Export.id).where(
+                col(Export.status).in_(["done", "failed"]),
+                col(Export.expires_at).is_not(None),
+                col(Export.expires_at) <= now,
+            )
+        ).all()
+    )

@@ -18,10 +18,11 @@ import hmac
 import json
 import logging
 import secrets
+import shutil
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from gateway.batches import service as batches
 from gateway.batches.parsing import BatchFormat, parse_batch
 from gateway.clock import as_utc, utcnow
 from gateway.db import advisory_xact_lock, session_scope
-from gateway.errors import Conflict, FieldError, Forbidden, GatewayError, InvalidInput, NotFound
+from gateway.errors import Conflict, FieldError, Forbidden, GatewayError, Gone, InvalidInput, NotFound
 from gateway.feed import service as feed
 from gateway.feed.models import ChangeEvent
 from gateway.handoff import repository
@@ -653,7 +654,7 @@ def start_export(session: Session, caller: Caller, disclosure: Disclosure, reque
 
 
 def _write_export_files(
-    engine: Engine, keyring: KeyRing, export: Export, folder: Path
+    engine: Engine, keyring: KeyRing, export: Export, folder: Path, renew: Callable[[], None]
 ) -> list[dict[str, Any]]:
     disclosure = Disclosure(export.purpose, export.approval_ref)
     outputs: list[dict[str, Any]] = []
@@ -674,6 +675,7 @@ def _write_export_files(
                     )
             if not admissions:
                 break
+            renew()  # still alive: nobody else takes the export over
             after = int(admissions[-1].id or 0)
             for line in lines:
                 if in_file >= EXPORT_FILE_ROWS:
@@ -696,24 +698,64 @@ def _write_export_files(
     return outputs
 
 
-def run_export(engine: Engine, keyring: KeyRing, exports_dir: Path, export_id: str) -> None:
-    """Write the export's NDJSON files and its manifest; a failure is recorded on the export."""
+@dataclass(frozen=True)
+class ExportPolicy:
+    """Where export files live, how long they are kept, and how long a silent runner keeps its claim."""
+
+    directory: Path
+    retention: timedelta = timedelta(hours=72)
+    lease: timedelta = timedelta(minutes=5)
+
+
+def _claim_export(engine: Engine, export_id: str, policy: ExportPolicy) -> Export | None:
+    """Take the export to run: a queued one, or a running one whose runner went silent (it died)."""
+    now = utcnow()
     with session_scope(engine) as session:
         export = repository.get_export(session, export_id, for_update=True)
-        if export is None or export.status != "queued":
-            return
-        export.status = "running"
+        if export is None:
+            return None
+        stale = export.status == "running" and (
+            export.lease_until is None or as_utc(export.lease_until) < now
+        )
+        if export.status != "queued" and not stale:
+            return None
+        export.status, export.lease_until = "running", now + policy.lease
         session.add(export)
-    folder = exports_dir / export_id
+        return export
+
+
+def _renew_lease(engine: Engine, export_id: str, policy: ExportPolicy) -> None:
+    with session_scope(engine) as session:
+        export = repository.get_export(session, export_id, for_update=True)
+        assert export is not None
+        export.lease_until = utcnow() + policy.lease
+        session.add(export)
+
+
+def run_export(engine: Engine, keyring: KeyRing, policy: ExportPolicy, export_id: str) -> None:
+    """Write the export's NDJSON files and its manifest; a failure is recorded on the export.
+
+    A run that a crash interrupted is started again from the beginning by whoever claims the export
+    after its lease ran out (its partial files are replaced): an accepted export is never lost.
+    """
+    export = _claim_export(engine, export_id, policy)
+    if export is None:
+        return
+    folder = policy.directory / export_id
+    shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        outputs = _write_export_files(engine, keyring, export, folder)
+        outputs = _write_export_files(
+            engine, keyring, export, folder, renew=lambda: _renew_lease(engine, export_id, policy)
+        )
     except Exception as exc:
         logger.exception("export %s failed", export_id)
+        shutil.rmtree(folder, ignore_errors=True)
         with session_scope(engine) as session:
             failed = repository.get_export(session, export_id, for_update=True)
             assert failed is not None
             failed.status, failed.error, failed.finished_at = "failed", str(exc)[:500], utcnow()
+            failed.lease_until = None
             session.add(failed)
         return
     manifest = {
@@ -726,8 +768,46 @@ def run_export(engine: Engine, keyring: KeyRing, exports_dir: Path, export_id: s
     with session_scope(engine) as session:
         done = repository.get_export(session, export_id, for_update=True)
         assert done is not None
-        done.status, done.manifest_json, done.finished_at = "done", json.dumps(manifest), utcnow()
+        now = utcnow()
+        done.status, done.manifest_json, done.finished_at = "done", json.dumps(manifest), now
+        done.lease_until, done.expires_at = None, now + policy.retention
         session.add(done)
+
+
+def resume_exports(engine: Engine, keyring: KeyRing, policy: ExportPolicy) -> list[str]:
+    """Run the exports a stopped process left queued or running (start-up and the worker)."""
+    with session_scope(engine) as session:
+        pending = repository.unfinished_export_ids(session)
+    for export_id in pending:
+        run_export(engine, keyring, policy, export_id)
+    return pending
+
+
+def expire_exports(engine: Engine, policy: ExportPolicy) -> list[str]:
+    """Remove the files of exports past their retention; the export row and its audit trail stay."""
+    now = utcnow()
+    with session_scope(engine) as session:
+        due = repository.expired_export_ids(session, now)
+    expired = []
+    for export_id in due:
+        shutil.rmtree(policy.directory / export_id, ignore_errors=True)
+        with session_scope(engine) as session:
+            export = repository.get_export(session, export_id, for_update=True)
+            if export is None or export.status == "expired":
+                continue
+            export.status = "expired"
+            session.add(export)
+            audit.record(
+                session,
+                action="handoff.export.expire",
+                actor="system",
+                object_type="export",
+                object_ref=export_id,
+                purpose=export.purpose,
+                approval_ref=export.approval_ref,
+            )
+        expired.append(export_id)
+    return expired
 
 
 def get_export(session: Session, caller: Caller, export_id: str) -> Export:
@@ -738,8 +818,15 @@ def get_export(session: Session, caller: Caller, export_id: str) -> Export:
     return export
 
 
+def _refuse_expired(export: Export) -> None:
+    if export.status == "expired":
+        expired_at = as_utc(export.expires_at).isoformat() if export.expires_at else "earlier"
+        raise Gone(f"the files of this export were removed at {expired_at}; start a new export")
+
+
 def export_file(session: Session, caller: Caller, exports_dir: Path, export_id: str, name: str) -> Path:
     export = get_export(session, caller, export_id)
+    _refuse_expired(export)
     manifest = json.loads(export.manifest_json or "{}")
     names = {str(o["url"]).rsplit("/", 1)[-1] for o in manifest.get("output", [])}
     if export.status != "done" or name not in names:

@@ -15,12 +15,14 @@ def worker(
     once: Annotated[bool, typer.Option("--once", help="Work the due jobs once and exit.")] = False,
     batch: Annotated[int, typer.Option(help="Jobs leased per pass.")] = 20,
 ) -> None:
-    """Work the re-verification queue: verify, then promote codes or open wrong-ID problem records."""
+    """Work the queues: verify (promote codes or open wrong-ID problem records), finish batches, intakes
+    and exports a stopped process left, remove export files past their retention, deliver webhooks."""
     import httpx
 
     from gateway.app import build_context, close_context
     from gateway.batches.service import resume_unfinished
-    from gateway.handoff.service import resume_intakes
+    from gateway.handoff.endpoints import export_policy
+    from gateway.handoff.service import expire_exports, resume_exports, resume_intakes
     from gateway.handoff.webhooks import dispatch_once
     from gateway.observability import configure_logging
     from gateway.registry.service import work_queue_once
@@ -33,8 +35,11 @@ def worker(
     webhook_client = httpx.Client(timeout=10)
     try:
         resume_intakes(ctx.engine, deps)
+        policy = export_policy(ctx)
         while True:
             resume_unfinished(ctx.engine, deps)
+            resume_exports(ctx.engine, ctx.keyring, policy)
+            expire_exports(ctx.engine, policy)
             done = work_queue_once(ctx.engine, deps, limit=batch)
             done += dispatch_once(ctx.engine, ctx.keyring, webhook_client)
             if once:
