@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks import cpu
 from benchmarks.dbtarget import postgres_database
 from benchmarks.registry_data import load_registry
 from gateway.auth import service as auth_service
@@ -59,6 +60,17 @@ def _bodies(n: int, seed: int) -> list[dict[str, str]]:
         body["school_code"] = body["school_region"] + "0001"
         out.append(body)
     return out
+
+
+def _cpu(server: int, mocks: int) -> dict[str, float]:
+    """CPU seconds so far: the gateway, the mocks, this process, the rest of the machine (PostgreSQL)."""
+    parties = {
+        "gateway": cpu.tree_seconds([server]),
+        "mocks": cpu.tree_seconds([mocks]),
+        "load generator": cpu.own_seconds(),
+    }
+    parties["postgres and the rest"] = cpu.machine_busy_seconds() - sum(parties.values())
+    return parties
 
 
 def run_size(persons: int, requests: int) -> None:
@@ -142,12 +154,14 @@ def run_size(persons: int, requests: int) -> None:
                             outcomes[label] = outcomes.get(label, 0) + 1
 
             threads = [threading.Thread(target=worker, args=(plan[i::THREADS],)) for i in range(THREADS)]
+            before = _cpu(server.pid, mocks.pid)
             started = time.perf_counter()
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
             wall = time.perf_counter() - started
+            used = {k: v - before[k] for k, v in _cpu(server.pid, mocks.pid).items()}
             q = statistics.quantiles(latencies, n=100)
             print(
                 f"  {persons:>9,} registered | {len(latencies)} requests, {THREADS} clients | "
@@ -155,6 +169,16 @@ def run_size(persons: int, requests: int) -> None:
                 f"p95 {q[94] * 1000:6.1f} ms  p99 {q[98] * 1000:6.1f} ms | {outcomes}",
                 flush=True,
             )
+            if cpu.available():
+                per = {k: v * 1000 / len(latencies) for k, v in used.items()}
+                total = sum(per.values())
+                print(
+                    "  CPU per registration: "
+                    + ", ".join(f"{k} {v:.1f} ms" for k, v in per.items())
+                    + f"; total {total:.1f} ms -> at most {os.cpu_count() or 1} cores x 1000 / {total:.1f}"
+                    f" = {(os.cpu_count() or 1) * 1000 / total:.0f} registrations/s on this machine",
+                    flush=True,
+                )
         finally:
             server.terminate()
             mocks.terminate()
