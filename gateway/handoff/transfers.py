@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -29,6 +29,7 @@ from gateway.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFou
 from gateway.handoff import repository
 from gateway.handoff.models import Admission, Transfer, TransferStep
 from gateway.handoff.service import Disclosure, build_record, present_code
+from gateway.handoff.workdays import add_working_days
 from gateway.identity import InvalidField, normalise_name, parse_date
 from gateway.idgen.service import resolve_code
 from gateway.keyring import KeyRing
@@ -92,16 +93,6 @@ STEPS: dict[TransferState, Step] = {
     ),
 }
 OPEN_STATES = frozenset(STEPS)
-
-
-def add_working_days(start: datetime, days: int) -> datetime:
-    """``start`` moved forward by ``days`` working days (Monday to Friday), same time of day."""
-    moved, counted = start, 0
-    while counted < days:
-        moved += timedelta(days=1)
-        if moved.weekday() < 5:
-            counted += 1
-    return moved
 
 
 @dataclass(frozen=True)

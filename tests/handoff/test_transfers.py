@@ -3,7 +3,7 @@ lock while a transfer is open, and the overdue list."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +14,8 @@ from gateway.auth.jurisdiction import Jurisdiction
 from gateway.auth.scopes import Role
 from gateway.context import AppContext
 from gateway.handoff.models import Transfer
-from gateway.handoff.transfers import Places, TransferState, add_working_days, may_act
+from gateway.handoff.transfers import Places, TransferState, may_act
+from gateway.handoff.workdays import add_working_days, is_working_day
 from gateway.idgen.service import resolve_code
 from tests.fixtures.api import ApiCaller
 from tests.handoff.conftest import BASIS, Child, MakeParty, cohort
@@ -30,6 +31,27 @@ def test_ten_working_days_skip_weekends() -> None:
     saturday = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
     assert add_working_days(saturday, 1) == datetime(2026, 11, 30, 9, 30, tzinfo=UTC)
     assert add_working_days(saturday, 10) == datetime(2026, 12, 11, 9, 30, tzinfo=UTC)
+
+
+def test_working_days_follow_the_official_calendar() -> None:
+    # National Day 2026: 1-7 October off; Saturday 10 October is worked to make up for it.
+    before = datetime(2026, 9, 30, 1, 0, tzinfo=UTC)  # 09:00 in Beijing
+    assert add_working_days(before, 1) == datetime(2026, 10, 8, 1, 0, tzinfo=UTC)
+    assert add_working_days(before, 3) == datetime(2026, 10, 10, 1, 0, tzinfo=UTC)
+    assert add_working_days(before, 10) == datetime(2026, 10, 20, 1, 0, tzinfo=UTC)
+    # Spring Festival 2026: 15-23 February off, Saturdays 14 and 28 February worked.
+    assert add_working_days(datetime(2026, 2, 13, 2, 0, tzinfo=UTC), 10) == datetime(
+        2026, 3, 5, 2, 0, tzinfo=UTC
+    )
+    # The day is Beijing's: 20:00 UTC on Wednesday 30 September is already 1 October there.
+    assert not is_working_day(date(2026, 10, 1))
+    late = datetime(2026, 9, 29, 20, 0, tzinfo=UTC)
+    assert add_working_days(late, 1) == datetime(2026, 10, 7, 20, 0, tzinfo=UTC)
+
+
+def test_a_year_without_an_official_calendar_counts_monday_to_friday() -> None:
+    friday = datetime(2035, 11, 30, 9, 30, tzinfo=UTC)
+    assert add_working_days(friday, 1) == datetime(2035, 12, 3, 9, 30, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
