@@ -1,0 +1,73 @@
+"""Committed transactions per second through the two global append points, on PostgreSQL.
+
+Every acknowledged write appends to the audit chain (rows linked by hash) and most to the change feed
+(versions strictly increasing in commit order). Both are serialised, so whatever a transaction does
+between taking its place in them and committing bounds the whole gateway's write rate, however many
+processes and machines serve requests. This measures that bound: 16 threads committing small
+transactions that write one row and (b) audit it, (c) audit it and append one feed event.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+
+from benchmarks.dbtarget import postgres_database
+from gateway.audit import service as audit
+from gateway.clock import utcnow
+from gateway.db import build_engine, session_scope
+from gateway.feed import service as feed
+from gateway.idgen import service as codes
+from gateway.registry.models import IdempotencyRecord
+
+N = 3000
+
+
+def _rate(url: str, kind: str, threads: int) -> float:
+    engine = build_engine(url, pool_size=threads)
+    with session_scope(engine) as session:
+        person = codes.create_person_with_temporary_code(
+            session, region="410102", school_code=None, birth_date=date(2016, 1, 1), actor="bench"
+        )
+        session.expunge(person)
+    per_thread = N // threads
+
+    def work(t: int) -> None:
+        for i in range(per_thread):
+            with session_scope(engine) as session:
+                session.add(
+                    IdempotencyRecord(
+                        client_id=f"bench-{kind}",
+                        key=f"{threads}-{t}-{i}",
+                        request_hash="0" * 64,
+                        status_code=200,
+                        response_json="{}",
+                        created_at=utcnow(),
+                    )
+                )
+                if kind != "row only":
+                    audit.record(session, action="bench.write", actor="bench", object_ref=f"{t}-{i}")
+                if kind == "row + audit + feed":
+                    feed.append(session, type="status.changed", person=person)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(work, range(threads)))
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    return per_thread * threads / elapsed
+
+
+def main() -> None:
+    print(f"{'transaction':<20} {'threads':>7} {'commits/s':>10}   ({N} transactions, PostgreSQL)")
+    for kind in ("row only", "row + audit", "row + audit + feed"):
+        for threads in (1, 16):
+            with postgres_database() as url:
+                if url is None:
+                    return
+                print(f"{kind:<20} {threads:>7} {_rate(url, kind, threads):>10.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
