@@ -115,3 +115,45 @@ def advisory_xact_lock(session: Session, *parts: str) -> None:
     """
     if is_postgres(session):
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(*parts)})
+
+
+# --- the append-only logs (audit chain, change feed) -------------------------------------------
+#
+# Both logs are global orders: audit rows are chained by hash, feed versions strictly increase in
+# commit order. So every transaction that appends takes one global lock, and holds it until it
+# commits. To hold it as briefly as possible, appends are only noted during the transaction; just
+# before it commits, its own rows are flushed first and then, under the lock, each log writes its
+# notes in a few statements. A rolled-back transaction's notes are dropped.
+
+APPEND_LOCK = "append-logs"
+_APPENDERS: list[tuple[int, str, Any]] = []
+
+
+def register_appender(order: int, key: str, write: Any) -> None:
+    """``write(session)`` runs under the append lock before a commit whose ``session.info`` holds
+    ``key``; appenders run in ``order``."""
+    _APPENDERS.append((order, key, write))
+    _APPENDERS.sort(key=lambda entry: entry[0])
+
+
+def take_append_lock(session: Session) -> None:
+    advisory_xact_lock(session, APPEND_LOCK)
+
+
+@event.listens_for(Session, "before_commit")
+def _append_logs(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint being released: the transaction itself has not committed yet
+    due = [write for _, key, write in _APPENDERS if session.info.get(key)]
+    if not due:
+        return
+    session.flush()  # the transaction's own rows, before the global lock is taken
+    take_append_lock(session)
+    for write in due:
+        write(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_appends(session: Session) -> None:
+    for _, key, _write in _APPENDERS:
+        session.info.pop(key, None)

@@ -4,7 +4,9 @@ Every acknowledged write appends to the audit chain (rows linked by hash) and mo
 (versions strictly increasing in commit order). Both are serialised, so whatever a transaction does
 between taking its place in them and committing bounds the whole gateway's write rate, however many
 processes and machines serve requests. This measures that bound: 16 threads committing small
-transactions that write one row and (b) audit it, (c) audit it and append one feed event.
+transactions that write one row and (b) audit it, (c) audit it and append one feed event, (d) as (c)
+and then make three more reads before committing (as most requests do after recording their audit
+row).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+
+from sqlalchemy import func, select
 
 from benchmarks.dbtarget import postgres_database
 from gateway.audit import service as audit
@@ -48,8 +52,11 @@ def _rate(url: str, kind: str, threads: int) -> float:
                 )
                 if kind != "row only":
                     audit.record(session, action="bench.write", actor="bench", object_ref=f"{t}-{i}")
-                if kind == "row + audit + feed":
+                if kind in ("row + audit + feed", "audit, feed, 3 reads"):
                     feed.append(session, type="status.changed", person=person)
+                if kind == "audit, feed, 3 reads":  # the transaction goes on after its audit row
+                    for _ in range(3):
+                        session.execute(select(func.count()).select_from(IdempotencyRecord)).scalar_one()
 
     started = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
@@ -61,7 +68,7 @@ def _rate(url: str, kind: str, threads: int) -> float:
 
 def main() -> None:
     print(f"{'transaction':<20} {'threads':>7} {'commits/s':>10}   ({N} transactions, PostgreSQL)")
-    for kind in ("row only", "row + audit", "row + audit + feed"):
+    for kind in ("row only", "row + audit", "row + audit + feed", "audit, feed, 3 reads"):
         for threads in (1, 16):
             with postgres_database() as url:
                 if url is None:

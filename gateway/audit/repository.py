@@ -15,8 +15,8 @@ def last_hash(session: Session) -> str | None:
     return row
 
 
-def insert(session: Session, event: AuditEvent) -> None:
-    session.add(event)
+def insert_all(session: Session, events: list[AuditEvent]) -> None:
+    session.add_all(events)
     session.flush()
 
 

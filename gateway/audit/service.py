@@ -2,8 +2,11 @@
 
 Each row holds the SHA-256 of its own content and of the previous row's hash, so editing or
 deleting any row breaks the chain from there on; ``verify_chain`` finds the first broken row.
-Appends are serialised (advisory lock on PostgreSQL, the write lock on SQLite) and happen in the
-caller's transaction: the audit row commits or rolls back with the action it records.
+A row belongs to the caller's transaction: it commits or rolls back with the action it records.
+Chaining is a global order, so ``record`` only notes the row; it is chained and inserted just before
+the transaction commits, under the append lock of ``gateway.db`` (shared with the change feed), so
+that lock is held for a few statements rather than for the rest of the transaction. A query of the
+audit table in the same transaction (``verify_chain``, a test) writes the noted rows first.
 """
 
 from __future__ import annotations
@@ -13,18 +16,21 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sqlalchemy import event as orm_events
+from sqlalchemy.orm import ORMExecuteState
 from sqlmodel import Session
 
 from gateway.audit import repository
 from gateway.audit.models import AuditEvent
 from gateway.clock import as_utc, utcnow
-from gateway.db import advisory_xact_lock
+from gateway.db import register_appender, take_append_lock
 from gateway.privacy import mask_id_numbers
 
 if TYPE_CHECKING:
     from gateway.auth.dependencies import Caller
 
 GENESIS = "0" * 64
+_PENDING = "gateway.audit.pending"
 _HASHED_FIELDS = (
     "occurred_at",
     "client_id",
@@ -66,9 +72,7 @@ def record(
     record_count: int = 1,
     outcome: str = "ok",
 ) -> AuditEvent:
-    """Append one audit row in the caller's transaction."""
-    advisory_xact_lock(session, "audit-chain")
-    prev = repository.last_hash(session) or GENESIS
+    """Note one audit row in the caller's transaction; it is chained and written before commit."""
     event = AuditEvent(
         occurred_at=utcnow(),
         client_id=caller.client_id if caller else actor,
@@ -82,12 +86,45 @@ def record(
         record_count=record_count,
         request_id=caller.request_id if caller else None,
         outcome=outcome,
-        prev_hash=prev,
+        prev_hash="",
         hash="",
     )
-    event.hash = _content_hash(event, prev)
-    repository.insert(session, event)
+    session.info.setdefault(_PENDING, []).append(event)
     return event
+
+
+def _write_pending(session: Session) -> None:
+    """Chain and insert the noted rows (the caller holds the append lock)."""
+    pending: list[AuditEvent] | None = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    prev = repository.last_hash(session) or GENESIS
+    for event in pending:
+        event.prev_hash = prev
+        event.hash = prev = _content_hash(event, prev)
+    repository.insert_all(session, pending)
+
+
+def write_pending(session: Session) -> None:
+    """Write the rows noted so far now rather than at commit (their ids and hashes become known)."""
+    if session.info.get(_PENDING):
+        take_append_lock(session)
+        _write_pending(session)
+
+
+register_appender(10, _PENDING, _write_pending)
+
+
+@orm_events.listens_for(Session, "do_orm_execute")
+def _write_before_reading(state: ORMExecuteState) -> None:
+    session = state.session
+    if (
+        session.info.get(_PENDING)
+        and state.is_select
+        and any(mapper.class_ is AuditEvent for mapper in state.all_mappers)
+        and isinstance(session, Session)
+    ):
+        write_pending(session)
 
 
 @dataclass(frozen=True)

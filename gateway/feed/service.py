@@ -2,10 +2,10 @@
 
 Versions must be strictly increasing in commit order, across replicas: a reader that has seen
 version V must never later find an event below V. So versions are handed out under a
-transaction-scoped lock (a PostgreSQL advisory lock) and committed with the change they record. To
-hold that one global lock for as short a time as possible, ``append`` only notes the event; the notes
-are written, numbered, just before the transaction commits (a ``before_commit`` session hook), and
-dropped if it rolls back.
+transaction-scoped lock (the append lock of ``gateway.db``, shared with the audit chain) and
+committed with the change they record. To hold that one global lock for as short a time as
+possible, ``append`` only notes the event; the notes are written, numbered, just before the
+transaction commits, and dropped if it rolls back.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import event, func, insert
+from sqlalchemy import func, insert
 from sqlmodel import Session, col, select
 
 from gateway.auth.jurisdiction import Jurisdiction
 from gateway.clock import utcnow
-from gateway.db import advisory_xact_lock
+from gateway.db import register_appender
 from gateway.feed.models import ChangeEvent
 from gateway.registry.models import Person
 
@@ -58,22 +58,17 @@ def append(
     )
 
 
-@event.listens_for(Session, "before_commit")
 def _write_pending(session: Session) -> None:
-    if session.in_nested_transaction():
-        return  # a savepoint being released: the transaction itself has not committed yet
+    """Number and insert the noted events (under the append lock, just before commit)."""
     pending: list[dict[str, Any]] | None = session.info.pop(_PENDING, None)
     if not pending:
         return
-    advisory_xact_lock(session, "change-feed")
     last = session.execute(select(func.max(ChangeEvent.version))).scalar_one_or_none() or 0
     rows = [{**change, "version": int(last) + n} for n, change in enumerate(pending, start=1)]
     session.execute(insert(ChangeEvent), rows)
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_pending(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+register_appender(20, _PENDING, _write_pending)
 
 
 def read_since(

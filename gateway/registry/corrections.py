@@ -29,7 +29,7 @@ from gateway.clock import utcnow
 from gateway.db import advisory_xact_lock, advisory_xact_locks, session_scope
 from gateway.errors import Conflict, FieldError, InvalidInput, NotFound
 from gateway.feed import service as feed
-from gateway.identity import CanonicalRecord, normalise_record
+from gateway.identity import RECORD_FIELDS, CanonicalRecord, normalise_record
 from gateway.idgen.service import resolve_code
 from gateway.registry import idempotency, identifiers, repository
 from gateway.registry.idempotency import StoredAnswer
@@ -44,7 +44,7 @@ from gateway.registry.service import (
     digests_of,
     explanation_json,
     find_candidates,
-    open_problem,
+    open_problem_about,
     scheme_of,
     verify_now,
 )
@@ -52,17 +52,8 @@ from gateway.registry.service import (
 NOT_FOUND = "no such student"
 # The fields the external systems vouch for: changing one means verifying the person again.
 IDENTITY_FIELDS = frozenset({"name", "gender", "birth_date", "id_type", "id_number", "nationality"})
-CORRECTABLE_FIELDS = (
-    "name",
-    "gender",
-    "birth_date",
-    "ethnicity",
-    "id_type",
-    "id_number",
-    "nationality",
-    "household_region",
-    "guardian_name",
-)
+# Every field of the canonical record but its row id and the school (moved by status events).
+CORRECTABLE_FIELDS = tuple(f for f in RECORD_FIELDS if f not in ("record_id", "school_code"))
 _PREVIOUS_CONTEXT = "correction:previous"
 
 
@@ -202,14 +193,12 @@ def _apply(
     assert person.id is not None
     held_by_others = _other_holders(session, deps, person, plan)
     if held_by_others:
-        problem = open_problem(
+        problem = open_problem_about(
             session,
             deps,
+            person,
             kind="duplicate_id",
-            region=person.region,
-            school_code=person.school_code,
-            opened_by=actor,
-            subject=person,
+            actor=actor,
             candidates=held_by_others,
             submission=_submission(plan),
             explanation=json.dumps({"reason": "corrected_id_number_held_by_another_person"}),
@@ -336,14 +325,12 @@ def _duplicate_check(
     others = [h for h in hits if h.person.id != person.id and h.result.band in ("match", "review")]
     if not others:
         return None
-    return open_problem(
+    return open_problem_about(
         session,
         deps,
+        person,
         kind="possible_duplicate",
-        region=person.region,
-        school_code=person.school_code,
-        opened_by=actor,
-        subject=person,
+        actor=actor,
         candidates=[int(h.person.id or 0) for h in others],
         explanation=explanation_json(others),
     )

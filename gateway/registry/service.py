@@ -264,19 +264,38 @@ def _attach_document(
         )
 
 
-def _open_wrong_id(
-    session: Session, deps: RegistryDeps, person: Person, reason: str, actor: str
+def open_problem_about(
+    session: Session,
+    deps: RegistryDeps,
+    person: Person,
+    *,
+    kind: str,
+    actor: str,
+    candidates: list[int] | None = None,
+    explanation: str | None = None,
+    submission: Submission | None = None,
 ) -> ProblemRecord:
-    """A failed verification: the person keeps their L code until a reviewer resolves this."""
+    """A problem record whose subject is a registered person, filed where their school is."""
     return open_problem(
         session,
         deps,
-        kind="wrong_id",
+        kind=kind,
         region=person.region,
         school_code=person.school_code,
         opened_by=actor,
         subject=person,
-        explanation=json.dumps({"reason": reason}),
+        candidates=candidates,
+        submission=submission,
+        explanation=explanation,
+    )
+
+
+def _open_wrong_id(
+    session: Session, deps: RegistryDeps, person: Person, reason: str, actor: str
+) -> ProblemRecord:
+    """A failed verification: the person keeps their L code until a reviewer resolves this."""
+    return open_problem_about(
+        session, deps, person, kind="wrong_id", actor=actor, explanation=json.dumps({"reason": reason})
     )
 
 

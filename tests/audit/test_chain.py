@@ -15,12 +15,35 @@ from gateway.db import build_engine, is_postgres, session_scope
 
 
 def _write_some(session: Session, n: int = 5) -> list[AuditEvent]:
-    return [
+    events = [
         service.record(
             session, action="student.read", actor="cl_test", object_type="student", object_ref=f"G{i}"
         )
         for i in range(n)
     ]
+    session.commit()  # rows are chained and written as their transaction commits
+    return events
+
+
+def test_rows_are_written_when_their_transaction_commits_and_not_if_it_rolls_back(
+    fresh_db_url: str,
+) -> None:
+    engine = build_engine(fresh_db_url)
+    with Session(engine) as s:
+        event = service.record(s, action="student.read", actor="cl_test", object_ref="G1")
+        assert event.id is None and event.hash == ""  # noted, not yet chained
+        s.rollback()
+    with Session(engine) as s:
+        assert s.exec(select(AuditEvent)).all() == []
+        service.record(s, action="student.read", actor="cl_test", object_ref="G2")
+        # A read of the trail in the same transaction sees the row: it is written first.
+        (row,) = s.exec(select(AuditEvent)).all()
+        assert row.object_ref == "G2" and row.prev_hash == service.GENESIS
+        s.commit()
+    with session_scope(engine) as s:
+        assert [e.object_ref for e in s.exec(select(AuditEvent)).all()] == ["G2"]
+        assert service.verify_chain(s).ok
+    engine.dispose()
 
 
 def test_rows_chain_to_their_predecessor(session: Session) -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi.testclient import TestClient
+
 from mocks.population import Population
+from tests.fixtures.api import ApiCaller
 
 
 def citizens(population: Population) -> list[Any]:
@@ -25,3 +28,11 @@ def registration_body(person: Any) -> dict[str, Any]:
         "school_code": f"{person.household_region}0001",
     }
     return {k: v for k, v in body.items() if v is not None}
+
+
+def register(api: TestClient, caller: ApiCaller, body: dict[str, Any], key: str) -> dict[str, Any]:
+    """POST a registration under ``key``; its answer (any of the three outcomes)."""
+    reply = api.post("/v1/registrations", json=body, headers={**caller.headers, "Idempotency-Key": key})
+    assert reply.status_code in (200, 201, 202), reply.text
+    answer: dict[str, Any] = reply.json()
+    return answer

@@ -21,7 +21,7 @@ from gateway.registry import identifiers
 from gateway.registry.models import Person, ProblemRecord, RecordCorrection, VerificationJob
 from mocks.population import Population
 from tests.fixtures.api import ApiCaller, register_caller
-from tests.registry.people import citizens, registration_body
+from tests.registry.people import citizens, register, registration_body
 
 EVIDENCE = {
     "reason": "ID number mistyped at enrolment",
@@ -33,13 +33,6 @@ def _mistyped(number: str) -> str:
     """The same birth date and gender, another sequence digit, a valid check character."""
     digits = number[:14] + str((int(number[14]) + 1) % 10) + number[15:17]
     return digits + formats.check_character(digits)
-
-
-def _register(api: TestClient, caller: ApiCaller, body: dict[str, Any], key: str) -> dict[str, Any]:
-    reply = api.post("/v1/registrations", json=body, headers={**caller.headers, "Idempotency-Key": key})
-    assert reply.status_code in (200, 201, 202), reply.text
-    answer: dict[str, Any] = reply.json()
-    return answer
 
 
 def _correct(
@@ -61,7 +54,7 @@ def test_correcting_a_mistyped_id_number_verifies_and_promotes_the_child(
     api, caller = verified_api, verified_registry
     child = citizens(population)[0]
     wrong = _mistyped(child.id_number)
-    registered = _register(api, caller, {**registration_body(child), "id_number": wrong}, "r1")
+    registered = register(api, caller, {**registration_body(child), "id_number": wrong}, "r1")
     assert registered["verification"] == "failed" and registered["code"].startswith("L")
     temporary, wrong_id_problem = registered["code"], registered["problem_id"]
 
@@ -117,7 +110,7 @@ def test_a_misspelt_name_of_a_g_student_is_verified_again_and_the_code_stays(
     api, caller = verified_api, verified_registry
     child = citizens(population)[1]
     misspelt = child.name[:-1] + ("明" if child.name[-1] != "明" else "亮")
-    registered = _register(api, caller, {**registration_body(child), "name": misspelt}, "r2")
+    registered = register(api, caller, {**registration_body(child), "name": misspelt}, "r2")
     # The register disagrees with the name: a wrong-ID problem, the code stays temporary.
     assert registered["verification"] == "failed"
     fixed = _correct(api, caller, registered["code"], {"name": child.name}, "c2").json()
@@ -143,8 +136,8 @@ def test_a_corrected_number_another_person_holds_changes_nothing_and_opens_a_rev
 ) -> None:
     api, caller = verified_api, verified_registry
     first, second = citizens(population)[2:4]
-    holder = _register(api, caller, registration_body(first), "r3")
-    other = _register(api, caller, registration_body(second), "r4")
+    holder = register(api, caller, registration_body(first), "r3")
+    other = register(api, caller, registration_body(second), "r4")
     reply = _correct(api, caller, other["code"], {"id_number": first.id_number}, "c5")
     assert reply.status_code == 202, reply.text
     answer = reply.json()
@@ -172,10 +165,10 @@ def test_a_correction_that_makes_the_record_resemble_someone_else_opens_a_possib
         "school_region": "410102",
         "school_code": "4101020001",
     }
-    one = _register(
+    one = register(
         api, caller, {**base, "name": "欧阳晓梅", "birth_date": "2016-05-04", "guardian_name": "欧阳军"}, "r5"
     )
-    two = _register(
+    two = register(
         api, caller, {**base, "name": "李秀英", "birth_date": "2015-01-09", "guardian_name": "李强"}, "r6"
     )
     assert one["outcome"] == two["outcome"] == "issued"
@@ -211,7 +204,7 @@ def test_bad_corrections_name_the_field_and_change_nothing(
     code: str | None,
 ) -> None:
     api, caller = verified_api, verified_registry
-    registered = _register(api, caller, registration_body(citizens(population)[4]), "r7")
+    registered = register(api, caller, registration_body(citizens(population)[4]), "r7")
     reply = api.post(
         f"/v1/students/{registered['code']}/corrections",
         json=body,
@@ -242,7 +235,7 @@ def test_corrections_stay_within_jurisdiction_and_wait_for_an_open_transfer(
 ) -> None:
     api, caller = verified_api, verified_registry
     child = citizens(population)[5]
-    code = _register(api, caller, registration_body(child), "r8")["code"]
+    code = register(api, caller, registration_body(child), "r8")["code"]
     province = child.household_region[:2]
     elsewhere = register_caller(api, verified_context.engine, "province", "65" if province != "65" else "64")
     assert _correct(api, elsewhere, code, {"guardian_name": "张三"}, "j1").status_code == 404

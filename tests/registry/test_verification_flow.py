@@ -26,7 +26,7 @@ from mocks.server import RunningMocks
 from tests.adapters.live import orchestrator
 from tests.fixtures.api import ApiCaller
 from tests.mocks.live import reset_faults
-from tests.registry.people import citizens, registration_body
+from tests.registry.people import citizens, register, registration_body
 
 
 @pytest.fixture
@@ -39,25 +39,18 @@ def registry(verified_registry: ApiCaller) -> ApiCaller:
     return verified_registry
 
 
-def _register(api: TestClient, caller: ApiCaller, body: dict[str, Any], key: str) -> dict[str, Any]:
-    reply = api.post("/v1/registrations", json=body, headers={**caller.headers, "Idempotency-Key": key})
-    assert reply.status_code in (200, 201, 202), reply.text
-    result: dict[str, Any] = reply.json()
-    return result
-
-
 def test_verified_citizen_is_promoted_to_g_at_once(
     api: TestClient, registry: ApiCaller, population: Population
 ) -> None:
     person = citizens(population)[0]
-    answer = _register(api, registry, registration_body(person), "g1")
+    answer = register(api, registry, registration_body(person), "g1")
     assert answer["outcome"] == "issued" and answer["verification"] == "verified"
     assert answer["code"] == "G" + person.id_number and answer["promoted_from"].startswith("L")
     lineage = api.get(f"/v1/codes/{answer['promoted_from']}", headers=registry.headers).json()
     assert lineage["current_code"] == answer["code"]
     assert lineage["lineage"][0]["reason"] == "verified_and_deduplicated"
     # the replay of the same request gives the final answer, not the first half
-    again = _register(api, registry, registration_body(person), "g1")
+    again = register(api, registry, registration_body(person), "g1")
     assert again == answer
 
 
@@ -74,7 +67,7 @@ def test_number_the_register_does_not_know_opens_a_wrong_id_problem(
         "school_region": "410102",
         "school_code": "4101020001",
     }
-    answer = _register(api, registry, stranger, "w1")
+    answer = register(api, registry, stranger, "w1")
     assert answer["outcome"] == "issued" and answer["verification"] == "failed"
     assert answer["code"].startswith("L")  # the temporary code stays until a reviewer decides
     with Session(verified_context.engine) as s:
@@ -91,7 +84,7 @@ def test_outage_leaves_the_code_temporary_and_the_worker_finishes_later(
 ) -> None:
     person = citizens(population)[1]
     mocks.injectors["public_security"].set_plan(FaultPlan(down=True))
-    answer = _register(api, registry, registration_body(person), "o1")
+    answer = register(api, registry, registration_body(person), "o1")
     assert answer["outcome"] == "issued" and answer["verification"] == "pending"
     assert answer["code"].startswith("L")
     reset_faults(mocks)
@@ -117,7 +110,7 @@ def test_quota_exhaustion_queues_jobs_that_complete_once_quota_returns(
 ) -> None:
     people = citizens(population)[2:6]
     mocks.injectors["public_security"].set_plan(FaultPlan(daily_quota=0))
-    answers = [_register(api, registry, registration_body(p), f"q{i}") for i, p in enumerate(people)]
+    answers = [register(api, registry, registration_body(p), f"q{i}") for i, p in enumerate(people)]
     assert [a["verification"] for a in answers] == ["pending"] * 4
     # The next day: the source's quota is back and the worker runs with a fresh day's allowance.
     reset_faults(mocks)
@@ -146,7 +139,7 @@ def test_worker_killed_mid_job_loses_no_job(
 ) -> None:
     person = citizens(population)[7]
     mocks.injectors["public_security"].set_plan(FaultPlan(down=True))
-    _register(api, registry, registration_body(person), "k1")
+    register(api, registry, registration_body(person), "k1")
     reset_faults(mocks)
     engine, deps = verified_context.engine, verified_context.services["registry"]
     with Session(engine) as s:
@@ -171,7 +164,7 @@ def test_zero_deadline_leaves_verification_to_the_worker(
     person = citizens(population)[9]
     deps = verified_context.services["registry"]
     deps.verify_deadline = 0
-    answer = _register(api, registry, registration_body(person), "z1")
+    answer = register(api, registry, registration_body(person), "z1")
     assert answer["code"].startswith("L") and answer["verification"] == "pending"
     assert service.work_queue_once(verified_context.engine, deps) == 1
     with Session(verified_context.engine) as s:
@@ -217,9 +210,9 @@ def test_a_twin_registered_while_the_first_is_being_verified_is_still_found(
     deps = verified_context.services["registry"]
     inner: list[dict[str, Any]] = []
     deps.verifier = _Interposed(
-        deps.verifier, lambda: inner.append(_register(api, registry, registration_body(person), "t2"))
+        deps.verifier, lambda: inner.append(register(api, registry, registration_body(person), "t2"))
     )
-    first = _register(api, registry, registration_body(person), "t1")
+    first = register(api, registry, registration_body(person), "t1")
     assert inner[0]["outcome"] == "issued" and inner[0]["code"] == "G" + person.id_number
     assert first["outcome"] == "existing" and first["code"] == inner[0]["code"]
     with Session(verified_context.engine) as s:
@@ -259,7 +252,7 @@ def test_a_verifier_that_breaks_leaves_the_person_queued_for_the_worker(
         raise RuntimeError("a bug in an adapter")
 
     deps.verifier = _Interposed(real, broken)
-    answer = _register(api, registry, registration_body(person), "b1")
+    answer = register(api, registry, registration_body(person), "b1")
     assert answer["outcome"] == "issued" and answer["verification"] == "pending"
     assert answer["code"].startswith("L")
     with Session(verified_context.engine) as s:
