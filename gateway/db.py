@@ -8,8 +8,10 @@ never-reused codes, idempotent requests) live in the database as constraints and
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -122,18 +124,32 @@ def advisory_xact_lock(session: Session, *parts: str) -> None:
 # Both logs are global orders: audit rows are chained by hash, feed versions strictly increase in
 # commit order. So every transaction that appends takes one global lock, and holds it until it
 # commits. To hold it as briefly as possible, appends are only noted during the transaction; just
-# before it commits, its own rows are flushed first and then, under the lock, each log writes its
-# notes in a few statements. A rolled-back transaction's notes are dropped.
+# before it commits, its own rows are flushed first, and then the notes are written under the lock:
+# on PostgreSQL in one call of the ``gateway_append`` function (migration 0009), so that only that
+# call and the COMMIT happen inside the lock; on SQLite (one writer at a time anyway) by each log's
+# own statements. A rolled-back transaction's notes are dropped.
 
 APPEND_LOCK = "append-logs"
-_APPENDERS: list[tuple[int, str, Any]] = []
 
 
-def register_appender(order: int, key: str, write: Any) -> None:
-    """``write(session)`` runs under the append lock before a commit whose ``session.info`` holds
-    ``key``; appenders run in ``order``."""
-    _APPENDERS.append((order, key, write))
-    _APPENDERS.sort(key=lambda entry: entry[0])
+@dataclass(frozen=True)
+class Appender:
+    """One append-only log: where its notes are kept, how it writes them itself (under the lock),
+    and what it hands to ``gateway_append`` (its rows as JSON, and what to do with the result)."""
+
+    order: int
+    key: str
+    write: Callable[[Session], None]
+    argument: str  # the gateway_append parameter its rows go to: audit_rows or feed_rows
+    export: Callable[[Session], tuple[list[dict[str, Any]], Callable[[list[Any]], None]]]
+
+
+_APPENDERS: list[Appender] = []
+
+
+def register_appender(appender: Appender) -> None:
+    _APPENDERS.append(appender)
+    _APPENDERS.sort(key=lambda a: a.order)
 
 
 def take_append_lock(session: Session) -> None:
@@ -144,16 +160,34 @@ def take_append_lock(session: Session) -> None:
 def _append_logs(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint being released: the transaction itself has not committed yet
-    due = [write for _, key, write in _APPENDERS if session.info.get(key)]
+    due = [a for a in _APPENDERS if session.info.get(a.key)]
     if not due:
         return
     session.flush()  # the transaction's own rows, before the global lock is taken
-    take_append_lock(session)
-    for write in due:
-        write(session)
+    if not is_postgres(session):
+        take_append_lock(session)
+        for appender in due:
+            appender.write(session)
+        return
+    arguments: dict[str, list[dict[str, Any]]] = {"audit_rows": [], "feed_rows": []}
+    finish = []
+    for appender in due:
+        rows, done = appender.export(session)
+        arguments[appender.argument] = rows
+        finish.append(done)
+    result = session.execute(
+        text("SELECT * FROM gateway_append(:key, CAST(:audit AS jsonb), CAST(:feed AS jsonb))"),
+        {
+            "key": lock_key(APPEND_LOCK),
+            "audit": json.dumps(arguments["audit_rows"], ensure_ascii=False),
+            "feed": json.dumps(arguments["feed_rows"], ensure_ascii=False),
+        },
+    ).all()
+    for done in finish:
+        done(list(result))
 
 
 @event.listens_for(Session, "after_rollback")
 def _drop_appends(session: Session) -> None:
-    for _, key, _write in _APPENDERS:
-        session.info.pop(key, None)
+    for appender in _APPENDERS:
+        session.info.pop(appender.key, None)

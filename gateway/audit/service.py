@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event as orm_events
 from sqlalchemy.orm import ORMExecuteState
@@ -23,7 +24,7 @@ from sqlmodel import Session
 from gateway.audit import repository
 from gateway.audit.models import AuditEvent
 from gateway.clock import as_utc, utcnow
-from gateway.db import register_appender, take_append_lock
+from gateway.db import Appender, register_appender, take_append_lock
 from gateway.privacy import mask_id_numbers
 
 if TYPE_CHECKING:
@@ -47,11 +48,16 @@ _HASHED_FIELDS = (
 )
 
 
-def _content_hash(event: AuditEvent, prev_hash: str) -> str:
+def _payload(event: AuditEvent) -> str:
+    """The canonical JSON of what a row's hash covers (besides the previous hash)."""
     content = {name: getattr(event, name) for name in _HASHED_FIELDS}
     content["occurred_at"] = as_utc(event.occurred_at).isoformat(timespec="microseconds")
-    payload = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256((prev_hash + payload).encode()).hexdigest()
+    return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _content_hash(event: AuditEvent, prev_hash: str) -> str:
+    # gateway_append (migration 0009) computes the same on PostgreSQL: sha256(prev || payload).
+    return hashlib.sha256((prev_hash + _payload(event)).encode()).hexdigest()
 
 
 def _clean(value: str | None, limit: int) -> str | None:
@@ -112,7 +118,28 @@ def write_pending(session: Session) -> None:
         _write_pending(session)
 
 
-register_appender(10, _PENDING, _write_pending)
+def _export_pending(session: Session) -> tuple[list[dict[str, Any]], Callable[[list[Any]], None]]:
+    """The noted rows as JSON for ``gateway_append``, which chains and inserts them in order."""
+    pending: list[AuditEvent] = session.info.pop(_PENDING, None) or []
+    rows = [
+        {
+            **{name: getattr(event, name) for name in _HASHED_FIELDS},
+            "occurred_at": as_utc(event.occurred_at).isoformat(timespec="microseconds"),
+            "payload": _payload(event),
+        }
+        for event in pending
+    ]
+
+    def written(result: list[Any]) -> None:
+        for event, (row_id, prev_hash, row_hash) in zip(pending, result, strict=True):
+            event.id, event.prev_hash, event.hash = row_id, prev_hash, row_hash
+
+    return rows, written
+
+
+register_appender(
+    Appender(order=10, key=_PENDING, write=_write_pending, argument="audit_rows", export=_export_pending)
+)
 
 
 @orm_events.listens_for(Session, "do_orm_execute")

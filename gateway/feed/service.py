@@ -10,15 +10,15 @@ transaction commits, and dropped if it rolls back.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import func, insert
 from sqlmodel import Session, col, select
 
 from gateway.auth.jurisdiction import Jurisdiction
-from gateway.clock import utcnow
-from gateway.db import register_appender
+from gateway.clock import as_utc, utcnow
+from gateway.db import Appender, register_appender
 from gateway.feed.models import ChangeEvent
 from gateway.registry.models import Person
 
@@ -68,7 +68,16 @@ def _write_pending(session: Session) -> None:
     session.execute(insert(ChangeEvent), rows)
 
 
-register_appender(20, _PENDING, _write_pending)
+def _export_pending(session: Session) -> tuple[list[dict[str, Any]], Callable[[list[Any]], None]]:
+    """The noted events as JSON rows for ``gateway_append``, which numbers and inserts them."""
+    pending: list[dict[str, Any]] = session.info.pop(_PENDING, None) or []
+    rows = [{**change, "occurred_at": as_utc(change["occurred_at"]).isoformat()} for change in pending]
+    return rows, lambda _result: None
+
+
+register_appender(
+    Appender(order=20, key=_PENDING, write=_write_pending, argument="feed_rows", export=_export_pending)
+)
 
 
 def read_since(

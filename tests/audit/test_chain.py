@@ -114,3 +114,30 @@ def test_verify_finds_a_removed_row(fresh_db_url: str) -> None:
     engine.dispose()
     assert len(remaining) == 5
     assert report.first_bad_id == following
+
+
+def test_the_chain_written_at_commit_verifies_with_any_text(fresh_db_url: str) -> None:
+    # On PostgreSQL the rows are chained by the database (gateway_append), on SQLite by the gateway:
+    # either way verify_chain, which recomputes in Python, must agree, whatever the characters.
+    engine = build_engine(fresh_db_url)
+    for batch in range(3):
+        with session_scope(engine) as s:
+            for i in range(4):
+                service.record(
+                    s,
+                    action="handoff.disclose",
+                    actor="cl_高校",
+                    object_ref=f'G{batch}{i} 王子涵 ‘引号’ \\ "quote"',
+                    purpose="升学 — admission",
+                    approval_ref=None if i % 2 else "教-2026-118",
+                    record_count=i,
+                )
+            if batch == 1:
+                service.write_pending(s)  # part written mid-transaction, the rest at commit
+                service.record(s, action="student.read", actor="cl_x", object_ref="after")
+    with session_scope(engine) as s:
+        report = service.verify_chain(s)
+        refs = [e.object_ref for e in s.exec(select(AuditEvent)).all()]
+    engine.dispose()
+    assert report.ok and report.rows_checked == 13
+    assert refs[4:9] == [f'G1{i} 王子涵 ‘引号’ \\ "quote"' for i in range(4)] + ["after"]
