@@ -264,6 +264,11 @@ def create_person_with_formal_code(
     )
 
 
+def is_issued(session: Session, code: str) -> bool:
+    """Whether ``code`` was ever issued (current, superseded or an alias: never to be issued again)."""
+    return repository.get_code(session, formats.normalise_code(code)) is not None
+
+
 def promote_code(
     session: Session,
     code: str,

@@ -589,10 +589,17 @@ def apply_verdict(
         return result
     person.verification_status = outcome
     session.add(person)
-    if person.status != "active" or person.current_code[0] != "L" or _open_problems_of(session, person.id):
+    if person.status != "active" or person.current_code[0] == "G" or _open_problems_of(session, person.id):
         return result
     record = person_to_record(person, deps.keyring)
     target = _promotion_target(person.id_type, record.id_number, outcome)
+    reason = "verified_and_deduplicated" if outcome == "verified" else "deduplicated_without_id"
+    if person.current_code[0] == "J":
+        # A J code becomes G once the person has a verified resident ID number (student-codes.md),
+        # unless that G form is already someone's code: then the J code simply stays.
+        if target != "G" or codes.is_issued(session, "G" + str(record.id_number)):
+            return result
+        reason = "id_number_obtained"
     if target is None:
         return result
     promotion = codes.promote_code(
@@ -601,7 +608,7 @@ def apply_verdict(
         target="G" if target == "G" else "J",
         resident_id=record.id_number if target == "G" else None,
         actor=actor,
-        reason="verified_and_deduplicated" if outcome == "verified" else "deduplicated_without_id",
+        reason=reason,
     )
     result.update(
         {"code": promotion.new_code, "code_type": promotion.new_code[0], "promoted_from": promotion.old_code}

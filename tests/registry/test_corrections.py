@@ -253,3 +253,24 @@ def test_corrections_stay_within_jurisdiction_and_wait_for_an_open_transfer(
         assert s.exec(select(RecordCorrection)).all() == []
         jobs = s.exec(select(VerificationJob).where(col(VerificationJob.status) == "queued")).all()
         assert jobs == []
+
+
+def test_a_j_student_who_obtains_an_id_number_becomes_g(
+    verified_api: TestClient,
+    verified_registry: ApiCaller,
+    verified_context: AppContext,
+    population: Population,
+) -> None:
+    api, caller = verified_api, verified_registry
+    child = citizens(population)[6]
+    without_id = {**registration_body(child), "id_type": "none"}
+    del without_id["id_number"]
+    registered = register(api, caller, without_id, "r9")
+    assert registered["code"].startswith("J")  # no usable ID number: J once the duplicate check passed
+    changes = {"id_type": "resident_id", "id_number": child.id_number}
+    answer = _correct(api, caller, registered["code"], changes, "c9").json()
+    assert answer["verification"] == "verified"
+    assert answer["code"] == "G" + child.id_number and answer["promoted_from"] == registered["code"]
+    lineage = api.get(f"/v1/codes/{registered['code']}", headers=caller.headers).json()
+    assert lineage["current_code"] == answer["code"]
+    assert lineage["lineage"][-1]["reason"] == "id_number_obtained"
