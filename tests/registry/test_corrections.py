@@ -15,8 +15,10 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 from gateway.audit.models import AuditEvent
+from gateway.clock import utcnow
 from gateway.context import AppContext
 from gateway.idgen import formats
+from gateway.idgen.models import IssuedCode
 from gateway.registry import identifiers
 from gateway.registry.models import Person, ProblemRecord, RecordCorrection, VerificationJob
 from mocks.population import Population
@@ -274,3 +276,33 @@ def test_a_j_student_who_obtains_an_id_number_becomes_g(
     lineage = api.get(f"/v1/codes/{registered['code']}", headers=caller.headers).json()
     assert lineage["current_code"] == answer["code"]
     assert lineage["lineage"][-1]["reason"] == "id_number_obtained"
+
+
+def test_a_j_student_keeps_j_when_the_g_form_was_ever_issued(
+    verified_api: TestClient,
+    verified_registry: ApiCaller,
+    verified_context: AppContext,
+    population: Population,
+) -> None:
+    api, caller = verified_api, verified_registry
+    child = citizens(population)[7]
+    without_id = {**registration_body(child), "id_type": "none"}
+    del without_id["id_number"]
+    code = register(api, caller, without_id, "r10")["code"]
+    with Session(verified_context.engine) as s:
+        person = s.exec(select(Person).where(Person.current_code == code)).one()
+        # The G form of the number was issued before (to a record merged away since, say).
+        s.add(
+            IssuedCode(
+                code="G" + child.id_number,
+                type="G",
+                person_id=person.id,
+                status="alias",
+                issued_at=utcnow(),
+                issued_by="earlier",
+            )
+        )
+        s.commit()
+    changes = {"id_type": "resident_id", "id_number": child.id_number}
+    answer = _correct(api, caller, code, changes, "c10").json()
+    assert answer["verification"] == "verified" and answer["code"] == code  # a code is never issued twice
