@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from gateway.audit import service as audit
 from gateway.auth.dependencies import Caller
@@ -293,15 +293,8 @@ def _replace_document(session: Session, deps: RegistryDeps, person: Person, plan
 
 
 def _close_wrong_id_problems(session: Session, person: Person, actor: str, reason: str) -> list[int]:
-    problems = session.exec(
-        select(ProblemRecord)
-        .where(
-            ProblemRecord.subject_person_id == person.id,
-            ProblemRecord.type == "wrong_id",
-            col(ProblemRecord.status).in_(["open", "needs_evidence"]),
-        )
-        .with_for_update()
-    ).all()
+    assert person.id is not None
+    problems = repository.open_problems_about(session, person.id, "wrong_id", for_update=True)
     now = utcnow()
     for problem in problems:
         problem.status, problem.decision, problem.decided_by, problem.decided_at = (
@@ -342,11 +335,8 @@ def _verify_again(
     """A new verification job for the corrected identity, with the verdict already in when the
     systems answered; an earlier job still queued for the old identity is finished as superseded."""
     now = utcnow()
-    for old in session.exec(
-        select(VerificationJob)
-        .where(VerificationJob.person_id == person.id, VerificationJob.status == "queued")
-        .with_for_update()
-    ).all():
+    assert person.id is not None
+    for old in repository.queued_jobs_of(session, person.id, for_update=True):
         old.status, old.outcome, old.finished_at, old.last_reason = "done", "superseded", now, "corrected"
         session.add(old)
     assert person.id is not None
@@ -375,11 +365,8 @@ def _audit(session: Session, caller: Caller, person: Person, outcome: str) -> No
 def list_corrections(session: Session, caller: Caller, code: str) -> tuple[str, Sequence[RecordCorrection]]:
     """The corrections of the student holding ``code`` (fields, reason, evidence; never the values)."""
     person = _find_person(session, caller, code)
-    rows = session.exec(
-        select(RecordCorrection)
-        .where(RecordCorrection.person_id == person.id)
-        .order_by(col(RecordCorrection.id))
-    ).all()
+    assert person.id is not None
+    rows = repository.corrections_of(session, person.id)
     audit.record(
         session,
         action="student.corrections.read",

@@ -11,7 +11,14 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
 from gateway.db import is_postgres
-from gateway.registry.models import BlockingKey, Person, PersonIdentifier
+from gateway.registry.models import (
+    BlockingKey,
+    Person,
+    PersonIdentifier,
+    ProblemRecord,
+    RecordCorrection,
+    VerificationJob,
+)
 
 
 def add_person(session: Session, person: Person) -> Person:
@@ -102,3 +109,32 @@ def persons_by_ids(session: Session, ids: list[int]) -> Sequence[Person]:
     if not ids:
         return []
     return session.exec(select(Person).where(col(Person.id).in_(ids)).order_by(col(Person.id))).all()
+
+
+def open_problems_about(
+    session: Session, person_id: int, kind: str, *, for_update: bool = False
+) -> Sequence[ProblemRecord]:
+    """Problem records of ``kind`` whose subject is the person, still open or waiting for evidence."""
+    query = select(ProblemRecord).where(
+        ProblemRecord.subject_person_id == person_id,
+        ProblemRecord.type == kind,
+        col(ProblemRecord.status).in_(["open", "needs_evidence"]),
+    )
+    return session.exec(query.with_for_update() if for_update else query).all()
+
+
+def queued_jobs_of(
+    session: Session, person_id: int, *, for_update: bool = False
+) -> Sequence[VerificationJob]:
+    query = select(VerificationJob).where(
+        VerificationJob.person_id == person_id, VerificationJob.status == "queued"
+    )
+    return session.exec(query.with_for_update() if for_update else query).all()
+
+
+def corrections_of(session: Session, person_id: int) -> Sequence[RecordCorrection]:
+    return session.exec(
+        select(RecordCorrection)
+        .where(RecordCorrection.person_id == person_id)
+        .order_by(col(RecordCorrection.id))
+    ).all()

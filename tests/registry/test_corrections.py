@@ -257,6 +257,13 @@ def test_corrections_stay_within_jurisdiction_and_wait_for_an_open_transfer(
         assert jobs == []
 
 
+def _without_id(child: Any) -> dict[str, Any]:
+    """The child's registration as a school without their ID number would send it."""
+    body = {**registration_body(child), "id_type": "none"}
+    del body["id_number"]
+    return body
+
+
 def test_a_j_student_who_obtains_an_id_number_becomes_g(
     verified_api: TestClient,
     verified_registry: ApiCaller,
@@ -265,9 +272,7 @@ def test_a_j_student_who_obtains_an_id_number_becomes_g(
 ) -> None:
     api, caller = verified_api, verified_registry
     child = citizens(population)[6]
-    without_id = {**registration_body(child), "id_type": "none"}
-    del without_id["id_number"]
-    registered = register(api, caller, without_id, "r9")
+    registered = register(api, caller, _without_id(child), "r9")
     assert registered["code"].startswith("J")  # no usable ID number: J once the duplicate check passed
     changes = {"id_type": "resident_id", "id_number": child.id_number}
     answer = _correct(api, caller, registered["code"], changes, "c9").json()
@@ -286,9 +291,7 @@ def test_a_j_student_keeps_j_when_the_g_form_was_ever_issued(
 ) -> None:
     api, caller = verified_api, verified_registry
     child = citizens(population)[7]
-    without_id = {**registration_body(child), "id_type": "none"}
-    del without_id["id_number"]
-    code = register(api, caller, without_id, "r10")["code"]
+    code = register(api, caller, _without_id(child), "r10")["code"]
     with Session(verified_context.engine) as s:
         person = s.exec(select(Person).where(Person.current_code == code)).one()
         # The G form of the number was issued before (to a record merged away since, say).
