@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel
+
+from gateway.clock import UtcDateTime
 
 
 class AuditRow(BaseModel):
     id: int
-    occurred_at: datetime
+    occurred_at: UtcDateTime
     client_id: str | None
     acting_user: str | None
     role: str | None

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, Field
+
+from gateway.clock import UtcDateTime
 
 
 class BatchAccepted(BaseModel):
@@ -26,7 +26,7 @@ class BatchStatus(BaseModel):
     counts: dict[str, int] = Field(
         description="done rows per outcome: issued, existing, review_required, rejected, forbidden, error"
     )
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: UtcDateTime
+    started_at: UtcDateTime | None
+    finished_at: UtcDateTime | None
     results_url: str

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, Field
+
+from gateway.clock import UtcDateTime
 
 
 class ValidateCodeRequest(BaseModel):
@@ -23,7 +23,7 @@ class LineageEntry(BaseModel):
     reason: str
     detail: str | None
     actor: str
-    occurred_at: datetime
+    occurred_at: UtcDateTime
 
 
 class CodeResolution(BaseModel):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.clock import UtcDateTime
 
 
 class FieldScore(BaseModel):
@@ -36,8 +37,8 @@ class ProblemSummary(BaseModel):
     region: str
     school_code: str | None
     candidate_count: int
-    opened_at: datetime
-    decided_at: datetime | None
+    opened_at: UtcDateTime
+    decided_at: UtcDateTime | None
     decision: str | None
 
 
@@ -98,7 +99,7 @@ class MergeResponse(BaseModel):
     merge_id: int
     survivor_code: str
     restored_code: str
-    undone_at: datetime
+    undone_at: UtcDateTime
 
 
 class CorrectedFields(BaseModel):
@@ -134,7 +135,7 @@ class CorrectionOut(BaseModel):
     evidence_ref: str
     code: str
     corrected_by: str
-    corrected_at: datetime
+    corrected_at: UtcDateTime
 
 
 class CorrectionHistory(BaseModel):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from gateway.clock import UtcDateTime
 from gateway.students.statemachine import StatusEventType
 from gateway.students.verification import FieldFlag, Outcome
 
@@ -51,7 +52,7 @@ class StatusEventOut(BaseModel):
     school_code: str | None
     region: str
     recorded_by: str
-    recorded_at: datetime
+    recorded_at: UtcDateTime
     note: str | None
 
 

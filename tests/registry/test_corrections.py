@@ -8,6 +8,7 @@ feed, the audit trail and the correction history (which never shows the values).
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -95,6 +96,8 @@ def test_correcting_a_mistyped_id_number_verifies_and_promotes_the_child(
     (entry,) = history.json()["corrections"]
     assert entry["changed_fields"] == ["id_number"] and entry["reason"] == EVIDENCE["reason"]
     assert entry["code"] == temporary and entry["corrected_by"] == caller.client_id
+    # Stored as UTC and said so, on SQLite too (a time without offset would be read as Beijing time).
+    assert datetime.fromisoformat(entry["corrected_at"]).utcoffset() == timedelta(0)
     shown = history.text.replace(answer["code"], "")  # a G code carries the number by design
     assert wrong not in shown and child.id_number not in shown
 
