@@ -27,10 +27,9 @@ from gateway.audit import service as audit
 from gateway.auth.dependencies import Caller
 from gateway.clock import utcnow
 from gateway.db import advisory_xact_lock, advisory_xact_locks, session_scope
-from gateway.errors import Conflict, FieldError, InvalidInput, NotFound
+from gateway.errors import Conflict, FieldError, InvalidInput
 from gateway.feed import service as feed
 from gateway.identity import RECORD_FIELDS, CanonicalRecord, normalise_record
-from gateway.idgen.service import resolve_code
 from gateway.registry import idempotency, identifiers, repository
 from gateway.registry.idempotency import StoredAnswer
 from gateway.registry.models import Person, ProblemRecord, RecordCorrection, VerificationJob
@@ -38,6 +37,7 @@ from gateway.registry.records import person_to_record, store_record
 from gateway.registry.schemas import CorrectionRequest
 from gateway.registry.service import (
     RegistryDeps,
+    SearchHit,
     Submission,
     Verdict,
     apply_verdict,
@@ -48,8 +48,8 @@ from gateway.registry.service import (
     scheme_of,
     verify_now,
 )
+from gateway.students.service import find_student
 
-NOT_FOUND = "no such student"
 # The fields the external systems vouch for: changing one means verifying the person again.
 IDENTITY_FIELDS = frozenset({"name", "gender", "birth_date", "id_type", "id_number", "nationality"})
 # Every field of the canonical record but its row id and the school (moved by status events).
@@ -72,16 +72,21 @@ class Plan:
     changed: tuple[str, ...]
     warnings: list[dict[str, str]]
     flags: list[str]
+    digests: list[str]  # the corrected record's blocking keys
+
+    @property
+    def identity_changed(self) -> bool:
+        return bool(IDENTITY_FIELDS & set(self.changed))
 
 
 def _find_person(session: Session, caller: Caller, code: str) -> Person:
-    try:
-        person = resolve_code(session, code).person
-    except NotFound:
-        raise NotFound(NOT_FOUND) from None
-    if not caller.jurisdiction.covers(person.region, person.school_code):
-        raise NotFound(NOT_FOUND)  # as for a code never issued: nothing leaks across jurisdictions
-    return person
+    """The student holding ``code``, answered as not found outside the caller's jurisdiction."""
+    return find_student(session, caller, code).person
+
+
+def _refuse_if_locked(person: Person) -> None:
+    if person.locked_by_transfer:
+        raise IdentityLocked("an open cross-province transfer locks this student's identity")
 
 
 def _plan(session: Session, deps: RegistryDeps, person: Person, request: CorrectionRequest) -> Plan:
@@ -104,13 +109,14 @@ def _plan(session: Session, deps: RegistryDeps, person: Person, request: Correct
     before, after = current.to_dict(), corrected.to_dict()
     changed = tuple(f for f in CORRECTABLE_FIELDS if before[f] != after[f])
     warnings = [{"field": w.field, "code": w.code, "message": w.message} for w in normalised.warnings]
-    return Plan(person, current, corrected, changed, warnings, list(normalised.flags))
+    flags = list(normalised.flags)
+    return Plan(person, current, corrected, changed, warnings, flags, digests_of(corrected, deps))
 
 
 def _lock(session: Session, deps: RegistryDeps, plan: Plan) -> Person:
     """Serialise with registrations of the corrected identity (its blocking keys, taken first as
     registrations take them) and with every other change of the person; the locked person."""
-    advisory_xact_locks(session, [f"bk:{d}" for d in digests_of(plan.corrected, deps)])
+    advisory_xact_locks(session, [f"bk:{d}" for d in plan.digests])
     assert plan.person.id is not None
     advisory_xact_lock(session, "person", str(plan.person.id))
     person = repository.get_person(session, plan.person.id, for_update=True)
@@ -152,11 +158,10 @@ def correct_record(
         if stored is not None:
             return stored
         person = _find_person(session, caller, code)
-        if person.locked_by_transfer:
-            raise IdentityLocked("an open cross-province transfer locks this student's identity")
+        _refuse_if_locked(person)  # before asking the external systems for nothing
         plan = _plan(session, deps, person, request)
     verdict: Verdict | None = None
-    if deps.verifier is not None and deps.verify_deadline > 0 and IDENTITY_FIELDS & set(plan.changed):
+    if deps.verifier is not None and deps.verify_deadline > 0 and plan.identity_changed:
         verdict = verify_now(deps, _submission(plan))
     with session_scope(engine) as session:
         stored = idempotency.lookup(session, caller.client_id, key, digest)
@@ -179,10 +184,9 @@ def _apply(
     person = _lock(session, deps, planned)
     if person.status != "active":
         raise Conflict("the student was merged while this correction was submitted; submit it again")
-    if person.locked_by_transfer:
-        raise IdentityLocked("an open cross-province transfer locks this student's identity")
+    _refuse_if_locked(person)
     plan = _plan(session, deps, person, request)
-    if set(digests_of(plan.corrected, deps)) != set(digests_of(planned.corrected, deps)):
+    if plan.digests != planned.digests:
         raise Conflict("the student's record changed while this correction was submitted; submit again")
     if plan.corrected != planned.corrected:
         verdict = None  # the systems were asked about another record: the worker asks again
@@ -191,7 +195,10 @@ def _apply(
         _audit(session, caller, person, "unchanged")
         return StoredAnswer(200, {"outcome": "unchanged", "code": person.current_code, "changed_fields": []})
     assert person.id is not None
-    held_by_others = _other_holders(session, deps, person, plan)
+    # The national duplicate check of the corrected record, as for a registration (the person's own
+    # record aside): searched once, before the correction is written.
+    hits, _outcome, holders = find_candidates(session, deps, plan.corrected, plan.digests)
+    held_by_others = [h for h in holders if h != person.id]
     if held_by_others:
         problem = open_problem_about(
             session,
@@ -219,15 +226,15 @@ def _apply(
     store_record(person, plan.corrected, deps.keyring)
     person.updated_at = utcnow()
     session.add(person)
-    repository.add_blocking_keys(session, person.id, digests_of(plan.corrected, deps))
+    repository.add_blocking_keys(session, person.id, plan.digests)
     body: dict[str, Any] = {
         "outcome": "corrected",
         "code": person.current_code,
         "changed_fields": list(plan.changed),
     }
-    if IDENTITY_FIELDS & set(plan.changed):
+    if plan.identity_changed:
         body["closed_problem_ids"] = _close_wrong_id_problems(session, person, actor, request.reason)
-    duplicate = _duplicate_check(session, deps, person, plan, actor)
+    duplicate = _open_possible_duplicate(session, deps, person, hits, actor)
     if duplicate is not None:
         body["problem_id"], body["problem_type"] = duplicate.id, duplicate.type
     if plan.warnings:
@@ -236,19 +243,11 @@ def _apply(
         body["flags"] = plan.flags
     # Noted before any promotion, so a follower reads the correction, then the new code.
     feed.append(session, type="record.corrected", person=person, detail=" ".join(plan.changed))
-    if IDENTITY_FIELDS & set(plan.changed):
+    if plan.identity_changed:
         body.update(_verify_again(session, deps, person, verdict, actor))
     _audit(session, caller, person, "corrected")
     body["code"] = person.current_code  # a verified L code was promoted just now
     return StoredAnswer(200, body)
-
-
-def _other_holders(session: Session, deps: RegistryDeps, person: Person, plan: Plan) -> list[int]:
-    scheme = scheme_of(plan.corrected)
-    if scheme is None or not plan.corrected.id_number:
-        return []
-    holders = identifiers.find_holders(session, deps.keyring, scheme, plan.corrected.id_number)
-    return [h for h in holders if h != person.id]
 
 
 def _history(
@@ -310,11 +309,10 @@ def _close_wrong_id_problems(session: Session, person: Person, actor: str, reaso
     return [int(p.id or 0) for p in problems]
 
 
-def _duplicate_check(
-    session: Session, deps: RegistryDeps, person: Person, plan: Plan, actor: str
+def _open_possible_duplicate(
+    session: Session, deps: RegistryDeps, person: Person, hits: list[SearchHit], actor: str
 ) -> ProblemRecord | None:
-    """The national duplicate check of the corrected record, as for a registration."""
-    hits, _outcome, _holders = find_candidates(session, deps, plan.corrected)
+    """A possible-duplicate problem record when the corrected record resembles someone else."""
     others = [h for h in hits if h.person.id != person.id and h.result.band in ("match", "review")]
     if not others:
         return None
@@ -339,7 +337,6 @@ def _verify_again(
     for old in repository.queued_jobs_of(session, person.id, for_update=True):
         old.status, old.outcome, old.finished_at, old.last_reason = "done", "superseded", now, "corrected"
         session.add(old)
-    assert person.id is not None
     job = VerificationJob(person_id=person.id, next_attempt_at=now, created_at=now)
     person.verification_status = "pending"
     session.add_all([job, person])

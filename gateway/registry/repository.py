@@ -112,14 +112,15 @@ def persons_by_ids(session: Session, ids: list[int]) -> Sequence[Person]:
 
 
 def open_problems_about(
-    session: Session, person_id: int, kind: str, *, for_update: bool = False
+    session: Session, person_id: int, kind: str | None = None, *, for_update: bool = False
 ) -> Sequence[ProblemRecord]:
-    """Problem records of ``kind`` whose subject is the person, still open or waiting for evidence."""
+    """Problem records (of ``kind``, or any) whose subject is the person, open or waiting for evidence."""
     query = select(ProblemRecord).where(
         ProblemRecord.subject_person_id == person_id,
-        ProblemRecord.type == kind,
         col(ProblemRecord.status).in_(["open", "needs_evidence"]),
     )
+    if kind is not None:
+        query = query.where(ProblemRecord.type == kind)
     return session.exec(query.with_for_update() if for_update else query).all()
 
 

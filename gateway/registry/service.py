@@ -544,16 +544,6 @@ def _promotion_target(id_type: str | None, id_number: str | None, outcome: str) 
     return None
 
 
-def _open_problems_of(session: Session, person_id: int) -> int:
-    rows = session.exec(
-        select(ProblemRecord.id).where(
-            ProblemRecord.subject_person_id == person_id,
-            col(ProblemRecord.status).in_(["open", "needs_evidence"]),
-        )
-    ).all()
-    return len(rows)
-
-
 def apply_verdict(
     session: Session, deps: RegistryDeps, job_id: int, outcome: str, reason: str, actor: str
 ) -> dict[str, Any] | None:
@@ -589,17 +579,21 @@ def apply_verdict(
         return result
     person.verification_status = outcome
     session.add(person)
-    if person.status != "active" or person.current_code[0] == "G" or _open_problems_of(session, person.id):
+    if (
+        person.status != "active"
+        or person.current_code[0] == "G"
+        or repository.open_problems_about(session, person.id)
+    ):
         return result
     record = person_to_record(person, deps.keyring)
     target = _promotion_target(person.id_type, record.id_number, outcome)
-    reason = "verified_and_deduplicated" if outcome == "verified" else "deduplicated_without_id"
+    why = "verified_and_deduplicated" if outcome == "verified" else "deduplicated_without_id"
     if person.current_code[0] == "J":
         # A J code becomes G once the person has a verified resident ID number (student-codes.md),
         # unless that G form is already someone's code: then the J code simply stays.
         if target != "G" or codes.is_issued(session, "G" + str(record.id_number)):
             return result
-        reason = "id_number_obtained"
+        why = "id_number_obtained"
     if target is None:
         return result
     promotion = codes.promote_code(
@@ -608,7 +602,7 @@ def apply_verdict(
         target="G" if target == "G" else "J",
         resident_id=record.id_number if target == "G" else None,
         actor=actor,
-        reason=reason,
+        reason=why,
     )
     result.update(
         {"code": promotion.new_code, "code_type": promotion.new_code[0], "promoted_from": promotion.old_code}
