@@ -137,7 +137,6 @@ class Appender:
     """One append-only log: where its notes are kept, how it writes them itself (under the lock),
     and what it hands to ``gateway_append`` (its rows as JSON, and what to do with the result)."""
 
-    order: int
     key: str
     write: Callable[[Session], None]
     argument: str  # the gateway_append parameter its rows go to: audit_rows or feed_rows
@@ -149,7 +148,6 @@ _APPENDERS: list[Appender] = []
 
 def register_appender(appender: Appender) -> None:
     _APPENDERS.append(appender)
-    _APPENDERS.sort(key=lambda a: a.order)
 
 
 def take_append_lock(session: Session) -> None:

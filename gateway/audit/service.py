@@ -48,11 +48,16 @@ _HASHED_FIELDS = (
 )
 
 
-def _payload(event: AuditEvent) -> str:
-    """The canonical JSON of what a row's hash covers (besides the previous hash)."""
+def _content(event: AuditEvent) -> dict[str, Any]:
+    """What a row's hash covers (besides the previous hash), as it is hashed."""
     content = {name: getattr(event, name) for name in _HASHED_FIELDS}
     content["occurred_at"] = as_utc(event.occurred_at).isoformat(timespec="microseconds")
-    return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return content
+
+
+def _payload(event: AuditEvent) -> str:
+    """The canonical JSON of a row's content."""
+    return json.dumps(_content(event), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def _content_hash(event: AuditEvent, prev_hash: str) -> str:
@@ -121,14 +126,7 @@ def write_pending(session: Session) -> None:
 def _export_pending(session: Session) -> tuple[list[dict[str, Any]], Callable[[list[Any]], None]]:
     """The noted rows as JSON for ``gateway_append``, which chains and inserts them in order."""
     pending: list[AuditEvent] = session.info.pop(_PENDING, None) or []
-    rows = [
-        {
-            **{name: getattr(event, name) for name in _HASHED_FIELDS},
-            "occurred_at": as_utc(event.occurred_at).isoformat(timespec="microseconds"),
-            "payload": _payload(event),
-        }
-        for event in pending
-    ]
+    rows = [{**_content(event), "payload": _payload(event)} for event in pending]
 
     def written(result: list[Any]) -> None:
         for event, (row_id, prev_hash, row_hash) in zip(pending, result, strict=True):
@@ -137,9 +135,7 @@ def _export_pending(session: Session) -> tuple[list[dict[str, Any]], Callable[[l
     return rows, written
 
 
-register_appender(
-    Appender(order=10, key=_PENDING, write=_write_pending, argument="audit_rows", export=_export_pending)
-)
+register_appender(Appender(key=_PENDING, write=_write_pending, argument="audit_rows", export=_export_pending))
 
 
 @orm_events.listens_for(Session, "do_orm_execute")

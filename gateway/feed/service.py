@@ -75,9 +75,7 @@ def _export_pending(session: Session) -> tuple[list[dict[str, Any]], Callable[[l
     return rows, lambda _result: None
 
 
-register_appender(
-    Appender(order=20, key=_PENDING, write=_write_pending, argument="feed_rows", export=_export_pending)
-)
+register_appender(Appender(key=_PENDING, write=_write_pending, argument="feed_rows", export=_export_pending))
 
 
 def read_since(
