@@ -98,14 +98,6 @@ def close_context(ctx: AppContext) -> None:
     ctx.engine.dispose()
 
 
-def _resume_exports(ctx: AppContext) -> None:
-    from gateway.handoff import service as handoff
-    from gateway.handoff.endpoints import export_policy, worker
-
-    policy = export_policy(ctx)
-    worker(ctx).submit(lambda: handoff.resume_exports(ctx.engine, ctx.keyring, policy))
-
-
 def create_app(settings: Settings | None = None, context: AppContext | None = None) -> FastAPI:
     """Build the app. Tests pass a ready ``context``; the server builds one in the lifespan."""
     settings = settings or (context.settings if context else Settings())
@@ -118,7 +110,7 @@ def create_app(settings: Settings | None = None, context: AppContext | None = No
         if owned:
             # Batches and exports left unfinished by a stopped process carry on where they were.
             ctx.services["batches"].submit_unfinished()
-            _resume_exports(ctx)
+            ctx.services["handoff"].submit_unfinished_exports(ctx.engine, ctx.keyring, ctx.settings)
         logger.info("gateway started", extra={"event": "startup"})
         try:
             yield

@@ -9,7 +9,7 @@ exact body bytes, verifiable with ``/.well-known/jwks.json``.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
@@ -197,16 +197,7 @@ def read_record(
 
 
 def _exports_dir(ctx: AppContext) -> FilePath:
-    return export_policy(ctx).directory
-
-
-def export_policy(ctx: AppContext) -> service.ExportPolicy:
-    settings = ctx.settings
-    return service.ExportPolicy(
-        directory=settings.data_dir / "exports",
-        retention=timedelta(hours=settings.export_retention_hours),
-        lease=timedelta(seconds=settings.export_lease_seconds),
-    )
+    return service.ExportPolicy.from_settings(ctx.settings).directory
 
 
 @router.post("/v1/handoff/exports", status_code=202)
@@ -218,7 +209,7 @@ def start_export(
     # The job reads the export row in its own transaction: the request's must commit first.
     session.commit()
     export_id = export.id
-    policy = export_policy(ctx)
+    policy = service.ExportPolicy.from_settings(ctx.settings)
     worker(ctx).submit(lambda: service.run_export(ctx.engine, ctx.keyring, policy, export_id))
     url = service.export_path(export_id)
     return signed(

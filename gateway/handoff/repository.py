@@ -189,24 +189,23 @@ def unfinished_intake_ids(session: Session) -> list[str]:
     )
 
 
-def unfinished_export_ids(session: Session) -> list[str]:
-    """Exports accepted but not finished (queued, or running when their process stopped)."""
+def runnable_export_ids(session: Session, now: datetime) -> list[str]:
+    """Exports accepted and not finished that nobody is writing: queued, or running with a lease
+    that ran out (their process stopped)."""
+    silent = (col(Export.status) == "running") & (
+        col(Export.lease_until).is_(None) | (col(Export.lease_until) < now)
+    )
     return list(
         session.exec(
             select(Export.id)
-            .where(col(Export.status).in_(["queued", "running"]))
+            .where((col(Export.status) == "queued") | silent)
             .order_by(col(Export.created_at))
         ).all()
     )
 
 
 def expired_export_ids(session: Session, now: datetime) -> list[str]:
+    """Finished exports whose files are past their retention (only finished ones have files)."""
     return list(
-        session.exec(
-            select(Export.id).where(
-                col(Export.status).in_(["done", "failed"]),
-                col(Export.expires_at).is_not(None),
-                col(Export.expires_at) <= now,
-            )
-        ).all()
+        session.exec(select(Export.id).where(Export.status == "done", col(Export.expires_at) <= now)).all()
     )

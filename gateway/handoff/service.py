@@ -52,6 +52,7 @@ from gateway.registry import identifiers
 from gateway.registry.models import Person, StatusEvent
 from gateway.registry.records import person_to_record
 from gateway.registry.service import RegistryDeps, find_candidates
+from gateway.settings import Settings
 from gateway.students import repository as students
 from gateway.students import service as student_service
 from gateway.students.schemas import StatusEventRequest
@@ -706,6 +707,14 @@ class ExportPolicy:
     retention: timedelta = timedelta(hours=72)
     lease: timedelta = timedelta(minutes=5)
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ExportPolicy:
+        return cls(
+            directory=settings.data_dir / "exports",
+            retention=timedelta(hours=settings.export_retention_hours),
+            lease=timedelta(seconds=settings.export_lease_seconds),
+        )
+
 
 def _claim_export(engine: Engine, export_id: str, policy: ExportPolicy) -> Export | None:
     """Take the export to run: a queued one, or a running one whose runner went silent (it died)."""
@@ -775,9 +784,10 @@ def run_export(engine: Engine, keyring: KeyRing, policy: ExportPolicy, export_id
 
 
 def resume_exports(engine: Engine, keyring: KeyRing, policy: ExportPolicy) -> list[str]:
-    """Run the exports a stopped process left queued or running (start-up and the worker)."""
+    """Run the exports a stopped process left queued, or running with a lease run out (start-up and
+    the worker); exports another process is still writing are left to it."""
     with session_scope(engine) as session:
-        pending = repository.unfinished_export_ids(session)
+        pending = repository.runnable_export_ids(session, utcnow())
     for export_id in pending:
         run_export(engine, keyring, policy, export_id)
     return pending
@@ -930,6 +940,11 @@ class HandoffWorker:
                 raise
 
         return self._executor.submit(run)
+
+    def submit_unfinished_exports(self, engine: Engine, keyring: KeyRing, settings: Settings) -> None:
+        """At start-up: finish, in the background, the exports a stopped process left."""
+        policy = ExportPolicy.from_settings(settings)
+        self.submit(lambda: resume_exports(engine, keyring, policy))
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

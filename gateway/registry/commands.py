@@ -21,8 +21,7 @@ def worker(
 
     from gateway.app import build_context, close_context
     from gateway.batches.service import resume_unfinished
-    from gateway.handoff.endpoints import export_policy
-    from gateway.handoff.service import expire_exports, resume_exports, resume_intakes
+    from gateway.handoff.service import ExportPolicy, expire_exports, resume_exports, resume_intakes
     from gateway.handoff.webhooks import dispatch_once
     from gateway.observability import configure_logging
     from gateway.registry.service import work_queue_once
@@ -35,7 +34,7 @@ def worker(
     webhook_client = httpx.Client(timeout=10)
     try:
         resume_intakes(ctx.engine, deps)
-        policy = export_policy(ctx)
+        policy = ExportPolicy.from_settings(settings)
         while True:
             resume_unfinished(ctx.engine, deps)
             resume_exports(ctx.engine, ctx.keyring, policy)

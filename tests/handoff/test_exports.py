@@ -18,7 +18,7 @@ from gateway.audit.models import AuditEvent
 from gateway.clock import utcnow
 from gateway.context import AppContext
 from gateway.handoff import service
-from gateway.handoff.endpoints import WORKER, export_policy
+from gateway.handoff.endpoints import WORKER
 from gateway.handoff.models import Export
 from tests.fixtures.api import ApiCaller
 from tests.handoff.conftest import BASIS, MakeParty, cohort, hand_over, verified, wait_for
@@ -61,7 +61,7 @@ def test_an_export_whose_process_died_is_finished_by_the_next_runner(
     url = _start(handoff_api, preschool)
     export_id = url.rsplit("/", 1)[-1]
     assert handoff_api.get(url, headers=preschool.headers).status_code == 202
-    policy = export_policy(committed_context)
+    policy = service.ExportPolicy.from_settings(committed_context.settings)
     # A second export died while running: its lease is out and a partial file lies on disk.
     second = _start(handoff_api, preschool).rsplit("/", 1)[-1]
     with Session(committed_context.engine) as s:
@@ -96,7 +96,7 @@ def test_a_running_export_with_a_live_lease_is_left_to_its_runner(
         row.status, row.lease_until = "running", utcnow() + timedelta(minutes=5)
         s.add(row)
         s.commit()
-    policy = export_policy(committed_context)
+    policy = service.ExportPolicy.from_settings(committed_context.settings)
     service.resume_exports(committed_context.engine, committed_context.keyring, policy)
     with Session(committed_context.engine) as s:
         row = s.get(Export, export_id)
@@ -112,7 +112,7 @@ def test_files_are_removed_after_retention_and_the_export_is_gone(
     wait_for(lambda: handoff_api.get(url, headers=preschool.headers).status_code == 200)
     manifest = verified(handoff_api, handoff_api.get(url, headers=preschool.headers))
     file_url = manifest["output"][0]["url"]
-    policy = export_policy(committed_context)
+    policy = service.ExportPolicy.from_settings(committed_context.settings)
     # Within retention nothing is removed.
     assert service.expire_exports(committed_context.engine, policy) == []
     assert handoff_api.get(file_url, headers=preschool.headers).status_code == 200
