@@ -1,11 +1,15 @@
-"""Registrations of people the mock registers know."""
+"""Registrations of people the mock registers know, and small helpers the registry tests share."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlmodel import Session, select
 
+from gateway.context import AppContext
+from gateway.idgen import formats
+from gateway.registry.models import Person
 from mocks.population import Population
 from tests.fixtures.api import ApiCaller
 
@@ -36,3 +40,18 @@ def register(api: TestClient, caller: ApiCaller, body: dict[str, Any], key: str)
     assert reply.status_code in (200, 201, 202), reply.text
     answer: dict[str, Any] = reply.json()
     return answer
+
+
+def mistyped_id_number(number: str) -> str:
+    """The same birth date and gender, another sequence digit, a valid check character."""
+    digits = number[:14] + str((int(number[14]) + 1) % 10) + number[15:17]
+    return digits + formats.check_character(digits)
+
+
+def set_transfer_lock(context: AppContext, code: str, locked: bool) -> None:
+    """What opening (True) or completing (False) a cross-province transfer of the holder of ``code`` sets."""
+    with Session(context.engine) as s:
+        person = s.exec(select(Person).where(Person.current_code == code)).one()
+        person.locked_by_transfer = locked
+        s.add(person)
+        s.commit()

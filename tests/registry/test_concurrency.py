@@ -21,7 +21,6 @@ from sqlmodel import Session, col
 
 from gateway.app import attach_services, create_app
 from gateway.context import AppContext
-from gateway.idgen import formats as code_formats
 from gateway.idgen import service as code_service
 from gateway.idgen.models import IssuedCode
 from gateway.matching import generate_population
@@ -30,6 +29,7 @@ from gateway.registry.models import Person, ProblemRecord, VerificationJob
 from tests.adapters.live import orchestrator
 from tests.fixtures.server import serve_in_thread
 from tests.mocks.live import known_population, running_mocks
+from tests.registry.people import mistyped_id_number
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -167,11 +167,6 @@ def _check(
         assert queued == pending
 
 
-def _mistyped(number: str) -> str:
-    digits = number[:14] + str((int(number[14]) + 1) % 10) + number[15:17]
-    return digits + code_formats.check_character(digits)
-
-
 def test_corrections_racing_registrations_of_the_corrected_identity(
     committed_context: AppContext, tokens_by_province: Any
 ) -> None:
@@ -194,7 +189,9 @@ def test_corrections_racing_registrations_of_the_corrected_identity(
                 body = {k: v for k, v in person.to_dict().items() if v is not None and k != "record_id"}
                 home = str(person.household_region)
                 body.update(
-                    id_number=_mistyped(str(person.id_number)), school_region=home, school_code=home + "0001"
+                    id_number=mistyped_id_number(str(person.id_number)),
+                    school_region=home,
+                    school_code=home + "0001",
                 )
                 headers = {"Authorization": f"Bearer {tokens[home[:2]]}", "Idempotency-Key": f"first-{index}"}
                 reply = http.post("/v1/registrations", json=body, headers=headers)

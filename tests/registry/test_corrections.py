@@ -18,24 +18,23 @@ from sqlmodel import Session, col, select
 from gateway.audit.models import AuditEvent
 from gateway.clock import utcnow
 from gateway.context import AppContext
-from gateway.idgen import formats
 from gateway.idgen.models import IssuedCode
 from gateway.registry import identifiers
 from gateway.registry.models import Person, ProblemRecord, RecordCorrection, VerificationJob
 from mocks.population import Population
 from tests.fixtures.api import ApiCaller, register_caller
-from tests.registry.people import citizens, register, registration_body
+from tests.registry.people import (
+    citizens,
+    mistyped_id_number,
+    register,
+    registration_body,
+    set_transfer_lock,
+)
 
 EVIDENCE = {
     "reason": "ID number mistyped at enrolment",
     "evidence_ref": "household booklet p.3, scan 2026-114",
 }
-
-
-def _mistyped(number: str) -> str:
-    """The same birth date and gender, another sequence digit, a valid check character."""
-    digits = number[:14] + str((int(number[14]) + 1) % 10) + number[15:17]
-    return digits + formats.check_character(digits)
 
 
 def _correct(
@@ -56,7 +55,7 @@ def test_correcting_a_mistyped_id_number_verifies_and_promotes_the_child(
 ) -> None:
     api, caller = verified_api, verified_registry
     child = citizens(population)[0]
-    wrong = _mistyped(child.id_number)
+    wrong = mistyped_id_number(child.id_number)
     registered = register(api, caller, {**registration_body(child), "id_number": wrong}, "r1")
     assert registered["verification"] == "failed" and registered["code"].startswith("L")
     temporary, wrong_id_problem = registered["code"], registered["problem_id"]
@@ -247,11 +246,7 @@ def test_corrections_stay_within_jurisdiction_and_wait_for_an_open_transfer(
     assert api.get(f"/v1/students/{code}/corrections", headers=elsewhere.headers).status_code == 404
     reader = register_caller(api, verified_context.engine, "province", province, scopes="students:read")
     assert _correct(api, reader, code, {"guardian_name": "张三"}, "j2").status_code == 403
-    with Session(verified_context.engine) as s:
-        person = s.exec(select(Person).where(Person.current_code == code)).one()
-        person.locked_by_transfer = True
-        s.add(person)
-        s.commit()
+    set_transfer_lock(verified_context, code, True)
     locked = _correct(api, caller, code, {"guardian_name": "张三"}, "j3")
     assert locked.status_code == 409 and "transfer" in locked.json()["detail"]
     with Session(verified_context.engine) as s:

@@ -13,6 +13,7 @@ from gateway.context import AppContext
 from gateway.idgen import formats
 from gateway.registry.models import Person
 from tests.fixtures.api import ApiCaller, register_caller
+from tests.registry.people import set_transfer_lock
 from tests.registry.test_registration import CHILD, SCHOOL, _citizen
 
 
@@ -182,7 +183,7 @@ def test_no_merge_while_a_transfer_holds_either_student(
     problem_id = committed_api.post(
         "/v1/reviews", json={"codes": [b, a], "note": "same child?"}, headers=reviewer.headers
     ).json()["id"]
-    _set_transfer_lock(committed_context, b, True)
+    set_transfer_lock(committed_context, b, True)
     refused = committed_api.post(
         f"/v1/reviews/{problem_id}/decision", json={"decision": "same_person"}, headers=reviewer.headers
     )
@@ -190,28 +191,19 @@ def test_no_merge_while_a_transfer_holds_either_student(
     assert committed_api.get(f"/v1/codes/{b}", headers=reviewer.headers).json()["current_code"] == b
     with Session(committed_context.engine) as s:
         assert s.exec(select(Person).where(Person.current_code == b)).one().status == "active"
-    _set_transfer_lock(committed_context, b, False)
+    set_transfer_lock(committed_context, b, False)
     decided = committed_api.post(
         f"/v1/reviews/{problem_id}/decision", json={"decision": "same_person"}, headers=reviewer.headers
     )
     assert decided.status_code == 200 and decided.json()["merge_id"]
     # Undoing it waits for a transfer of the survivor in the same way.
-    _set_transfer_lock(committed_context, a, True)
+    set_transfer_lock(committed_context, a, True)
     undo = committed_api.post(f"/v1/merges/{decided.json()['merge_id']}/undo", headers=reviewer.headers)
     assert undo.status_code == 409 and "transfer" in undo.json()["detail"]
     assert committed_api.get(f"/v1/codes/{b}", headers=reviewer.headers).json()["current_code"] == a
-    _set_transfer_lock(committed_context, a, False)
+    set_transfer_lock(committed_context, a, False)
     undo = committed_api.post(f"/v1/merges/{decided.json()['merge_id']}/undo", headers=reviewer.headers)
     assert undo.status_code == 200, undo.text
-
-
-def _set_transfer_lock(context: AppContext, code: str, locked: bool) -> None:
-    """What opening (True) or completing (False) a cross-province transfer of the holder of ``code`` sets."""
-    with Session(context.engine) as s:
-        person = s.exec(select(Person).where(Person.current_code == code)).one()
-        person.locked_by_transfer = locked
-        s.add(person)
-        s.commit()
 
 
 def test_report_needs_two_distinct_known_codes(
