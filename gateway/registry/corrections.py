@@ -41,6 +41,7 @@ from gateway.registry.service import (
     Submission,
     Verdict,
     apply_verdict,
+    attach_document,
     digests_of,
     explanation_json,
     find_candidates,
@@ -274,21 +275,13 @@ def _replace_document(session: Session, deps: RegistryDeps, person: Person, plan
     if not {"id_type", "id_number"} & set(plan.changed):
         return
     assert person.id is not None
-    old_scheme, new_scheme = scheme_of(plan.current), scheme_of(plan.corrected)
+    old_scheme = scheme_of(plan.current)
     if old_scheme is not None and plan.current.id_number:
         old_hash = deps.keyring.lookup_hash(old_scheme, plan.current.id_number)
         for row in repository.find_active_identifier(session, old_scheme, old_hash):
             if row.person_id == person.id:
                 identifiers.end_identifier(session, row)
-    if new_scheme is not None and plan.corrected.id_number:
-        identifiers.attach_identifier(
-            session,
-            deps.keyring,
-            person_id=person.id,
-            scheme=new_scheme,
-            value=plan.corrected.id_number,
-            source=actor,
-        )
+    attach_document(session, deps, person.id, plan.corrected, actor)
 
 
 def _close_wrong_id_problems(session: Session, person: Person, actor: str, reason: str) -> list[int]:

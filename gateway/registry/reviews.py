@@ -25,7 +25,14 @@ from gateway.idgen import repository as code_repository
 from gateway.idgen.models import CodeLineage
 from gateway.registry import identifiers, repository
 from gateway.registry.models import Merge, Person, ProblemRecord
-from gateway.registry.service import RegistryDeps, Submission, create_person, parse_submission
+from gateway.registry.service import (
+    RegistryDeps,
+    Submission,
+    attach_document,
+    create_person,
+    parse_submission,
+    scheme_of,
+)
 
 Decision = Literal["same_person", "different_persons", "needs_evidence"]
 PROBLEM_TYPES = ("wrong_id", "duplicate_id", "duplicate_no_id", "possible_duplicate")
@@ -314,23 +321,15 @@ def decide(
             target = repository.get_person(session, target_id)
             assert target is not None and target.id is not None
             submission = submitted(problem, deps)
-            if submission and submission.record.id_number:
-                scheme = (
-                    "resident_id"
-                    if submission.record.id_type == "household_booklet"
-                    else str(submission.record.id_type)
-                )
-                if scheme in identifiers.NATIONAL_DOCUMENT_SCHEMES and not identifiers.find_holders(
-                    session, deps.keyring, scheme, submission.record.id_number
-                ):
-                    identifiers.attach_identifier(
-                        session,
-                        deps.keyring,
-                        person_id=target.id,
-                        scheme=scheme,
-                        value=submission.record.id_number,
-                        source=actor,
-                    )
+            scheme = scheme_of(submission.record) if submission else None
+            # The submitted document becomes the survivor's, unless somebody holds it already.
+            if (
+                submission
+                and scheme
+                and submission.record.id_number
+                and not identifiers.find_holders(session, deps.keyring, scheme, submission.record.id_number)
+            ):
+                attach_document(session, deps, target.id, submission.record, actor)
             code = target.current_code
             problem.result_person_id = target.id
         problem.status = "resolved"

@@ -241,7 +241,7 @@ def _is_final(outcome: str, id_type: str | None) -> bool:
     return not (outcome == "pending" or (outcome == "not_applicable" and id_type in CITIZEN_ID_TYPES))
 
 
-def _attach_document(
+def attach_document(
     session: Session,
     deps: RegistryDeps,
     person_id: int,
@@ -360,7 +360,7 @@ def create_person(
             details=details,
         )
     assert person.id is not None
-    _attach_document(session, deps, person.id, record, actor, new_person=True)
+    attach_document(session, deps, person.id, record, actor, new_person=True)
     repository.add_blocking_keys(
         session, person.id, digests if digests is not None else digests_of(record, deps), new_person=True
     )
@@ -417,7 +417,7 @@ def _decide(
         person = matches[0].person
         assert person.id is not None
         if not holders:
-            _attach_document(session, deps, person.id, record, actor)
+            attach_document(session, deps, person.id, record, actor)
         return _answer_existing(person)
     reviewable = [h for h in hits if h.result.band in ("match", "review")]
     if reviewable or holders:
