@@ -36,3 +36,26 @@ def _mask_match(match: re.Match[str]) -> str:
 def mask_id_numbers(text: str) -> str:
     """Mask every ID-number-shaped run of characters in ``text``."""
     return _ID_SHAPED.sub(_mask_match, text)
+
+
+def mask_code(code: str | None) -> str | None:
+    """A student code as it may be shown without disclosing an ID number.
+
+    A ``G`` code is ``G`` + the holder's resident ID number, so it is masked exactly like that number
+    (``G`` + first 6 + ``********`` + last 4). ``L`` and ``J`` codes carry no document number and are
+    shown as they are.
+    """
+    if code is None or code[:1] not in ("G", "g"):
+        return code
+    return code[0] + (mask_id_number(code[1:]) or "")
+
+
+def disclosed_code(
+    code: str | None, *, supplied: frozenset[str] | set[str] = frozenset(), full: bool = False
+) -> str | None:
+    """The form of ``code`` a caller may see: in full when ``full`` (the caller may see ID numbers in
+    full, e.g. ``handoff:identity`` on a handoff record) or when the caller supplied that very code,
+    or its ID number, in the request (echoing it back discloses nothing); masked otherwise."""
+    if code is None or full or code in supplied or code[1:] in supplied:
+        return code
+    return mask_code(code)
