@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from gateway import __version__
 from gateway.audit.endpoints import router as audit_router
 from gateway.auth.endpoints import router as auth_router
+from gateway.auth.scopes import role_scope_table
 from gateway.batches.endpoints import router as batches_router
 from gateway.console.endpoints import STATIC_DIR
 from gateway.console.endpoints import router as console_router
@@ -122,7 +123,12 @@ def create_app(settings: Settings | None = None, context: AppContext | None = No
         title="Student Identity Gateway",
         version=__version__,
         lifespan=lifespan,
-        description="Lifelong national student codes, identity matching, verification and handoff.",
+        description=(
+            "Lifelong national student codes, identity matching, verification and handoff.\n\n"
+            "Every caller has a role, a jurisdiction and scopes. A role may only ever hold the scopes "
+            "ticked for it below (`all` means all of them); a record outside the caller's jurisdiction "
+            "answers as if it did not exist.\n\n" + role_scope_table()
+        ),
     )
     if context is not None:
         app.state.ctx = context

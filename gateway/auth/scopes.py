@@ -1,7 +1,9 @@
-"""The scopes a client may hold, named ``resource:action``, and the roles and stages that exist.
+"""The scopes a client may hold, named ``resource:action``, the roles, and which scopes each role may hold.
 
 A token carries the scopes its client holds (or the subset it asked for); each endpoint requires
-exactly one scope. The README lists them with what each allows.
+exactly one scope. ``ROLE_SCOPES`` is the ceiling: a client is never created with, and a token never
+carries, a scope its role may not hold (``all`` means every scope of the role). The README and the
+OpenAPI description print the same table; docs/adr/006-roles-and-jurisdictions.md argues it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from enum import StrEnum
 
 
 class Scope(StrEnum):
+    CODES_VALIDATE = "codes:validate"
     CODES_READ = "codes:read"
     IDENTITY_NORMALIZE = "identity:normalize"
     SEARCH_READ = "search:read"
@@ -31,6 +34,7 @@ class Scope(StrEnum):
 
 
 SCOPE_DESCRIPTIONS: dict[Scope, str] = {
+    Scope.CODES_VALIDATE: "check a code's format and check character (says nothing of any person)",
     Scope.CODES_READ: "validate codes and resolve a code to the current one with its lineage",
     Scope.IDENTITY_NORMALIZE: "normalise and check a record without storing it",
     Scope.SEARCH_READ: "search the registry for candidate matches of a record",
@@ -72,15 +76,102 @@ class Stage(StrEnum):
     HIGHER_EDUCATION = "higher_education"
 
 
-def parse_scopes(text: str) -> frozenset[Scope]:
-    """Parse a space-separated scope list; ``all`` grants every scope. Unknown names raise ValueError."""
+_S = Scope
+# What every education-administration level does for the children inside its jurisdiction.
+_ADMINISTRATION = frozenset(
+    {
+        _S.CODES_VALIDATE,
+        _S.CODES_READ,
+        _S.IDENTITY_NORMALIZE,
+        _S.SEARCH_READ,
+        _S.REGISTRATIONS_WRITE,
+        _S.STUDENTS_READ,
+        _S.STUDENTS_WRITE,
+        _S.REVIEWS_READ,
+        _S.REVIEWS_WRITE,
+        _S.BATCHES_WRITE,
+        _S.FEED_READ,
+        _S.TRANSFERS_WRITE,
+        _S.REPORTS_READ,
+    }
+)
+
+# The ceiling: which scopes each role may ever hold. Jurisdiction then bounds what a scope reaches.
+ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
+    # The ministry: oversight of the whole registry, the audit trail, operations. It is not a
+    # registry of another stage, so it neither claims nor pulls handoff records.
+    Role.CENTRAL: _ADMINISTRATION | {_S.AUDIT_READ, _S.METRICS_READ},
+    Role.PROVINCE: _ADMINISTRATION,
+    Role.CITY: _ADMINISTRATION,
+    Role.COUNTY: _ADMINISTRATION,
+    # A school collects, enters and corrects its own students' data and applies for transfers; the
+    # county above it reviews problem records and reads the reports.
+    Role.SCHOOL: _ADMINISTRATION - {_S.REVIEWS_READ, _S.REVIEWS_WRITE, _S.REPORTS_READ},
+    # A reviewer works the problem-record queue: reads the persons involved, decides, sees the dashboard.
+    Role.REVIEWER: frozenset(
+        {
+            _S.CODES_VALIDATE,
+            _S.CODES_READ,
+            _S.SEARCH_READ,
+            _S.STUDENTS_READ,
+            _S.REVIEWS_READ,
+            _S.REVIEWS_WRITE,
+            _S.REPORTS_READ,
+        }
+    ),
+    # A partner agency checks that a code and a few demographics belong together: yes/no per field,
+    # never a record, a search result, a code's lineage or the audit trail.
+    Role.PARTNER: frozenset({_S.CODES_VALIDATE, _S.IDENTITY_NORMALIZE, _S.VERIFICATIONS_WRITE}),
+    # A registry of another stage hands children over, claims admitted students, pulls their records
+    # (with full document numbers: admission is keyed by identity) and follows the change feed.
+    Role.REGISTRY: frozenset(
+        {
+            _S.CODES_VALIDATE,
+            _S.IDENTITY_NORMALIZE,
+            _S.HANDOFF_READ,
+            _S.HANDOFF_WRITE,
+            _S.HANDOFF_IDENTITY,
+            _S.FEED_READ,
+        }
+    ),
+}
+
+
+def parse_scopes(text: str, role: Role) -> frozenset[Scope]:
+    """Parse a space-separated scope list for a client of ``role``; ``all`` grants every scope of the role.
+
+    Unknown names, and scopes the role may never hold, raise ValueError naming them.
+    """
     names = text.split()
+    allowed = ROLE_SCOPES[role]
     if names == ["all"]:
-        return frozenset(Scope)
+        return allowed
     scopes = set()
     for name in names:
         try:
             scopes.add(Scope(name))
         except ValueError:
             raise ValueError(f"unknown scope {name!r}") from None
+    refused = sorted(s.value for s in scopes - allowed)
+    if refused:
+        raise ValueError(f"role {role.value} may not hold {', '.join(refused)}")
     return frozenset(scopes)
+
+
+def held_scopes(role: Role | str, stored: str) -> frozenset[str]:
+    """The scopes a stored client really holds: its list cut to its role's ceiling (a client stored
+    before the ceiling existed may list more)."""
+    ceiling = {s.value for s in ROLE_SCOPES[Role(role)]}
+    return frozenset(stored.split()) & ceiling
+
+
+def role_scope_table() -> str:
+    """The ceiling as a Markdown table (README and the OpenAPI description print this)."""
+    roles = list(Role)
+    head = "| scope | " + " | ".join(r.value for r in roles) + " |"
+    rule = "|---" * (len(roles) + 1) + "|"
+    rows = [
+        f"| `{s.value}` | " + " | ".join("✓" if s in ROLE_SCOPES[r] else "" for r in roles) + " |"
+        for s in Scope
+    ]
+    return "\n".join([head, rule, *rows])

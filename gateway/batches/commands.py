@@ -47,7 +47,7 @@ def import_file(
     from gateway.auth import repository as clients
     from gateway.auth.dependencies import Caller
     from gateway.auth.jurisdiction import Jurisdiction
-    from gateway.auth.scopes import Role, Scope, parse_scopes
+    from gateway.auth.scopes import Role, Scope, held_scopes
     from gateway.auth.service import check_usable
     from gateway.batches import service
     from gateway.db import session_scope
@@ -76,7 +76,7 @@ def import_file(
             except GatewayError as exc:
                 console.print(f"[red]{exc.detail}[/red]")
                 raise typer.Exit(code=2) from None
-            scopes = frozenset(s.value for s in parse_scopes(client.scopes))
+            scopes = held_scopes(client.role, client.scopes)
             caller = Caller(
                 client_id=client.id,
                 client_name=client.name,

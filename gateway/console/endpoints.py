@@ -185,7 +185,7 @@ def problem_page(
     try:
         caller = signin.caller_from_cookie(request, ctx)
         problem = reviews.get_problem(session, caller, problem_id)
-        detail = problem_detail(session, _registry(ctx), problem)
+        detail = problem_detail(session, _registry(ctx), problem, caller)
     except GatewayError as exc:
         session.rollback()
         return _refused(request, ctx, exc)

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.clock import as_utc
-from gateway.privacy import mask_id_numbers
+from gateway.privacy import mask_code
 from gateway.registry.models import ProblemRecord
 from gateway.registry.schemas import PersonView, ProblemDetail
 from gateway.reports.schemas import ProgressReport, RegionFigures
@@ -116,7 +116,7 @@ def _person_values(person: PersonView) -> dict[str, str | None]:
     values: dict[str, str | None] = person.model_dump()
     values["id_number"] = person.id_number_masked
     # A G code is the letter G and an ID number: shown masked like the number it carries.
-    values["code"] = mask_id_numbers(person.code)
+    values["code"] = mask_code(person.code)
     return values
 
 
@@ -147,16 +147,19 @@ def _agreement(reference: str | None, value: str | None) -> str:
     return "same" if reference.strip().casefold() == value.strip().casefold() else "different"
 
 
+def _title(role: str, person: PersonView) -> str:
+    if person.masked:
+        return f"{role} held in province {person.region} (outside your jurisdiction)"
+    return f"{role} (person {person.person_id})"
+
+
 def build_comparison(detail: ProblemDetail) -> Comparison:
     """The submitted record (or the subject person) against every candidate, field by field."""
     if detail.submitted is not None:
         reference_title, reference_id = "Submitted record", None
         reference_values = _submitted_values(detail.submitted)
     elif detail.subject is not None:
-        reference_title, reference_id = (
-            f"Subject (person {detail.subject.person_id})",
-            detail.subject.person_id,
-        )
+        reference_title, reference_id = _title("Subject", detail.subject), detail.subject.person_id
         reference_values = _person_values(detail.subject)
     else:
         reference_title, reference_id, reference_values = "Submitted record", None, {}
@@ -169,10 +172,10 @@ def build_comparison(detail: ProblemDetail) -> Comparison:
         cells = [Cell(values.get(k), _agreement(reference_values.get(k), values.get(k))) for k in keys]
         columns.append(
             Column(
-                f"Candidate (person {person.person_id})",
+                _title("Candidate", person),
                 person.person_id,
                 cells,
-                explanations.get(person.person_id),
+                explanations.get(person.person_id) if person.person_id is not None else None,
             )
         )
     choices = [(c.person_id, c.title) for c in [reference, *columns] if c.person_id is not None]

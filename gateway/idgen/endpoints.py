@@ -15,10 +15,11 @@ from gateway.idgen.schemas import CodeResolution, LineageEntry, ValidateCodeRequ
 
 router = APIRouter(prefix="/v1/codes", tags=["codes"])
 CodesReader = Annotated[Caller, Depends(require_scope(Scope.CODES_READ))]
+CodesValidator = Annotated[Caller, Depends(require_scope(Scope.CODES_VALIDATE))]
 
 
 @router.post("/validate", response_model=ValidateCodeResponse)
-def validate_code(body: ValidateCodeRequest, _caller: CodesReader) -> ValidateCodeResponse:
+def validate_code(body: ValidateCodeRequest, _caller: CodesValidator) -> ValidateCodeResponse:
     """Check a code's format and check character; says nothing about whether it was issued."""
     check = formats.validate_code(body.code)
     return ValidateCodeResponse(

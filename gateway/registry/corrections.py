@@ -30,6 +30,7 @@ from gateway.db import advisory_xact_lock, advisory_xact_locks, session_scope
 from gateway.errors import Conflict, FieldError, InvalidInput
 from gateway.feed import service as feed
 from gateway.identity import RECORD_FIELDS, CanonicalRecord, normalise_record
+from gateway.privacy import disclosed_code
 from gateway.registry import idempotency, identifiers, repository
 from gateway.registry.idempotency import StoredAnswer
 from gateway.registry.models import Person, ProblemRecord, RecordCorrection, VerificationJob
@@ -194,36 +195,26 @@ def _apply(
     actor = caller.client_id
     if not plan.changed:
         _audit(session, caller, person, "unchanged")
-        return StoredAnswer(200, {"outcome": "unchanged", "code": person.current_code, "changed_fields": []})
+        shown = _shown_code(person, code, plan)
+        return StoredAnswer(200, {"outcome": "unchanged", "code": shown, "changed_fields": []})
     assert person.id is not None
     # The national duplicate check of the corrected record, as for a registration (the person's own
     # record aside): searched once, before the correction is written.
     hits, _outcome, holders = find_candidates(session, deps, plan.corrected, plan.digests)
     held_by_others = [h for h in holders if h != person.id]
-    if held_by_others:
-        problem = open_problem_about(
-            session,
-            deps,
-            person,
-            kind="duplicate_id",
-            actor=actor,
-            candidates=held_by_others,
-            submission=_submission(plan),
-            explanation=json.dumps({"reason": "corrected_id_number_held_by_another_person"}),
-        )
-        _audit(session, caller, person, "review_required")
-        return StoredAnswer(
-            202,
-            {
-                "outcome": "review_required",
-                "code": person.current_code,
-                "problem_id": problem.id,
-                "problem_type": "duplicate_id",
-                "changed_fields": [],
-            },
-        )
+    others = {int(p.id or 0): p for p in repository.persons_by_ids(session, held_by_others)}
+    held_here = [pid for pid, p in others.items() if caller.jurisdiction.covers(p.region, p.school_code)]
+    if held_here:
+        answer = _refuse_number_held(session, deps, caller, person, plan, held_by_others)
+        answer.body["code"] = _shown_code(person, code, plan)
+        return answer
+    # Held only outside the caller's jurisdiction: the answer must not say so (no oracle of who holds
+    # which number), so the correction is answered and applied as any other; the number is not
+    # attached while the other person holds it, and a duplicate-ID record both sides see masked
+    # keeps the conflict in view (no promotion while it is open).
+    held_elsewhere = held_by_others
     session.add(_history(deps, person, plan, request, actor))
-    _replace_document(session, deps, person, plan, actor)
+    _replace_document(session, deps, person, plan, actor, attach=not held_elsewhere)
     store_record(person, plan.corrected, deps.keyring)
     person.updated_at = utcnow()
     session.add(person)
@@ -235,7 +226,18 @@ def _apply(
     }
     if plan.identity_changed:
         body["closed_problem_ids"] = _close_wrong_id_problems(session, person, actor, request.reason)
-    duplicate = _open_possible_duplicate(session, deps, person, hits, actor)
+    if held_elsewhere:
+        open_problem_about(
+            session,
+            deps,
+            person,
+            kind="duplicate_id",
+            actor=actor,
+            candidates=held_elsewhere,
+            submission=_submission(plan),
+            explanation=json.dumps({"reason": "corrected_id_number_held_by_another_person"}),
+        )
+    duplicate = _open_possible_duplicate(session, deps, person, hits, actor, ours=caller)
     if duplicate is not None:
         body["problem_id"], body["problem_type"] = duplicate.id, duplicate.type
     if plan.warnings:
@@ -247,7 +249,7 @@ def _apply(
     if plan.identity_changed:
         body.update(_verify_again(session, deps, person, verdict, actor))
     _audit(session, caller, person, "corrected")
-    body["code"] = person.current_code  # a verified L code was promoted just now
+    body["code"] = _shown_code(person, code, plan)  # a verified L code was promoted just now
     return StoredAnswer(200, body)
 
 
@@ -269,9 +271,51 @@ def _history(
     )
 
 
-def _replace_document(session: Session, deps: RegistryDeps, person: Person, plan: Plan, actor: str) -> None:
+def _shown_code(person: Person, asked: str, plan: Plan) -> str | None:
+    """The student's code as the answer shows it: a G code in full only when the caller sent it (as
+    the code asked about, or as the ID number it carries)."""
+    return disclosed_code(person.current_code, supplied={asked, str(plan.corrected.id_number)})
+
+
+def _refuse_number_held(
+    session: Session,
+    deps: RegistryDeps,
+    caller: Caller,
+    person: Person,
+    plan: Plan,
+    holders: list[int],
+) -> StoredAnswer:
+    """202 ``review_required``: the corrected number is held by a person the caller can see too;
+    nothing changes, a duplicate-ID problem record is opened."""
+    problem = open_problem_about(
+        session,
+        deps,
+        person,
+        kind="duplicate_id",
+        actor=caller.client_id,
+        candidates=holders,
+        submission=_submission(plan),
+        explanation=json.dumps({"reason": "corrected_id_number_held_by_another_person"}),
+    )
+    _audit(session, caller, person, "review_required")
+    return StoredAnswer(
+        202,
+        {
+            "outcome": "review_required",
+            "code": person.current_code,
+            "problem_id": problem.id,
+            "problem_type": "duplicate_id",
+            "changed_fields": [],
+        },
+    )
+
+
+def _replace_document(
+    session: Session, deps: RegistryDeps, person: Person, plan: Plan, actor: str, *, attach: bool = True
+) -> None:
     """The old national document stops being the person's (kept, its validity ended); the new one
-    is attached. Other registries' numbers are left alone."""
+    is attached, unless another person holds it (a problem record then names both). Other
+    registries' numbers are left alone."""
     if not {"id_type", "id_number"} & set(plan.changed):
         return
     assert person.id is not None
@@ -281,7 +325,8 @@ def _replace_document(session: Session, deps: RegistryDeps, person: Person, plan
         for row in repository.find_active_identifier(session, old_scheme, old_hash):
             if row.person_id == person.id:
                 identifiers.end_identifier(session, row)
-    attach_document(session, deps, person.id, plan.corrected, actor)
+    if attach:
+        attach_document(session, deps, person.id, plan.corrected, actor)
 
 
 def _close_wrong_id_problems(session: Session, person: Person, actor: str, reason: str) -> list[int]:
@@ -303,11 +348,25 @@ def _close_wrong_id_problems(session: Session, person: Person, actor: str, reaso
 
 
 def _open_possible_duplicate(
-    session: Session, deps: RegistryDeps, person: Person, hits: list[SearchHit], actor: str
+    session: Session, deps: RegistryDeps, person: Person, hits: list[SearchHit], actor: str, *, ours: Caller
 ) -> ProblemRecord | None:
-    """A possible-duplicate problem record when the corrected record resembles someone else."""
+    """A possible-duplicate problem record when the corrected record resembles someone else.
+
+    Only a look-alike inside the caller's jurisdiction is named in the answer; one elsewhere opens
+    the record all the same (both sides see it masked) but the answer does not tell."""
     others = [h for h in hits if h.person.id != person.id and h.result.band in ("match", "review")]
     if not others:
+        return None
+    if not any(ours.jurisdiction.covers(h.person.region, h.person.school_code) for h in others):
+        open_problem_about(
+            session,
+            deps,
+            person,
+            kind="possible_duplicate",
+            actor=actor,
+            candidates=[int(h.person.id or 0) for h in others],
+            explanation=explanation_json(others),
+        )
         return None
     return open_problem_about(
         session,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query
@@ -12,7 +13,7 @@ from gateway.audit import service as audit
 from gateway.auth.dependencies import Caller, ContextDep, SessionDep, require_scope
 from gateway.auth.scopes import Scope
 from gateway.errors import InvalidInput, NotFound
-from gateway.privacy import mask_id_number
+from gateway.privacy import mask_code, mask_id_number
 from gateway.registry import corrections, repository, reviews, service
 from gateway.registry.models import Merge, Person, ProblemRecord
 from gateway.registry.schemas import (
@@ -137,10 +138,12 @@ def list_reviews(
     )
 
 
-def person_view(person: Person) -> PersonView:
+def person_view(person: Person, *, grade: str | None = None) -> PersonView:
     return PersonView(
         person_id=int(person.id or 0),
-        code=person.current_code,
+        code=mask_code(person.current_code),
+        code_type=person.current_code[0],
+        match_grade=grade,
         status=person.status,
         name=person.name,
         gender=person.gender,
@@ -155,27 +158,90 @@ def person_view(person: Person) -> PersonView:
     )
 
 
-def problem_detail(session: Session, deps: service.RegistryDeps, problem: ProblemRecord) -> ProblemDetail:
-    import json
+def masked_person_view(person: Person, *, grade: str | None = None) -> PersonView:
+    """A person outside the caller's jurisdiction: their province, code type and match grade only."""
+    return PersonView(
+        masked=True,
+        person_id=None,
+        code=None,
+        code_type=person.current_code[0],
+        match_grade=grade,
+        status=None,
+        name=None,
+        gender=None,
+        birth_date=None,
+        id_type=None,
+        id_number_masked=None,
+        household_region=None,
+        guardian_name=None,
+        school_code=None,
+        region=person.region[:2],
+        verification_status=None,
+    )
 
-    subject = repository.get_person(session, problem.subject_person_id) if problem.subject_person_id else None
-    submission = reviews.submitted(problem, deps)
+
+def problem_detail(
+    session: Session, deps: service.RegistryDeps, problem: ProblemRecord, caller: Caller
+) -> ProblemDetail:
+    """A problem record as ``caller`` may see it: persons inside its jurisdiction in full (numbers
+    masked), persons outside masked to province, code type and match grade; what was submitted only
+    to the jurisdiction that submitted it."""
+    explanation = json.loads(problem.explanation_json) if problem.explanation_json else None
+    grades = {
+        int(item["person_id"]): str(item.get("grade"))
+        for item in (explanation if isinstance(explanation, list) else [])
+        if isinstance(item, dict) and "person_id" in item
+    }
+    persons = {int(p.id or 0): p for p in repository.persons_of_problem(session, int(problem.id or 0))}
+    persons.update(
+        {int(p.id or 0): p for p in repository.persons_by_ids(session, reviews.candidate_ids(problem))}
+    )
+    if problem.subject_person_id and problem.subject_person_id not in persons:
+        subject_row = repository.get_person(session, problem.subject_person_id)
+        if subject_row is not None:
+            persons[problem.subject_person_id] = subject_row
+    hidden = {pid for pid, p in persons.items() if not reviews.within(caller, p)}
+
+    def view(person_id: int) -> PersonView:
+        person = persons[person_id]
+        grade = grades.get(person_id)
+        return (
+            masked_person_view(person, grade=grade)
+            if person_id in hidden
+            else person_view(person, grade=grade)
+        )
+
+    filed_here = reviews.files_here(caller, problem)
+    submission = reviews.submitted(problem, deps) if filed_here else None
     submitted = None
     if submission is not None:
         submitted = {**submission.record.to_dict(), "school_region": submission.school_region}
         submitted["id_number"] = mask_id_number(submission.record.id_number)
+    if isinstance(explanation, list):
+        explanation = [
+            item
+            if not (isinstance(item, dict) and item.get("person_id") in hidden)
+            else {"masked": True, "grade": item.get("grade"), "band": item.get("band")}
+            for item in explanation
+        ]
     merge = session.exec(select(Merge).where(Merge.problem_id == problem.id)).first()
-    result = repository.get_person(session, problem.result_person_id) if problem.result_person_id else None
+    result = persons.get(problem.result_person_id or 0) or (
+        repository.get_person(session, problem.result_person_id) if problem.result_person_id else None
+    )
+    summary = _summary(problem)
+    if not filed_here:
+        # The other side of the case sees where it was filed only as a province.
+        summary.update(region=problem.region[:2], school_code=None)
     return ProblemDetail(
-        **_summary(problem),
-        subject=person_view(subject) if subject else None,
+        **summary,
+        subject=view(problem.subject_person_id) if problem.subject_person_id in persons else None,
         submitted=submitted,
-        candidates=[
-            person_view(p) for p in repository.persons_by_ids(session, reviews.candidate_ids(problem))
-        ],
-        explanation=json.loads(problem.explanation_json) if problem.explanation_json else None,
+        candidates=[view(pid) for pid in reviews.candidate_ids(problem) if pid in persons],
+        explanation=explanation,
         decision_note=problem.decision_note,
-        result_code=result.current_code if result else None,
+        result_code=mask_code(result.current_code)
+        if result is not None and reviews.within(caller, result)
+        else None,
         merge_id=merge.id if merge else None,
     )
 
@@ -200,7 +266,7 @@ def get_review(
     deps: DepsDep,
 ) -> ProblemDetail:
     problem = reviews.get_problem(session, caller, problem_id)
-    detail = problem_detail(session, deps, problem)
+    detail = problem_detail(session, deps, problem, caller)
     audit.record(
         session,
         action="review.read",
@@ -227,7 +293,7 @@ def decide(
         problem_id=problem_id,
         status=result.problem.status,
         decision=body.decision,
-        code=result.code,
+        code=mask_code(result.code),
         merge_id=result.merge_id,
     )
 
@@ -245,8 +311,8 @@ def undo_merge(
         raise NotFound("no such merge")
     return MergeResponse(
         merge_id=merge_id,
-        survivor_code=survivor.current_code,
-        restored_code=restored.current_code,
+        survivor_code=str(mask_code(survivor.current_code)),
+        restored_code=str(mask_code(restored.current_code)),
         undone_at=merge.undone_at,
     )
 

@@ -89,6 +89,16 @@ class ProblemRecord(SQLModel, table=True):
     result_person_id: int | None = Field(default=None, foreign_key="person.id")
 
 
+class ProblemPerson(SQLModel, table=True):
+    """A person a problem record is about (its subject or a candidate). A record is visible to every
+    jurisdiction that holds one of its persons or filed it; each sees only its own persons in full."""
+
+    __tablename__ = "problem_person"
+
+    problem_id: int = Field(foreign_key="problem_record.id", primary_key=True)
+    person_id: int = Field(foreign_key="person.id", primary_key=True, index=True)
+
+
 class Merge(SQLModel, table=True):
     """Two persons found to be one: ``merged`` became an alias of ``survivor``; undoable."""
 

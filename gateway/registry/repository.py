@@ -15,6 +15,7 @@ from gateway.registry.models import (
     BlockingKey,
     Person,
     PersonIdentifier,
+    ProblemPerson,
     ProblemRecord,
     RecordCorrection,
     VerificationJob,
@@ -109,6 +110,24 @@ def persons_by_ids(session: Session, ids: list[int]) -> Sequence[Person]:
     if not ids:
         return []
     return session.exec(select(Person).where(col(Person.id).in_(ids)).order_by(col(Person.id))).all()
+
+
+def add_problem_persons(session: Session, problem_id: int, person_ids: list[int]) -> None:
+    """Name the persons a problem record is about (its visibility follows where they are)."""
+    for person_id in dict.fromkeys(person_ids):
+        session.add(ProblemPerson(problem_id=problem_id, person_id=person_id))
+    session.flush()
+
+
+def persons_of_problem(session: Session, problem_id: int) -> Sequence[Person]:
+    """Every person a problem record is about, subject and candidates, wherever they are now."""
+    query = (
+        select(Person)
+        .join(ProblemPerson, col(ProblemPerson.person_id) == col(Person.id))
+        .where(ProblemPerson.problem_id == problem_id)
+        .order_by(col(Person.id))
+    )
+    return session.exec(query).all()
 
 
 def open_problems_about(

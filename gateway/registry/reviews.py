@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, exists, func, or_
 from sqlmodel import Session, col, select
 
 from gateway.audit import service as audit
@@ -19,12 +19,12 @@ from gateway.auth.dependencies import Caller
 from gateway.auth.jurisdiction import Jurisdiction
 from gateway.clock import utcnow
 from gateway.db import advisory_xact_lock
-from gateway.errors import Conflict, FieldError, InvalidInput, NotFound
+from gateway.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from gateway.feed import service as feed
 from gateway.idgen import repository as code_repository
 from gateway.idgen.models import CodeLineage
 from gateway.registry import identifiers, repository
-from gateway.registry.models import Merge, Person, ProblemRecord
+from gateway.registry.models import Merge, Person, ProblemPerson, ProblemRecord
 from gateway.registry.service import (
     RegistryDeps,
     Submission,
@@ -35,16 +35,28 @@ from gateway.registry.service import (
 )
 
 Decision = Literal["same_person", "different_persons", "needs_evidence"]
-PROBLEM_TYPES = ("wrong_id", "duplicate_id", "duplicate_no_id", "possible_duplicate")
+PROBLEM_TYPES = ("wrong_id", "duplicate_id", "duplicate_no_id", "possible_duplicate", "duplicate_enrolment")
 OPEN_STATES = ("open", "needs_evidence")
 
 
 def _in_jurisdiction(query: Any, jurisdiction: Jurisdiction) -> Any:
+    """Problem records filed inside the jurisdiction, or about a person who is inside it now."""
     if jurisdiction.is_country:
         return query
+    filed: ColumnElement[bool]
+    holds: ColumnElement[bool]
     if jurisdiction.is_school:
-        return query.where(ProblemRecord.school_code == jurisdiction.value)
-    return query.where(col(ProblemRecord.region).startswith(jurisdiction.value))
+        filed = col(ProblemRecord.school_code) == jurisdiction.value
+        holds = col(Person.school_code) == jurisdiction.value
+    else:
+        filed = col(ProblemRecord.region).startswith(jurisdiction.value)
+        holds = col(Person.region).startswith(jurisdiction.value)
+    about_ours = exists(
+        select(ProblemPerson.problem_id)
+        .join(Person, col(Person.id) == col(ProblemPerson.person_id))
+        .where(col(ProblemPerson.problem_id) == col(ProblemRecord.id), holds)
+    )
+    return query.where(or_(filed, about_ours))
 
 
 def list_problems(
@@ -80,10 +92,38 @@ def count_problems(session: Session, caller: Caller) -> dict[str, int]:
 def get_problem(
     session: Session, caller: Caller, problem_id: int, *, for_update: bool = False
 ) -> ProblemRecord:
+    """A problem record the caller may see: filed inside its jurisdiction or about one of its persons."""
     problem = session.get(ProblemRecord, problem_id, populate_existing=True, with_for_update=for_update)
-    if problem is None or not caller.jurisdiction.covers(problem.region, problem.school_code):
+    if problem is None:
+        raise NotFound("no such problem record")
+    if not caller.jurisdiction.covers(problem.region, problem.school_code) and not any(
+        caller.jurisdiction.covers(p.region, p.school_code)
+        for p in repository.persons_of_problem(session, int(problem.id or 0))
+    ):
         raise NotFound("no such problem record")
     return problem
+
+
+def within(caller: Caller, person: Person) -> bool:
+    """Whether ``person`` is inside the caller's jurisdiction (seen in full, decided on)."""
+    return caller.jurisdiction.covers(person.region, person.school_code)
+
+
+def files_here(caller: Caller, problem: ProblemRecord) -> bool:
+    """Whether the caller's jurisdiction filed the problem record (sees what was submitted)."""
+    return caller.jurisdiction.covers(problem.region, problem.school_code)
+
+
+def require_authority(session: Session, caller: Caller, problem: ProblemRecord) -> None:
+    """A decision touches only persons inside the decider's jurisdiction: a record whose persons (or
+    whose filing school) lie in two jurisdictions is decided where all of them are in view."""
+    persons = repository.persons_of_problem(session, int(problem.id or 0))
+    filed_elsewhere = problem.submitted_encrypted is not None and not files_here(caller, problem)
+    if filed_elsewhere or not all(within(caller, p) for p in persons):
+        raise Forbidden(
+            "this problem record concerns persons outside your jurisdiction; it is decided by a "
+            "reviewer whose jurisdiction covers all of them (across provinces: the ministry)"
+        )
 
 
 def candidate_ids(problem: ProblemRecord) -> list[int]:
@@ -177,11 +217,13 @@ def undo_merge(session: Session, caller: Caller, merge_id: int) -> Merge:
     survivor = repository.get_person(session, merge.survivor_id, for_update=True)
     merged = repository.get_person(session, merge.merged_id, for_update=True)
     assert survivor is not None and merged is not None
-    if not (
-        caller.jurisdiction.covers(survivor.region, survivor.school_code)
-        or caller.jurisdiction.covers(merged.region, merged.school_code)
-    ):
+    if not (within(caller, survivor) or within(caller, merged)):
         raise NotFound("no such merge")
+    if not (within(caller, survivor) and within(caller, merged)):
+        raise Forbidden(
+            "this merge joined persons of two jurisdictions; it is undone by a reviewer whose "
+            "jurisdiction covers both (across provinces: the ministry)"
+        )
     if merge.undone_at is not None:
         raise Conflict("this merge was already undone")
     _refuse_during_transfer(survivor, merged)
@@ -270,6 +312,7 @@ def decide(
     note: str | None = None,
 ) -> DecisionResult:
     problem = get_problem(session, caller, problem_id, for_update=True)
+    require_authority(session, caller, problem)
     if problem.status not in OPEN_STATES:
         raise Conflict(f"problem record {problem_id} is already {problem.status}")
     actor = _actor(caller)

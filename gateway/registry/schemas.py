@@ -49,21 +49,28 @@ class ProblemPage(BaseModel):
 
 
 class PersonView(BaseModel):
-    """A person as a reviewer sees them: the ID number masked."""
+    """A person as a reviewer sees them: the ID number (and a G code, which carries it) masked.
 
-    person_id: int
-    code: str
-    status: str
-    name: str
-    gender: str
-    birth_date: str
-    id_type: str
+    A person outside the reviewer's jurisdiction is shown ``masked``: only the province (the region's
+    first two digits), the type of their code and how well they match; everything else is null.
+    """
+
+    masked: bool = Field(default=False, description="outside your jurisdiction: identity withheld")
+    person_id: int | None
+    code: str | None = Field(description="the current code; a G code masked like the ID number it carries")
+    code_type: str = Field(description="G, J or L")
+    match_grade: str | None = Field(default=None, description="certain, probable or possible")
+    status: str | None
+    name: str | None
+    gender: str | None
+    birth_date: str | None
+    id_type: str | None
     id_number_masked: str | None
     household_region: str | None
     guardian_name: str | None
     school_code: str | None
     region: str
-    verification_status: str
+    verification_status: str | None
 
 
 class ProblemDetail(ProblemSummary):

@@ -34,6 +34,7 @@ from gateway.matching import (
     rank_candidates,
     search_outcome,
 )
+from gateway.privacy import disclosed_code
 from gateway.registry import idempotency, identifiers, repository
 from gateway.registry.idempotency import StoredAnswer
 from gateway.registry.models import Person, ProblemRecord, VerificationJob
@@ -218,6 +219,11 @@ def open_problem(
     )
     session.add(problem)
     session.flush()
+    assert problem.id is not None
+    involved = ([subject.id] if subject is not None and subject.id is not None else []) + list(
+        candidates or []
+    )
+    repository.add_problem_persons(session, problem.id, involved)
     return problem
 
 
@@ -390,10 +396,10 @@ def create_person(
     return person, job, result
 
 
-def _answer_existing(person: Person) -> StoredAnswer:
-    return StoredAnswer(
-        200, {"outcome": "existing", "code": person.current_code, "code_type": person.current_code[0]}
-    )
+def _answer_existing(person: Person, submission: Submission) -> StoredAnswer:
+    # The registrant learns a G code in full only when it sent that ID number itself.
+    code = disclosed_code(person.current_code, supplied={str(submission.record.id_number)})
+    return StoredAnswer(200, {"outcome": "existing", "code": code, "code_type": person.current_code[0]})
 
 
 def _decide(
@@ -406,20 +412,38 @@ def _decide(
     defer_new: bool = False,
 ) -> StoredAnswer | None:
     """The one outcome of a registration, written; None (nothing written) when the outcome is a new
-    person and ``defer_new`` asks to verify them before they are written."""
+    person and ``defer_new`` asks to verify them before they are written.
+
+    A child already held by another jurisdiction (a certain match, or the holder of the same ID
+    number) is never answered with their code: that is a duplicate registration (重复学籍), answered
+    ``held_elsewhere`` with a problem record both sides see masked; the way forward is a transfer.
+    """
     record = submission.record
     digests = digests_of(record, deps)
     advisory_xact_locks(session, [f"bk:{d}" for d in digests])
     hits, outcome, holders = find_candidates(session, deps, record, digests)
     actor = caller.client_id
     matches = [h for h in hits if h.result.band == "match"]
+    ours = {
+        int(h.person.id or 0)
+        for h in hits
+        if caller.jurisdiction.covers(h.person.region, h.person.school_code)
+    }
     if outcome == "exact_match" and (not holders or holders == [matches[0].person.id]):
         person = matches[0].person
         assert person.id is not None
-        if not holders:
-            attach_document(session, deps, person.id, record, actor)
-        return _answer_existing(person)
+        if person.id in ours:
+            if not holders:
+                attach_document(session, deps, person.id, record, actor)
+            return _answer_existing(person, submission)
     reviewable = [h for h in hits if h.result.band in ("match", "review")]
+    candidate_ids = [int(h.person.id or 0) for h in reviewable] + [
+        h for h in holders if h not in {x.person.id for x in reviewable}
+    ]
+    held_elsewhere = [int(h.person.id or 0) for h in matches if h.person.id not in ours]
+    held_elsewhere += [h for h in holders if h not in ours and h not in held_elsewhere]
+    if held_elsewhere:
+        return _answer_held_elsewhere(session, deps, caller, submission, hits, candidate_ids, held_elsewhere)
     if reviewable or holders:
         if holders:
             kind = "duplicate_id"
@@ -427,9 +451,6 @@ def _decide(
             kind = "duplicate_no_id"
         else:
             kind = "possible_duplicate"
-        candidate_ids = [int(h.person.id or 0) for h in reviewable] + [
-            h for h in holders if h not in {x.person.id for x in reviewable}
-        ]
         problem = open_problem(
             session,
             deps,
@@ -458,11 +479,48 @@ def _decide(
         201,
         {
             "outcome": "issued",
-            "code": person.current_code,
+            "code": disclosed_code(person.current_code, supplied={str(record.id_number)}),
             "code_type": person.current_code[0],
             **verification,
             "warnings": submission.warnings,
             "flags": submission.flags,
+        },
+    )
+
+
+def _answer_held_elsewhere(
+    session: Session,
+    deps: RegistryDeps,
+    caller: Caller,
+    submission: Submission,
+    hits: list[SearchHit],
+    candidate_ids: list[int],
+    held_elsewhere: list[int],
+) -> StoredAnswer:
+    """409 ``held_elsewhere``: the child is enrolled in another jurisdiction. Nothing is registered;
+    a duplicate-enrolment problem record names both sides (each sees the other masked), and the
+    registrant's way forward is a transfer application with the code the family holds."""
+    problem = open_problem(
+        session,
+        deps,
+        kind="duplicate_enrolment",
+        region=submission.school_region,
+        school_code=submission.school_code,
+        opened_by=caller.client_id,
+        candidates=candidate_ids,
+        submission=submission,
+        explanation=explanation_json(hits),
+    )
+    provinces = sorted({p.region[:2] for p in repository.persons_by_ids(session, held_elsewhere)})
+    return StoredAnswer(
+        409,
+        {
+            "outcome": "held_elsewhere",
+            "problem_id": problem.id,
+            "problem_type": "duplicate_enrolment",
+            "held_in_provinces": provinces,
+            "next_step": "the child is enrolled in another jurisdiction: apply for a transfer "
+            "(POST /v1/transfers) with the code and identity the family holds",
         },
     )
 

@@ -7,7 +7,7 @@ from sqlmodel import Session
 
 from gateway.auth import service
 from gateway.auth.jurisdiction import Jurisdiction
-from gateway.auth.scopes import Scope, parse_scopes
+from gateway.auth.scopes import ROLE_SCOPES, Role, Scope, parse_scopes
 from gateway.errors import InvalidInput
 
 
@@ -67,9 +67,40 @@ def test_registry_needs_a_stage_and_others_have_none(session: Session) -> None:
         )
 
 
-def test_all_means_every_scope() -> None:
-    assert parse_scopes("all") == frozenset(Scope)
-    assert parse_scopes("codes:read  search:read") == {Scope.CODES_READ, Scope.SEARCH_READ}
+def test_all_means_every_scope_of_the_role() -> None:
+    for role in Role:
+        assert parse_scopes("all", role) == ROLE_SCOPES[role]
+    assert parse_scopes("codes:read  search:read", Role.COUNTY) == {Scope.CODES_READ, Scope.SEARCH_READ}
+    # Every scope is held by some role, and no role holds them all.
+    assert set().union(*ROLE_SCOPES.values()) == set(Scope)
+    assert all(ROLE_SCOPES[role] != frozenset(Scope) for role in Role)
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_a_scope_beyond_the_role_is_refused_at_creation_naming_it(session: Session, role: Role) -> None:
+    beyond = sorted(set(Scope) - ROLE_SCOPES[role])
+    jurisdiction = {"school": "4101020001", "county": "410102", "city": "4101", "province": "41"}.get(
+        role.value, "CN"
+    )
+    stage = "higher_education" if role is Role.REGISTRY else None
+    for scope in beyond:
+        with pytest.raises(InvalidInput) as refused:
+            service.create_client(
+                session, name="x", role=role.value, jurisdiction=jurisdiction, scopes=scope.value, stage=stage
+            )
+        [error] = refused.value.errors
+        assert error.field == "scopes" and scope.value in error.message
+    created = service.create_client(
+        session, name="x", role=role.value, jurisdiction=jurisdiction, scopes="all", stage=stage
+    )
+    assert set(created.client.scopes.split()) == {s.value for s in ROLE_SCOPES[role]}
+
+
+def test_a_partner_can_check_but_never_read_search_or_audit() -> None:
+    partner = ROLE_SCOPES[Role.PARTNER]
+    assert Scope.VERIFICATIONS_WRITE in partner and Scope.CODES_VALIDATE in partner
+    for never in (Scope.STUDENTS_READ, Scope.SEARCH_READ, Scope.AUDIT_READ, Scope.CODES_READ):
+        assert never not in partner
 
 
 @pytest.mark.parametrize(

@@ -137,3 +137,25 @@ def test_secret_is_stored_hashed(session: Session) -> None:
     assert created.secret not in stored.secret_hash
     assert service.verify_secret(created.secret, stored.secret_hash)
     assert not service.verify_secret(created.secret[:-1], stored.secret_hash)
+
+
+def test_a_client_stored_before_the_ceiling_gets_only_its_roles_scopes(
+    api: TestClient, session: Session
+) -> None:
+    """A partner created when ``all`` meant every scope still lists them; its tokens never carry
+    what a partner may not hold, and asking for such a scope is refused naming it."""
+    created = service.create_client(
+        session, name="old partner", role="partner", jurisdiction="CN", scopes="verifications:write"
+    )
+    created.client.scopes = "audit:read search:read students:read verifications:write"
+    session.add(created.client)
+    session.commit()
+    token = _token(api, created.client.id, created.secret)
+    assert token.status_code == 200 and token.json()["scope"] == "verifications:write"
+    asked = _token(api, created.client.id, created.secret, scope="students:read")
+    assert asked.status_code == 422
+    [error] = asked.json()["errors"]
+    assert error["field"] == "scope" and "students:read" in error["message"]
+    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    assert api.get("/v1/audit", headers=headers).status_code == 403
+    assert api.post("/v1/search", headers=headers, json={"name": "王子涵"}).status_code == 403

@@ -58,14 +58,20 @@ def _register(api: TestClient, caller: ApiCaller, body: dict[str, Any], key: str
 
 
 def held_registration(
-    api: TestClient, province: ApiCaller, county: str = "410102", serial: str = "001"
+    api: TestClient,
+    province: ApiCaller,
+    county: str = "410102",
+    serial: str = "001",
+    birth_date: str = "2016-09-01",
 ) -> int:
     """A child registered at a school of ``county``, then a record that is only possibly them."""
     school = {"school_code": county + "0001", "school_region": county}
+    born = birth_date.replace("-", "")
     child = {
         **CHILD,
+        "birth_date": birth_date,
         **school,
-        "id_number": _citizen(f"{county}20160901{serial}"),
+        "id_number": _citizen(f"{county}{born}{serial}"),
         "household_region": county,
     }
     _register(api, province, child, f"{county}-{serial}-a")
@@ -74,7 +80,8 @@ def held_registration(
         "name": "王梓涵",
         "id_type": "none",
         "guardian_name": "王建军",
-        "birth_date": "2016-01-09",
+        # day and month swapped: a date slip the matcher weighs as a possible match
+        "birth_date": f"{born[:4]}-{born[6:8]}-{born[4:6]}",
     }
     maybe.pop("id_number")
     held = _register(api, province, maybe, f"{county}-{serial}-b")

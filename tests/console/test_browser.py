@@ -55,7 +55,7 @@ def test_county_reviewer_decides_a_duplicate_in_the_browser(
 
     executable = _chromium()
     mine = held_registration(committed_api, province, "410102", "001")
-    other = held_registration(committed_api, province, "410105", "002")
+    other = held_registration(committed_api, province, "410105", "002", birth_date="2015-03-07")
     reviewer = county_reviewer(committed_api, committed_context, "410102")
     shots = _artifacts()
     app = mount_console(create_app(context=committed_context))

@@ -43,7 +43,7 @@ def test_wrong_secret_and_wrong_role_are_refused(
     bad = console.post("/console/login", data={"client_id": reviewer.client_id, "client_secret": "nope"})
     assert bad.status_code == 401 and "gw_console" not in bad.cookies
     school = register_caller(
-        console, committed_context.engine, role="school", jurisdiction="4101020001", scopes="reviews:read"
+        console, committed_context.engine, role="school", jurisdiction="4101020001", scopes="students:read"
     )
     refused = console.post(
         "/console/login", data={"client_id": school.client_id, "client_secret": school.secret}
@@ -98,7 +98,8 @@ def test_queue_shows_only_the_reviewers_county(
     console: TestClient, committed_context: AppContext, province: ApiCaller
 ) -> None:
     mine = held_registration(console, province, "410102", "001")
-    other = held_registration(console, province, "410105", "002")
+    # Another child, born another day: nobody of county 410102 is a person of that record.
+    other = held_registration(console, province, "410105", "002", birth_date="2015-03-07")
     _sign_in(console, county_reviewer(console, committed_context, "410102"))
     page = console.get("/console/queue").text
     assert f'data-problem-id="{mine}"' in page and f'data-problem-id="{other}"' not in page

@@ -16,6 +16,7 @@ def _person(person_id: int, **changes: str | None) -> PersonView:
     values: dict[str, object] = {
         "person_id": person_id,
         "code": "G410102201609010015",
+        "code_type": "G",
         "status": "active",
         "name": "王子涵",
         "gender": "1",

@@ -21,7 +21,7 @@ def _person_in(session: Session, region: str, school: str | None = None) -> str:
 
 
 def test_validate_reports_type_and_errors(api: TestClient, make_caller: MakeCaller) -> None:
-    caller = make_caller(role="partner", jurisdiction="CN", scopes="codes:read")
+    caller = make_caller(role="partner", jurisdiction="CN", scopes="codes:validate")
     good = formats.build_j_code("410102", date(2015, 3, 7), 12)
     reply = api.post("/v1/codes/validate", json={"code": good}, headers=caller.headers)
     assert reply.json() == {"valid": True, "type": "J", "errors": []}
@@ -31,7 +31,7 @@ def test_validate_reports_type_and_errors(api: TestClient, make_caller: MakeCall
 
 
 def test_validate_refuses_a_missing_or_oversized_field(api: TestClient, make_caller: MakeCaller) -> None:
-    caller = make_caller(scopes="codes:read")
+    caller = make_caller(scopes="codes:validate")
     missing = api.post("/v1/codes/validate", json={}, headers=caller.headers)
     assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "code"
     huge = api.post("/v1/codes/validate", json={"code": "L" * 10_000}, headers=caller.headers)
