@@ -26,6 +26,7 @@ TYPE_LABELS = {
     "duplicate_id": "duplicate ID number",
     "duplicate_no_id": "duplicate without ID",
     "wrong_id": "wrong ID number",
+    "duplicate_enrolment": "enrolled in two jurisdictions (重复学籍)",
 }
 STATUS_LABELS = {"open": "open", "needs_evidence": "needs evidence", "resolved": "resolved"}
 

@@ -121,7 +121,7 @@ def list_reviews(
     caller: Annotated[Caller, Depends(require_scope(Scope.REVIEWS_READ))],
     session: SessionDep,
     type: Annotated[
-        str | None, Query(pattern="^(wrong_id|duplicate_id|duplicate_no_id|possible_duplicate)$")
+        str | None, Query(pattern="^(" + "|".join(reviews.PROBLEM_TYPES) + ")$")
     ] = None,
     status: Annotated[str | None, Query(pattern="^(open|needs_evidence|resolved)$")] = None,
     region: Annotated[str | None, Query(pattern=r"^\d{2,6}$")] = None,
