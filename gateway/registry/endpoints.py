@@ -120,9 +120,7 @@ def _summary(problem: ProblemRecord) -> dict[str, Any]:
 def list_reviews(
     caller: Annotated[Caller, Depends(require_scope(Scope.REVIEWS_READ))],
     session: SessionDep,
-    type: Annotated[
-        str | None, Query(pattern="^(" + "|".join(reviews.PROBLEM_TYPES) + ")$")
-    ] = None,
+    type: Annotated[str | None, Query(pattern="^(" + "|".join(reviews.PROBLEM_TYPES) + ")$")] = None,
     status: Annotated[str | None, Query(pattern="^(open|needs_evidence|resolved)$")] = None,
     region: Annotated[str | None, Query(pattern=r"^\d{2,6}$")] = None,
     after_id: Annotated[int, Query(ge=0)] = 0,

@@ -15,7 +15,7 @@ from sqlalchemy import and_, case, func, not_, or_
 from sqlmodel import Session, col, select
 
 from gateway.idgen.models import CodeLineage, IssuedCode
-from gateway.registry.models import Person, ProblemRecord, StatusEvent, VerificationJob
+from gateway.registry.models import Person, ProblemPerson, ProblemRecord, StatusEvent, VerificationJob
 
 # Lineage reasons that are not promotions (a merge makes an alias, an unmerge restores it).
 NON_PROMOTION_REASONS = ("merge", "unmerge")
@@ -150,6 +150,41 @@ def open_backlog(
         .group_by(child, bucket)
     )
     return _pairs(session.exec(query).all())
+
+
+def duplicate_enrolments_open(
+    session: Session, prefix: str, child_len: int, as_of: datetime
+) -> dict[tuple[str, str], int]:
+    """Duplicate-enrolment records (重复学籍) open at ``as_of``, by (child region, side): ``filed`` by
+    the region of the school that registered the child again, ``held`` by the region of the person
+    already holding them (each record counted once per side and region)."""
+    closed_before = and_(col(ProblemRecord.status) == "resolved", col(ProblemRecord.decided_at) < as_of)
+    open_at = and_(
+        col(ProblemRecord.type) == "duplicate_enrolment",
+        col(ProblemRecord.opened_at) < as_of,
+        not_(closed_before),
+    )
+    filed_child = _child(ProblemRecord.region, child_len)
+    filed = (
+        select(filed_child, func.count())
+        .where(open_at)
+        .where(_within(ProblemRecord.region, prefix))
+        .group_by(filed_child)
+    )
+    held_child = _child(Person.region, child_len)
+    held = (
+        select(held_child, func.count(func.distinct(ProblemRecord.id)))
+        .select_from(ProblemRecord)
+        .join(ProblemPerson, col(ProblemPerson.problem_id) == col(ProblemRecord.id))
+        .join(Person, col(Person.id) == col(ProblemPerson.person_id))
+        .where(open_at)
+        .where(_within(Person.region, prefix))
+        .where(func.substr(Person.region, 1, 2) != func.substr(ProblemRecord.region, 1, 2))
+        .group_by(held_child)
+    )
+    counts = {(str(c), "filed"): int(n) for c, n in session.exec(filed).all()}
+    counts.update({(str(c), "held"): int(n) for c, n in session.exec(held).all()})
+    return counts
 
 
 def transfers_in_period(session: Session, first_day: date, last_day: date) -> list[tuple[str, str | None]]:

@@ -31,6 +31,13 @@ class RegionFigures(BaseModel):
     backlog_8_30: int = Field(default=0, description="open at month end, 8-30 days old")
     backlog_31_90: int = Field(default=0, description="open at month end, 31-90 days old")
     backlog_over_90: int = Field(default=0, description="open at month end, more than 90 days old")
+    duplicate_enrolments_filed: int = Field(
+        default=0,
+        description="children this region registered again while enrolled in another province, open",
+    )
+    duplicate_enrolments_held: int = Field(
+        default=0, description="children of this region registered again in another province, open"
+    )
     transfers_in: int = Field(default=0, description="cross-province transfers into the region")
     transfers_out: int = Field(default=0, description="cross-province transfers out of the region")
 

@@ -14,6 +14,9 @@ province, counties under a city; a county reports itself):
   month; a record sent back for evidence stays open), by the region of the record;
 - backlog: problem records open at the month end (opened before it and not resolved before it),
   by whole days of age then: 0-7, 8-30, 31-90, over 90;
+- duplicate enrolments (重复学籍): records of a child registered again in another province while
+  enrolled (``duplicate_enrolment``) open at the month end, counted for the region of the school that
+  registered them again (filed) and for the region holding the child (held);
 - transfers: a cross-province transfer is a ``transferred_in`` status event whose effective date is
   in the month and whose person's latest earlier ``transferred_out`` event was recorded in another
   province; it counts as in for the receiving region and out for the sending one.
@@ -145,6 +148,8 @@ def progress_report(
         session, prefix, length, as_of_utc, bucket_starts
     ).items():
         add(child, _BUCKET_FIELDS[int(bucket)], n)
+    for (child, side), n in repository.duplicate_enrolments_open(session, prefix, length, as_of_utc).items():
+        add(child, f"duplicate_enrolments_{side}", n)
     first_day, last_day = start.date(), (end - timedelta(days=1)).date()
     for receiving, sending in repository.transfers_in_period(session, first_day, last_day):
         if sending is None or receiving[:2] == sending[:2]:

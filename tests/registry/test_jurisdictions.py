@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 from gateway.context import AppContext
 from gateway.idgen import formats
 from gateway.registry.models import Person, ProblemRecord
+from gateway.reports.service import current_month
 from mocks.population import Population
 from tests.fixtures.api import ApiCaller, register_caller
 from tests.registry.people import citizens, register, registration_body
@@ -106,6 +107,18 @@ def test_registering_another_provinces_child_answers_held_elsewhere_never_their_
     assert_discloses_nothing_of(theirs, child, code, names=False)
     queue = verified_api.get("/v1/reviews?type=duplicate_enrolment", headers=home.headers).json()
     assert {item["id"] for item in queue["items"]} == {p.id for p in problems}
+    # The monthly return names both sides: the province that registered the child again (twice,
+    # two records) and the province holding them.
+    ministry_reports = register_caller(
+        verified_api, verified_context.engine, role="central", jurisdiction="CN", scopes="reports:read"
+    )
+    report = verified_api.get(
+        f"/v1/reports/progress?month={current_month()}&region=CN", headers=ministry_reports.headers
+    ).json()
+    by_region = {row["region"]: row for row in report["regions"]}
+    assert by_region[other_prefix]["duplicate_enrolments_filed"] == 2
+    assert by_region[child.household_region[:2]]["duplicate_enrolments_held"] == 2
+    assert report["total"]["duplicate_enrolments_held"] == 2
     # Neither side alone may decide a case that spans two provinces; the ministry's reviewer may.
     for side in (home, other):
         refused = verified_api.post(
