@@ -123,4 +123,5 @@ def require_scope(scope: Scope | str) -> Callable[..., Caller]:
             raise Forbidden(f"this call needs the scope {wanted.value}")
         return caller
 
+    dependency.required_scope = wanted  # type: ignore[attr-defined]  # read by the authority matrix test
     return dependency
