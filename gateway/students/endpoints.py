@@ -51,6 +51,7 @@ def _event_out(event: StatusEvent) -> StatusEventOut:
         effective_date=event.effective_date,
         school_code=event.school_code,
         region=event.region,
+        to_school_code=event.to_school_code,
         recorded_by=event.recorded_by,
         recorded_at=event.recorded_at,
         note=event.note,
