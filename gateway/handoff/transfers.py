@@ -39,6 +39,7 @@ from gateway.handoff.models import Admission, Transfer, TransferStep
 from gateway.handoff.service import Disclosure, build_record
 from gateway.handoff.workdays import add_working_days
 from gateway.identity import InvalidField, normalise_name, parse_date
+from gateway.idgen.formats import normalise_code
 from gateway.idgen.service import resolve_code
 from gateway.keyring import KeyRing
 from gateway.privacy import disclosed_code
@@ -488,7 +489,7 @@ def view(
         "id": transfer.id,
         "state": state.value,
         "code": disclosed_code(
-            code_of(session, transfer), supplied=frozenset({supplied} if supplied else ())
+            code_of(session, transfer), supplied={normalise_code(supplied)} if supplied else set()
         ),
         "from_region": transfer.from_region if origin_shown else None,
         "from_school": transfer.from_school if origin_shown else None,
