@@ -315,10 +315,10 @@ def test_the_applicant_learns_where_the_child_is_only_once_the_holder_releases_t
     applied = _apply(handoff_api, scene, code=code)
     assert applied.status_code == 201, applied.text
     reply = applied.json()
-    # The code the applicant supplied is echoed; nothing it did not know is added.
-    assert reply["code"] == code
+    # Nothing the applicant did not know is added; the code it supplied is echoed.
     assert (reply["from_region"], reply["from_school"]) == (None, None)
     assert SCHOOL_A[0] not in applied.text and child.name not in applied.text
+    assert reply["code"] == code
     tid = reply["id"]
     masked = "G" + child.id_number[:6] + "********" + child.id_number[-4:]
 
