@@ -356,7 +356,10 @@ def unsubscribe(
 def apply_transfer(
     body: TransferApplication, caller: TransferCaller, session: SessionDep, ctx: ContextDep
 ) -> Response:
-    """The receiving school applies for a student of another province; the student is locked."""
+    """The receiving school applies for a student of another province with the code, name and birth
+    date the family gave it; the student is locked until the transfer completes, is rejected or
+    expires at its deadline. A code or identity that does not match is answered as an unknown code;
+    the applicant is not shown where the child is held until the holder releases the record."""
     transfer = transfers.apply(
         session,
         ctx.keyring,
@@ -382,6 +385,7 @@ def list_transfers(
 
 @router.get("/v1/transfers/{transfer_id}")
 def get_transfer(transfer_id: int, caller: TransferCaller, session: SessionDep, ctx: ContextDep) -> Response:
+    """One transfer as its parties see it (expired first if past its deadline); 404 outside both sides."""
     transfer = transfers.get_transfer(session, caller, transfer_id)
     return signed(ctx, caller, transfers.view(session, caller, transfer))
 
