@@ -293,10 +293,13 @@ def get_transfer(session: Session, caller: Caller, transfer_id: int, *, for_upda
     transfer = repository.get_transfer(session, transfer_id)
     if transfer is None or not _visible(caller, transfer):
         raise NotFound(NOT_FOUND)
-    if for_update or TransferState(transfer.state) in OPEN_STATES:
+    now = utcnow()
+    overdue = TransferState(transfer.state) in OPEN_STATES and as_utc(transfer.due_at) <= now
+    if for_update or overdue:
         # The student first, as everywhere else: no two writers take these locks in another order.
         advisory_xact_lock(session, "person", str(transfer.person_id))
-        expire_overdue(session, utcnow(), transfer_id=transfer_id)
+        if overdue:
+            expire_overdue(session, now, transfer_id=transfer_id)
         transfer = repository.get_transfer(session, transfer_id, for_update=for_update)
         assert transfer is not None
     return transfer
