@@ -356,14 +356,17 @@ def unsubscribe(
 def apply_transfer(
     body: TransferApplication, caller: TransferCaller, session: SessionDep, ctx: ContextDep
 ) -> Response:
-    """The receiving school applies for a student of another province; the student is locked."""
+    """The receiving school applies for a student of another province with the code, name and birth
+    date the family gave it; the student is locked until the transfer completes, is rejected or
+    expires at its deadline. A code or identity that does not match is answered as an unknown code;
+    the applicant is not shown where the child is held until the holder releases the record."""
     transfer = transfers.apply(
         session,
         ctx.keyring,
         caller,
         transfers.Application(body.code, body.name, body.birth_date, body.school_region, body.note),
     )
-    return signed(ctx, caller, transfers.view(session, transfer, transfers.code_of(session, transfer)), 201)
+    return signed(ctx, caller, transfers.view(session, caller, transfer, supplied=body.code), 201)
 
 
 @router.get("/v1/transfers")
@@ -374,39 +377,39 @@ def list_transfers(
     overdue: bool = False,
     open_only: Annotated[bool, Query(alias="open")] = False,
 ) -> Response:
-    """Transfers touching the caller's jurisdiction; ``overdue=true``: open ones past the deadline."""
+    """Transfers touching the caller's jurisdiction; ``overdue=true``: those that expired at their
+    deadline; ``open=true``: those still open."""
     rows = transfers.list_transfers(session, caller, overdue=overdue, open_only=open_only)
-    return signed(
-        ctx, caller, {"transfers": [transfers.view(session, t, transfers.code_of(session, t)) for t in rows]}
-    )
+    return signed(ctx, caller, {"transfers": [transfers.view(session, caller, t) for t in rows]})
 
 
 @router.get("/v1/transfers/{transfer_id}")
 def get_transfer(transfer_id: int, caller: TransferCaller, session: SessionDep, ctx: ContextDep) -> Response:
+    """One transfer as its parties see it (expired first if past its deadline); 404 outside both sides."""
     transfer = transfers.get_transfer(session, caller, transfer_id)
-    return signed(ctx, caller, transfers.view(session, transfer, transfers.code_of(session, transfer)))
+    return signed(ctx, caller, transfers.view(session, caller, transfer))
 
 
 @router.post("/v1/transfers/{transfer_id}/decisions")
 def decide_transfer(
     transfer_id: int, body: TransferDecision, caller: TransferCaller, session: SessionDep, ctx: ContextDep
 ) -> Response:
-    """Approve or reject the current step (only the party whose step it is)."""
+    """Approve or reject the current step (only the party whose step it is; the holding side may
+    reject at any step). A transfer past its deadline is expired, and that is kept even though the
+    decision is then refused (409)."""
+    transfers.get_transfer(session, caller, transfer_id)
+    session.commit()
     transfer = transfers.decide(session, caller, transfer_id, body.decision, body.note)
-    return signed(ctx, caller, transfers.view(session, transfer, transfers.code_of(session, transfer)))
+    return signed(ctx, caller, transfers.view(session, caller, transfer))
 
 
 @router.post("/v1/transfers/{transfer_id}/pull")
 def pull_transfer(
     transfer_id: int, caller: TransferCaller, basis: DisclosureDep, session: SessionDep, ctx: ContextDep
 ) -> Response:
-    """The receiving school pulls the released record; the student moves and the transfer completes."""
+    """The receiving school pulls the released record; the student moves and the transfer completes.
+    A transfer past its deadline is expired (kept) and the pull refused (409)."""
+    transfers.get_transfer(session, caller, transfer_id)
+    session.commit()
     transfer, record = transfers.pull(session, ctx.keyring, caller, transfer_id, basis)
-    return signed(
-        ctx,
-        caller,
-        {
-            "transfer": transfers.view(session, transfer, transfers.code_of(session, transfer)),
-            "record": record,
-        },
-    )
+    return signed(ctx, caller, {"transfer": transfers.view(session, caller, transfer), "record": record})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import func
@@ -107,10 +107,35 @@ def get_transfer(session: Session, transfer_id: int, *, for_update: bool = False
     return session.get(Transfer, transfer_id, populate_existing=True, with_for_update=for_update)
 
 
-def open_transfer_of(session: Session, person_id: int) -> Transfer | None:
+def open_transfer_holding(session: Session, person_ids: Iterable[int], now: datetime) -> Transfer | None:
+    """The open transfer that locks one of these persons, or None. An application past its deadline
+    (``due_at``) has expired and locks nobody, whether or not its expiry has been recorded yet: this
+    is the one test of the transfer lock, for moves, corrections, merges and new applications."""
+    ids = sorted(set(person_ids))
+    if not ids:
+        return None
     return session.exec(
-        select(Transfer).where(Transfer.person_id == person_id, col(Transfer.state).in_(OPEN_TRANSFER_STATES))
+        select(Transfer)
+        .where(
+            col(Transfer.person_id).in_(ids),
+            col(Transfer.state).in_(OPEN_TRANSFER_STATES),
+            col(Transfer.due_at) > now,
+        )
+        .order_by(col(Transfer.id))
     ).first()
+
+
+def overdue_transfers(
+    session: Session, now: datetime, *, person_id: int | None = None, transfer_id: int | None = None
+) -> Sequence[Transfer]:
+    """Open transfers past their deadline whose expiry is not recorded yet, oldest deadline first;
+    narrowed to one person or one transfer when given."""
+    query = select(Transfer).where(col(Transfer.state).in_(OPEN_TRANSFER_STATES), col(Transfer.due_at) <= now)
+    if person_id is not None:
+        query = query.where(Transfer.person_id == person_id)
+    if transfer_id is not None:
+        query = query.where(Transfer.id == transfer_id)
+    return session.exec(query.order_by(col(Transfer.due_at), col(Transfer.id))).all()
 
 
 def transfers(
@@ -118,10 +143,11 @@ def transfers(
     region_prefix: str | None,
     school: str | None,
     *,
-    open_only: bool,
+    states: Sequence[str] | None,
     due_before: datetime | None,
 ) -> Sequence[Transfer]:
-    """Transfers touching a region prefix ('' = everywhere) or a school, on either side."""
+    """Transfers touching a region prefix ('' = everywhere) or a school, on either side; in one of
+    ``states`` and due before ``due_before`` when given."""
     query = select(Transfer)
     if school is not None:
         query = query.where(or_(Transfer.from_school == school, Transfer.to_school == school))
@@ -132,8 +158,8 @@ def transfers(
                 col(Transfer.to_region).startswith(region_prefix),
             )
         )
-    if open_only or due_before is not None:
-        query = query.where(col(Transfer.state).in_(OPEN_TRANSFER_STATES))
+    if states is not None:
+        query = query.where(col(Transfer.state).in_(states))
     if due_before is not None:
         query = query.where(col(Transfer.due_at) < due_before)
     return session.exec(query.order_by(col(Transfer.id))).all()

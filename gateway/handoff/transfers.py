@@ -3,20 +3,28 @@ take each step, the ten-working-day deadline, and the service that applies them.
 
 The receiving school applies → its authority approves → central validation → the sending school
 approves → its authority approves (the record is released) → the receiving school pulls it. Any
-open step can be rejected by whoever would approve it. While a transfer is open the student is
-locked (``person.locked_by_transfer``): other moves and identity corrections are refused until the
-transfer completes or is rejected. Working days are Monday to Friday; public holidays and
-make-up working days are not modelled (the deadline may therefore fall on a holiday).
+open step can be rejected by whoever would approve it, and by the holder (the side the child is
+held by) at every step. While a transfer is open the student is locked: other moves, identity
+corrections and merges are refused until the transfer completes, is rejected or expires. An
+application still open at its deadline (ten working days, ``workdays``) expires: it locks nothing
+from that moment (``repository.open_transfer_holding``), and the expiry is recorded, audited and the
+lock flag cleared when the transfer is next read or decided, or by the worker.
+
+Knowing a code, a name and a birth date is what an application needs, not what it discloses: an
+application whose code or identity does not match is answered exactly as an unknown code, and the
+applicant sees neither the child's name nor where the child is held (region, school) until the
+holder has released the record.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from gateway.audit import service as audit
@@ -24,15 +32,17 @@ from gateway.auth.dependencies import Caller
 from gateway.auth.jurisdiction import Jurisdiction
 from gateway.auth.scopes import Role, Scope
 from gateway.clock import as_utc, utcnow
-from gateway.db import advisory_xact_lock
+from gateway.db import advisory_xact_lock, session_scope
 from gateway.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from gateway.handoff import repository
 from gateway.handoff.models import Admission, Transfer, TransferStep
-from gateway.handoff.service import Disclosure, build_record, present_code
+from gateway.handoff.service import Disclosure, build_record
 from gateway.handoff.workdays import add_working_days
 from gateway.identity import InvalidField, normalise_name, parse_date
+from gateway.idgen.formats import normalise_code
 from gateway.idgen.service import resolve_code
 from gateway.keyring import KeyRing
+from gateway.privacy import disclosed_code
 from gateway.registry import repository as persons
 from gateway.registry.models import Person
 from gateway.registry.records import person_to_record
@@ -43,6 +53,8 @@ from gateway.students.verification import Claim, Outcome, StoredFacts, verify
 
 DEADLINE_WORKING_DAYS = 10
 NOT_FOUND = "no such transfer"
+NO_STUDENT = "no such student"
+SYSTEM = "system"
 
 
 class TransferState(StrEnum):
@@ -53,6 +65,7 @@ class TransferState(StrEnum):
     RELEASED = "released"
     COMPLETED = "completed"
     REJECTED = "rejected"
+    EXPIRED = "expired"
 
 
 Side = Literal["receiving", "sending", "central"]
@@ -123,15 +136,19 @@ def _actor(caller: Caller) -> str:
     return (f"{caller.client_id}/{caller.acting_user}" if caller.acting_user else caller.client_id)[:100]
 
 
+def holds(caller: Caller, transfer: Transfer) -> bool:
+    """Whether the caller is on the holding side: its jurisdiction covers where the child is held."""
+    return caller.jurisdiction.covers(transfer.from_region, transfer.from_school)
+
+
 def _visible(caller: Caller, transfer: Transfer) -> bool:
-    return caller.jurisdiction.covers(
-        transfer.from_region, transfer.from_school
-    ) or caller.jurisdiction.covers(transfer.to_region, transfer.to_school)
+    return holds(caller, transfer) or caller.jurisdiction.covers(transfer.to_region, transfer.to_school)
 
 
 def _step(
-    session: Session, transfer: Transfer, caller: Caller, decision: str, to: str, note: str | None
+    session: Session, transfer: Transfer, caller: Caller | None, decision: str, to: str, note: str | None
 ) -> None:
+    """Record one decision (``caller`` None: the system's, an expiry) and move the transfer on."""
     assert transfer.id is not None
     repository.add(
         session,
@@ -140,8 +157,8 @@ def _step(
             from_state=transfer.state,
             to_state=to,
             decision=decision,
-            actor=_actor(caller),
-            role=caller.role.value,
+            actor=_actor(caller) if caller else SYSTEM,
+            role=caller.role.value if caller else SYSTEM,
             decided_at=utcnow(),
             note=note,
         ),
@@ -152,17 +169,33 @@ def _step(
         session,
         action=f"transfer.{decision}",
         caller=caller,
+        actor=None if caller else SYSTEM,
         object_type="transfer",
         object_ref=str(transfer.id),
         outcome=to,
     )
 
 
-def _identity_agrees(person: Person, keyring: KeyRing, name: str, birth_date: str, code: str) -> bool:
+def _claim(name: str, birth_date: str) -> Claim:
+    """The applicant's claim, refused (422) on its own spelling before any record is looked at, so
+    that a bad field is answered the same whether or not the code exists."""
+    errors: list[FieldError] = []
+    normalised_name: str | None = None
+    born: date | None = None
     try:
-        claim = Claim(name=normalise_name(name), birth_date=parse_date(birth_date))
+        normalised_name = normalise_name(name)
     except InvalidField as exc:
-        raise InvalidInput(errors=[FieldError(exc.field, exc.code, exc.message)]) from None
+        errors.append(FieldError(exc.field, exc.code, exc.message))
+    try:
+        born = parse_date(birth_date)
+    except InvalidField as exc:
+        errors.append(FieldError(exc.field, exc.code, exc.message))
+    if errors or normalised_name is None or born is None:
+        raise InvalidInput(errors=errors)
+    return Claim(name=normalised_name, birth_date=born)
+
+
+def _identity_agrees(person: Person, keyring: KeyRing, claim: Claim, code: str) -> bool:
     stored = person_to_record(person, keyring)
     result = verify(
         claim,
@@ -190,16 +223,19 @@ def apply(session: Session, keyring: KeyRing, caller: Caller, application: Appli
     """The receiving school applies for a student of another province; the student is locked."""
     if caller.role is not Role.SCHOOL or not caller.jurisdiction.is_school:
         raise Forbidden("a transfer is applied for by the receiving school")
+    claim = _claim(application.name, application.birth_date)
     try:
         found = resolve_code(session, application.code)
     except NotFound:
-        raise NotFound("no such student") from None
+        raise NotFound(NO_STUDENT) from None
     person = found.person
-    # The applicant cannot see the student yet: a code alone, or a wrong name, finds nobody.
-    if not _identity_agrees(person, keyring, application.name, application.birth_date, application.code):
-        raise NotFound("no such student")
+    # The applicant cannot see the student yet: a code alone, or a wrong name, finds nobody, and is
+    # told so in the very words used for a code never issued.
+    if not _identity_agrees(person, keyring, claim, application.code):
+        raise NotFound(NO_STUDENT)
     assert person.id is not None
     advisory_xact_lock(session, "person", str(person.id))
+    expire_overdue(session, utcnow(), person_id=person.id)
     locked = persons.get_person(session, person.id, for_update=True)
     assert locked is not None
     if locked.region[:2] == application.school_region[:2]:
@@ -212,7 +248,7 @@ def apply(session: Session, keyring: KeyRing, caller: Caller, application: Appli
         )
     if locked.school_status not in (SchoolStatus.IN_ATTENDANCE.value, SchoolStatus.SUSPENDED.value):
         raise Conflict(f"a student in status {locked.school_status} cannot be transferred")
-    if locked.locked_by_transfer or repository.open_transfer_of(session, person.id) is not None:
+    if repository.open_transfer_holding(session, [person.id], utcnow()) is not None:
         raise Conflict("this student already has an open transfer")
     now = utcnow()
     transfer = Transfer(
@@ -252,16 +288,29 @@ def apply(session: Session, keyring: KeyRing, caller: Caller, application: Appli
 
 
 def get_transfer(session: Session, caller: Caller, transfer_id: int, *, for_update: bool = False) -> Transfer:
-    transfer = repository.get_transfer(session, transfer_id, for_update=for_update)
+    """The transfer if it touches the caller's jurisdiction (404 otherwise); one found past its
+    deadline is expired first. ``for_update``: locked, after the student it moves."""
+    transfer = repository.get_transfer(session, transfer_id)
     if transfer is None or not _visible(caller, transfer):
         raise NotFound(NOT_FOUND)
+    now = utcnow()
+    overdue = TransferState(transfer.state) in OPEN_STATES and as_utc(transfer.due_at) <= now
+    if for_update or overdue:
+        # The student first, as everywhere else: no two writers take these locks in another order.
+        advisory_xact_lock(session, "person", str(transfer.person_id))
+        if overdue:
+            expire_overdue(session, now, transfer_id=transfer_id)
+        transfer = repository.get_transfer(session, transfer_id, for_update=for_update)
+        assert transfer is not None
     return transfer
 
 
-def _open_and_mine(transfer: Transfer, caller: Caller) -> TransferState:
+def _open_and_mine(transfer: Transfer, caller: Caller, decision: str) -> TransferState:
     state = TransferState(transfer.state)
     if state not in OPEN_STATES:
         raise Conflict(f"transfer {transfer.id} is already {state.value}")
+    if decision == "reject" and holds(caller, transfer):
+        return state  # the holder may refuse at any step
     if not may_act(state, caller.role, caller.jurisdiction, _places(transfer)):
         raise Forbidden(f"this step is for another party: {STEPS[state].description}")
     return state
@@ -274,9 +323,10 @@ def decide(
     decision: Literal["approve", "reject"],
     note: str | None,
 ) -> Transfer:
-    """Approve or reject the transfer's current step; a rejection ends it and unlocks the student."""
+    """Approve or reject the transfer's current step; a rejection ends it and unlocks the student.
+    The holding side may reject at any open step."""
     transfer = get_transfer(session, caller, transfer_id, for_update=True)
-    state = _open_and_mine(transfer, caller)
+    state = _open_and_mine(transfer, caller, decision)
     if decision == "reject":
         _step(session, transfer, caller, "reject", TransferState.REJECTED.value, note)
         _close(session, transfer)
@@ -296,12 +346,48 @@ def _close(session: Session, transfer: Transfer) -> None:
     session.add(person)
 
 
+def expire_overdue(
+    session: Session, now: datetime, *, person_id: int | None = None, transfer_id: int | None = None
+) -> list[int]:
+    """Record the expiry of every open transfer past its deadline (of one person or one transfer
+    when given): the state, a step and an audit row by the system, the lock flag cleared. The lock
+    itself was released at the deadline already; this writes down what happened. The ids expired."""
+    expired = []
+    for due in repository.overdue_transfers(session, now, person_id=person_id, transfer_id=transfer_id):
+        assert due.id is not None
+        advisory_xact_lock(session, "person", str(due.person_id))
+        transfer = repository.get_transfer(session, due.id, for_update=True)
+        if (
+            transfer is None
+            or TransferState(transfer.state) not in OPEN_STATES
+            or as_utc(transfer.due_at) > now
+        ):
+            continue  # decided or expired by someone else meanwhile
+        _step(session, transfer, None, "expire", TransferState.EXPIRED.value, "the deadline passed")
+        _close(session, transfer)
+        expired.append(due.id)
+    return expired
+
+
+def expire_overdue_transfers(engine: Engine) -> list[int]:
+    """The worker's pass: expire every open transfer past its deadline, each in its own transaction
+    (one student's lock at a time)."""
+    now = utcnow()
+    with session_scope(engine) as session:
+        due = [t.id for t in repository.overdue_transfers(session, now) if t.id is not None]
+    expired: list[int] = []
+    for transfer_id in due:
+        with session_scope(engine) as session:
+            expired += expire_overdue(session, now, transfer_id=transfer_id)
+    return expired
+
+
 def pull(
     session: Session, keyring: KeyRing, caller: Caller, transfer_id: int, disclosure: Disclosure
 ) -> tuple[Transfer, dict[str, Any]]:
     """The receiving school takes the released record: the student moves, the transfer completes."""
     transfer = get_transfer(session, caller, transfer_id, for_update=True)
-    state = _open_and_mine(transfer, caller)
+    state = _open_and_mine(transfer, caller, "pull")
     if state is not TransferState.RELEASED:
         raise Conflict(f"the record is not released yet: {STEPS[state].description}")
     person = persons.get_person(session, transfer.person_id)
@@ -314,7 +400,10 @@ def pull(
         workflow,
         person.current_code,
         StatusEventRequest(
-            event=StatusEventType.TRANSFERRED_OUT, effective_date=today, note=f"transfer {transfer.id}"
+            event=StatusEventType.TRANSFERRED_OUT,
+            effective_date=today,
+            to_school_code=transfer.to_school,
+            note=f"transfer {transfer.id}",
         ),
         transfer_workflow=True,
     )
@@ -361,34 +450,57 @@ def pull(
 
 
 def list_transfers(session: Session, caller: Caller, *, overdue: bool, open_only: bool) -> Sequence[Transfer]:
-    """Transfers touching the caller's jurisdiction on either side; ``overdue``: open past their deadline."""
+    """Transfers touching the caller's jurisdiction on either side, those past their deadline expired
+    first; ``overdue``: the ones that expired at their deadline; ``open_only``: the open ones."""
     jurisdiction = caller.jurisdiction
     school = jurisdiction.value if jurisdiction.is_school else None
-    return repository.transfers(
-        session,
-        jurisdiction.region_prefix,
-        school,
-        open_only=open_only,
-        due_before=utcnow() if overdue else None,
+    now = utcnow()
+    due = repository.transfers(
+        session, jurisdiction.region_prefix, school, states=repository.OPEN_TRANSFER_STATES, due_before=now
     )
+    # In the order of the students' ids, as every writer taking several of their locks does.
+    for transfer in sorted(due, key=lambda t: (t.person_id, t.id or 0)):
+        assert transfer.id is not None
+        expire_overdue(session, now, transfer_id=transfer.id)
+    states: tuple[str, ...] | None = None
+    if overdue:
+        states = (TransferState.EXPIRED.value,)
+    elif open_only:
+        states = repository.OPEN_TRANSFER_STATES
+    return repository.transfers(session, jurisdiction.region_prefix, school, states=states, due_before=None)
 
 
-def view(session: Session, transfer: Transfer, code: str) -> dict[str, Any]:
-    """A transfer as its parties see it; the student's code masked if it carries an ID number."""
+def view(
+    session: Session, caller: Caller, transfer: Transfer, *, supplied: str | None = None
+) -> dict[str, Any]:
+    """A transfer as one of its parties sees it. The receiving side learns where the child is held
+    (region, school) and who decided on the holding side only once the holder has released the
+    record; the student's code is masked if it carries an ID number, unless ``supplied`` is that
+    very code (the applicant's own, echoed in the reply to its application)."""
     assert transfer.id is not None
     state = TransferState(transfer.state)
     open_ = state in OPEN_STATES
+    steps = repository.steps_of(session, transfer.id)
+    released = any(s.to_state == TransferState.RELEASED.value for s in steps)
+    origin_shown = released or holds(caller, transfer)
+
+    def actor(recorded: str) -> str | None:
+        own = recorded.split("/", 1)[0] == caller.client_id
+        return recorded if origin_shown or own or recorded == SYSTEM else None
+
     return {
         "id": transfer.id,
         "state": state.value,
-        "code": present_code(code, False),
-        "from_region": transfer.from_region,
-        "from_school": transfer.from_school,
+        "code": disclosed_code(
+            code_of(session, transfer), supplied={normalise_code(supplied)} if supplied else set()
+        ),
+        "from_region": transfer.from_region if origin_shown else None,
+        "from_school": transfer.from_school if origin_shown else None,
         "to_region": transfer.to_region,
         "to_school": transfer.to_school,
         "applied_at": as_utc(transfer.applied_at).isoformat(),
         "due_at": as_utc(transfer.due_at).isoformat(),
-        "overdue": open_ and as_utc(transfer.due_at) < utcnow(),
+        "overdue": state is TransferState.EXPIRED or (open_ and as_utc(transfer.due_at) <= utcnow()),
         "closed_at": as_utc(transfer.closed_at).isoformat() if transfer.closed_at else None,
         "next_step": STEPS[state].description if open_ else None,
         "steps": [
@@ -396,12 +508,12 @@ def view(session: Session, transfer: Transfer, code: str) -> dict[str, Any]:
                 "decision": s.decision,
                 "from_state": s.from_state or None,
                 "to_state": s.to_state,
-                "actor": s.actor,
+                "actor": actor(s.actor),
                 "role": s.role,
                 "decided_at": as_utc(s.decided_at).isoformat(),
                 "note": s.note,
             }
-            for s in repository.steps_of(session, transfer.id)
+            for s in steps
         ],
     }
 

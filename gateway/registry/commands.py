@@ -1,4 +1,5 @@
-"""Command-line entry points of the registry: the worker (verification jobs, batches, intakes, webhooks)."""
+"""Command-line entry points of the registry: the worker (verification jobs, batches, intakes, webhooks,
+transfer deadlines)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ def worker(
     batch: Annotated[int, typer.Option(help="Jobs leased per pass.")] = 20,
 ) -> None:
     """Work the queues: verify (promote codes or open wrong-ID problem records), finish batches, intakes
-    and exports a stopped process left, remove export files past their retention, deliver webhooks."""
+    and exports a stopped process left, remove export files past their retention, deliver webhooks,
+    expire transfer applications past their deadline."""
     import httpx
 
     from gateway.app import build_context, close_context
     from gateway.batches.service import resume_unfinished
     from gateway.handoff.service import ExportPolicy, expire_exports, resume_exports, resume_intakes
+    from gateway.handoff.transfers import expire_overdue_transfers
     from gateway.handoff.webhooks import dispatch_once
     from gateway.observability import configure_logging
     from gateway.registry.service import work_queue_once
@@ -39,6 +42,7 @@ def worker(
             resume_unfinished(ctx.engine, deps)
             resume_exports(ctx.engine, ctx.keyring, policy)
             expire_exports(ctx.engine, policy)
+            expire_overdue_transfers(ctx.engine)
             done = work_queue_once(ctx.engine, deps, limit=batch)
             done += dispatch_once(ctx.engine, ctx.keyring, webhook_client)
             if once:

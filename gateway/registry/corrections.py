@@ -29,6 +29,7 @@ from gateway.clock import utcnow
 from gateway.db import advisory_xact_lock, advisory_xact_locks, session_scope
 from gateway.errors import Conflict, FieldError, InvalidInput
 from gateway.feed import service as feed
+from gateway.handoff import repository as transfers
 from gateway.identity import RECORD_FIELDS, CanonicalRecord, normalise_record
 from gateway.privacy import disclosed_code
 from gateway.registry import idempotency, identifiers, repository
@@ -86,8 +87,9 @@ def _find_person(session: Session, caller: Caller, code: str) -> Person:
     return find_student(session, caller, code).person
 
 
-def _refuse_if_locked(person: Person) -> None:
-    if person.locked_by_transfer:
+def _refuse_if_locked(session: Session, person: Person) -> None:
+    assert person.id is not None
+    if transfers.open_transfer_holding(session, [person.id], utcnow()) is not None:
         raise IdentityLocked("an open cross-province transfer locks this student's identity")
 
 
@@ -160,7 +162,7 @@ def correct_record(
         if stored is not None:
             return stored
         person = _find_person(session, caller, code)
-        _refuse_if_locked(person)  # before asking the external systems for nothing
+        _refuse_if_locked(session, person)  # before asking the external systems for nothing
         plan = _plan(session, deps, person, request)
     verdict: Verdict | None = None
     if deps.verifier is not None and deps.verify_deadline > 0 and plan.identity_changed:
@@ -186,7 +188,7 @@ def _apply(
     person = _lock(session, deps, planned)
     if person.status != "active":
         raise Conflict("the student was merged while this correction was submitted; submit it again")
-    _refuse_if_locked(person)
+    _refuse_if_locked(session, person)
     plan = _plan(session, deps, person, request)
     if plan.digests != planned.digests:
         raise Conflict("the student's record changed while this correction was submitted; submit again")

@@ -41,6 +41,8 @@ class Person(SQLModel, table=True):
         description="unverified, pending, verified, failed, not_applicable",
     )
     school_status: str = Field(default="registered", max_length=30, index=True)
+    # Mirrors whether a transfer is open; the lock itself is an open transfer not past its deadline
+    # (gateway.handoff.repository.open_transfer_holding), which every check asks.
     locked_by_transfer: bool = Field(default=False)
 
 
@@ -127,6 +129,11 @@ class StatusEvent(SQLModel, table=True):
     effective_date: date = Field(sa_column=Column(Date, nullable=False))
     school_code: str | None = Field(default=None, max_length=10)
     region: str = Field(max_length=6)
+    to_school_code: str | None = Field(
+        default=None,
+        max_length=10,
+        description="transferred_out: the school the student left for, the only one that may take them in",
+    )
     recorded_by: str = Field(max_length=100)
     recorded_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     note: str | None = Field(default=None, max_length=500)

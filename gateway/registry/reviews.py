@@ -21,6 +21,7 @@ from gateway.clock import utcnow
 from gateway.db import advisory_xact_lock
 from gateway.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from gateway.feed import service as feed
+from gateway.handoff import repository as transfers
 from gateway.idgen import repository as code_repository
 from gateway.idgen.models import CodeLineage
 from gateway.registry import identifiers, repository
@@ -156,10 +157,11 @@ def _actor(caller: Caller) -> str:
     return f"{caller.client_id}/{caller.acting_user}" if caller.acting_user else caller.client_id
 
 
-def _refuse_during_transfer(*persons: Person) -> None:
+def _refuse_during_transfer(session: Session, *persons: Person) -> None:
     """Identity changes wait for an open cross-province transfer: it moves a person and their code,
     and must not end up moving an alias or half of a split record."""
-    if any(p.locked_by_transfer for p in persons):
+    ids = [p.id for p in persons if p.id is not None]
+    if transfers.open_transfer_holding(session, ids, utcnow()) is not None:
         raise Conflict(
             "an open cross-province transfer holds one of these students; decide after it completes"
         )
@@ -176,7 +178,7 @@ def merge_persons(
     assert survivor.id is not None and merged.id is not None
     for pid in sorted([survivor.id, merged.id]):
         advisory_xact_lock(session, "person", str(pid))
-    _refuse_during_transfer(survivor, merged)
+    _refuse_during_transfer(session, survivor, merged)
     now = utcnow()
     merged.status, merged.merged_into_id, merged.updated_at = "merged", survivor.id, now
     code = code_repository.get_code(session, merged.current_code)
@@ -226,7 +228,7 @@ def undo_merge(session: Session, caller: Caller, merge_id: int) -> Merge:
         )
     if merge.undone_at is not None:
         raise Conflict("this merge was already undone")
-    _refuse_during_transfer(survivor, merged)
+    _refuse_during_transfer(session, survivor, merged)
     now, actor = utcnow(), _actor(caller)
     merged.status, merged.merged_into_id, merged.updated_at = "active", None, now
     code = code_repository.get_code(session, merged.current_code)

@@ -51,6 +51,7 @@ def _event_out(event: StatusEvent) -> StatusEventOut:
         effective_date=event.effective_date,
         school_code=event.school_code,
         region=event.region,
+        to_school_code=event.to_school_code,
         recorded_by=event.recorded_by,
         recorded_at=event.recorded_at,
         note=event.note,
@@ -90,7 +91,9 @@ def list_events(code: CodePath, caller: StudentsReader, session: SessionDep) -> 
 def record_event(
     code: CodePath, body: StatusEventRequest, caller: StudentsWriter, session: SessionDep
 ) -> StatusEventOut:
-    """Record a status change (学籍异动); 409 when the student's status does not allow it."""
+    """Record a status change (学籍异动); 409 when the student's status does not allow it.
+    ``transferred_out`` names the school the student leaves for; only that school may then record
+    ``transferred_in`` (anyone else outside the holder's jurisdiction is answered 404)."""
     return _event_out(service.record_event(session, caller, code, body))
 
 

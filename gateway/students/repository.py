@@ -45,3 +45,13 @@ def latest_effective_date(session: Session, person_id: int) -> date | None:
     return session.exec(
         select(func.max(StatusEvent.effective_date)).where(StatusEvent.person_id == person_id)
     ).first()
+
+
+def latest_departure(session: Session, person_id: int) -> StatusEvent | None:
+    """The student's latest ``transferred_out`` event (the school it names is where they may arrive)."""
+    return session.exec(
+        select(StatusEvent)
+        .where(StatusEvent.person_id == person_id, StatusEvent.event == "transferred_out")
+        .order_by(col(StatusEvent.id).desc())
+        .limit(1)
+    ).first()

@@ -41,6 +41,12 @@ class StatusEventRequest(BaseModel):
     school_region: str | None = Field(
         default=None, pattern=r"^\d{6}$", description="The GB/T 2260 region of the receiving school."
     )
+    to_school_code: str | None = Field(
+        default=None,
+        pattern=r"^\d{10}$",
+        description="transferred_out (required): the school the student leaves for, the only one that "
+        "may then record transferred_in.",
+    )
     note: str | None = Field(default=None, max_length=500)
 
 
@@ -51,6 +57,9 @@ class StatusEventOut(BaseModel):
     effective_date: date
     school_code: str | None
     region: str
+    to_school_code: str | None = Field(
+        default=None, description="transferred_out: the school the student left for."
+    )
     recorded_by: str
     recorded_at: UtcDateTime
     note: str | None

@@ -3,9 +3,10 @@ work (never committed here).
 
 Jurisdiction: a student is visible to a caller whose jurisdiction covers the school holding them
 (``person.region``, ``person.school_code``); anyone else is told the code does not exist, exactly as
-for a code never issued. The one exception is ``transferred_in``: the receiving side may record it
-for a student waiting in ``transferred_out`` when it covers the receiving school. Every read and every
-change is audited in the same transaction.
+for a code never issued. The one exception is ``transferred_in``: ``transferred_out`` names the school
+the student leaves for, and that school, and no other, may record ``transferred_in`` for the student
+waiting in ``transferred_out`` (the holder may record it too, at that school only). Every read and
+every change is audited in the same transaction.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from gateway.clock import utcnow
 from gateway.db import advisory_xact_lock
 from gateway.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from gateway.feed import service as feed
+from gateway.handoff import repository as transfers
 from gateway.identity import InvalidField, canonical_number, is_known_region, normalise_name, parse_date
 from gateway.identity.codes import parse_gender
 from gateway.idgen.service import Resolution, resolve_code
@@ -33,6 +35,7 @@ from gateway.registry.records import person_to_record
 from gateway.students import repository
 from gateway.students.schemas import StatusEventRequest, VerificationRequest
 from gateway.students.statemachine import (
+    DESTINATION_REQUIRED,
     SCHOOL_ALLOWED,
     SCHOOL_REQUIRED,
     IllegalTransition,
@@ -46,6 +49,22 @@ NOT_FOUND = "no such student"
 # Events are recorded on the day they happen or after; a day of slack covers the time-zone gap
 # between UTC and a school's local date (UTC+8).
 _FUTURE_SLACK = timedelta(days=1)
+
+
+class WrongDestination(Conflict):
+    """409: ``transferred_in`` at a school other than the one named when the student left."""
+
+    title = "Not the school the student left for"
+    type_slug = "wrong-destination"
+
+    def __init__(self, named: str) -> None:
+        super().__init__(
+            f"the student left for school {named}; transferred_in is accepted only at that school"
+        )
+        self.named = named
+
+    def extra(self) -> dict[str, Any]:
+        return {"to_school_code": self.named}
 
 
 class IllegalStatusChange(Conflict):
@@ -136,6 +155,18 @@ def _check_school_fields(change: StatusEventRequest) -> tuple[str, str] | None:
         ]
     if change.school_region is not None and not is_known_region(change.school_region):
         errors.append(FieldError("school_region", "unknown_region", "not a known GB/T 2260 region code"))
+    if change.event in DESTINATION_REQUIRED and change.to_school_code is None:
+        errors.append(
+            FieldError(
+                "to_school_code",
+                "missing",
+                f"{change.event.value} names the school the student leaves for (only it may take them in)",
+            )
+        )
+    elif change.event not in DESTINATION_REQUIRED and change.to_school_code is not None:
+        errors.append(
+            FieldError("to_school_code", "not_allowed", f"{change.event.value} does not name a destination")
+        )
     if errors:
         raise InvalidInput(errors=errors)
     if change.school_code is None or change.school_region is None:
@@ -159,19 +190,40 @@ def _check_dates(session: Session, person: Person, effective: date) -> None:
         raise Conflict(f"effective_date is before the student's latest recorded event ({latest.isoformat()})")
 
 
+def _named_destination(session: Session, person: Person) -> str | None:
+    """The school a student waiting in ``transferred_out`` left for (None: not waiting, or left
+    before destinations were recorded)."""
+    if person.school_status != SchoolStatus.TRANSFERRED_OUT:
+        return None
+    assert person.id is not None
+    departure = repository.latest_departure(session, person.id)
+    return departure.to_school_code if departure is not None else None
+
+
 def _authorise_event(
-    caller: Caller, person: Person, event: StatusEventType, moving_to: tuple[str, str] | None
+    session: Session,
+    caller: Caller,
+    person: Person,
+    change: StatusEventRequest,
+    moving_to: tuple[str, str] | None,
 ) -> None:
     sees_holder = _visible(caller, person)
-    covers_target = moving_to is None or caller.jurisdiction.covers(*moving_to)
-    if event is StatusEventType.TRANSFERRED_IN:
-        waiting = person.school_status == SchoolStatus.TRANSFERRED_OUT
-        if not sees_holder and not (covers_target and waiting):
+    if change.event is StatusEventType.TRANSFERRED_IN:
+        named = _named_destination(session, person)
+        # The school named at departure is authorised by being named; nobody else outside the
+        # holder's jurisdiction learns that the student exists.
+        if not sees_holder and not (caller.jurisdiction.is_school and caller.jurisdiction.value == named):
             raise NotFound(NOT_FOUND)
+        if named is not None and moving_to is not None and moving_to[1] != named:
+            raise WrongDestination(named)
     elif not sees_holder:
         raise NotFound(NOT_FOUND)
-    if not covers_target:
+    if moving_to is not None and not caller.jurisdiction.covers(*moving_to):
         raise Forbidden("the receiving school lies outside your jurisdiction")
+    if change.to_school_code is not None and change.to_school_code == person.school_code:
+        raise InvalidInput(
+            errors=[FieldError("to_school_code", "same_school", "the student already attends this school")]
+        )
 
 
 def record_event(
@@ -198,11 +250,11 @@ def record_event(
     assert person is not None and person.id is not None
     if person.status != "active":
         raise Conflict("the student was merged while this change was submitted; submit it again")
-    _authorise_event(caller, person, change.event, moving_to)
+    _authorise_event(session, caller, person, change, moving_to)
     if (
-        person.locked_by_transfer
-        and not transfer_workflow
+        not transfer_workflow
         and (moving_to is not None or change.event is StatusEventType.TRANSFERRED_OUT)
+        and transfers.open_transfer_holding(session, [person.id], utcnow()) is not None
     ):
         raise Conflict("an open cross-province transfer holds this student; it moves them when it completes")
     try:
@@ -227,6 +279,7 @@ def record_event(
             effective_date=change.effective_date,
             school_code=person.school_code,
             region=person.region,
+            to_school_code=change.to_school_code,
             recorded_by=recorder[:100],
             recorded_at=now,
             note=change.note,

@@ -70,6 +70,8 @@ RULES: Mapping[StatusEventType, Rule] = MappingProxyType(
 # Events that move the student to another school; every other event leaves the holder unchanged.
 SCHOOL_REQUIRED = frozenset({_E.TRANSFERRED_IN})
 SCHOOL_ALLOWED = frozenset({_E.TRANSFERRED_IN, _E.ENROLLED})
+# Events that name the school the student leaves for: only that school may then take them in.
+DESTINATION_REQUIRED = frozenset({_E.TRANSFERRED_OUT})
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from gateway.context import AppContext
+from gateway.handoff.models import Transfer
 from gateway.idgen import formats
 from gateway.registry.models import Person
 from mocks.population import Population
@@ -49,9 +51,43 @@ def mistyped_id_number(number: str) -> str:
 
 
 def set_transfer_lock(context: AppContext, code: str, locked: bool) -> None:
-    """What opening (True) or completing (False) a cross-province transfer of the holder of ``code`` sets."""
+    """Open (True) or close (False) a cross-province transfer of the holder of ``code``, as an
+    application and a rejection do."""
+    now = datetime.now(UTC)
     with Session(context.engine) as s:
         person = s.exec(select(Person).where(Person.current_code == code)).one()
+        assert person.id is not None
+        if locked:
+            s.add(
+                Transfer(
+                    person_id=person.id,
+                    state="applied",
+                    from_region=person.region,
+                    from_school=person.school_code,
+                    to_region="650102",
+                    to_school="6501020001",
+                    applied_by="test",
+                    applied_at=now,
+                    due_at=now + timedelta(days=14),
+                )
+            )
+        else:
+            for transfer in s.exec(select(Transfer).where(Transfer.person_id == person.id)).all():
+                transfer.state, transfer.closed_at = "rejected", now
+                s.add(transfer)
         person.locked_by_transfer = locked
         s.add(person)
+        s.commit()
+
+
+def lapse_transfer_lock(context: AppContext, code: str) -> None:
+    """Move the deadline of the open transfer of the holder of ``code`` into the past (nothing else:
+    the expiry is not recorded, as when neither the worker nor a reader has come by yet)."""
+    with Session(context.engine) as s:
+        person = s.exec(select(Person).where(Person.current_code == code)).one()
+        open_ = s.exec(
+            select(Transfer).where(Transfer.person_id == person.id, Transfer.state == "applied")
+        ).one()
+        open_.due_at = datetime.now(UTC) - timedelta(minutes=1)
+        s.add(open_)
         s.commit()

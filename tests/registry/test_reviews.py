@@ -13,7 +13,7 @@ from gateway.context import AppContext
 from gateway.idgen import formats
 from gateway.registry.models import Person
 from tests.fixtures.api import ApiCaller, register_caller
-from tests.registry.people import set_transfer_lock
+from tests.registry.people import lapse_transfer_lock, set_transfer_lock
 from tests.registry.test_registration import CHILD, SCHOOL, _citizen
 
 
@@ -191,7 +191,8 @@ def test_no_merge_while_a_transfer_holds_either_student(
     assert committed_api.get(f"/v1/codes/{b}", headers=reviewer.headers).json()["current_code"] == b
     with Session(committed_context.engine) as s:
         assert s.exec(select(Person).where(Person.current_code == b)).one().status == "active"
-    set_transfer_lock(committed_context, b, False)
+    # An application past its deadline has expired and holds nobody, recorded or not.
+    lapse_transfer_lock(committed_context, b)
     decided = committed_api.post(
         f"/v1/reviews/{problem_id}/decision", json={"decision": "same_person"}, headers=reviewer.headers
     )

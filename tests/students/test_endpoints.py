@@ -3,12 +3,15 @@ transfer between schools, merged codes and the audit trail."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 from gateway.audit.models import AuditEvent
+from gateway.handoff.models import Transfer
 from gateway.idgen import service as idgen
-from gateway.registry.models import StatusEvent
+from gateway.registry.models import Person, StatusEvent
 from tests.fixtures.api import MakeCaller
 from tests.students.conftest import SeedStudent, merge_into
 
@@ -179,8 +182,10 @@ def test_transfer_out_and_in_changes_the_school(
     # While the student attends the sending school, the receiving school cannot see them at all.
     assert _event(api, receiver.headers, code, "transferred_in", "2021-09-01", **move).status_code == 404
     assert api.get(f"/v1/students/{code}", headers=receiver.headers).status_code == 404
-    # The sending school cannot place the student in a school outside its own jurisdiction.
-    assert _event(api, sender.headers, code, "transferred_out", "2021-08-20").status_code == 201
+    # The sending school names where the student goes, but cannot place them in a school outside its
+    # own jurisdiction.
+    left = _event(api, sender.headers, code, "transferred_out", "2021-08-20", to_school_code=OTHER_SCHOOL)
+    assert left.status_code == 201 and left.json()["to_school_code"] == OTHER_SCHOOL
     assert _event(api, sender.headers, code, "transferred_in", "2021-09-01", **move).status_code == 403
     arrived = _event(api, receiver.headers, code, "transferred_in", "2021-09-01", **move)
     assert arrived.status_code == 201, arrived.text
@@ -210,16 +215,154 @@ def test_a_transfer_in_for_a_student_not_transferred_out_is_refused(
     assert refused.status_code == 409 and refused.json()["allowed_from"] == ["transferred_out"]
 
 
+def _open_transfer(session: Session, person: Person, due_at: datetime) -> Transfer:
+    """A cross-province application for ``person`` (Henan) by a school in Hubei, open until ``due_at``."""
+    assert person.id is not None
+    transfer = Transfer(
+        person_id=person.id,
+        state="applied",
+        from_region=person.region,
+        from_school=person.school_code,
+        to_region="420102",
+        to_school=OTHER_SCHOOL,
+        applied_by="test",
+        applied_at=due_at - timedelta(days=14),
+        due_at=due_at,
+    )
+    session.add(transfer)
+    session.commit()
+    return transfer
+
+
 def test_an_open_transfer_locks_moves(
     api: TestClient, session: Session, make_caller: MakeCaller, seed_student: SeedStudent
 ) -> None:
     student = seed_student(status="in_attendance")
-    student.person.locked_by_transfer = True
-    session.add(student.person)
-    session.commit()
+    transfer = _open_transfer(session, student.person, datetime.now(UTC) + timedelta(days=14))
     caller = make_caller(role="county", jurisdiction="410102", scopes="students:write")
-    assert _event(api, caller.headers, student.code, "transferred_out", "2021-08-20").status_code == 409
+    out = {"to_school_code": "4101020009"}
+    assert (
+        _event(api, caller.headers, student.code, "transferred_out", "2021-08-20", **out).status_code == 409
+    )
     assert _event(api, caller.headers, student.code, "promoted", "2021-09-01").status_code == 201
+    # At its deadline the application expires and holds the student no longer.
+    transfer.due_at = datetime.now(UTC) - timedelta(minutes=1)
+    session.add(transfer)
+    session.commit()
+    assert (
+        _event(api, caller.headers, student.code, "transferred_out", "2021-09-02", **out).status_code == 201
+    )
+
+
+def test_transferred_out_names_the_destination(
+    api: TestClient, session: Session, make_caller: MakeCaller, seed_student: SeedStudent
+) -> None:
+    code = seed_student(status="in_attendance").code
+    county = make_caller(role="county", jurisdiction="410102", scopes="students:read students:write")
+
+    def refused(reply) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+        assert reply.status_code == 422, reply.text
+        return [(e["field"], e["code"]) for e in reply.json()["errors"]]
+
+    assert refused(_event(api, county.headers, code, "transferred_out", "2021-08-20")) == [
+        ("to_school_code", "missing")
+    ]
+    malformed = _event(api, county.headers, code, "transferred_out", "2021-08-20", to_school_code="42")
+    assert [field for field, _ in refused(malformed)] == ["to_school_code"]
+    assert refused(
+        _event(api, county.headers, code, "promoted", "2021-08-20", to_school_code=OTHER_SCHOOL)
+    ) == [("to_school_code", "not_allowed")]
+    assert refused(
+        _event(api, county.headers, code, "transferred_out", "2021-08-20", to_school_code=SCHOOL)
+    ) == [("to_school_code", "same_school")]
+    # Nothing was recorded by the refusals.
+    assert session.exec(select(StatusEvent)).all() == []
+    assert api.get(f"/v1/students/{code}", headers=county.headers).json()["school_status"] == "in_attendance"
+    left = _event(api, county.headers, code, "transferred_out", "2021-08-20", to_school_code=OTHER_SCHOOL)
+    assert left.status_code == 201
+    (row,) = session.exec(select(StatusEvent)).all()
+    assert (row.event, row.school_code, row.to_school_code) == ("transferred_out", SCHOOL, OTHER_SCHOOL)
+    history = api.get(f"/v1/students/{code}/events", headers=county.headers).json()
+    assert history["events"][0]["to_school_code"] == OTHER_SCHOOL
+
+
+def test_only_the_named_school_takes_a_student_in(
+    api: TestClient, make_caller: MakeCaller, seed_student: SeedStudent
+) -> None:
+    code = seed_student(status="in_attendance").code
+    province = make_caller(role="province", jurisdiction="41", scopes="students:read students:write")
+    left = _event(api, province.headers, code, "transferred_out", "2021-08-20", to_school_code=OTHER_SCHOOL)
+    assert left.status_code == 201
+    # Any other school, here or elsewhere, posting transferred_in to itself learns nothing: its
+    # answer is the one for a code never issued, and the student stays where they are.
+    never = "L41010220140307" + ("0000" if not code.endswith("0000") else "0001")
+    for school, region in (("4401060001", "440106"), ("4201020008", "420102"), ("4101020002", "410102")):
+        intruder = make_caller(role="school", jurisdiction=school, scopes="students:read students:write")
+        move = {"school_code": school, "school_region": region}
+        taken = _event(api, intruder.headers, code, "transferred_in", "2021-09-01", **move)
+        unknown = _event(api, intruder.headers, never, "transferred_in", "2021-09-01", **move)
+        assert taken.status_code == 404, (school, taken.text)
+        assert {k: v for k, v in taken.json().items() if k not in ("instance", "request_id")} == {
+            k: v for k, v in unknown.json().items() if k not in ("instance", "request_id")
+        }
+    # Nor may the receiving side's authority take the student in on the school's behalf.
+    hubei = make_caller(role="province", jurisdiction="42", scopes="students:write")
+    named_move = {"school_code": OTHER_SCHOOL, "school_region": "420102"}
+    assert _event(api, hubei.headers, code, "transferred_in", "2021-09-01", **named_move).status_code == 404
+    # The holder still has the student, and cannot divert them to another of its own schools.
+    assert (
+        api.get(f"/v1/students/{code}", headers=province.headers).json()["school_status"] == "transferred_out"
+    )
+    diverted = _event(
+        api,
+        province.headers,
+        code,
+        "transferred_in",
+        "2021-09-01",
+        school_code="4101020002",
+        school_region="410102",
+    )
+    assert diverted.status_code == 409 and diverted.json()["type"].endswith("wrong-destination")
+    assert diverted.json()["to_school_code"] == OTHER_SCHOOL
+    # The named school takes the student in, though it cannot otherwise see them.
+    receiver = make_caller(role="school", jurisdiction=OTHER_SCHOOL, scopes="students:read students:write")
+    assert api.get(f"/v1/students/{code}", headers=receiver.headers).status_code == 404
+    arrived = _event(api, receiver.headers, code, "transferred_in", "2021-09-01", **named_move)
+    assert arrived.status_code == 201, arrived.text
+    assert api.get(f"/v1/students/{code}", headers=province.headers).status_code == 404
+
+
+def test_a_departure_recorded_without_a_destination_is_taken_in_by_its_holder_only(
+    api: TestClient, session: Session, make_caller: MakeCaller, seed_student: SeedStudent
+) -> None:
+    # Events recorded before departures named a destination: the student waits in transferred_out
+    # and no school is named. Only the holder may take them in.
+    student = seed_student(status="transferred_out")
+    assert student.person.id is not None
+    session.add(
+        StatusEvent(
+            person_id=student.person.id,
+            event="transferred_out",
+            from_status="in_attendance",
+            to_status="transferred_out",
+            effective_date=date(2021, 8, 20),
+            school_code=SCHOOL,
+            region="410102",
+            recorded_by="before",
+            recorded_at=datetime(2021, 8, 20, tzinfo=UTC),
+        )
+    )
+    session.commit()
+    move = {"school_code": OTHER_SCHOOL, "school_region": "420102"}
+    receiver = make_caller(role="school", jurisdiction=OTHER_SCHOOL, scopes="students:write")
+    assert (
+        _event(api, receiver.headers, student.code, "transferred_in", "2021-09-01", **move).status_code == 404
+    )
+    county = make_caller(role="county", jurisdiction="410102", scopes="students:write")
+    nearby = {"school_code": "4101020002", "school_region": "410102"}
+    assert (
+        _event(api, county.headers, student.code, "transferred_in", "2021-09-01", **nearby).status_code == 201
+    )
 
 
 def test_old_and_merged_codes_resolve_to_the_current_holder(
