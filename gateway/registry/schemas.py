@@ -16,7 +16,9 @@ class FieldScore(BaseModel):
 
 
 class SearchCandidate(BaseModel):
-    code: str
+    code: str = Field(
+        description="The current code; a G code masked unless it carries the ID number searched with."
+    )
     score: float = Field(description="match probability, 0..1")
     band: str
     grade: str
@@ -52,7 +54,7 @@ class PersonView(BaseModel):
     """A person as a reviewer sees them: the ID number masked."""
 
     person_id: int
-    code: str
+    code: str = Field(description="The current code; a G code masked like the ID number it carries.")
     status: str
     name: str
     gender: str
