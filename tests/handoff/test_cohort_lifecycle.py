@@ -20,11 +20,17 @@ from sqlmodel import Session, col, select
 
 from gateway.audit.models import AuditEvent
 from gateway.context import AppContext
-from gateway.db import session_scope
-from gateway.registry.models import VerificationJob
-from gateway.registry.service import RegistryDeps, apply_verdict
 from tests.fixtures.api import ApiCaller
-from tests.handoff.conftest import BASIS, Child, MakeParty, cohort, hand_over, verified, wait_for
+from tests.handoff.conftest import (
+    BASIS,
+    Child,
+    MakeParty,
+    cohort,
+    hand_over,
+    promote_verified,
+    verified,
+    wait_for,
+)
 
 SCHOOL_A = ("4101020001", "410102")
 SCHOOL_B = ("4101050002", "410105")
@@ -46,16 +52,6 @@ def _event(api: TestClient, school: ApiCaller, code: str, event: str, day: str, 
         headers=school.headers,
     )
     assert reply.status_code in (200, 201), reply.text
-
-
-def _promote_verified(ctx: AppContext) -> None:
-    """The verification worker's verdict for every queued job: the population register agrees."""
-    deps: RegistryDeps = ctx.services["registry"]
-    with session_scope(ctx.engine) as session:
-        jobs = [int(j.id or 0) for j in session.exec(select(VerificationJob)).all()]
-    for job_id in jobs:
-        with session_scope(ctx.engine) as session:
-            apply_verdict(session, deps, job_id, "verified", "population register agrees", "worker")
 
 
 def _all_records(api: TestClient, caller: ApiCaller, basis: dict[str, str]) -> list[dict[str, Any]]:
@@ -176,7 +172,7 @@ def test_life_of_a_cohort(handoff_api: TestClient, committed_context: AppContext
     handed = {r["student_number"]: r for r in _all_records(api, preschool, BASIS)}
     assert set(handed) == {c.number for c in children}
     slip = {i: handed[c.number]["code"] for i, c in enumerate(children)}  # the L codes on the slips
-    _promote_verified(committed_context)
+    promote_verified(committed_context)
 
     # Enrolment: each school claims by the code on the slip, checked against the identity. The
     # preschool still holds the children, so by the identity alone a school finds none of them.
