@@ -15,7 +15,16 @@ from gateway.context import AppContext
 from gateway.observability import configure_logging
 from gateway.privacy import mask_code
 from tests.fixtures.disclosure import assert_not_disclosed
-from tests.handoff.conftest import BASIS, Child, MakeParty, cohort, graduate, promote_verified, verified
+from tests.handoff.conftest import (
+    BASIS,
+    Child,
+    MakeParty,
+    cohort,
+    graduate,
+    promote_verified,
+    verified,
+    wait_for,
+)
 
 SHAANXI_SCHOOL = ("6101020001", "610102")
 
@@ -123,6 +132,14 @@ def test_partners_and_registries_without_the_identity_scope_get_no_g_code(
     feed = api.get("/v1/feed", headers=registry.headers)
     assert feed.status_code == 200 and feed.json()["events"]
     assert_not_disclosed(feed.text, number, "GET /v1/feed (registry)")
+    started = api.post("/v1/handoff/exports", headers={**registry.headers, **BASIS})
+    assert started.status_code == 202, started.text
+    url = verified(api, started)["status_url"]
+    wait_for(lambda: api.get(url, headers=registry.headers).status_code == 200)
+    [output] = api.get(url, headers=registry.headers).json()["output"]
+    exported = api.get(output["url"], headers=registry.headers)
+    assert exported.status_code == 200 and output["count"] == 1
+    assert_not_disclosed(exported.text, number, "the export file")
 
 
 def test_audit_trail_and_logs_hold_no_g_code(
