@@ -6,10 +6,9 @@ Who sees whom: a registry or school sees the handoff record of exactly the perso
 a student it has not admitted is "not found" exactly like a code never issued. A claim admits a
 student held anywhere only with their code and a matching identity; by identity alone it finds only
 students the caller's own jurisdiction holds, and a refused claim answers like a child who does not
-exist. Every disclosure
-carries a purpose and an approval reference and is audited once per disclosed student. Without
-``handoff:identity`` the ID number is masked and so is a ``G`` code (which is the ID number); the
-per-registry ``subject_id`` is then the stable key (docs/adr/004-handoff-disclosure.md).
+exist. Every disclosure carries a purpose and an approval reference and is audited once per disclosed
+student. Without ``handoff:identity`` the ID number is masked and so is a ``G`` code (which is the ID
+number); the per-registry ``subject_id`` is then the stable key (docs/adr/004-handoff-disclosure.md).
 Functions work inside the caller's unit of work unless they take an engine.
 """
 
