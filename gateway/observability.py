@@ -122,7 +122,10 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = Headers(scope=scope).get("x-request-id", "")
-        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else secrets.token_hex(8)
+        # The id rides in every log line and audit row, outside the masked message: an ID number or
+        # G code sent as a request id is masked here, once, like anywhere else.
+        valid = 0 < len(incoming) <= 64 and incoming.isprintable()
+        request_id = mask_id_numbers(incoming) if valid else secrets.token_hex(8)
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
         started = time.perf_counter()

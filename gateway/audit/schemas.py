@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from gateway.clock import UtcDateTime
+from gateway.privacy import mask_id_numbers
 
 
 class AuditRow(BaseModel):
+    """One row of the trail as it is read: no full ID number, nor a ``G`` code (which is one), in
+    any of its text, even in a value written before the trail masked it."""
+
     id: int
     occurred_at: UtcDateTime
     client_id: str | None
@@ -22,6 +26,11 @@ class AuditRow(BaseModel):
     request_id: str | None
     outcome: str
     hash: str
+
+    @field_validator("client_id", "acting_user", "object_ref", "purpose", "approval_ref", "request_id")
+    @classmethod
+    def _masked(cls, value: str | None) -> str | None:
+        return None if value is None else mask_id_numbers(value)
 
 
 class AuditPage(BaseModel):

@@ -146,10 +146,11 @@ def get_intake(
 def claim(
     body: ClaimRequest, caller: HandoffWriter, basis: DisclosureDep, session: SessionDep, ctx: ContextDep
 ) -> Response:
-    """Claim a student by code and identity, or by identity alone: a school enrols a child handed
-    over by a preschool, a registry of a later stage admits a graduate. 201 with the handoff record
-    (200 if claimed before); 404 ``claim-no-match`` or 409 ``claim-ambiguous`` when the claim finds
-    nobody or several people."""
+    """Claim a student by code and identity (held anywhere), or by identity alone (only a student
+    held inside the caller's jurisdiction): a school enrols a child handed over by a preschool, a
+    registry of a later stage admits a graduate. 201 with the handoff record (200 if claimed
+    before); 404 ``claim-no-match`` when the claim finds nobody, which is also the answer to every
+    refused claim; 409 ``claim-ambiguous`` when it finds several people inside the jurisdiction."""
     result = service.claim_student(
         session,
         _deps(ctx),

@@ -3,10 +3,12 @@ exports and the per-caller change feed.
 
 Who sees whom: a registry or school sees the handoff record of exactly the persons it admitted (an
 ``Admission`` row written by its intake or its claim), followed through merges; nobody else's, and
-a student it has not admitted is "not found" exactly like a code never issued. Every disclosure
-carries a purpose and an approval reference and is audited once per disclosed student. Without
-``handoff:identity`` the ID number is masked and so is a ``G`` code (which is the ID number); the
-per-registry ``subject_id`` is then the stable key (docs/adr/004-handoff-disclosure.md).
+a student it has not admitted is "not found" exactly like a code never issued. A claim admits a
+student held anywhere only with their code and a matching identity; by identity alone it finds only
+students the caller's own jurisdiction holds, and a refused claim answers like a child who does not
+exist. Every disclosure carries a purpose and an approval reference and is audited once per disclosed
+student. Without ``handoff:identity`` the ID number is masked and so is a ``G`` code (which is the ID
+number); the per-registry ``subject_id`` is then the stable key (docs/adr/004-handoff-disclosure.md).
 Functions work inside the caller's unit of work unless they take an engine.
 """
 
@@ -45,9 +47,10 @@ from gateway.handoff import repository
 from gateway.handoff.models import Admission, Export, Intake
 from gateway.identity import CanonicalRecord, normalise_record
 from gateway.idgen import repository as code_repository
+from gateway.idgen.formats import normalise_code
 from gateway.idgen.service import resolve_code
 from gateway.keyring import KeyRing
-from gateway.privacy import mask_id_number, mask_id_numbers
+from gateway.privacy import disclosed_code, mask_id_number
 from gateway.registry import identifiers
 from gateway.registry.models import Person, StatusEvent
 from gateway.registry.records import person_to_record
@@ -62,6 +65,10 @@ from gateway.students.verification import Claim, Outcome, StoredFacts, verify
 logger = logging.getLogger(__name__)
 
 NOT_FOUND = "no such student among those you admitted"
+# Every claim that finds nobody answers the same, whatever the reason (no such child, a code with
+# somebody else's identity, a child held outside the caller's jurisdiction claimed by identity
+# alone, a child nobody handed over): a refusal must not tell the caller that a child exists.
+CLAIM_NOT_FOUND = "no student matches this claim"
 UPPER_STAGES = frozenset({Stage.SENIOR_SECONDARY, Stage.VOCATIONAL, Stage.HIGHER_EDUCATION})
 # The identifier scheme a stage's own student number is kept under (identifiers.py).
 STAGE_SCHEMES = {Stage.VOCATIONAL.value: "vocational", Stage.HIGHER_EDUCATION.value: "higher_education"}
@@ -107,12 +114,22 @@ def subject_id(keyring: KeyRing, client_id: str, person_id: int) -> str:
     return f"hs_{digest[:24]}"
 
 
-def present_code(code: str | None, identity: bool) -> str | None:
+def present_code(code: str | None, identity: bool, supplied: frozenset[str] = frozenset()) -> str | None:
     """A code as a caller may see it: a ``G`` code carries the ID number, so it is masked without
-    the identity scope; ``J`` and ``L`` codes carry no document number and are given in full."""
-    if code is None or identity:
-        return code
-    return mask_id_numbers(code)
+    the identity scope unless the caller supplied that code or number; ``J`` and ``L`` codes carry
+    no document number and are given in full (``gateway.privacy.disclosed_code``)."""
+    return disclosed_code(code, supplied=supplied, full=identity)
+
+
+def supplied_values(code: str | None = None, id_number: str | None = None) -> frozenset[str]:
+    """The code and ID number a caller sent in its request, in canonical form: echoing them back
+    discloses nothing."""
+    values = set()
+    if code:
+        values.add(normalise_code(code))
+    if id_number:
+        values.add(id_number)
+    return frozenset(values)
 
 
 def encode_page_token(keyring: KeyRing, client_id: str, after_id: int) -> str:
@@ -159,9 +176,16 @@ def _school_history(events: Sequence[StatusEvent]) -> list[dict[str, Any]]:
 
 
 def build_record(
-    session: Session, keyring: KeyRing, person: Person, admission: Admission, *, identity: bool
+    session: Session,
+    keyring: KeyRing,
+    person: Person,
+    admission: Admission,
+    *,
+    identity: bool,
+    supplied: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """The handoff record of a person for the holder of ``admission``, limited by its scopes."""
+    """The handoff record of a person for the holder of ``admission``, limited by its scopes;
+    ``supplied`` holds the code or ID number the caller sent in the request."""
     assert person.id is not None
     family = students.merged_person_ids(session, person.id)
     events = students.events_for_persons(session, family)
@@ -170,12 +194,12 @@ def build_record(
     graduated = [e for e in events if e.event == StatusEventType.GRADUATED.value]
     return {
         "subject_id": subject_id(keyring, admission.client_id, person.id),
-        "code": present_code(person.current_code, identity),
+        "code": present_code(person.current_code, identity, supplied),
         "code_type": person.current_code[0],
         "lineage": [
             {
-                "old_code": present_code(entry.old_code, identity),
-                "new_code": present_code(entry.new_code, identity),
+                "old_code": present_code(entry.old_code, identity, supplied),
+                "new_code": present_code(entry.new_code, identity, supplied),
                 "reason": entry.reason,
                 "occurred_at": as_utc(entry.occurred_at).isoformat(),
             }
@@ -296,7 +320,14 @@ def read_record(
     admission = _admission_for(session, caller, person)
     if admission is None:
         raise NotFound(NOT_FOUND)
-    record = build_record(session, keyring, person, admission, identity=caller.has(Scope.HANDOFF_IDENTITY))
+    record = build_record(
+        session,
+        keyring,
+        person,
+        admission,
+        identity=caller.has(Scope.HANDOFF_IDENTITY),
+        supplied=supplied_values(code),
+    )
     _audit_disclosure(session, caller, caller.client_id, person.current_code, "handoff.disclose", disclosure)
     return record
 
@@ -329,14 +360,20 @@ def _canonical_identity(identity: dict[str, Any]) -> CanonicalRecord:
     return normalised.record
 
 
-def _match_by_identity(session: Session, deps: RegistryDeps, record: CanonicalRecord) -> Person:
+def _match_by_identity(
+    session: Session, deps: RegistryDeps, caller: Caller, record: CanonicalRecord
+) -> Person:
     hits, _outcome, _holders = find_candidates(session, deps, record)
+    # Knowing a child's name and birthday is not authority: by identity alone a caller claims only
+    # a student its own jurisdiction holds (current school and region). Anyone held elsewhere is not
+    # a candidate at all, so neither a match nor the count of an ambiguity tells the caller they exist.
+    hits = [h for h in hits if caller.jurisdiction.covers(h.person.region, h.person.school_code)]
     matches = [h for h in hits if h.result.band == "match"]
     possible = [h for h in hits if h.result.band in ("match", "review")]
     if len(matches) == 1 and len(possible) == 1:
         return matches[0].person
     if not possible:
-        raise ClaimNoMatch("no registered student matches this identity")
+        raise ClaimNoMatch(CLAIM_NOT_FOUND)
     raise ClaimAmbiguous(
         "this identity matches more than one registered student, or none with certainty; "
         "claim by code or ask a reviewer",
@@ -348,7 +385,7 @@ def _match_by_code(session: Session, deps: RegistryDeps, code: str, record: Cano
     try:
         found = resolve_code(session, code)
     except NotFound:
-        raise ClaimNoMatch("no student holds this code") from None
+        raise ClaimNoMatch(CLAIM_NOT_FOUND) from None
     stored = person_to_record(found.person, deps.keyring)
     result = verify(
         Claim(
@@ -367,7 +404,7 @@ def _match_by_code(session: Session, deps: RegistryDeps, code: str, record: Cano
     )
     if result.outcome not in _ACCEPTED_CODE_MATCHES:
         # The same answer as an unknown code: a claim must not confirm who holds a code.
-        raise ClaimNoMatch("no student holds this code with this identity")
+        raise ClaimNoMatch(CLAIM_NOT_FOUND)
     return found.person
 
 
@@ -394,8 +431,12 @@ def claim_student(
 ) -> ClaimResult:
     """Match the claimed student (by code, or by identity), admit them to the caller, return the record.
 
-    A school's claim enrols a child handed over by a preschool and moves them to the school; a
-    later-stage registry's claim admits a graduate. Claiming the same student twice is harmless.
+    Authority: with the student's code and a matching identity (the family gave them the code, as on
+    a preschool's leaving slip or an admission letter) a caller claims a student held anywhere; by
+    identity alone only a student its own jurisdiction holds. Every refusal of a match answers like
+    a child who does not exist (``ClaimNoMatch``, one message). A school's claim enrols a child
+    handed over by a preschool and moves them to the school; a later-stage registry's claim admits a
+    graduate. Claiming the same student twice is harmless.
     """
     if claim.identity is None:
         # A code alone is guessable (an L code is region + birth date + 4 digits): the identity is
@@ -408,7 +449,7 @@ def claim_student(
     if claim.code is not None:
         person = _match_by_code(session, deps, claim.code, record)
     else:
-        person = _match_by_identity(session, deps, record)
+        person = _match_by_identity(session, deps, caller, record)
     assert person.id is not None
     advisory_xact_lock(session, "person", str(person.id))
     existing = _admission_for(session, caller, person)
@@ -420,7 +461,7 @@ def claim_student(
                 a for a in repository.admissions_of_persons(session, family) if a.stage == Stage.PRESCHOOL
             ]
             if not handed:
-                raise ClaimNoMatch("no child handed over by a preschool matches this claim")
+                raise ClaimNoMatch(CLAIM_NOT_FOUND)
             if person.school_status != SchoolStatus.REGISTERED.value:
                 raise Conflict("this child is already enrolled at a school")
             assert claim.school_region is not None
@@ -470,7 +511,12 @@ def claim_student(
             )
     session.refresh(person)
     result = build_record(
-        session, deps.keyring, person, existing, identity=caller.has(Scope.HANDOFF_IDENTITY)
+        session,
+        deps.keyring,
+        person,
+        existing,
+        identity=caller.has(Scope.HANDOFF_IDENTITY),
+        supplied=supplied_values(claim.code, record.id_number),
     )
     _audit_disclosure(session, caller, caller.client_id, person.current_code, "handoff.claim", disclosure)
     return ClaimResult(created, result)
@@ -859,8 +905,9 @@ def export_file(session: Session, caller: Caller, exports_dir: Path, export_id: 
 def _feed_entry(
     session: Session, keyring: KeyRing, caller: Caller, event: ChangeEvent, holders: dict[int, int] | None
 ) -> dict[str, Any]:
-    scoped = holders is not None
-    identity = caller.has(Scope.HANDOFF_IDENTITY) or not scoped
+    # A G code is an ID number: in full only for a caller who may see ID numbers in full, whether
+    # the feed is scoped by its admissions or by its jurisdiction.
+    identity = caller.has(Scope.HANDOFF_IDENTITY)
     entry: dict[str, Any] = {
         "version": event.version,
         "type": event.type,

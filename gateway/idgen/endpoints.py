@@ -12,6 +12,7 @@ from gateway.auth.scopes import Scope
 from gateway.errors import NotFound
 from gateway.idgen import formats, service
 from gateway.idgen.schemas import CodeResolution, LineageEntry, ValidateCodeRequest, ValidateCodeResponse
+from gateway.privacy import disclosed_code, mask_id_numbers
 
 router = APIRouter(prefix="/v1/codes", tags=["codes"])
 CodesReader = Annotated[Caller, Depends(require_scope(Scope.CODES_READ))]
@@ -31,7 +32,8 @@ def validate_code(body: ValidateCodeRequest, _caller: CodesValidator) -> Validat
 def resolve_code(
     code: Annotated[str, Path(max_length=64)], caller: CodesReader, session: SessionDep
 ) -> CodeResolution:
-    """The current code of whoever holds ``code``, with the lineage; not found outside jurisdiction."""
+    """The current code of whoever holds ``code``, with the lineage; not found outside jurisdiction.
+    A ``G`` code carries an ID number: shown masked, unless it is the code asked with."""
     try:
         found = service.resolve_code(session, code)
     except NotFound:
@@ -41,18 +43,23 @@ def resolve_code(
     audit.record(
         session, action="code.resolve", caller=caller, object_type="person", object_ref=found.current_code
     )
+    asked = frozenset({found.asked})
+
+    def shown(value: str) -> str:
+        return disclosed_code(value, supplied=asked) or value
+
     return CodeResolution(
         code=found.asked,
         code_status=found.asked_status,
-        current_code=found.current_code,
+        current_code=shown(found.current_code),
         current_type=found.current_code[0],
         person_status=found.person.status,
         lineage=[
             LineageEntry(
-                old_code=e.old_code,
-                new_code=e.new_code,
+                old_code=shown(e.old_code),
+                new_code=shown(e.new_code),
                 reason=e.reason,
-                detail=e.detail,
+                detail=None if e.detail is None else mask_id_numbers(e.detail),
                 actor=e.actor,
                 occurred_at=e.occurred_at,
             )

@@ -18,8 +18,10 @@ class ValidateCodeResponse(BaseModel):
 
 
 class LineageEntry(BaseModel):
-    old_code: str
-    new_code: str
+    old_code: str = Field(
+        description="A G code masked (it carries an ID number) unless it is the code asked."
+    )
+    new_code: str = Field(description="Masked like old_code.")
     reason: str
     detail: str | None
     actor: str
@@ -29,7 +31,9 @@ class LineageEntry(BaseModel):
 class CodeResolution(BaseModel):
     code: str = Field(description="The code asked about.")
     code_status: str = Field(description="current, superseded (promoted) or alias (merged away).")
-    current_code: str
+    current_code: str = Field(
+        description="The holder's code now; a G code masked unless it is the code asked."
+    )
     current_type: str
     person_status: str
     lineage: list[LineageEntry]

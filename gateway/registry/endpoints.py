@@ -13,7 +13,7 @@ from gateway.audit import service as audit
 from gateway.auth.dependencies import Caller, ContextDep, SessionDep, require_scope
 from gateway.auth.scopes import Scope
 from gateway.errors import InvalidInput, NotFound
-from gateway.privacy import mask_code, mask_id_number
+from gateway.privacy import disclosed_code, mask_code, mask_id_number
 from gateway.registry import corrections, repository, reviews, service
 from gateway.registry.models import Merge, Person, ProblemRecord
 from gateway.registry.schemas import (
@@ -78,6 +78,8 @@ def search(
             errors=[{"field": i.field, "code": i.code, "message": i.message} for i in normalised.errors]
         )
     hits, _outcome, _holders = service.find_candidates(session, deps, normalised.record)
+    # A G code is an ID number: shown in full only when it carries the very number searched with.
+    supplied = frozenset({normalised.record.id_number} if normalised.record.id_number else ())
     visible = [h for h in hits if caller.jurisdiction.covers(h.person.region, h.person.school_code)]
     shown = [h for h in visible if h.result.band != "non_match"][:20]
     audit.record(session, action="search", caller=caller, object_type="search", record_count=len(shown))
@@ -87,7 +89,7 @@ def search(
         config=f"{config.name}@{config.version}",
         candidates=[
             SearchCandidate(
-                code=h.person.current_code,
+                code=disclosed_code(h.person.current_code, supplied=supplied) or h.person.current_code,
                 score=round(h.result.probability, 6),
                 band=h.result.band,
                 grade=h.result.grade,

@@ -12,6 +12,7 @@ from gateway.auth.dependencies import Caller, ContextDep, SessionDep, require_sc
 from gateway.auth.scopes import Scope
 from gateway.context import AppContext
 from gateway.errors import RateLimited
+from gateway.privacy import disclosed_code, mask_id_numbers
 from gateway.registry.models import StatusEvent
 from gateway.students import service
 from gateway.students.ratelimit import TokenBucketLimiter, retry_after_seconds
@@ -43,6 +44,12 @@ def verification_limiter(ctx: AppContext) -> TokenBucketLimiter:
     return limiter
 
 
+def _shown(code: str, asked: str) -> str:
+    # A G code is an ID number, which student reads show masked: full only when it is the code the
+    # caller asked with (echoing it discloses nothing).
+    return disclosed_code(code, supplied=frozenset({asked})) or code
+
+
 def _event_out(event: StatusEvent) -> StatusEventOut:
     return StatusEventOut(
         event=event.event,
@@ -54,17 +61,19 @@ def _event_out(event: StatusEvent) -> StatusEventOut:
         to_school_code=event.to_school_code,
         recorded_by=event.recorded_by,
         recorded_at=event.recorded_at,
-        note=event.note,
+        # Free text: whatever a school typed, no ID number (nor a G code) is read back in full.
+        note=None if event.note is None else mask_id_numbers(event.note),
     )
 
 
 @router.get("/v1/students/{code}", response_model=StudentOut)
 def read_student(code: CodePath, caller: StudentsReader, session: SessionDep) -> StudentOut:
-    """The student holding ``code``; the ID number masked. Outside the jurisdiction: 404."""
+    """The student holding ``code``; the ID number masked, and so a ``G`` code unless it is the code
+    asked with. Outside the jurisdiction: 404."""
     found = service.read_student(session, caller, code)
     person = found.person
     return StudentOut(
-        code=found.current_code,
+        code=_shown(found.current_code, found.asked),
         code_type=found.current_code[0],
         requested_code=found.asked,
         requested_code_status=found.asked_status,
@@ -84,7 +93,9 @@ def read_student(code: CodePath, caller: StudentsReader, session: SessionDep) ->
 def list_events(code: CodePath, caller: StudentsReader, session: SessionDep) -> StudentEventsOut:
     """The student's status events in the order they were recorded."""
     history = service.list_events(session, caller, code)
-    return StudentEventsOut(code=history.current_code, events=[_event_out(e) for e in history.events])
+    return StudentEventsOut(
+        code=_shown(history.current_code, history.asked), events=[_event_out(e) for e in history.events]
+    )
 
 
 @router.post("/v1/students/{code}/events", response_model=StatusEventOut, status_code=201)
@@ -109,6 +120,8 @@ def verify_student(
     result = service.verify_partner_claim(session, caller, ctx.keyring, body)
     flags = result.flags
     return VerificationResponse(
+        # The code as the partner sent it, and nothing else: the current code of a person asked
+        # about by an old one (a G code, an ID number) is not theirs to learn.
         code=body.code,
         outcome=result.outcome,
         flags=None

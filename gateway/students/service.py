@@ -116,6 +116,7 @@ def read_student(session: Session, caller: Caller, code: str) -> Resolution:
 class StudentEvents:
     current_code: str
     events: Sequence[StatusEvent]
+    asked: str  # the code the caller asked with, as stored
 
 
 def list_events(session: Session, caller: Caller, code: str) -> StudentEvents:
@@ -131,7 +132,7 @@ def list_events(session: Session, caller: Caller, code: str) -> StudentEvents:
         object_ref=found.current_code,
         record_count=len(events),
     )
-    return StudentEvents(found.current_code, events)
+    return StudentEvents(found.current_code, events, found.asked)
 
 
 def _check_school_fields(change: StatusEventRequest) -> tuple[str, str] | None:

@@ -14,10 +14,14 @@ import httpx
 import jwt
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import select
 
 from gateway.context import AppContext
+from gateway.db import session_scope
 from gateway.handoff.endpoints import router
 from gateway.idgen import formats
+from gateway.registry.models import VerificationJob
+from gateway.registry.service import RegistryDeps, apply_verdict
 from tests.fixtures.api import ApiCaller, register_caller
 
 KINDERGARTEN = {"school_code": "4101029001", "school_region": "410102"}
@@ -59,8 +63,8 @@ class Child:
         }
 
 
-def cohort(size: int, born_from: date = date(2007, 1, 3)) -> list[Child]:
-    """``size`` children with distinct names, birth dates and valid resident ID numbers."""
+def cohort(size: int, born_from: date = date(2007, 1, 3), region: str = "410102") -> list[Child]:
+    """``size`` children with distinct names, birth dates and valid resident ID numbers of ``region``."""
     children = []
     for i in range(size):
         born = born_from + timedelta(days=3 * i)
@@ -72,7 +76,7 @@ def cohort(size: int, born_from: date = date(2007, 1, 3)) -> list[Child]:
                 name=SURNAMES[i % len(SURNAMES)] + GIVEN[(i // len(SURNAMES)) % len(GIVEN)],
                 gender=gender,
                 birth_date=born,
-                id_number=citizen(f"410102{born:%Y%m%d}{sequence % 1000:03d}"),
+                id_number=citizen(f"{region}{born:%Y%m%d}{sequence % 1000:03d}"),
                 guardian=SURNAMES[i % len(SURNAMES)] + "建国",
             )
         )
@@ -141,3 +145,39 @@ def hand_over(api: TestClient, preschool: ApiCaller, children: list[Child]) -> d
 
     wait_for(done)
     return status
+
+
+def graduate(api: TestClient, province: ApiCaller, child: Child, school: tuple[str, str]) -> str:
+    """``child`` registered by ``province`` at ``school`` (code, region), enrolled and graduated;
+    the code issued at registration."""
+    code_, region = school
+    body = {
+        **child.identity(),
+        "household_region": region,
+        "guardian_name": child.guardian,
+        "school_code": code_,
+        "school_region": region,
+    }
+    reply = api.post(
+        "/v1/registrations", json=body, headers={**province.headers, "Idempotency-Key": child.number}
+    )
+    assert reply.status_code == 201, reply.text
+    code: str = reply.json()["code"]
+    for event, day in (("enrolled", "2022-09-01"), ("graduated", "2025-07-01")):
+        done = api.post(
+            f"/v1/students/{code}/events",
+            json={"event": event, "effective_date": day},
+            headers=province.headers,
+        )
+        assert done.status_code == 201, done.text
+    return code
+
+
+def promote_verified(ctx: AppContext) -> None:
+    """The verification worker's verdict for every queued job: the population register agrees."""
+    deps: RegistryDeps = ctx.services["registry"]
+    with session_scope(ctx.engine) as session:
+        jobs = [int(j.id or 0) for j in session.exec(select(VerificationJob)).all()]
+    for job_id in jobs:
+        with session_scope(ctx.engine) as session:
+            apply_verdict(session, deps, job_id, "verified", "population register agrees", "worker")

@@ -1,5 +1,5 @@
-"""Preschool intake and claims over HTTP: the handover, a school's claim at enrolment by code and by
-identity, claims that find nobody or several people, and who may claim at all."""
+"""Preschool intake and claims over HTTP: the handover, a school's claim at enrolment with the code
+on the slip, claims that find nobody or several people, and who may claim at all."""
 
 from __future__ import annotations
 
@@ -24,24 +24,31 @@ from tests.handoff.conftest import BASIS, Child, MakeParty, cohort, hand_over, n
 SCHOOL_SCOPES = "handoff:write handoff:read students:write students:read feed:read"
 
 
-def test_handover_then_a_school_claims_by_code_and_by_identity(
+def test_handover_then_a_school_claims_with_the_code_on_the_slip(
     handoff_api: TestClient, party: MakeParty
 ) -> None:
     children = cohort(4)
     preschool = party("registry", "41", "handoff:write handoff:read feed:read", stage="preschool")
     status = hand_over(handoff_api, preschool, children)
     assert status["handed_over"] == 4 and status["counts"] == {"issued": 4}
+    slip = _codes_of(handoff_api, preschool)[children[0].number]
     school = party("school", "4101020001", SCHOOL_SCOPES)
-    by_identity = handoff_api.post(
+    claimed = handoff_api.post(
         "/v1/handoff/claims",
-        json={"identity": children[0].identity(), "school_region": "410102", "effective_date": "2013-09-01"},
+        json={
+            "code": slip,
+            "identity": children[0].identity(),
+            "school_region": "410102",
+            "effective_date": "2013-09-01",
+        },
         headers={**school.headers, **BASIS},
     )
-    assert by_identity.status_code == 201, by_identity.text
-    record = verified(handoff_api, by_identity)
+    assert claimed.status_code == 201, claimed.text
+    record = verified(handoff_api, claimed)
     assert record["identity"]["name"] == children[0].name
     assert record["school"] == {"region": "410102", "school_code": "4101020001"}
     assert [e["event"] for e in record["status_events"]] == ["enrolled"]
+    # Now the school holds the child: its own student, found by the identity alone.
     again = handoff_api.post(
         "/v1/handoff/claims",
         json={"identity": children[0].identity(), "school_region": "410102"},
@@ -66,16 +73,18 @@ def test_claims_that_find_nobody_or_several_people_say_so(handoff_api: TestClien
         headers=reviewer.headers,
     )
     assert decided.status_code == 200, decided.text
-    school = party("school", "4101020001", SCHOOL_SCOPES)
+    # A registry whose jurisdiction holds both: by identity alone it is told there are two.
+    vocational = party("registry", "41", "handoff:write", stage="vocational")
     without_id = {**first.identity(), "id_type": "none"}
     without_id.pop("id_number")
     several = handoff_api.post(
         "/v1/handoff/claims",
-        json={"identity": without_id, "school_region": "410102"},
-        headers={**school.headers, **BASIS},
+        json={"identity": without_id},
+        headers={**vocational.headers, **BASIS},
     )
     assert several.status_code == 409, several.text
     assert several.json()["type"].endswith("claim-ambiguous") and several.json()["candidate_count"] == 2
+    school = party("school", "4101020001", SCHOOL_SCOPES)
     stranger = cohort(3, born_from=date(2008, 5, 1))[2]
     nobody = handoff_api.post(
         "/v1/handoff/claims",

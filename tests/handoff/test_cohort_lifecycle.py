@@ -1,6 +1,7 @@
 """The acceptance test of the handoff domain: the whole life of a cohort through the API.
 
-A preschool hands over 100 children; two primary schools claim them (by code and by identity);
+A preschool hands over 100 children; two primary schools claim them (by the code on the slip and
+the identity: a child the preschool holds is not the school's to find by identity alone);
 years of status events follow, with one cross-province transfer and one merge; the cohort
 graduates; a vocational registry and a higher-education registry claim the graduates they admitted
 and pull their records. Each gets exactly its own students with exactly its scoped fields, both see
@@ -19,11 +20,17 @@ from sqlmodel import Session, col, select
 
 from gateway.audit.models import AuditEvent
 from gateway.context import AppContext
-from gateway.db import session_scope
-from gateway.registry.models import VerificationJob
-from gateway.registry.service import RegistryDeps, apply_verdict
 from tests.fixtures.api import ApiCaller
-from tests.handoff.conftest import BASIS, Child, MakeParty, cohort, hand_over, verified, wait_for
+from tests.handoff.conftest import (
+    BASIS,
+    Child,
+    MakeParty,
+    cohort,
+    hand_over,
+    promote_verified,
+    verified,
+    wait_for,
+)
 
 SCHOOL_A = ("4101020001", "410102")
 SCHOOL_B = ("4101050002", "410105")
@@ -45,16 +52,6 @@ def _event(api: TestClient, school: ApiCaller, code: str, event: str, day: str, 
         headers=school.headers,
     )
     assert reply.status_code in (200, 201), reply.text
-
-
-def _promote_verified(ctx: AppContext) -> None:
-    """The verification worker's verdict for every queued job: the population register agrees."""
-    deps: RegistryDeps = ctx.services["registry"]
-    with session_scope(ctx.engine) as session:
-        jobs = [int(j.id or 0) for j in session.exec(select(VerificationJob)).all()]
-    for job_id in jobs:
-        with session_scope(ctx.engine) as session:
-            apply_verdict(session, deps, job_id, "verified", "population register agrees", "worker")
 
 
 def _all_records(api: TestClient, caller: ApiCaller, basis: dict[str, str]) -> list[dict[str, Any]]:
@@ -175,10 +172,16 @@ def test_life_of_a_cohort(handoff_api: TestClient, committed_context: AppContext
     handed = {r["student_number"]: r for r in _all_records(api, preschool, BASIS)}
     assert set(handed) == {c.number for c in children}
     slip = {i: handed[c.number]["code"] for i, c in enumerate(children)}  # the L codes on the slips
-    _promote_verified(committed_context)
+    promote_verified(committed_context)
 
-    # Enrolment: school A claims by the code on the slip (checked against the identity), school B
-    # by the identity alone.
+    # Enrolment: each school claims by the code on the slip, checked against the identity. The
+    # preschool still holds the children, so by the identity alone a school finds none of them.
+    alone = api.post(
+        "/v1/handoff/claims",
+        json={"identity": children[50].identity(), "school_region": SCHOOL_B[1]},
+        headers={**parties["school_b"].headers, **BASIS},
+    )
+    assert alone.status_code == 404 and alone.json()["type"].endswith("claim-no-match")
     codes: dict[int, str] = {}
     for i, child in enumerate(children):
         school, (school_code, region) = (
@@ -188,9 +191,8 @@ def test_life_of_a_cohort(handoff_api: TestClient, committed_context: AppContext
             "identity": child.identity(),
             "school_region": region,
             "effective_date": "2013-09-01",
+            "code": slip[i],
         }
-        if i < 50:
-            body["code"] = slip[i]
         record = _claim(api, school, BASIS, body)
         assert record["school"]["school_code"] == school_code
         codes[i] = record["code"]
@@ -244,12 +246,21 @@ def test_life_of_a_cohort(handoff_api: TestClient, committed_context: AppContext
         headers={**vocational.headers, **VOCATIONAL_BASIS},
     )
     assert refused.status_code == 409, refused.text
+    # The vocational registry of Henan finds its province's graduates by identity alone; the one
+    # who moved to Hubei only with the code the student gave it.
+    moved = api.post(
+        "/v1/handoff/claims",
+        json={"identity": children[TRANSFERRED].identity()},
+        headers={**vocational.headers, **VOCATIONAL_BASIS},
+    )
+    assert moved.status_code == 404 and moved.json()["type"].endswith("claim-no-match")
     for i in VOCATIONAL:
+        code = {"code": slip[i]} if i == TRANSFERRED else {}
         _claim(
             api,
             vocational,
             VOCATIONAL_BASIS,
-            {"identity": children[i].identity(), "student_number": f"ZZ{i:04d}"},
+            {**code, "identity": children[i].identity(), "student_number": f"ZZ{i:04d}"},
         )
     for i in HIGHER:
         _claim(

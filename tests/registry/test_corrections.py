@@ -19,6 +19,7 @@ from gateway.audit.models import AuditEvent
 from gateway.clock import utcnow
 from gateway.context import AppContext
 from gateway.idgen.models import IssuedCode
+from gateway.privacy import mask_code
 from gateway.registry import identifiers
 from gateway.registry.models import Person, ProblemRecord, RecordCorrection, VerificationJob
 from mocks.population import Population
@@ -74,7 +75,8 @@ def test_correcting_a_mistyped_id_number_verifies_and_promotes_the_child(
     assert _correct(api, caller, temporary, {"name": "某某"}, "c1").status_code == 409
 
     resolved = api.get(f"/v1/codes/{temporary}", headers=caller.headers).json()
-    assert resolved["current_code"] == answer["code"]
+    # Asked by the old code, the new G code is shown as its ID number is: masked.
+    assert resolved["current_code"] == mask_code(answer["code"])
     with Session(verified_context.engine) as s:
         problem = s.get(ProblemRecord, wrong_id_problem)
         assert problem is not None and (problem.status, problem.decision) == ("resolved", "data_corrected")
@@ -277,7 +279,7 @@ def test_a_j_student_who_obtains_an_id_number_becomes_g(
     assert answer["verification"] == "verified"
     assert answer["code"] == "G" + child.id_number and answer["promoted_from"] == registered["code"]
     lineage = api.get(f"/v1/codes/{registered['code']}", headers=caller.headers).json()
-    assert lineage["current_code"] == answer["code"]
+    assert lineage["current_code"] == mask_code(answer["code"])  # asked by the old code: masked
     assert lineage["lineage"][-1]["reason"] == "id_number_obtained"
 
 
