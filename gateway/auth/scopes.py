@@ -104,9 +104,11 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     Role.PROVINCE: _ADMINISTRATION,
     Role.CITY: _ADMINISTRATION,
     Role.COUNTY: _ADMINISTRATION,
-    # A school collects, enters and corrects its own students' data and applies for transfers; the
-    # county above it reviews problem records and reads the reports.
-    Role.SCHOOL: _ADMINISTRATION - {_S.REVIEWS_READ, _S.REVIEWS_WRITE, _S.REPORTS_READ},
+    # A school collects, enters and corrects its own students' data, applies for transfers and
+    # claims the children a preschool handed over (with the family's documents in hand, so with full
+    # numbers); the county above it reviews problem records and reads the reports.
+    Role.SCHOOL: (_ADMINISTRATION - {_S.REVIEWS_READ, _S.REVIEWS_WRITE, _S.REPORTS_READ})
+    | {_S.HANDOFF_READ, _S.HANDOFF_WRITE, _S.HANDOFF_IDENTITY},
     # A reviewer works the problem-record queue: reads the persons involved, decides, sees the dashboard.
     Role.REVIEWER: frozenset(
         {

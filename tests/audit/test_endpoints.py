@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from gateway.errors import InvalidInput
 from gateway.idgen import service
 from tests.fixtures.api import MakeCaller
 
@@ -30,7 +32,10 @@ def test_central_auditor_reads_the_trail_filtered(
 
 
 def test_only_whole_country_callers_and_no_changes(api: TestClient, make_caller: MakeCaller) -> None:
-    province = make_caller(role="province", jurisdiction="41", scopes="audit:read")
+    # A province may not even hold the scope (the role ceiling); with every scope it has, still 403.
+    with pytest.raises(InvalidInput):
+        make_caller(role="province", jurisdiction="41", scopes="audit:read")
+    province = make_caller(role="province", jurisdiction="41", scopes="all")
     assert api.get("/v1/audit", headers=province.headers).status_code == 403
     auditor = make_caller(role="central", jurisdiction="CN", scopes="audit:read")
     for method in ("put", "patch", "delete", "post"):
