@@ -35,7 +35,7 @@ class Scope(StrEnum):
 
 SCOPE_DESCRIPTIONS: dict[Scope, str] = {
     Scope.CODES_VALIDATE: "check a code's format and check character (says nothing of any person)",
-    Scope.CODES_READ: "validate codes and resolve a code to the current one with its lineage",
+    Scope.CODES_READ: "resolve a code to the current one with its lineage",
     Scope.IDENTITY_NORMALIZE: "normalise and check a record without storing it",
     Scope.SEARCH_READ: "search the registry for candidate matches of a record",
     Scope.REGISTRATIONS_WRITE: "register students and receive their codes",
