@@ -51,7 +51,7 @@ class BatchRow(SQLModel, table=True):
     outcome: str | None = Field(
         default=None,
         max_length=20,
-        description="issued, existing, review_required, rejected, forbidden or error",
+        description="issued, existing, review_required, held_elsewhere, rejected, forbidden or error",
     )
     http_status: int | None = Field(default=None)
     code: str | None = Field(default=None, max_length=19)

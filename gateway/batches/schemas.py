@@ -24,7 +24,10 @@ class BatchStatus(BaseModel):
     done_rows: int
     progress: float = Field(description="share of rows done, 0 to 1")
     counts: dict[str, int] = Field(
-        description="done rows per outcome: issued, existing, review_required, rejected, forbidden, error"
+        description=(
+            "done rows per outcome: issued, existing, review_required, held_elsewhere, rejected, "
+            "forbidden, error"
+        )
     )
     created_at: UtcDateTime
     started_at: UtcDateTime | None

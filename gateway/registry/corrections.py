@@ -207,9 +207,7 @@ def _apply(
     others = {int(p.id or 0): p for p in repository.persons_by_ids(session, held_by_others)}
     held_here = [pid for pid, p in others.items() if caller.jurisdiction.covers(p.region, p.school_code)]
     if held_here:
-        answer = _refuse_number_held(session, deps, caller, person, plan, held_by_others)
-        answer.body["code"] = _shown_code(person, code, plan)
-        return answer
+        return _refuse_number_held(session, deps, caller, person, plan, held_by_others, code)
     # Held only outside the caller's jurisdiction: the answer must not say so (no oracle of who holds
     # which number), so the correction is answered and applied as any other; the number is not
     # attached while the other person holds it, and a duplicate-ID record both sides see masked
@@ -223,7 +221,7 @@ def _apply(
     repository.add_blocking_keys(session, person.id, plan.digests)
     body: dict[str, Any] = {
         "outcome": "corrected",
-        "code": person.current_code,
+        "code": _shown_code(person, code, plan),
         "changed_fields": list(plan.changed),
     }
     if plan.identity_changed:
@@ -286,6 +284,7 @@ def _refuse_number_held(
     person: Person,
     plan: Plan,
     holders: list[int],
+    asked: str,
 ) -> StoredAnswer:
     """202 ``review_required``: the corrected number is held by a person the caller can see too;
     nothing changes, a duplicate-ID problem record is opened."""
@@ -304,7 +303,7 @@ def _refuse_number_held(
         202,
         {
             "outcome": "review_required",
-            "code": person.current_code,
+            "code": _shown_code(person, asked, plan),
             "problem_id": problem.id,
             "problem_type": "duplicate_id",
             "changed_fields": [],

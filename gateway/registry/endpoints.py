@@ -340,14 +340,15 @@ def list_corrections(
 ) -> CorrectionHistory:
     """Every correction of the student: which fields, why, on what evidence, by whom (never the values)."""
     current, rows = corrections.list_corrections(session, caller, code)
+    asked = {code}
     return CorrectionHistory(
-        code=current,
+        code=str(disclosed_code(current, supplied=asked)),
         corrections=[
             CorrectionOut(
                 changed_fields=r.changed_fields.split(),
                 reason=r.reason,
                 evidence_ref=r.evidence_ref,
-                code=r.code,
+                code=str(disclosed_code(r.code, supplied=asked)),
                 corrected_by=r.corrected_by,
                 corrected_at=r.corrected_at,
             )
