@@ -17,7 +17,7 @@ import hmac
 import json
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +47,9 @@ def _derive(secret: bytes, purpose: bytes, length: int = 32) -> bytes:
 @dataclass(frozen=True)
 class KeyRing:
     signing_key: ec.EllipticCurvePrivateKey
-    hmac_key: bytes
-    encryption_key: bytes
-    sealing_key: bytes  # AES-SIV takes two AES-256 keys: 64 bytes
+    hmac_key: bytes = field(repr=False)
+    encryption_key: bytes = field(repr=False)
+    sealing_key: bytes = field(repr=False)  # AES-SIV takes two AES-256 keys: 64 bytes
 
     @property
     def public_jwk(self) -> dict[str, Any]:
