@@ -138,7 +138,9 @@ def test_no_id_number_is_stored_in_clear(
 
     # A preschool hands two children over; a school claims one; the preschool exports its cohort.
     preschool = caller("registry", "CN", "handoff:write handoff:read feed:read", stage="preschool")
-    subscribed = api.post("/v1/webhooks", json={"url": "https://registry.example/hooks"}, headers=preschool.headers)
+    subscribed = api.post(
+        "/v1/webhooks", json={"url": "https://registry.example/hooks"}, headers=preschool.headers
+    )
     subscription = verified(api, _ok_response(subscribed))
     intake = api.post(
         "/v1/handoff/intakes",
@@ -156,7 +158,10 @@ def test_no_id_number_is_stored_in_clear(
         api.post(
             "/v1/handoff/claims",
             json={
-                "identity": {k: registration_body(claimed)[k] for k in ("name", "gender", "birth_date", "id_type", "id_number")},
+                "identity": {
+                    k: registration_body(claimed)[k]
+                    for k in ("name", "gender", "birth_date", "id_type", "id_number")
+                },
                 "school_region": claimed.household_region,
                 "student_number": claimed.id_number,
             },
