@@ -156,7 +156,7 @@ def test_the_migration_seals_rows_stored_in_clear_and_the_downgrade_opens_them(
         assert session.exec(select(Person.current_code)).one() == G_CODE
         record = session.exec(select(IdempotencyRecord)).one()
         assert (record.key, record.response_json) == (f"reg-{NUMBER}", reply)
-    with pytest.raises(Exception, match="never changes|not allowed"), engine_at_0009.begin() as conn:
+    with pytest.raises(Exception, match=r"never changes|not allowed"), engine_at_0009.begin() as conn:
         conn.execute(text("UPDATE issued_code SET code = 'G000000000000000000'"))  # the trigger is back
     command.downgrade(alembic_config(fresh_db_url), "0009")
     with engine_at_0009.connect() as conn:
