@@ -42,10 +42,11 @@ CODE_WIDTH = 40  # a sealed G code is 34 characters; the rest is room for a key 
 _ASSOCIATED = [b"gateway sealed resident id number v1"]
 _CHECK = "0123456789Xx"
 
-_G_CODE = re.compile(r"G\d{17}[\dX]")
+# ASCII digits only: a number in other digits (full-width, say) is no stored code and would not pack.
+_G_CODE = re.compile(r"G\d{17}[\dX]", re.ASCII)
 # An ID number in text: 18 characters not inside a longer run of digits or letters (a G before it
 # is allowed: the number inside a G code).
-_NUMBER_IN_TEXT = re.compile(r"(?:(?<=[Gg])|(?<![0-9A-Za-z]))\d{17}[\dXx](?![0-9A-Za-z])")
+_NUMBER_IN_TEXT = re.compile(r"(?:(?<=[Gg])|(?<![0-9A-Za-z]))\d{17}[\dXx](?![0-9A-Za-z])", re.ASCII)
 _SEALED_IN_TEXT = re.compile(re.escape(MARKER) + r"[A-Za-z0-9_-]{32}")
 
 

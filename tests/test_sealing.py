@@ -48,7 +48,8 @@ def test_a_g_code_round_trips_and_always_seals_the_same(sealer: Sealer) -> None:
 
 
 def test_l_and_j_codes_and_partial_input_pass_unchanged(sealer: Sealer) -> None:
-    for value in (L_CODE, J_CODE, "G41010220150302", "G" + NUMBER + "0", "g" + NUMBER, "G4101%"):
+    full_width = "G" + "".join(chr(ord(c) + 0xFEE0) for c in NUMBER)  # not ASCII digits: not a stored code
+    for value in (L_CODE, J_CODE, "G41010220150302", "G" + NUMBER + "0", "g" + NUMBER, "G4101%", full_width):
         assert sealer.seal_code(value) == value
         assert SealedCode().process_bind_param(value, None) == value  # type: ignore[arg-type]
 
@@ -161,3 +162,6 @@ def test_the_migration_seals_rows_stored_in_clear_and_the_downgrade_opens_them(
     command.downgrade(alembic_config(fresh_db_url), "0009")
     with engine_at_0009.connect() as conn:
         assert conn.execute(text("SELECT code FROM issued_code")).scalar_one() == G_CODE
+    command.upgrade(alembic_config(fresh_db_url), "head")  # and sealed again: no clear row left behind
+    with engine_at_0009.connect() as conn:
+        assert NUMBER not in conn.execute(text("SELECT code FROM issued_code")).scalar_one()
