@@ -2,7 +2,8 @@
 
 It writes exactly the rows the registration workflow writes, with the same keys (the HMAC digests
 and encryption come from the keyring of the settings given), but in bulk: COPY on PostgreSQL,
-executemany on SQLite, and the blocking keys computed on every core.
+executemany on SQLite, and the blocking keys computed on every core. COPY bypasses the column types,
+so G codes are sealed here as the code columns would seal them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from gateway.keyring import KeyRing
 from gateway.matching import blocking_key_digest, blocking_keys, iter_population, load_config
 from gateway.privacy import mask_id_number
 from gateway.registry.records import ID_CONTEXT
+from gateway.sealing import Sealer
 
 CHUNK = 20_000
 _NOW = datetime(2026, 9, 1, tzinfo=UTC)
@@ -33,11 +35,14 @@ def _chunks(records: Iterator[CanonicalRecord], size: int) -> Iterator[list[Cano
         yield chunk
 
 
-def _rows(args: tuple[list[CanonicalRecord], int, bytes, bytes, bytes]) -> dict[str, list[tuple[Any, ...]]]:
-    records, first_id, hmac_key, enc_key, sign_pem = args
+def _rows(
+    args: tuple[list[CanonicalRecord], int, bytes, bytes, bytes, bytes],
+) -> dict[str, list[tuple[Any, ...]]]:
+    records, first_id, hmac_key, enc_key, sealing_key, sign_pem = args
     from cryptography.hazmat.primitives import serialization
 
-    keyring = KeyRing(serialization.load_pem_private_key(sign_pem, None), hmac_key, enc_key)  # type: ignore[arg-type]
+    keyring = KeyRing(serialization.load_pem_private_key(sign_pem, None), hmac_key, enc_key, sealing_key)  # type: ignore[arg-type]
+    sealer = Sealer(sealing_key)
     config = load_config()
     out: dict[str, list[tuple[Any, ...]]] = {
         "person": [],
@@ -49,7 +54,7 @@ def _rows(args: tuple[list[CanonicalRecord], int, bytes, bytes, bytes]) -> dict[
         pid = first_id + offset
         region = r.household_region or "110101"
         # J codes are numbered by the parent, which sees every chunk (see _number_j_codes)
-        code = "G" + r.id_number if r.id_type == "resident_id" and r.id_number else "J"
+        code = sealer.seal_code("G" + r.id_number) if r.id_type == "resident_id" and r.id_number else "J"
         enc = keyring.encrypt(r.id_number, ID_CONTEXT) if r.id_number else None
         out["person"].append(
             (
@@ -166,7 +171,14 @@ def load_registry(engine: Engine, keyring: KeyRing, persons: int, seed: int) -> 
     """Load ``persons`` synthetic persons; returns seconds taken."""
     started = time.perf_counter()
     jobs = (
-        (chunk, 1 + i * CHUNK, keyring.hmac_key, keyring.encryption_key, keyring.signing_pem)
+        (
+            chunk,
+            1 + i * CHUNK,
+            keyring.hmac_key,
+            keyring.encryption_key,
+            keyring.sealing_key,
+            keyring.signing_pem,
+        )
         for i, chunk in enumerate(_chunks(iter_population(persons, seed), CHUNK))
     )
     sequences: dict[tuple[str, Any], int] = {}

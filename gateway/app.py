@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from gateway import __version__
+from gateway import __version__, sealing
 from gateway.audit.endpoints import router as audit_router
 from gateway.auth.endpoints import router as auth_router
 from gateway.auth.scopes import role_scope_table
@@ -80,10 +80,11 @@ def attach_services(ctx: AppContext, verifier: VerificationOrchestrator | None) 
 
 def build_context(settings: Settings) -> AppContext:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    keyring = load_keyring(settings)
+    sealing.install_from(keyring)  # before migrating: a migration may seal or open stored codes
     if settings.migrate_on_start:
         upgrade_database(settings.resolved_database_url)
     engine = build_engine(settings.resolved_database_url, pool_size=settings.database_pool_size)
-    keyring = load_keyring(settings)
     ctx = AppContext(settings=settings, engine=engine, keyring=keyring)
     return attach_services(ctx, build_verifier(settings, keyring))
 

@@ -47,7 +47,6 @@ def serve(
 
     from gateway.app import create_app
     from gateway.db import upgrade_database
-    from gateway.keyring import load_keyring
     from gateway.observability import configure_logging
 
     settings = _settings()
@@ -69,8 +68,8 @@ def serve(
     # Several processes: migrate and create the keys once here, so the workers neither race on them
     # nor migrate concurrently; each worker builds its own app from the same environment.
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _install_sealer(settings)
     upgrade_database(settings.resolved_database_url)
-    load_keyring(settings)
     os.environ["GATEWAY_MIGRATE_ON_START"] = "false"
     uvicorn.run(
         "gateway.app:create_app_from_env",
@@ -90,14 +89,24 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
 
     settings = _settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _install_sealer(settings)
     upgrade_database(settings.resolved_database_url, revision)
     console.print(f"database at revision {revision}")
+
+
+def _install_sealer(settings: Settings) -> None:
+    """Load (or create) the keys and install the code sealer: migrations and code columns need it."""
+    from gateway import sealing
+    from gateway.keyring import load_keyring
+
+    sealing.install_from(load_keyring(settings))
 
 
 def _engine(settings: Settings):  # type: ignore[no-untyped-def]
     from gateway.db import build_engine, upgrade_database
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _install_sealer(settings)
     upgrade_database(settings.resolved_database_url)
     return build_engine(settings.resolved_database_url, pool_size=2)
 

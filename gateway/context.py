@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from gateway import sealing
 from gateway.keyring import KeyRing
 from gateway.settings import Settings
 
@@ -24,4 +25,6 @@ class AppContext:
     reader: Engine = field(init=False)
 
     def __post_init__(self) -> None:
+        # Code columns seal G codes with the process-wide sealer: this context's keys from now on.
+        sealing.install_from(self.keyring)
         self.reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")

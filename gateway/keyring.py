@@ -2,8 +2,10 @@
 
 Built once at start-up from settings. In development the keys are generated into ``data_dir/keys``
 on first use; production supplies ``GATEWAY_SIGNING_KEY_FILE`` and ``GATEWAY_SECRET_KEY``.
-Document numbers are stored encrypted (AES-GCM) and looked up by a keyed hash (HMAC-SHA256), both
-keys derived from the one master secret with HKDF so that they can never be confused.
+Document numbers are stored encrypted (AES-GCM) and looked up by a keyed hash (HMAC-SHA256); G codes
+and ID numbers in other columns are sealed deterministically (AES-SIV, ``gateway.sealing``). All
+three keys are derived from the one master secret with HKDF, each under its own label, so that they
+can never be confused.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import hmac
 import json
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +40,16 @@ def _write_private(path: Path, data: bytes) -> None:
         fh.write(data)
 
 
-def _derive(secret: bytes, purpose: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret)
+def _derive(secret: bytes, purpose: bytes, length: int = 32) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=purpose).derive(secret)
 
 
 @dataclass(frozen=True)
 class KeyRing:
     signing_key: ec.EllipticCurvePrivateKey
-    hmac_key: bytes
-    encryption_key: bytes
+    hmac_key: bytes = field(repr=False)
+    encryption_key: bytes = field(repr=False)
+    sealing_key: bytes = field(repr=False)  # AES-SIV takes two AES-256 keys: 64 bytes
 
     @property
     def public_jwk(self) -> dict[str, Any]:
@@ -130,4 +133,5 @@ def load_keyring(settings: Settings) -> KeyRing:
         signing_key=loaded,
         hmac_key=_derive(secret, b"gateway identifier lookup v1"),
         encryption_key=_derive(secret, b"gateway identifier encryption v1"),
+        sealing_key=_derive(secret, b"gateway code sealing v1", length=64),
     )

@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from benchmarks.dbtarget import postgres_database, sqlite_database
 from benchmarks.registry_data import load_registry
+from gateway import sealing
 from gateway.db import build_engine
 from gateway.identity import CanonicalRecord
 from gateway.keyring import load_keyring
@@ -57,6 +58,7 @@ def run(store: str, persons: int) -> None:
             return
         settings = Settings(data_dir=Path(tmp), database_url=url, secret_key=SECRET)
         keyring = load_keyring(settings)
+        sealing.install_from(keyring)  # the search reads code columns
         engine = build_engine(url)
         took = load_registry(engine, keyring, persons, seed=5)
         deps = RegistryDeps(keyring=keyring, model=load_model(), verifier=None)

@@ -13,6 +13,8 @@ from datetime import datetime
 from sqlalchemy import Column, DateTime, Index
 from sqlmodel import Field, SQLModel
 
+from gateway.sealing import SealedCode, SealedText
+
 
 class Batch(SQLModel, table=True):
     __tablename__ = "batch"
@@ -25,7 +27,7 @@ class Batch(SQLModel, table=True):
     jurisdiction: str = Field(max_length=10, description="the submitter's jurisdiction at submission")
     scopes: str = Field(max_length=2000, description="the scopes of the submitting token")
     stage: str | None = Field(default=None, max_length=30)
-    acting_user: str | None = Field(default=None, max_length=100)
+    acting_user: str | None = Field(default=None, sa_type=SealedText(100))
     request_id: str | None = Field(default=None, max_length=100)
     format: str = Field(max_length=10, description="csv or ndjson")
     status: str = Field(default="queued", max_length=20, description="queued, running or done")
@@ -43,7 +45,7 @@ class BatchRow(SQLModel, table=True):
 
     batch_id: str = Field(primary_key=True, foreign_key="batch.id", max_length=40)
     row_number: int = Field(primary_key=True, description="line of the file where the record starts")
-    record_id: str | None = Field(default=None, max_length=128)
+    record_id: str | None = Field(default=None, sa_type=SealedText(128))
     payload_encrypted: str | None = Field(
         default=None, description="the registration body as JSON, encrypted; none for an unreadable line"
     )
@@ -54,7 +56,7 @@ class BatchRow(SQLModel, table=True):
         description="issued, existing, review_required, held_elsewhere, rejected, forbidden or error",
     )
     http_status: int | None = Field(default=None)
-    code: str | None = Field(default=None, max_length=19)
+    code: str | None = Field(default=None, sa_type=SealedCode)
     problem_id: int | None = Field(default=None)
-    errors_json: str | None = Field(default=None)
+    errors_json: str | None = Field(default=None, sa_type=SealedText())
     finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

@@ -21,6 +21,7 @@ from gateway.clock import as_utc, utcnow
 from gateway.db import Appender, register_appender
 from gateway.feed.models import ChangeEvent
 from gateway.registry.models import Person
+from gateway.sealing import stored_values
 
 EVENT_TYPES = (
     "code.issued",
@@ -71,7 +72,12 @@ def _write_pending(session: Session) -> None:
 def _export_pending(session: Session) -> tuple[list[dict[str, Any]], Callable[[list[Any]], None]]:
     """The noted events as JSON rows for ``gateway_append``, which numbers and inserts them."""
     pending: list[dict[str, Any]] = session.info.pop(_PENDING, None) or []
-    rows = [{**change, "occurred_at": as_utc(change["occurred_at"]).isoformat()} for change in pending]
+    table, dialect = ChangeEvent.__table__, session.get_bind().dialect  # type: ignore[attr-defined]
+    rows = [
+        # sealed here: gateway_append inserts the JSON as it is, past the column types
+        stored_values(table, {**change, "occurred_at": as_utc(change["occurred_at"]).isoformat()}, dialect)
+        for change in pending
+    ]
     return rows, lambda _result: None
 
 

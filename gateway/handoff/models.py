@@ -12,6 +12,8 @@ from datetime import datetime
 from sqlalchemy import Column, DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from gateway.sealing import SealedText
+
 
 class Admission(SQLModel, table=True):
     """One client's right to a student's handoff record, with that client's own student number."""
@@ -23,10 +25,10 @@ class Admission(SQLModel, table=True):
     client_id: str = Field(max_length=40, index=True)
     person_id: int = Field(foreign_key="person.id", index=True)
     stage: str = Field(max_length=30, description="preschool, primary, senior_secondary, vocational...")
-    student_number: str | None = Field(default=None, max_length=128)
+    student_number: str | None = Field(default=None, sa_type=SealedText(128))
     source: str = Field(max_length=20, description="intake (handed over) or claim")
-    purpose: str = Field(max_length=200)
-    approval_ref: str = Field(max_length=200)
+    purpose: str = Field(sa_type=SealedText(200))
+    approval_ref: str = Field(sa_type=SealedText(200))
     admitted_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
@@ -41,8 +43,8 @@ class Intake(SQLModel, table=True):
     status: str = Field(default="queued", max_length=20, description="queued, running, done")
     total_rows: int = Field(default=0)
     handed_over: int = Field(default=0, description="children registered and held by the preschool")
-    purpose: str = Field(max_length=200)
-    approval_ref: str = Field(max_length=200)
+    purpose: str = Field(sa_type=SealedText(200))
+    approval_ref: str = Field(sa_type=SealedText(200))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 
@@ -59,14 +61,14 @@ class Export(SQLModel, table=True):
     status: str = Field(
         default="queued", max_length=20, description="queued, running, done, failed, expired (files removed)"
     )
-    purpose: str = Field(max_length=200)
-    approval_ref: str = Field(max_length=200)
-    acting_user: str | None = Field(default=None, max_length=100)
-    request_url: str = Field(max_length=500)
+    purpose: str = Field(sa_type=SealedText(200))
+    approval_ref: str = Field(sa_type=SealedText(200))
+    acting_user: str | None = Field(default=None, sa_type=SealedText(100))
+    request_url: str = Field(sa_type=SealedText(500))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
-    manifest_json: str | None = Field(default=None)
-    error: str | None = Field(default=None, max_length=500)
+    manifest_json: str | None = Field(default=None, sa_type=SealedText())
+    error: str | None = Field(default=None, sa_type=SealedText(500))
     lease_until: datetime | None = Field(
         default=None,
         sa_column=Column(DateTime(timezone=True)),
@@ -91,11 +93,11 @@ class Transfer(SQLModel, table=True):
     from_school: str | None = Field(default=None, max_length=10)
     to_region: str = Field(max_length=6, index=True)
     to_school: str = Field(max_length=10)
-    applied_by: str = Field(max_length=100)
+    applied_by: str = Field(sa_type=SealedText(100))
     applied_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     due_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
     closed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
-    reason: str | None = Field(default=None, max_length=500)
+    reason: str | None = Field(default=None, sa_type=SealedText(500))
 
 
 class TransferStep(SQLModel, table=True):
@@ -108,10 +110,10 @@ class TransferStep(SQLModel, table=True):
     from_state: str = Field(max_length=30)
     to_state: str = Field(max_length=30)
     decision: str = Field(max_length=20, description="apply, approve, reject or pull")
-    actor: str = Field(max_length=100)
+    actor: str = Field(sa_type=SealedText(100))
     role: str = Field(max_length=20)
     decided_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    note: str | None = Field(default=None, max_length=500)
+    note: str | None = Field(default=None, sa_type=SealedText(500))
 
 
 class WebhookSubscription(SQLModel, table=True):
@@ -137,11 +139,11 @@ class WebhookDelivery(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=40, description="the webhook-id header, msg_...")
     subscription_id: str = Field(foreign_key="webhook_subscription.id", max_length=40, index=True)
     version: int
-    payload: str
+    payload: str = Field(sa_type=SealedText())
     status: str = Field(default="pending", max_length=20, description="pending, delivered, failed")
     attempts: int = Field(default=0)
     next_attempt_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     last_status: int | None = Field(default=None)
-    last_error: str | None = Field(default=None, max_length=300)
+    last_error: str | None = Field(default=None, sa_type=SealedText(300))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     delivered_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

@@ -12,6 +12,8 @@ from datetime import date, datetime
 from sqlalchemy import Column, Date, DateTime, Index, text
 from sqlmodel import Field, SQLModel
 
+from gateway.sealing import SealedCode, SealedText
+
 
 class IssuedCode(SQLModel, table=True):
     __tablename__ = "issued_code"
@@ -26,7 +28,7 @@ class IssuedCode(SQLModel, table=True):
         ),
     )
 
-    code: str = Field(primary_key=True, max_length=19)
+    code: str = Field(primary_key=True, sa_type=SealedCode)
     type: str = Field(max_length=1)
     person_id: int | None = Field(
         default=None,
@@ -38,7 +40,7 @@ class IssuedCode(SQLModel, table=True):
         default="current", max_length=20, description="current, superseded (promoted) or alias (merged away)"
     )
     issued_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    issued_by: str = Field(max_length=100)
+    issued_by: str = Field(sa_type=SealedText(100))
 
 
 class CodeSequence(SQLModel, table=True):
@@ -58,9 +60,9 @@ class CodeLineage(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(foreign_key="person.id", index=True)
-    old_code: str = Field(max_length=19, index=True)
-    new_code: str = Field(max_length=19, index=True)
+    old_code: str = Field(index=True, sa_type=SealedCode)
+    new_code: str = Field(index=True, sa_type=SealedCode)
     reason: str = Field(max_length=40)
-    detail: str | None = Field(default=None, max_length=300)
-    actor: str = Field(max_length=100)
+    detail: str | None = Field(default=None, sa_type=SealedText(300))
+    actor: str = Field(sa_type=SealedText(100))
     occurred_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

@@ -12,12 +12,14 @@ from datetime import date, datetime
 from sqlalchemy import Column, Date, DateTime, Index, text
 from sqlmodel import Field, SQLModel
 
+from gateway.sealing import SealedCode, SealedText
+
 
 class Person(SQLModel, table=True):
     __tablename__ = "person"
 
     id: int | None = Field(default=None, primary_key=True)
-    current_code: str = Field(max_length=19, unique=True)
+    current_code: str = Field(unique=True, sa_type=SealedCode)
     status: str = Field(default="active", max_length=20, description="active or merged")
     merged_into_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     region: str = Field(max_length=6, index=True, description="region of the school holding the student")
@@ -61,10 +63,10 @@ class IdempotencyRecord(SQLModel, table=True):
     __tablename__ = "idempotency_record"
 
     client_id: str = Field(primary_key=True, max_length=40)
-    key: str = Field(primary_key=True, max_length=200)
+    key: str = Field(primary_key=True, sa_type=SealedText(200))
     request_hash: str = Field(max_length=64)
     status_code: int
-    response_json: str
+    response_json: str = Field(sa_type=SealedText())
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
@@ -81,13 +83,13 @@ class ProblemRecord(SQLModel, table=True):
     subject_person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
     candidate_person_ids: str = Field(default="", max_length=2000, description="space-separated person ids")
     submitted_encrypted: str | None = Field(default=None, description="the submitted record, encrypted JSON")
-    explanation_json: str | None = Field(default=None)
+    explanation_json: str | None = Field(default=None, sa_type=SealedText())
     opened_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
-    opened_by: str = Field(max_length=100)
+    opened_by: str = Field(sa_type=SealedText(100))
     decided_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
-    decided_by: str | None = Field(default=None, max_length=100)
+    decided_by: str | None = Field(default=None, sa_type=SealedText(100))
     decision: str | None = Field(default=None, max_length=30)
-    decision_note: str | None = Field(default=None, max_length=500)
+    decision_note: str | None = Field(default=None, sa_type=SealedText(500))
     result_person_id: int | None = Field(default=None, foreign_key="person.id")
 
 
@@ -110,9 +112,9 @@ class Merge(SQLModel, table=True):
     survivor_id: int = Field(foreign_key="person.id", index=True)
     merged_id: int = Field(foreign_key="person.id", index=True)
     problem_id: int | None = Field(default=None, foreign_key="problem_record.id")
-    decided_by: str = Field(max_length=100)
+    decided_by: str = Field(sa_type=SealedText(100))
     decided_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    undone_by: str | None = Field(default=None, max_length=100)
+    undone_by: str | None = Field(default=None, sa_type=SealedText(100))
     undone_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
 
 
@@ -134,9 +136,9 @@ class StatusEvent(SQLModel, table=True):
         max_length=10,
         description="transferred_out: the school the student left for, the only one that may take them in",
     )
-    recorded_by: str = Field(max_length=100)
+    recorded_by: str = Field(sa_type=SealedText(100))
     recorded_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    note: str | None = Field(default=None, max_length=500)
+    note: str | None = Field(default=None, sa_type=SealedText(500))
 
 
 class VerificationJob(SQLModel, table=True):
@@ -196,10 +198,10 @@ class RecordCorrection(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(foreign_key="person.id", index=True)
-    code: str = Field(max_length=19, description="the student's code when the correction was made")
+    code: str = Field(sa_type=SealedCode, description="the student's code when the correction was made")
     changed_fields: str = Field(max_length=300, description="space-separated canonical field names")
     previous_encrypted: str = Field(description="the replaced values, encrypted JSON")
-    reason: str = Field(max_length=200)
-    evidence_ref: str = Field(max_length=100, description="the document the correction rests on")
-    corrected_by: str = Field(max_length=100)
+    reason: str = Field(sa_type=SealedText(200))
+    evidence_ref: str = Field(sa_type=SealedText(100), description="the document the correction rests on")
+    corrected_by: str = Field(sa_type=SealedText(100))
     corrected_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

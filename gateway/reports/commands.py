@@ -22,15 +22,18 @@ def progress(
     out: Annotated[Path, typer.Option("--out", help="directory to write the CSV and PNG files into")],
 ) -> None:
     """Write the monthly progress return for each region one level below REGION into OUT."""
+    from gateway import sealing
     from gateway.audit import service as audit
     from gateway.db import build_engine, session_scope, upgrade_database
     from gateway.errors import GatewayError
+    from gateway.keyring import load_keyring
     from gateway.reports import export, service
     from gateway.settings import Settings
 
     console = Console(stderr=True)
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    sealing.install_from(load_keyring(settings))  # the report reads code columns
     upgrade_database(settings.resolved_database_url)
     engine = build_engine(settings.resolved_database_url, pool_size=2)
     try:

@@ -26,7 +26,9 @@ def test_a_signature_verifies_against_the_published_keys_and_only_for_the_bytes_
 
 
 def test_a_signature_by_another_key_does_not_verify(keyring: KeyRing) -> None:
-    other = KeyRing(ec.generate_private_key(ec.SECP256R1()), keyring.hmac_key, keyring.encryption_key)
+    other = KeyRing(
+        ec.generate_private_key(ec.SECP256R1()), keyring.hmac_key, keyring.encryption_key, keyring.sealing_key
+    )
     forged = sign_detached(other, BODY)
     with pytest.raises((KeyError, jwt.PyJWTError)):
         verify_detached(keyring.jwks(), forged, BODY)

@@ -1,7 +1,7 @@
 """transfer authority: a status event of leaving names the school the student leaves for
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-11-30 00:10:00
 
 ``transferred_in`` is accepted only at the school named when the student left, so the
@@ -15,7 +15,7 @@ import sqlmodel
 
 
 revision: str = '0011'
-down_revision: Union[str, None] = '0009'
+down_revision: Union[str, None] = '0010'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
