@@ -20,7 +20,7 @@ from sqlalchemy import Engine, insert, text
 
 from gateway.identity import CanonicalRecord
 from gateway.idgen import formats
-from gateway.keyring import KeyRing
+from gateway.keyring import KeyRing, KeySet
 from gateway.matching import blocking_key_digest, blocking_keys, iter_population, load_config
 from gateway.privacy import mask_id_number
 from gateway.registry.records import ID_CONTEXT
@@ -36,12 +36,16 @@ def _chunks(records: Iterator[CanonicalRecord], size: int) -> Iterator[list[Cano
 
 
 def _rows(
-    args: tuple[list[CanonicalRecord], int, bytes, bytes, bytes, bytes],
+    args: tuple[list[CanonicalRecord], int, bytes, bytes, bytes],
 ) -> dict[str, list[tuple[Any, ...]]]:
-    records, first_id, hmac_key, enc_key, sealing_key, sign_pem = args
-    from cryptography.hazmat.primitives import serialization
+    records, first_id, hmac_key, enc_key, sealing_key = args
+    from cryptography.hazmat.primitives.asymmetric import ec
 
-    keyring = KeyRing(serialization.load_pem_private_key(sign_pem, None), hmac_key, enc_key, sealing_key)  # type: ignore[arg-type]
+    # Only the identifier keys are used here; the signing keys of this keyring sign nothing.
+    unused = KeySet((ec.generate_private_key(ec.SECP256R1()),))
+    keyring = KeyRing(
+        unused, KeySet((ec.generate_private_key(ec.SECP256R1()),)), hmac_key, enc_key, sealing_key
+    )
     sealer = Sealer(sealing_key)
     config = load_config()
     out: dict[str, list[tuple[Any, ...]]] = {
@@ -177,7 +181,6 @@ def load_registry(engine: Engine, keyring: KeyRing, persons: int, seed: int) -> 
             keyring.hmac_key,
             keyring.encryption_key,
             keyring.sealing_key,
-            keyring.signing_pem,
         )
         for i, chunk in enumerate(_chunks(iter_population(persons, seed), CHUNK))
     )

@@ -18,7 +18,9 @@ app = typer.Typer(help="Student Identity Gateway", no_args_is_help=True, add_com
 db_app = typer.Typer(help="The gateway's own database.", no_args_is_help=True)
 clients_app = typer.Typer(help="Registered API clients.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+keys_app = typer.Typer(help="Signing keys: generate, rotate, list.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
 app.add_typer(clients_app, name="clients")
 app.add_typer(audit_app, name="audit")
 
@@ -27,6 +29,25 @@ console = Console(stderr=True)
 
 def _settings() -> Settings:
     return Settings()
+
+
+@app.callback()
+def _private_files() -> None:
+    """Every file a gateway process creates (database, keys, exports, checkpoints) is its own: 0600."""
+    import os
+
+    os.umask(0o077)
+
+
+def _keys_or_exit(settings: Settings):  # type: ignore[no-untyped-def]
+    """The keyring, or a clear message and exit 2 when production keys were not supplied."""
+    from gateway.keyring import KeysRequired, load_keyring
+
+    try:
+        return load_keyring(settings)
+    except KeysRequired as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -51,6 +72,7 @@ def serve(
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_json)
+    _keys_or_exit(settings)  # refuse before anything starts
     if mocks if mocks is not None else settings.start_mocks:
         from gateway.mockrunner import start_dev_mocks
 
@@ -97,9 +119,8 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
 def _install_sealer(settings: Settings) -> None:
     """Load (or create) the keys and install the code sealer: migrations and code columns need it."""
     from gateway import sealing
-    from gateway.keyring import load_keyring
 
-    sealing.install_from(load_keyring(settings))
+    sealing.install_from(_keys_or_exit(settings))
 
 
 def _engine(settings: Settings):  # type: ignore[no-untyped-def]
@@ -109,6 +130,31 @@ def _engine(settings: Settings):  # type: ignore[no-untyped-def]
     _install_sealer(settings)
     upgrade_database(settings.resolved_database_url)
     return build_engine(settings.resolved_database_url, pool_size=2)
+
+
+@db_app.command("grant-app-role")
+def db_grant_app_role(
+    role: Annotated[str, typer.Argument(help="The existing PostgreSQL role the gateway connects as.")],
+) -> None:
+    """As the owner (who runs migrations): give the gateway's own role what it needs and no more; it can
+    only insert into and read the audit trail, and owns nothing it could alter or drop."""
+    from sqlalchemy import text
+
+    from gateway.db import app_role_grants
+
+    settings = _settings()
+    if settings.is_sqlite:
+        console.print("[red]database roles are a PostgreSQL matter; SQLite has none[/red]")
+        raise typer.Exit(2)
+    try:
+        statements = app_role_grants(role)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    with _engine(settings).begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+    typer.echo(f"granted to {role}: tables read/write, audit_event insert and read only")
 
 
 @clients_app.command("create")
@@ -221,18 +267,87 @@ def clients_enable(client_id: str) -> None:
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Walk the hash chain and report the first tampered row (exit 1 if any)."""
+    """Walk the hash chain, then check it against the newest signed checkpoint (exit 1 if either fails)."""
+    from gateway.audit import checkpoints
     from gateway.audit.service import verify_chain
     from gateway.db import session_scope
 
     settings = _settings()
+    keyring = _keys_or_exit(settings)
     with session_scope(_engine(settings)) as session:
         report = verify_chain(session)
-    if report.ok:
-        typer.echo(f"audit trail intact: {report.rows_checked} rows checked")
-        return
-    typer.echo(f"audit trail broken at row {report.first_bad_id}: {report.reason}")
-    raise typer.Exit(1)
+        against = checkpoints.verify(session, settings.resolved_checkpoint_dir, keyring.jwks())
+    if not report.ok:
+        typer.echo(f"audit trail broken at row {report.first_bad_id}: {report.reason}")
+        raise typer.Exit(1)
+    if not against.ok:
+        typer.echo(f"audit trail does not match its checkpoint: {against.problem}")
+        raise typer.Exit(1)
+    seen = (
+        f"; matches the checkpoint of row {against.checked.head_id} ({against.checked.at:%Y-%m-%d %H:%M} UTC)"
+        if against.checked
+        else "; no checkpoint written yet (gateway audit checkpoint)"
+    )
+    typer.echo(f"audit trail intact: {report.rows_checked} rows checked{seen}")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign the chain's head and write it outside the database (GATEWAY_AUDIT_CHECKPOINT_DIR)."""
+    from gateway.audit import checkpoints
+    from gateway.db import session_scope
+
+    settings = _settings()
+    keyring = _keys_or_exit(settings)
+    with session_scope(_engine(settings)) as session:
+        written = checkpoints.checkpoint_now(session, settings.resolved_checkpoint_dir, keyring)
+    typer.echo(f"checkpoint written: {written.name}" if written else "nothing new to checkpoint")
+
+
+@keys_app.command("generate")
+def keys_generate(
+    directory: Annotated[str, typer.Argument(help="The key directory to add a new key to (created 0700).")],
+) -> None:
+    """Add a new EC P-256 signing key to a directory; it becomes the one that signs (prints its kid)."""
+    from pathlib import Path
+
+    from gateway.keyring import load_key_set, new_key_file
+
+    path = new_key_file(Path(directory))
+    typer.echo(f"{path.name}: kid {load_key_set(Path(directory)).kid}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    purpose: Annotated[str, typer.Option(help="tokens or statements")],
+) -> None:
+    """Add a new key to the purpose's directory: it signs from the next start; the previous keys still
+    verify (and are published) until their files are removed after the overlap (README: Keys)."""
+    from gateway.keyring import load_key_set, new_key_file
+
+    settings = _settings()
+    if purpose not in ("tokens", "statements"):
+        console.print("[red]--purpose must be tokens or statements[/red]")
+        raise typer.Exit(2)
+    directory = (
+        (settings.token_keys_dir or settings.keys_dir / "tokens")
+        if purpose == "tokens"
+        else (settings.statement_keys_dir or settings.keys_dir / "statements")
+    )
+    path = new_key_file(directory)
+    keys = load_key_set(directory)
+    typer.echo(
+        f"{purpose}: {path.name} signs from the next start (kid {keys.kid}); {len(keys.keys)} keys verify"
+    )
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """The kids of every key that verifies, per purpose, the signing one first."""
+    keyring = _keys_or_exit(_settings())
+    for purpose, keys in (("tokens", keyring.token_keys), ("statements", keyring.statement_keys)):
+        for n, jwk in enumerate(keys.public_jwks()):
+            typer.echo(f"{purpose}\t{jwk['kid']}\t{'signs' if n == 0 else 'verifies'}")
 
 
 def _register_domain_commands() -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,7 +31,12 @@ def build_engine(url: str, *, pool_size: int = 10) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            path = Path(parsed.database)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Children's records: the file (and the -wal/-shm files SQLite gives the same mode) is the
+            # gateway's own, 0600, whatever the umask.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+            os.chmod(path, 0o600)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -71,6 +78,29 @@ def alembic_config(url: str) -> Config:
 def upgrade_database(url: str, revision: str = "head") -> None:
     """Apply the alembic migrations up to ``revision``."""
     command.upgrade(alembic_config(url), revision)
+
+
+_ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def app_role_grants(role: str) -> list[str]:
+    """The privileges of the role the gateway connects as in production (PostgreSQL), in the current
+    schema: read and write its tables, but only insert into and read the audit trail; never own a
+    table, so it can neither alter nor drop the trail or its append-only triggers. Migrations run as
+    the owner. Run these as the owner (``gateway db grant-app-role``)."""
+    if not _ROLE_NAME.match(role):
+        raise ValueError("a role name is lower-case letters, digits and _, starting with a letter or _")
+    return [
+        f"""DO $$ BEGIN
+  EXECUTE format('GRANT USAGE ON SCHEMA %I TO {role}', current_schema());
+  EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO {role}',
+                 current_schema());
+  EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA %I TO {role}', current_schema());
+  EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA %I TO {role}', current_schema());
+END $$""",
+        f"REVOKE UPDATE, DELETE, TRUNCATE ON audit_event FROM {role}",
+        f"REVOKE UPDATE, DELETE, TRUNCATE ON alembic_version FROM {role}",
+    ]
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -57,11 +57,19 @@ class Settings(BaseSettings):
     token_issuer: str = Field(
         default="student-identity-gateway", description="The `iss` claim of issued tokens and signatures."
     )
-    signing_key_file: Path | None = Field(
+    token_keys_dir: Path | None = Field(
         default=None,
         description=(
-            "PEM file of the EC P-256 private key that signs tokens and handoff responses. Unset: "
-            "data_dir/keys/signing-key.pem, generated on first start."
+            "Directory of the EC P-256 keys (PEM files) that sign access tokens: the newest signs, all "
+            "verify (rotation overlap). Unset: data_dir/keys/tokens, generated on first start (SQLite "
+            "only; with PostgreSQL it must be supplied)."
+        ),
+    )
+    statement_keys_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Directory of the EC P-256 keys that sign handoff responses and audit checkpoints, apart from "
+            "the token keys. Unset: data_dir/keys/statements, generated on first start (SQLite only)."
         ),
     )
     secret_key: SecretStr | None = Field(
@@ -69,8 +77,20 @@ class Settings(BaseSettings):
         description=(
             "Master secret (at least 32 characters) from which the HMAC key for identifier look-ups and "
             "the encryption key for stored document numbers are derived. Unset: data_dir/keys/secret.key, "
-            "generated on first start. Losing it makes stored document numbers unreadable."
+            "generated on first start (SQLite only; with PostgreSQL it must be supplied). Losing it makes "
+            "stored document numbers unreadable."
         ),
+    )
+    audit_checkpoint_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Where signed checkpoints of the audit chain's head are written, outside the database (in "
+            "production a write-once mount or a directory synced to object storage). Unset: "
+            "data_dir/audit-checkpoints."
+        ),
+    )
+    audit_checkpoint_seconds: float = Field(
+        default=300.0, ge=1, description="How often `gateway worker` checkpoints the audit chain's head."
     )
     client_freeze_days: int = Field(
         default=180, ge=1, description="A client unused for this many days is frozen and refused tokens."
@@ -137,6 +157,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'gateway.db').as_posix()}"
+
+    @property
+    def resolved_checkpoint_dir(self) -> Path:
+        return self.audit_checkpoint_dir or self.data_dir / "audit-checkpoints"
 
     @property
     def keys_dir(self) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from gateway.audit.models import AuditEvent
@@ -13,6 +14,27 @@ from gateway.audit.models import AuditEvent
 def last_hash(session: Session) -> str | None:
     row = session.exec(select(AuditEvent.hash).order_by(col(AuditEvent.id).desc()).limit(1)).first()
     return row
+
+
+def head(session: Session) -> tuple[int, str, int] | None:
+    """The newest row's id and hash, and how many rows there are up to it."""
+    row = session.exec(
+        select(AuditEvent.id, AuditEvent.hash).order_by(col(AuditEvent.id).desc()).limit(1)
+    ).first()
+    if row is None:
+        return None
+    head_id, head_hash = row
+    return int(head_id or 0), str(head_hash), rows_up_to(session, int(head_id or 0))
+
+
+def row_hash(session: Session, row_id: int) -> str | None:
+    return session.exec(select(AuditEvent.hash).where(AuditEvent.id == row_id)).first()
+
+
+def rows_up_to(session: Session, row_id: int) -> int:
+    return int(
+        session.exec(select(func.count()).select_from(AuditEvent).where(col(AuditEvent.id) <= row_id)).one()
+    )
 
 
 def insert_all(session: Session, events: list[AuditEvent]) -> None:

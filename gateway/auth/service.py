@@ -233,15 +233,22 @@ def issue_token(
     }
     if client.stage:
         claims["stage"] = client.stage
-    token = jwt.encode(claims, keyring.signing_pem, algorithm="ES256", headers={"kid": keyring.kid})
+    keys = keyring.token_keys
+    token = jwt.encode(claims, keys.current, algorithm="ES256", headers={"kid": keys.kid})
     return IssuedToken(access_token=token, expires_in=settings.token_ttl_seconds, scope=claims["scope"])
 
 
 def decode_token(token: str, settings: Settings, keyring: KeyRing) -> dict[str, Any]:
+    """The claims of a token signed by one of the token keys, the one its ``kid`` names (a token of a
+    retired key, or signed by any other key, is refused)."""
     try:
+        kid = jwt.get_unverified_header(token).get("kid")
+        key = keyring.token_keys.public_key(str(kid)) if kid else None
+        if key is None:
+            raise jwt.InvalidTokenError("unknown key")
         claims: dict[str, Any] = jwt.decode(
             token,
-            keyring.public_pem,
+            key,
             algorithms=["ES256"],
             audience=TOKEN_AUDIENCE,
             issuer=settings.token_issuer,

@@ -23,7 +23,7 @@ ALGORITHM = "ES256"
 def sign_detached(keyring: KeyRing, payload: bytes, *, audience: str | None = None) -> str:
     """A compact detached JWS over ``payload``; ``aud`` and ``iat`` ride in the protected header."""
     headers: dict[str, Any] = {
-        "kid": keyring.kid,
+        "kid": keyring.statement_kid,
         "typ": "JOSE",
         "b64": False,
         "crit": ["b64"],
@@ -32,7 +32,7 @@ def sign_detached(keyring: KeyRing, payload: bytes, *, audience: str | None = No
     if audience is not None:
         headers["aud"] = audience
     return jwt.api_jws.encode(
-        payload, keyring.signing_key, algorithm=ALGORITHM, headers=headers, is_payload_detached=True
+        payload, keyring.statement_key, algorithm=ALGORITHM, headers=headers, is_payload_detached=True
     )
 
 

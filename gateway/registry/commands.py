@@ -18,11 +18,13 @@ def worker(
 ) -> None:
     """Work the queues: verify (promote codes or open wrong-ID problem records), finish batches, intakes
     and exports a stopped process left, remove export files past their retention, deliver webhooks,
-    expire transfer applications past their deadline."""
+    expire transfer applications past their deadline, checkpoint the audit chain's head."""
     import httpx
 
     from gateway.app import build_context, close_context
+    from gateway.audit import checkpoints
     from gateway.batches.service import resume_unfinished
+    from gateway.db import session_scope
     from gateway.handoff.service import ExportPolicy, expire_exports, resume_exports, resume_intakes
     from gateway.handoff.transfers import expire_overdue_transfers
     from gateway.handoff.webhooks import dispatch_once
@@ -35,10 +37,15 @@ def worker(
     ctx = build_context(settings)
     deps = ctx.services["registry"]
     webhook_client = httpx.Client(timeout=10)
+    next_checkpoint = 0.0
     try:
         resume_intakes(ctx.engine, deps)
         policy = ExportPolicy.from_settings(settings)
         while True:
+            if time.monotonic() >= next_checkpoint:
+                with session_scope(ctx.engine) as session:
+                    checkpoints.checkpoint_now(session, settings.resolved_checkpoint_dir, ctx.keyring)
+                next_checkpoint = time.monotonic() + settings.audit_checkpoint_seconds
             resume_unfinished(ctx.engine, deps)
             resume_exports(ctx.engine, ctx.keyring, policy)
             expire_exports(ctx.engine, policy)

@@ -35,7 +35,7 @@ def test_token_carries_role_jurisdiction_and_scopes(
     assert body["token_type"] == "Bearer"
     claims = jwt.decode(
         body["access_token"],
-        app_context.keyring.public_pem,
+        app_context.keyring.token_keys.current.public_key(),
         algorithms=["ES256"],
         audience=service.TOKEN_AUDIENCE,
     )
@@ -77,7 +77,8 @@ def test_expired_token_is_refused(api: TestClient, make_caller: MakeCaller, app_
     caller = make_caller()
     claims = jwt.decode(caller.token, options={"verify_signature": False})
     claims["exp"] = int((utcnow() - timedelta(seconds=5)).timestamp())
-    expired = jwt.encode(claims, app_context.keyring.signing_pem, algorithm="ES256")
+    keys = app_context.keyring.token_keys
+    expired = jwt.encode(claims, keys.current, algorithm="ES256", headers={"kid": keys.kid})
     reply = api.get("/metrics", headers={"Authorization": f"Bearer {expired}"})
     assert reply.status_code == 401
     assert "expired" in reply.json()["detail"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -9,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from gateway.errors import InvalidInput
 from gateway.handoff.service import decode_page_token, encode_page_token, present_code, subject_id
 from gateway.handoff.signing import canonical_json, sign_detached, verify_detached
-from gateway.keyring import KeyRing
+from gateway.keyring import KeyRing, KeySet
 
 BODY = canonical_json({"records": [{"name": "王子涵", "code": "L410102201609011234"}]})
 
@@ -19,16 +21,14 @@ def test_a_signature_verifies_against_the_published_keys_and_only_for_the_bytes_
 ) -> None:
     signature = sign_detached(keyring, BODY, audience="client-1")
     header = verify_detached(keyring.jwks(), signature, BODY)
-    assert header["kid"] == keyring.kid and header["aud"] == "client-1" and header["b64"] is False
+    assert header["kid"] == keyring.statement_kid and header["aud"] == "client-1" and header["b64"] is False
     assert signature.split(".")[1] == ""  # detached: the payload is not in the token
     with pytest.raises(jwt.InvalidSignatureError):
         verify_detached(keyring.jwks(), signature, BODY.replace("王".encode(), "汪".encode()))
 
 
 def test_a_signature_by_another_key_does_not_verify(keyring: KeyRing) -> None:
-    other = KeyRing(
-        ec.generate_private_key(ec.SECP256R1()), keyring.hmac_key, keyring.encryption_key, keyring.sealing_key
-    )
+    other = replace(keyring, statement_keys=KeySet((ec.generate_private_key(ec.SECP256R1()),)))
     forged = sign_detached(other, BODY)
     with pytest.raises((KeyError, jwt.PyJWTError)):
         verify_detached(keyring.jwks(), forged, BODY)
