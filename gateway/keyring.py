@@ -152,6 +152,15 @@ def new_key_file(directory: Path) -> Path:
     return path
 
 
+def generate_key_dirs(base: Path) -> tuple[Path, Path]:
+    """A token key directory and a statement key directory under ``base``, one new key each (what an
+    operator makes once with ``gateway keys generate``; tests and benchmarks use it on PostgreSQL)."""
+    tokens, statements = base / "tokens", base / "statements"
+    new_key_file(tokens)
+    new_key_file(statements)
+    return tokens, statements
+
+
 def load_key_set(directory: Path) -> KeySet:
     """The keys of a directory, newest (by file name: a UTC time stamp) first."""
     keys = []

@@ -29,7 +29,7 @@ from benchmarks.registry_data import load_registry
 from gateway.auth import service as auth_service
 from gateway.db import build_engine, session_scope
 from gateway.identity import RECORD_FIELDS
-from gateway.keyring import load_keyring
+from gateway.keyring import generate_key_dirs, load_keyring
 from gateway.matching import generate_population
 from gateway.settings import Settings
 from tests.fixtures.server import free_port
@@ -77,7 +77,15 @@ def run_size(persons: int, requests: int) -> None:
     with postgres_database() as url, tempfile.TemporaryDirectory() as tmp:
         if url is None:
             return
-        settings = Settings(data_dir=Path(tmp), database_url=url, secret_key=SECRET, migrate_on_start=False)
+        tokens, statements = generate_key_dirs(Path(tmp) / "supplied-keys")
+        settings = Settings(
+            data_dir=Path(tmp),
+            database_url=url,
+            secret_key=SECRET,
+            token_keys_dir=tokens,
+            statement_keys_dir=statements,
+            migrate_on_start=False,
+        )
         keyring = load_keyring(settings)
         engine = build_engine(url)
         took = load_registry(engine, keyring, persons, seed=1)
@@ -105,6 +113,8 @@ def run_size(persons: int, requests: int) -> None:
             "GATEWAY_DATA_DIR": tmp,
             "GATEWAY_DATABASE_URL": url,
             "GATEWAY_SECRET_KEY": SECRET,
+            "GATEWAY_TOKEN_KEYS_DIR": str(tokens),
+            "GATEWAY_STATEMENT_KEYS_DIR": str(statements),
             "GATEWAY_PORT": str(ports[0]),
             "GATEWAY_LOG_LEVEL": "WARNING",
             "GATEWAY_VERIFICATION_ENABLED": os.environ.get("REG_BENCH_VERIFY", "true"),

@@ -25,7 +25,7 @@ def _group() -> None:
 
 
 @pytest.fixture
-def database(fresh_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def database(fresh_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, supplied_keys: None) -> str:
     monkeypatch.setenv("GATEWAY_DATABASE_URL", fresh_db_url)
     monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("GATEWAY_VERIFICATION_ENABLED", "false")

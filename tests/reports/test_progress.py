@@ -217,7 +217,7 @@ def _expected(engine: Engine, prefix: str) -> dict[str, Counter[str]]:
 
 
 @pytest.fixture
-def cli_env(fresh_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def cli_env(fresh_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, supplied_keys: None) -> None:
     monkeypatch.setenv("GATEWAY_DATABASE_URL", fresh_db_url)
     monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path / "data"))
 
