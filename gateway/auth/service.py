@@ -237,6 +237,11 @@ def check_credentials(
     back on the raise, and the count must stay. A success forgets the client id's failures but not
     the address's: one valid credential must not let its holder spray other ids from that address.
     """
+    if not client_id.isprintable():
+        # PostgreSQL cannot even compare a text with a NUL in it: refuse the field, count nothing.
+        raise InvalidInput(
+            errors=[FieldError("client_id", "invalid", "a client id has no control characters")]
+        )
     now = now or utcnow()
     policy = ThrottlePolicy.from_settings(settings)
     keys = {KeyKind.CLIENT: client_id, KeyKind.ADDRESS: address}

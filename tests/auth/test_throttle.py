@@ -191,6 +191,15 @@ def test_forwarded_for_counts_only_behind_a_trusted_proxy(
     assert _token(proxy, "cl_f", "guess", **{"X-Forwarded-For": "203.0.113.8"}).status_code == 401
 
 
+def test_a_client_id_with_control_characters_is_refused_naming_the_field(
+    api: TestClient, session: Session
+) -> None:
+    reply = _token(api, "cl_\x00abc", "guess")
+    assert reply.status_code == 422
+    assert reply.json()["errors"][0]["field"] == "client_id"
+    assert session.execute(text("SELECT count(*) FROM auth_throttle")).scalar_one() == 0
+
+
 def test_source_address_rules() -> None:
     trusted = [ip_network("10.0.0.0/8"), ip_network("fd00::/8")]
     assert source_address("192.0.2.1", ["198.51.100.9"], []) == "192.0.2.1"
