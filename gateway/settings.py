@@ -7,11 +7,12 @@ Read from the environment (prefix ``GATEWAY_``, nested fields joined by ``__``) 
 from __future__ import annotations
 
 from functools import cached_property
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gateway.adapters.settings import AdaptersSettings
 
@@ -95,6 +96,43 @@ class Settings(BaseSettings):
     client_freeze_days: int = Field(
         default=180, ge=1, description="A client unused for this many days is frozen and refused tokens."
     )
+    signin_client_failures: int = Field(
+        default=5,
+        ge=1,
+        description=(
+            "Failed sign-ins (POST /v1/token, console) with one client id, known or not, before it is "
+            "locked out (429 with Retry-After)."
+        ),
+    )
+    signin_address_failures: int = Field(
+        default=30,
+        ge=1,
+        description=(
+            "Failed sign-ins from one source address, whatever the client ids, before the address is "
+            "locked out (an IPv6 address counts by its /64)."
+        ),
+    )
+    signin_lockout_seconds: float = Field(
+        default=60, gt=0, description="First lock-out at a limit; each further failure doubles it."
+    )
+    signin_max_lockout_seconds: float = Field(
+        default=900, gt=0, description="The longest lock-out, however many failures."
+    )
+    signin_forget_seconds: float = Field(
+        default=3600,
+        gt=0,
+        description=(
+            "A client id or address with no failed sign-in for this long starts counting from zero "
+            "(at least signin_max_lockout_seconds); older counters are pruned."
+        ),
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Addresses or CIDR networks of reverse proxies (comma-separated) whose X-Forwarded-For is "
+            "believed when counting failed sign-ins per address. Empty: the TCP peer is the source."
+        ),
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Minimum level of log records written."
     )
@@ -151,6 +189,36 @@ class Settings(BaseSettings):
         default=False,
         description="`gateway serve` also starts the mock government systems on loopback (set by make run).",
     )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        return (
+            [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+        )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
+        return value
+
+    @model_validator(mode="after")
+    def _check_lockouts(self) -> Self:
+        if self.signin_max_lockout_seconds < self.signin_lockout_seconds:
+            raise ValueError("signin_max_lockout_seconds must be at least signin_lockout_seconds")
+        if self.signin_forget_seconds < self.signin_max_lockout_seconds:
+            # Otherwise a key could be forgotten while still locked, and the doubling never reached.
+            raise ValueError("signin_forget_seconds must be at least signin_max_lockout_seconds")
+        return self
+
+    @property
+    def trusted_proxy_networks(self) -> list[IPv4Network | IPv6Network]:
+        return [ip_network(entry, strict=False) for entry in self.trusted_proxies]
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -3,7 +3,7 @@
 from sqlmodel import SQLModel
 
 from gateway.audit.models import AuditEvent
-from gateway.auth.models import ApiClient
+from gateway.auth.models import ApiClient, AuthThrottle
 from gateway.batches.models import Batch, BatchRow
 from gateway.feed.models import ChangeEvent
 from gateway.handoff.models import (
@@ -35,6 +35,7 @@ __all__ = [
     "Admission",
     "ApiClient",
     "AuditEvent",
+    "AuthThrottle",
     "Batch",
     "BatchRow",
     "BlockingKey",

@@ -19,6 +19,7 @@ from gateway.auth import repository
 from gateway.auth.jurisdiction import Jurisdiction
 from gateway.auth.scopes import Role, Scope
 from gateway.auth.service import check_usable, decode_token
+from gateway.auth.throttle import source_address
 from gateway.context import AppContext
 from gateway.errors import FieldError, Forbidden, InvalidInput, NotAuthenticated
 
@@ -64,6 +65,16 @@ def open_session(request: Request) -> Iterator[Session]:
 
 SessionDep = Annotated[Session, Depends(open_session, scope="function")]
 ContextDep = Annotated[AppContext, Depends(get_context)]
+
+
+def client_address(request: Request, ctx: ContextDep) -> str:
+    """Where a sign-in comes from: the TCP peer, or what trusted proxies say in X-Forwarded-For."""
+    peer = request.client.host if request.client else None
+    forwarded = request.headers.getlist("x-forwarded-for")
+    return source_address(peer, forwarded, ctx.settings.trusted_proxy_networks)
+
+
+AddressDep = Annotated[str, Depends(client_address)]
 
 
 def _bearer(request: Request) -> str:

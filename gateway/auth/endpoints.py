@@ -1,4 +1,4 @@
-"""POST /v1/token: the OAuth2 client-credentials grant."""
+"""POST /v1/token: the OAuth2 client-credentials grant (429 with Retry-After while locked out)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form
 
 from gateway.auth import service
-from gateway.auth.dependencies import ContextDep, SessionDep
+from gateway.auth.dependencies import AddressDep, ContextDep, SessionDep
 from gateway.auth.schemas import TokenResponse
 from gateway.errors import FieldError, InvalidInput
 
@@ -18,6 +18,7 @@ router = APIRouter(tags=["auth"])
 def issue_token(
     session: SessionDep,
     ctx: ContextDep,
+    address: AddressDep,
     grant_type: Annotated[str, Form()],
     client_id: Annotated[str, Form(max_length=100)],
     client_secret: Annotated[str, Form(max_length=200)],
@@ -30,6 +31,12 @@ def issue_token(
             ]
         )
     issued = service.issue_token(
-        session, ctx.settings, ctx.keyring, client_id=client_id, client_secret=client_secret, scope=scope
+        session,
+        ctx.settings,
+        ctx.keyring,
+        client_id=client_id,
+        client_secret=client_secret,
+        address=address,
+        scope=scope,
     )
     return TokenResponse(access_token=issued.access_token, expires_in=issued.expires_in, scope=issued.scope)

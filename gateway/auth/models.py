@@ -21,3 +21,18 @@ class ApiClient(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     last_used_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     disabled_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+
+
+class AuthThrottle(SQLModel, table=True):
+    """Failed sign-ins counted per key, in the database so that every gateway process counts together.
+
+    A key is ``("client", client id)`` or ``("address", source address)``; a lock-out is not stored but
+    derived from ``failures`` and ``last_failure_at`` (``gateway.auth.throttle``).
+    """
+
+    __tablename__ = "auth_throttle"
+
+    kind: str = Field(primary_key=True, max_length=10, description="client or address")
+    key: str = Field(primary_key=True, max_length=100)
+    failures: int = Field(description="failures since the key was last forgotten or reset")
+    last_failure_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))

@@ -2,6 +2,9 @@
 
 Secrets are shown once and stored as scrypt hashes. Tokens are short-lived ES256 JWTs signed with
 the gateway's key; each request re-reads the client so that disabling one takes effect at once.
+Every credential check goes through ``check_credentials``: refused while the client id or the source
+address is locked out (``gateway.auth.throttle``) before any scrypt runs, and the same scrypt work for
+an unknown id as for a known one, so neither timing nor the answer tells whether an id exists.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
@@ -22,8 +25,9 @@ from gateway.auth import repository
 from gateway.auth.jurisdiction import Jurisdiction
 from gateway.auth.models import ApiClient
 from gateway.auth.scopes import Role, Scope, Stage, held_scopes, parse_scopes
+from gateway.auth.throttle import KeyKind, ThrottlePolicy, retry_after
 from gateway.clock import as_utc, utcnow
-from gateway.errors import AccountFrozen, FieldError, InvalidInput, NotAuthenticated, NotFound
+from gateway.errors import AccountFrozen, FieldError, InvalidInput, NotAuthenticated, NotFound, RateLimited
 from gateway.keyring import KeyRing
 from gateway.settings import Settings
 
@@ -31,11 +35,39 @@ _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 TOKEN_AUDIENCE = "student-identity-gateway"  # noqa: S105 - an audience name
 
 
-def hash_secret(secret: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(secret.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32)
+@dataclass
+class ScryptWork:
+    """The scrypt derivations this process has run and their summed cost (n * r * p each).
+
+    Read by the tests and the benchmark to show that an unknown client id costs what a known one does.
+    """
+
+    derivations: int = 0
+    cost: int = 0
+
+
+SCRYPT_WORK = ScryptWork()
+
+
+def _scrypt(secret: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    SCRYPT_WORK.derivations += 1
+    SCRYPT_WORK.cost += n * r * p
+    return hashlib.scrypt(secret.encode(), salt=salt, n=n, r=r, p=p, dklen=32)
+
+
+def _encode_hash(salt: bytes, digest: bytes) -> str:
     enc = base64.b64encode
     return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${enc(salt).decode()}${enc(digest).decode()}"
+
+
+def hash_secret(secret: str) -> str:
+    salt = secrets.token_bytes(16)
+    return _encode_hash(salt, _scrypt(secret, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P))
+
+
+# Checked in place of a hash when the client id is unknown: the same parameters as every stored hash,
+# so the same work. No secret is looked for in it (the id is unknown whatever it yields).
+_UNKNOWN_CLIENT_HASH = _encode_hash(bytes(16), bytes(32))
 
 
 def verify_secret(secret: str, stored: str) -> bool:
@@ -45,9 +77,7 @@ def verify_secret(secret: str, stored: str) -> bool:
         return False
     if algo != "scrypt":
         return False
-    candidate = hashlib.scrypt(
-        secret.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=32
-    )
+    candidate = _scrypt(secret, base64.b64decode(salt), int(n), int(r), int(p))
     return hmac.compare_digest(candidate, base64.b64decode(digest))
 
 
@@ -190,6 +220,46 @@ class IssuedToken:
     scope: str
 
 
+def check_credentials(
+    session: Session,
+    settings: Settings,
+    *,
+    client_id: str,
+    client_secret: str,
+    address: str,
+    now: datetime | None = None,
+) -> ApiClient:
+    """The client these credentials belong to, or a refusal; every failure counts towards a lock-out.
+
+    Refused with ``RateLimited`` while the client id or the address is locked, whatever the secret
+    (a right secret let through would tell a guesser he had found it), and before any scrypt runs.
+    A failure is committed before ``NotAuthenticated`` is raised: the request's unit of work rolls
+    back on the raise, and the count must stay. A success forgets the client id's failures but not
+    the address's: one valid credential must not let its holder spray other ids from that address.
+    """
+    if not client_id.isprintable():
+        # PostgreSQL cannot even compare a text with a NUL in it: refuse the field, count nothing.
+        raise InvalidInput(
+            errors=[FieldError("client_id", "invalid", "a client id has no control characters")]
+        )
+    now = now or utcnow()
+    policy = ThrottlePolicy.from_settings(settings)
+    keys = {KeyKind.CLIENT: client_id, KeyKind.ADDRESS: address}
+    wait = retry_after(repository.failure_counts(session, keys), policy, now)
+    if wait is not None:
+        raise RateLimited(f"too many failed sign-ins; try again in {wait} seconds", retry_after=wait)
+    client = repository.get_client(session, client_id)
+    matches = verify_secret(client_secret, client.secret_hash if client else _UNKNOWN_CLIENT_HASH)
+    # One answer for an unknown client and a wrong secret, so neither can be probed.
+    if client is None or not matches:
+        repository.record_failure(session, keys, now, forget_before=now - policy.forget)
+        repository.prune_failures(session, before=now - policy.forget)
+        session.commit()
+        raise NotAuthenticated("unknown client or wrong secret")
+    repository.reset_failures(session, KeyKind.CLIENT, client_id)
+    return client
+
+
 def issue_token(
     session: Session,
     settings: Settings,
@@ -197,13 +267,13 @@ def issue_token(
     *,
     client_id: str,
     client_secret: str,
+    address: str,
     scope: str | None = None,
 ) -> IssuedToken:
     """OAuth2 client-credentials grant: a short-lived signed token carrying role, jurisdiction, scopes."""
-    client = repository.get_client(session, client_id)
-    # One answer for an unknown client and a wrong secret, so neither can be probed.
-    if client is None or not verify_secret(client_secret, client.secret_hash):
-        raise NotAuthenticated("unknown client or wrong secret")
+    client = check_credentials(
+        session, settings, client_id=client_id, client_secret=client_secret, address=address
+    )
     check_usable(client, settings)
     # The role's ceiling holds even for a client stored before the ceiling existed.
     held = held_scopes(client.role, client.scopes)

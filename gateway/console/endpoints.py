@@ -23,7 +23,7 @@ from gateway.auth.scopes import Scope
 from gateway.clock import utcnow
 from gateway.console import service, signin
 from gateway.context import AppContext
-from gateway.errors import FieldError, GatewayError, InvalidInput, NotAuthenticated
+from gateway.errors import FieldError, GatewayError, InvalidInput, NotAuthenticated, RateLimited
 from gateway.registry import reviews
 from gateway.registry.endpoints import problem_detail
 from gateway.registry.service import RegistryDeps
@@ -105,14 +105,17 @@ def login(
     except GatewayError as exc:
         session.rollback()
         messages = [e.message for e in getattr(exc, "errors", [])] or [exc.detail]
-        return _page(
+        page = _page(
             request,
             ctx,
             "login.html",
-            401 if exc.status == 401 else 403,
+            exc.status if exc.status in (401, 429) else 403,
             next=next,
             error="; ".join(messages),
         )
+        if isinstance(exc, RateLimited):
+            page.headers.update(exc.headers())
+        return page
     audit.record(
         session, action="console.login", caller=caller, object_type="client", object_ref=caller.client_id
     )

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from fastapi import Request, Response
 from sqlmodel import Session
 
-from gateway.auth.dependencies import Caller, authenticate
+from gateway.auth.dependencies import Caller, authenticate, client_address
 from gateway.auth.scopes import Role, Scope
 from gateway.auth.service import IssuedToken, issue_token
 from gateway.context import AppContext
@@ -66,8 +66,19 @@ def sign_in(
     client_secret: str,
     acting_user: str | None,
 ) -> tuple[IssuedToken, Caller]:
-    """Grant a token by client credentials and check that its holder may use the console."""
-    issued = issue_token(session, ctx.settings, ctx.keyring, client_id=client_id, client_secret=client_secret)
+    """Grant a token by client credentials and check that its holder may use the console.
+
+    The same brute-force limit as ``POST /v1/token``, on the same counters: a guesser gains nothing
+    by switching between the two.
+    """
+    issued = issue_token(
+        session,
+        ctx.settings,
+        ctx.keyring,
+        client_id=client_id,
+        client_secret=client_secret,
+        address=client_address(request, ctx),
+    )
     # The client's last use was just recorded; commit it before the caller is read afresh.
     session.commit()
     caller = authenticate(_with_credentials(request, issued.access_token, acting_user), ctx)
