@@ -65,12 +65,14 @@ def attach_services(ctx: AppContext, verifier: VerificationOrchestrator | None) 
     if verifier is not None:
         ctx.services["verifier"] = verifier
     from gateway.batches.service import BatchRunner
+    from gateway.handoff.egress import TargetPolicy
     from gateway.handoff.service import HandoffWorker
     from gateway.students.endpoints import VERIFICATION_LIMITER
     from gateway.students.ratelimit import TokenBucketLimiter
 
     ctx.services["batches"] = BatchRunner(ctx.engine, ctx.services["registry"])
     ctx.services["handoff"] = HandoffWorker()
+    ctx.services["webhooks"] = TargetPolicy(allow_loopback=ctx.settings.webhooks.allow_loopback)
     ctx.services[VERIFICATION_LIMITER] = TokenBucketLimiter(
         burst=ctx.settings.verification_rate_burst,
         rate_per_second=ctx.settings.verification_rate_per_second,

@@ -10,10 +10,26 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.adapters.settings import AdaptersSettings
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class WebhooksSettings(BaseModel):
+    """Where webhook notifications may be sent (GATEWAY_WEBHOOKS__...)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    allow_loopback: bool = Field(
+        default=False,
+        description=(
+            "Development only: let webhooks reach receivers on this machine (loopback, plain http). "
+            "Refused at start-up unless the gateway is a development one (SQLite, listening on loopback)."
+        ),
+    )
 
 
 class Settings(BaseSettings):
@@ -112,7 +128,19 @@ class Settings(BaseSettings):
     )
     console_cookie_secure: bool | None = Field(
         default=None,
-        description="Secure flag on console cookies; unset follows the request scheme (https sets it).",
+        description=(
+            "Secure flag on console cookies (and HSTS on console pages); unset: set, except on a "
+            "development gateway (SQLite, listening on loopback), which is reached over plain http."
+        ),
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted, except batch and intake files (their own cap); larger: 413.",
+    )
+    webhooks: WebhooksSettings = Field(
+        default_factory=WebhooksSettings,
+        description="Where webhook notifications may be sent (GATEWAY_WEBHOOKS__...).",
     )
     export_retention_hours: float = Field(
         default=72,
@@ -145,6 +173,27 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def is_development(self) -> bool:
+        """A gateway on one developer's machine: the embedded store, reachable from this machine only.
+
+        Production runs on PostgreSQL (see ``database_url``) and listens beyond loopback, so neither
+        relaxation below can be switched on there by a stray variable."""
+        return self.is_sqlite and self.host in LOOPBACK_HOSTS
+
+    @property
+    def console_cookies_secure(self) -> bool:
+        return (not self.is_development) if self.console_cookie_secure is None else self.console_cookie_secure
+
+    @model_validator(mode="after")
+    def _loopback_webhooks_only_in_development(self) -> Settings:
+        if self.webhooks.allow_loopback and not self.is_development:
+            raise ValueError(
+                "webhooks.allow_loopback is for development only: it needs the SQLite store and a "
+                "loopback host; unset GATEWAY_WEBHOOKS__ALLOW_LOOPBACK"
+            )
+        return self
 
 
 def load_settings(**overrides: object) -> Settings:

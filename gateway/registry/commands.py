@@ -44,7 +44,7 @@ def worker(
             expire_exports(ctx.engine, policy)
             expire_overdue_transfers(ctx.engine)
             done = work_queue_once(ctx.engine, deps, limit=batch)
-            done += dispatch_once(ctx.engine, ctx.keyring, webhook_client)
+            done += dispatch_once(ctx.engine, ctx.keyring, webhook_client, ctx.services["webhooks"])
             if once:
                 console.print(f"{done} verification jobs worked")
                 return

@@ -37,13 +37,14 @@ def test_notifications_are_signed_thin_and_retried(
         return httpx.Response(next(answers))
 
     engine, keyring = committed_context.engine, committed_context.keyring
+    policy = committed_context.services["webhooks"]
     with httpx.Client(transport=httpx.MockTransport(receiver)) as client:
         assert webhooks.enqueue(engine, keyring) == 2
         assert webhooks.enqueue(engine, keyring) == 0  # the cursor moved on
-        assert webhooks.deliver_due(engine, keyring, client) == 1  # one refused with a 500
-        assert webhooks.deliver_due(engine, keyring, client) == 0  # the refused one waits its backoff
+        assert webhooks.deliver_due(engine, keyring, client, policy) == 1  # one refused with a 500
+        assert webhooks.deliver_due(engine, keyring, client, policy) == 0  # the refused one waits its backoff
         later = utcnow() + timedelta(seconds=6)
-        assert webhooks.deliver_due(engine, keyring, client, now=later) == 1
+        assert webhooks.deliver_due(engine, keyring, client, policy, now=later) == 1
     assert len(received) == 3
     assert received[0].headers["webhook-id"] == received[2].headers["webhook-id"]  # the same message again
     verifier = Webhook(subscription["secret"])
