@@ -16,6 +16,7 @@ development gateway; plain http only then, and only to loopback.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ _SHARED = ipaddress.IPv4Network("100.64.0.0/10")
 _THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")
 # NAT64 (RFC 6052): the IPv4 address in the low 32 bits is where the packet really goes.
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# A host whose last label is a number is an IPv4 address in one of inet_aton's spellings (127.1,
+# 2130706433, 0x7f000001, 0177.0.0.1), never a DNS name; only the dotted-quad form is accepted.
+_NUMERIC_LAST_LABEL = re.compile(r"(?:^|\.)(?:0x[0-9a-f]*|[0-9]+)\.?$", re.IGNORECASE)
 
 
 class AddressClass(StrEnum):
@@ -163,6 +167,8 @@ class TargetPolicy:
         try:
             addresses: Sequence[IPAddress] = [ipaddress.ip_address(parsed.host)]
         except ValueError:
+            if _NUMERIC_LAST_LABEL.search(parsed.host):
+                raise _invalid("write an IP address as four decimal numbers, or use a name") from None
             try:
                 addresses = self.resolve(parsed.host, port)
             except (OSError, UnicodeError, ValueError):
@@ -177,7 +183,8 @@ class TargetPolicy:
                 continue
             if kind is not None:
                 raise TargetRefused(
-                    "refused_address", f"a webhook URL may not point at a {kind.value.replace('_', '-')} address"
+                    "refused_address",
+                    f"a webhook URL may not point at a {kind.value.replace('_', '-')} address",
                 )
         if parsed.scheme == "http" and any(classify(a) is not AddressClass.LOOPBACK for a in addresses):
             raise TargetRefused("insecure_url", "a webhook URL must use https (http only to this machine)")

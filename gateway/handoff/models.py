@@ -141,7 +141,9 @@ class WebhookDelivery(SQLModel, table=True):
     status: str = Field(default="pending", max_length=20, description="pending, delivered, failed")
     attempts: int = Field(default=0)
     next_attempt_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    last_status: int | None = Field(default=None, description="HTTP status of the last answer (operators only)")
+    last_status: int | None = Field(
+        default=None, description="HTTP status of the last answer (operators only)"
+    )
     last_error: str | None = Field(
         default=None, max_length=300, description="outcome class of a last attempt that got no answer"
     )
