@@ -136,7 +136,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1024 * 1024,
         ge=1024,
-        description="Largest request body accepted, except batch and intake files (their own cap); larger: 413.",
+        description="Largest request body accepted (batch and intake files have their own cap); larger: 413.",
     )
     webhooks: WebhooksSettings = Field(
         default_factory=WebhooksSettings,

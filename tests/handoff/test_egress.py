@@ -37,7 +37,7 @@ from gateway.settings import Settings
         ("fe80::1", AddressClass.LINK_LOCAL),
         ("224.0.0.251", AddressClass.MULTICAST),
         ("ff02::1", AddressClass.MULTICAST),
-        ("0.0.0.0", AddressClass.UNSPECIFIED),
+        ("0.0.0.0", AddressClass.UNSPECIFIED),  # noqa: S104 - classified, not bound
         ("0.1.2.3", AddressClass.UNSPECIFIED),  # "this network", 0.0.0.0/8
         ("::", AddressClass.UNSPECIFIED),
         ("100.64.0.1", AddressClass.SHARED),  # carrier-grade NAT, 100.64.0.0/10

@@ -8,6 +8,7 @@ import json
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -173,9 +174,9 @@ def test_deliveries_report_an_outcome_class_not_the_answer(
 
 
 class _Receiver(BaseHTTPRequestHandler):
-    received: list[tuple[str, str, bytes]] = []
+    received: ClassVar[list[tuple[str, str, bytes]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - the http.server hook
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["content-length"]))
         _Receiver.received.append((self.path, self.headers["host"], body))
         self.send_response(204)
