@@ -130,7 +130,7 @@ class Settings(BaseSettings):
         default=None,
         description=(
             "Secure flag on console cookies (and HSTS on console pages); unset: set, except on a "
-            "development gateway (SQLite, listening on loopback), which is reached over plain http."
+            "development gateway (SQLite, listening on loopback) reached over plain http."
         ),
     )
     max_body_bytes: int = Field(
@@ -181,10 +181,6 @@ class Settings(BaseSettings):
         Production runs on PostgreSQL (see ``database_url``) and listens beyond loopback, so neither
         relaxation below can be switched on there by a stray variable."""
         return self.is_sqlite and self.host in LOOPBACK_HOSTS
-
-    @property
-    def console_cookies_secure(self) -> bool:
-        return (not self.is_development) if self.console_cookie_secure is None else self.console_cookie_secure
 
     @model_validator(mode="after")
     def _loopback_webhooks_only_in_development(self) -> Settings:

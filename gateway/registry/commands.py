@@ -39,7 +39,7 @@ def worker(
         resume_intakes(ctx.engine, deps)
         policy = ExportPolicy.from_settings(settings)
         while True:
-            resume_unfinished(ctx.engine, deps)
+            resume_unfinished(ctx.engine, deps, settings=settings)
             resume_exports(ctx.engine, ctx.keyring, policy)
             expire_exports(ctx.engine, policy)
             expire_overdue_transfers(ctx.engine)
