@@ -9,9 +9,9 @@ also extends the lease. A runner that dies between the two leaves the row pendin
 the batch registers it again with the same key and gets the stored answer back, so no row is ever
 processed twice. Rows are authorised by the submitter's role and jurisdiction as they were at
 submission, but only while the submitting client may still be used: once it is disabled (or frozen)
-the batch stops and its remaining rows are marked ``refused``. The verification of new codes is left to the durable queue (``gateway worker``) unless
-``verify_inline`` is asked for: a cohort of tens of thousands must not wait on external systems
-row by row.
+the batch stops and its remaining rows are marked ``refused``. The verification of new codes is
+left to the durable queue (``gateway worker``) unless ``verify_inline`` is asked for: a cohort of
+tens of thousands must not wait on external systems row by row.
 """
 
 from __future__ import annotations

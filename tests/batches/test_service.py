@@ -11,8 +11,8 @@ from sqlmodel import Session, col, select
 from gateway.audit.models import AuditEvent
 from gateway.auth import service as auth_service
 from gateway.auth.dependencies import Caller
-from gateway.auth.models import ApiClient
 from gateway.auth.jurisdiction import Jurisdiction
+from gateway.auth.models import ApiClient
 from gateway.auth.scopes import Role
 from gateway.batches import service
 from gateway.batches.models import Batch, BatchRow
