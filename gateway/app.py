@@ -21,6 +21,7 @@ from gateway.auth.scopes import role_scope_table
 from gateway.batches.endpoints import router as batches_router
 from gateway.console.endpoints import STATIC_DIR
 from gateway.console.endpoints import router as console_router
+from gateway.console.security import ConsoleSecurityHeaders
 from gateway.context import AppContext
 from gateway.db import build_engine, upgrade_database
 from gateway.errors import install_error_handlers
@@ -39,6 +40,9 @@ if TYPE_CHECKING:
     from gateway.adapters.orchestrator import VerificationOrchestrator
 
 logger = logging.getLogger(__name__)
+
+# File uploads, which read their bodies under their own, larger cap (MAX_BATCH_BYTES).
+UPLOAD_ROUTES = frozenset({("POST", "/v1/batches"), ("POST", "/v1/handoff/intakes")})
 
 
 def build_verifier(settings: Settings, keyring: KeyRing) -> VerificationOrchestrator | None:
@@ -65,12 +69,14 @@ def attach_services(ctx: AppContext, verifier: VerificationOrchestrator | None) 
     if verifier is not None:
         ctx.services["verifier"] = verifier
     from gateway.batches.service import BatchRunner
+    from gateway.handoff.egress import TargetPolicy
     from gateway.handoff.service import HandoffWorker
     from gateway.students.endpoints import VERIFICATION_LIMITER
     from gateway.students.ratelimit import TokenBucketLimiter
 
-    ctx.services["batches"] = BatchRunner(ctx.engine, ctx.services["registry"])
+    ctx.services["batches"] = BatchRunner(ctx.engine, ctx.services["registry"], settings=ctx.settings)
     ctx.services["handoff"] = HandoffWorker()
+    ctx.services["webhooks"] = TargetPolicy(allow_loopback=ctx.settings.webhooks.allow_loopback)
     ctx.services[VERIFICATION_LIMITER] = TokenBucketLimiter(
         burst=ctx.settings.verification_rate_burst,
         rate_per_second=ctx.settings.verification_rate_per_second,
@@ -136,7 +142,8 @@ def create_app(settings: Settings | None = None, context: AppContext | None = No
     metrics = Metrics()
     app.state.metrics = metrics
     install_error_handlers(app)
-    install_request_middleware(app, metrics)
+    install_request_middleware(app, metrics, max_body_bytes=settings.max_body_bytes, uploads=UPLOAD_ROUTES)
+    app.add_middleware(ConsoleSecurityHeaders, settings=settings)
     app.include_router(ops_router)
     app.include_router(auth_router)
     app.include_router(audit_router)

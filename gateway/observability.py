@@ -9,18 +9,23 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import secrets
 import sys
 import time
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.errors import problem_response
 from gateway.privacy import mask_id_numbers
 
+# What a caller's request id may be (else one is generated): it goes into log lines and audit rows,
+# so no spaces, quotes, markup, control or non-ASCII characters, and no more than an audit row holds.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 
@@ -124,7 +129,7 @@ class RequestContextMiddleware:
         incoming = Headers(scope=scope).get("x-request-id", "")
         # The id rides in every log line and audit row, outside the masked message: an ID number or
         # G code sent as a request id is masked here, once, like anywhere else.
-        valid = 0 < len(incoming) <= 64 and incoming.isprintable()
+        valid = _REQUEST_ID.fullmatch(incoming) is not None
         request_id = mask_id_numbers(incoming) if valid else secrets.token_hex(8)
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
@@ -161,5 +166,61 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
-def install_request_middleware(app: FastAPI, metrics: Metrics) -> None:
+class BodySizeLimitMiddleware:
+    """Refuse a request body larger than ``limit`` bytes with 413, before any endpoint reads it.
+
+    A declared Content-Length over the limit is refused unread; a body without one (chunked) is
+    read up to the limit and handed on. Routes in ``exempt`` (file uploads) cap their bodies
+    themselves, while streaming them."""
+
+    def __init__(self, app: ASGIApp, limit: int, exempt: frozenset[tuple[str, str]]) -> None:
+        self.app, self.limit, self.exempt = app, limit, exempt
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(
+            413,
+            "Payload too large",
+            f"a request body may be at most {self.limit} bytes",
+            "payload-too-large",
+            Request(scope),
+            extra={"limit_bytes": self.limit},
+        )
+        await response(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or (scope["method"], scope["path"]) in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        if declared.isdigit():  # the server stops at the declared length
+            await self.app(scope, receive, send)
+            return
+        buffered: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            buffered.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return buffered.pop(0) if buffered else await receive()
+
+        await self.app(scope, replay, send)
+
+
+def install_request_middleware(
+    app: FastAPI, metrics: Metrics, *, max_body_bytes: int, uploads: frozenset[tuple[str, str]]
+) -> None:
+    # Added first, so it runs inside the request-id middleware and its 413 carries the request id.
+    app.add_middleware(BodySizeLimitMiddleware, limit=max_body_bytes, exempt=uploads)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)

@@ -11,10 +11,26 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gateway.adapters.settings import AdaptersSettings
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class WebhooksSettings(BaseModel):
+    """Where webhook notifications may be sent (GATEWAY_WEBHOOKS__...)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    allow_loopback: bool = Field(
+        default=False,
+        description=(
+            "Development only: let webhooks reach receivers on this machine (loopback, plain http). "
+            "Refused at start-up unless the gateway is a development one (SQLite, listening on loopback)."
+        ),
+    )
 
 
 class Settings(BaseSettings):
@@ -170,7 +186,19 @@ class Settings(BaseSettings):
     )
     console_cookie_secure: bool | None = Field(
         default=None,
-        description="Secure flag on console cookies; unset follows the request scheme (https sets it).",
+        description=(
+            "Secure flag on console cookies (and HSTS on console pages); unset: set, except on a "
+            "development gateway (SQLite, listening on loopback) reached over plain http."
+        ),
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted (batch and intake files have their own cap); larger: 413.",
+    )
+    webhooks: WebhooksSettings = Field(
+        default_factory=WebhooksSettings,
+        description="Where webhook notifications may be sent (GATEWAY_WEBHOOKS__...).",
     )
     export_retention_hours: float = Field(
         default=72,
@@ -237,6 +265,23 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def is_development(self) -> bool:
+        """A gateway on one developer's machine: the embedded store, reachable from this machine only.
+
+        Production runs on PostgreSQL (see ``database_url``) and listens beyond loopback, so neither
+        relaxation below can be switched on there by a stray variable."""
+        return self.is_sqlite and self.host in LOOPBACK_HOSTS
+
+    @model_validator(mode="after")
+    def _loopback_webhooks_only_in_development(self) -> Settings:
+        if self.webhooks.allow_loopback and not self.is_development:
+            raise ValueError(
+                "webhooks.allow_loopback is for development only: it needs the SQLite store and a "
+                "loopback host; unset GATEWAY_WEBHOOKS__ALLOW_LOOPBACK"
+            )
+        return self
 
 
 def load_settings(**overrides: object) -> Settings:

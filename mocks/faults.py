@@ -9,6 +9,7 @@ counters of what each mock received and injected.
 
 from __future__ import annotations
 
+import hmac
 import math
 import random
 import threading
@@ -16,8 +17,9 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from enum import StrEnum
+from typing import Annotated
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -141,9 +143,23 @@ class FaultInjector:
             return dict(self.counts)
 
 
-def admin_router(injector: FaultInjector) -> APIRouter:
-    """`GET/POST /_admin/faults` to read or replace the plan, `GET /_admin/stats` for the counters."""
-    router = APIRouter(prefix="/_admin", tags=["admin"])
+def admin_router(injector: FaultInjector, admin_token: str | None) -> APIRouter:
+    """`GET/POST /_admin/faults` to read or replace the plan, `GET /_admin/stats` for the counters.
+
+    Each needs `Authorization: Bearer <admin token>`: anything that can reach a mock (a webhook
+    target, another process on the machine) could otherwise take the "government systems" down or
+    read what was asked of them. Without a token the admin endpoints refuse everyone."""
+
+    def require_admin(authorization: Annotated[str, Header()] = "") -> None:
+        scheme, _, presented = authorization.partition(" ")
+        if (
+            admin_token is None
+            or scheme.lower() != "bearer"
+            or not hmac.compare_digest(presented.strip().encode(), admin_token.encode())
+        ):
+            raise HTTPException(401, "the admin endpoints need the mocks' admin token as a bearer token")
+
+    router = APIRouter(prefix="/_admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
     @router.get("/faults")
     def read_plan() -> FaultPlan:
@@ -171,10 +187,13 @@ class MockApp:
 
 
 def new_mock_app(
-    title: str, faults: FaultPlan | FaultInjector | None, licences: frozenset[str] | None
+    title: str,
+    faults: FaultPlan | FaultInjector | None,
+    licences: frozenset[str] | None,
+    admin_token: str | None = None,
 ) -> MockApp:
     injector = faults if isinstance(faults, FaultInjector) else FaultInjector(faults)
     app = FastAPI(title=title, docs_url=None, redoc_url=None)
-    app.include_router(admin_router(injector))
+    app.include_router(admin_router(injector, admin_token))
     app.state.injector = injector
     return MockApp(app, injector, licences if licences is not None else frozenset({"demo-licence"}))

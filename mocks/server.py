@@ -7,6 +7,7 @@ uvicorn server per mock in a daemon thread and returns their base URLs and fault
 
 from __future__ import annotations
 
+import secrets
 import socket
 import threading
 import time
@@ -48,6 +49,7 @@ class RunningMocks:
     endpoints: dict[str, str]
     injectors: dict[str, FaultInjector]
     population_size: int = 0
+    admin_token: str = ""
     _servers: list[uvicorn.Server] = field(default_factory=list)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -66,12 +68,17 @@ def start_mocks(
     ports: Mapping[str, int] | None = None,
     faults: Mapping[str, FaultPlan] | None = None,
     licences: frozenset[str] = frozenset({"demo-licence"}),
+    admin_token: str | None = None,
 ) -> RunningMocks:
-    """Start all four mocks; a port of 0 (the default) takes a free one."""
-    running = RunningMocks(base_urls={}, endpoints={}, injectors={}, population_size=len(population))
+    """Start all four mocks; a port of 0 (the default) takes a free one. The `/_admin` endpoints
+    need ``admin_token`` (unset: a random one, in ``RunningMocks.admin_token``)."""
+    token = admin_token or secrets.token_urlsafe(24)
+    running = RunningMocks(
+        base_urls={}, endpoints={}, injectors={}, population_size=len(population), admin_token=token
+    )
     for name, (factory, path) in MOCKS.items():
         injector = FaultInjector((faults or {}).get(name))
-        app = factory(population, injector, licences=licences)
+        app = factory(population, injector, licences=licences, admin_token=token)
         # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only when the
         # listening socket says so, and without it every reply waits ~40 ms for a delayed ACK.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -128,6 +135,7 @@ def start_from_settings(settings: MocksSettings, *, population_size: int | None 
             "social_security": settings.social_security_faults,
         },
         licences=frozenset(settings.licences),
+        admin_token=settings.admin_token.get_secret_value() if settings.admin_token else None,
     )
 
 
@@ -139,6 +147,7 @@ def serve(
     for name, url in running.endpoints.items():
         typer.echo(f"{name:16} {url}")
     typer.echo(f"{running.population_size} people in the registers; Ctrl-C to stop")
+    typer.echo(f"admin endpoints (/_admin/...): Authorization: Bearer {running.admin_token}")
     try:
         while True:
             time.sleep(3600)

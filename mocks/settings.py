@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mocks.faults import FaultPlan
@@ -32,6 +32,11 @@ class MocksSettings(BaseSettings):
     )
     population_size: int = Field(default=5000, ge=0, description="Size of the synthetic population.")
     population_seed: int = Field(default=20260901, description="Seed of the synthetic population.")
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token the /_admin endpoints require; unset: a random one per start, "
+        "printed by `gateway mocks serve`.",
+    )
     licences: list[str] = Field(default_factory=lambda: ["demo-licence"], description="Licences accepted.")
     public_security_faults: FaultPlan = Field(default_factory=FaultPlan, description="Faults of that mock.")
     exit_entry_faults: FaultPlan = Field(default_factory=FaultPlan, description="Faults of that mock.")

@@ -23,7 +23,9 @@ from gateway.auth.throttle import source_address
 from gateway.context import AppContext
 from gateway.errors import FieldError, Forbidden, InvalidInput, NotAuthenticated
 
-_ACTING_USER = re.compile(r"^[\w.@\-]{1,100}$")
+# ASCII only and matched whole: ``\w`` admits any script (and header bytes arrive as Latin-1), ``$``
+# admits a trailing newline; the name goes into every audit row the caller causes.
+_ACTING_USER = re.compile(r"[A-Za-z0-9_.@\-]{1,100}")
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ def authenticate(request: Request, ctx: ContextDep) -> Caller:
         client_id, client_name, role = client.id, client.name, client.role
         jurisdiction, stage = client.jurisdiction, client.stage
     acting = request.headers.get("x-acting-user")
-    if acting is not None and not _ACTING_USER.match(acting):
+    if acting is not None and not _ACTING_USER.fullmatch(acting):
         raise InvalidInput(
             errors=[FieldError("X-Acting-User", "invalid", "1-100 letters, digits, '.', '@', '-' or '_'")]
         )

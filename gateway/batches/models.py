@@ -53,7 +53,10 @@ class BatchRow(SQLModel, table=True):
     outcome: str | None = Field(
         default=None,
         max_length=20,
-        description="issued, existing, review_required, held_elsewhere, rejected, forbidden or error",
+        description=(
+            "issued, existing, review_required, held_elsewhere, rejected, forbidden, error, or refused "
+            "(not worked: the submitting client was disabled or frozen)"
+        ),
     )
     http_status: int | None = Field(default=None)
     code: str | None = Field(default=None, sa_type=SealedCode)

@@ -98,6 +98,16 @@ def finish_row(session: Session, batch_id: str, row_number: int, values: dict[st
     return _rowcount(result) == 1
 
 
+def finish_pending_rows(session: Session, batch_id: str, values: dict[str, Any]) -> int:
+    """Mark every row still pending done with the same outcome; returns how many."""
+    result = session.execute(
+        update(BatchRow)
+        .where(col(BatchRow.batch_id) == batch_id, col(BatchRow.status) == "pending")
+        .values(status="done", **values)
+    )
+    return _rowcount(result)
+
+
 def advance_under_lease(
     session: Session, batch_id: str, owner: str, lease_until: datetime, done_increment: int
 ) -> bool:

@@ -8,9 +8,10 @@ through the same ``registry.service.register`` as a single registration, with th
 also extends the lease. A runner that dies between the two leaves the row pending; whoever resumes
 the batch registers it again with the same key and gets the stored answer back, so no row is ever
 processed twice. Rows are authorised by the submitter's role and jurisdiction as they were at
-submission. The verification of new codes is left to the durable queue (``gateway worker``) unless
-``verify_inline`` is asked for: a cohort of tens of thousands must not wait on external systems
-row by row.
+submission, but only while the submitting client may still be used: once it is disabled (or frozen)
+the batch stops and its remaining rows are marked ``refused``. The verification of new codes is
+left to the durable queue (``gateway worker``) unless ``verify_inline`` is asked for: a cohort of
+tens of thousands must not wait on external systems row by row.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from gateway.audit import service as audit
+from gateway.auth import repository as clients
 from gateway.auth.dependencies import Caller
 from gateway.auth.jurisdiction import Jurisdiction
 from gateway.auth.scopes import Role
+from gateway.auth.service import check_usable
 from gateway.batches import repository
 from gateway.batches.models import Batch, BatchRow
 from gateway.batches.parsing import BatchFormat, ParsedBatch, parse_batch
@@ -47,6 +50,7 @@ from gateway.keyring import KeyRing
 from gateway.registry import service as registry
 from gateway.registry.idempotency import StoredAnswer
 from gateway.registry.service import RegistryDeps
+from gateway.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -347,6 +351,41 @@ def _record_row(
             raise _LeaseLost
 
 
+def _submitter_refusal(engine: Engine, client_id: str, settings: Settings | None) -> str | None:
+    """Why the submitting client may no longer have rows registered, or None while it may.
+
+    Disabled is always checked; frozen (unused for too long) where the settings are known."""
+    with session_scope(engine) as session:
+        client = clients.get_client(session, client_id)
+        if client is None:
+            return "the submitting client no longer exists"
+        if client.disabled_at is not None:
+            return "the submitting client is disabled"
+        if settings is not None:
+            try:
+                check_usable(client, settings)
+            except GatewayError as exc:
+                return exc.detail
+    return None
+
+
+def _refuse_remaining(engine: Engine, batch_id: str, owner: str, reason: str, lease_seconds: float) -> int:
+    now = utcnow()
+    error = FieldError("row", "client_unusable", f"not registered: {reason}")
+    values = {
+        "outcome": "refused",
+        "http_status": 403,
+        "errors_json": _errors_json([error]),
+        "finished_at": now,
+    }
+    with session_scope(engine) as session:
+        refused = repository.finish_pending_rows(session, batch_id, values)
+        lease_until = now + timedelta(seconds=lease_seconds)
+        if not repository.advance_under_lease(session, batch_id, owner, lease_until, refused):
+            raise _LeaseLost
+    return refused
+
+
 def new_lease_owner() -> str:
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
 
@@ -362,11 +401,14 @@ def run_batch(
     stop_after: int | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_progress: ProgressCallback | None = None,
+    settings: Settings | None = None,
 ) -> RunReport:
     """Work a batch's pending rows in row order under a lease; returns what this run did.
 
     ``stop_after`` and ``should_stop`` end the run early (the lease is released and the batch goes
-    back to ``queued``); a run that finds the batch leased by someone else does nothing.
+    back to ``queued``); a run that finds the batch leased by someone else does nothing. Before each
+    row the submitting client is looked at afresh: disabled (or, given ``settings``, frozen), the
+    rest of the batch is refused and the batch is done.
     """
     owner = new_lease_owner()
     with session_scope(engine) as session:
@@ -386,6 +428,11 @@ def run_batch(
                     with session_scope(engine) as session:
                         repository.release(session, batch_id, owner, status="queued", finished_at=None)
                     return RunReport(batch_id, claimed=True, rows_worked=worked, finished=False)
+                refusal = _submitter_refusal(engine, claim.caller.client_id, settings)
+                if refusal is not None:
+                    refused = _refuse_remaining(engine, batch_id, owner, refusal, lease_seconds)
+                    logger.warning("batch %s stopped: %s; %s rows refused", batch_id, refusal, refused)
+                    break
                 values = _work_row(engine, row_deps, claim.caller, batch_id, row)
                 _record_row(engine, batch_id, row.row_number, owner, values, lease_seconds)
                 worked, done, after = worked + 1, done + 1, row.row_number
@@ -418,6 +465,7 @@ class BatchRunner:
         lease_seconds: float = 120.0,
         chunk_size: int = 200,
         verify_inline: bool = False,
+        settings: Settings | None = None,
     ) -> None:
         self._engine = engine
         self._deps = deps
@@ -425,6 +473,7 @@ class BatchRunner:
             "lease_seconds": lease_seconds,
             "chunk_size": chunk_size,
             "verify_inline": verify_inline,
+            "settings": settings,
         }
         self._stopping = threading.Event()
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch")

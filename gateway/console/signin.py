@@ -19,6 +19,7 @@ from sqlmodel import Session
 from gateway.auth.dependencies import Caller, authenticate, client_address
 from gateway.auth.scopes import Role, Scope
 from gateway.auth.service import IssuedToken, issue_token
+from gateway.console.security import secure_transport
 from gateway.context import AppContext
 from gateway.errors import Forbidden, NotAuthenticated
 
@@ -108,9 +109,7 @@ def check_csrf(ctx: AppContext, request: Request, submitted: str) -> None:
 
 
 def _secure(request: Request, ctx: AppContext) -> bool:
-    # Until a setting says otherwise, follow the scheme the browser used (https → Secure).
-    configured: bool | None = getattr(ctx.settings, "console_cookie_secure", None)
-    return request.url.scheme == "https" if configured is None else configured
+    return secure_transport(ctx.settings, request.url.scheme)
 
 
 def set_session_cookies(

@@ -25,6 +25,7 @@ from gateway.clock import as_utc
 from gateway.context import AppContext
 from gateway.errors import FieldError, InvalidInput
 from gateway.handoff import service, transfers, webhooks
+from gateway.handoff.egress import TargetPolicy
 from gateway.handoff.schemas import ClaimRequest, TransferApplication, TransferDecision, WebhookRequest
 from gateway.handoff.signing import SIGNATURE_HEADER, canonical_json, sign_detached
 from gateway.registry.service import RegistryDeps
@@ -296,6 +297,11 @@ def read_feed(
 # --- webhooks ---------------------------------------------------------------------------------
 
 
+def _target_policy(ctx: AppContext) -> TargetPolicy:
+    policy: TargetPolicy = ctx.services["webhooks"]
+    return policy
+
+
 def _subscription_view(subscription: Any) -> dict[str, Any]:
     return {"id": subscription.id, "url": subscription.url, "since_version": subscription.cursor_version}
 
@@ -304,7 +310,7 @@ def _subscription_view(subscription: Any) -> dict[str, Any]:
 def subscribe(body: WebhookRequest, caller: FeedReader, session: SessionDep, ctx: ContextDep) -> Response:
     """Be notified (event type, feed version and subject id only) when the caller's feed grows.
     The ``whsec_`` secret that signs the notifications is shown in this reply only."""
-    created = webhooks.subscribe(session, ctx.keyring, caller, body.url)
+    created = webhooks.subscribe(session, ctx.keyring, caller, body.url, _target_policy(ctx))
     return signed(ctx, caller, {**_subscription_view(created.subscription), "secret": created.secret}, 201)
 
 
@@ -321,7 +327,8 @@ def list_deliveries(
     session: SessionDep,
     ctx: ContextDep,
 ) -> Response:
-    """Each notification of a subscription: its status, attempts and the last answer received."""
+    """Each notification of a subscription: its status, attempts and the class of its last attempt's
+    outcome (delivered, rejected, failed, unreachable, refused_address), never the answer itself."""
     rows = webhooks.deliveries_of(session, caller, subscription_id)
     return signed(
         ctx,
@@ -333,8 +340,7 @@ def list_deliveries(
                     "version": d.version,
                     "status": d.status,
                     "attempts": d.attempts,
-                    "last_status": d.last_status,
-                    "last_error": d.last_error,
+                    "last_outcome": webhooks.last_outcome(d),
                 }
                 for d in rows
             ]

@@ -143,7 +143,13 @@ class WebhookDelivery(SQLModel, table=True):
     status: str = Field(default="pending", max_length=20, description="pending, delivered, failed")
     attempts: int = Field(default=0)
     next_attempt_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    last_status: int | None = Field(default=None)
-    last_error: str | None = Field(default=None, sa_type=SealedText(300))
+    last_status: int | None = Field(
+        default=None, description="HTTP status of the last answer (operators only)"
+    )
+    last_error: str | None = Field(
+        default=None,
+        sa_type=SealedText(300),
+        description="outcome class of a last attempt that got no answer",
+    )
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     delivered_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))

@@ -6,6 +6,11 @@ and audit apply. Messages are signed in the Standard Webhooks style (``webhook-i
 ``webhook-timestamp``, ``webhook-signature: v1,<HMAC-SHA256>``) with the subscription's ``whsec_``
 secret, and delivered by the worker: a delivery row is written per event (so nothing is lost when
 the process dies), then attempted with backoff until it is accepted (2xx) or given up.
+
+Targets are checked by ``gateway.handoff.egress`` at subscription and again at every attempt, and
+each request goes to the address that was checked. A subscriber learns only the class of each
+attempt's outcome (``DeliveryOutcome``), never the status code or the error its URL produced: the
+deliveries would otherwise tell it which ports of which hosts answer.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 import httpx
 from sqlalchemy import Engine
@@ -32,6 +38,7 @@ from gateway.clock import as_utc, utcnow
 from gateway.db import session_scope
 from gateway.errors import FieldError, InvalidInput, NotFound
 from gateway.handoff import repository
+from gateway.handoff.egress import TargetPolicy, TargetRefused, TargetUnresolved
 from gateway.handoff.models import WebhookDelivery, WebhookSubscription
 from gateway.handoff.service import current_holder, feed_events, subject_id
 from gateway.keyring import KeyRing
@@ -52,7 +59,33 @@ BACKOFF = (
 ENQUEUE_LIMIT = 1000
 DELIVERY_TIMEOUT = 10.0
 LEASE = timedelta(minutes=2)
-_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class DeliveryOutcome(StrEnum):
+    """What became of a delivery's last attempt, as its subscriber is told."""
+
+    DELIVERED = "delivered"  # 2xx
+    REJECTED = "rejected"  # any other answer below 500 (redirects are not followed)
+    FAILED = "failed"  # 5xx
+    UNREACHABLE = "unreachable"  # no answer: the name did not resolve, no connection, timeout, TLS
+    REFUSED_ADDRESS = "refused_address"  # the name now resolves to an address we do not send to
+    SUBSCRIPTION_ENDED = "subscription_ended"  # unsubscribed before it was sent
+
+
+def outcome_of_status(status_code: int) -> DeliveryOutcome:
+    if 200 <= status_code < 300:
+        return DeliveryOutcome.DELIVERED
+    return DeliveryOutcome.FAILED if status_code >= 500 else DeliveryOutcome.REJECTED
+
+
+def last_outcome(delivery: WebhookDelivery) -> DeliveryOutcome | None:
+    """The class of a delivery's last attempt; None before the first."""
+    if delivery.last_error is not None:
+        try:
+            return DeliveryOutcome(delivery.last_error)
+        except ValueError:  # rows written before outcome classes held an exception name
+            return DeliveryOutcome.UNREACHABLE
+    return None if delivery.last_status is None else outcome_of_status(delivery.last_status)
 
 
 @dataclass(frozen=True)
@@ -61,22 +94,29 @@ class NewSubscription:
     secret: str  # shown once, at creation
 
 
-def _check_url(url: str) -> str:
-    parsed = httpx.URL(url)
-    # Plain HTTP only to a receiver on this machine (development, tests); anything else over TLS.
-    if parsed.scheme == "https" or (parsed.scheme == "http" and parsed.host in _LOOPBACK_HOSTS):
-        return str(parsed)
-    raise InvalidInput(errors=[FieldError("url", "insecure_url", "a webhook URL must use https")])
+def _check_url(policy: TargetPolicy, url: str) -> str:
+    try:
+        return str(policy.check(url).url)
+    except TargetRefused as exc:
+        raise InvalidInput(errors=[FieldError("url", exc.code, exc.message)]) from None
+    except TargetUnresolved:
+        raise InvalidInput(
+            errors=[FieldError("url", "unresolvable", "the host of this webhook URL does not resolve")]
+        ) from None
 
 
-def subscribe(session: Session, keyring: KeyRing, caller: Caller, url: str) -> NewSubscription:
-    """A new subscription starting at the feed's present version; its secret is returned only now."""
+def subscribe(
+    session: Session, keyring: KeyRing, caller: Caller, url: str, policy: TargetPolicy
+) -> NewSubscription:
+    """A new subscription starting at the feed's present version; its secret is returned only now.
+    The URL must be https to a host whose every address is public (``gateway.handoff.egress``)."""
+    checked = _check_url(policy, url)
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     since = repository.latest_feed_version(session)
     subscription = WebhookSubscription(
         id=f"wh_{secrets.token_hex(8)}",
         client_id=caller.client_id,
-        url=_check_url(url),
+        url=checked,
         secret_encrypted=keyring.encrypt(secret, ENCRYPTION_CONTEXT),
         cursor_version=since,
         created_at=utcnow(),
@@ -166,20 +206,35 @@ def enqueue(engine: Engine, keyring: KeyRing) -> int:
     return written
 
 
+@dataclass(frozen=True)
+class _Attempt:
+    outcome: DeliveryOutcome
+    status_code: int | None = None  # kept for operators, never shown to the subscriber
+
+
 def _attempt(
-    client: httpx.Client, webhook: Webhook, url: str, delivery: _Claimed, now: datetime
-) -> int | str:
+    client: httpx.Client, policy: TargetPolicy, webhook: Webhook, delivery: _Claimed, now: datetime
+) -> _Attempt:
+    try:
+        # Checked again now: the name may resolve elsewhere than when the subscription was made.
+        target = policy.check(delivery.url)
+    except TargetRefused:
+        return _Attempt(DeliveryOutcome.REFUSED_ADDRESS)
+    except TargetUnresolved:
+        return _Attempt(DeliveryOutcome.UNREACHABLE)
     headers = {
         "content-type": "application/json",
         "webhook-id": delivery.id,
         "webhook-timestamp": str(int(now.timestamp())),
         "webhook-signature": webhook.sign(delivery.id, now, delivery.payload),
     }
+    request = target.request(client, delivery.payload.encode(), headers, DELIVERY_TIMEOUT)
     try:
-        reply = client.post(url, content=delivery.payload.encode(), headers=headers, timeout=DELIVERY_TIMEOUT)
-    except httpx.HTTPError as exc:
-        return type(exc).__name__
-    return reply.status_code
+        reply = client.send(request, follow_redirects=False)
+        reply.close()
+    except httpx.HTTPError:
+        return _Attempt(DeliveryOutcome.UNREACHABLE)
+    return _Attempt(outcome_of_status(reply.status_code), reply.status_code)
 
 
 @dataclass(frozen=True)
@@ -199,7 +254,8 @@ def _claim_due(engine: Engine, keyring: KeyRing, now: datetime) -> list[_Claimed
             subscription = session.get(WebhookSubscription, delivery.subscription_id)
             assert subscription is not None
             if not subscription.active:
-                delivery.status, delivery.last_error = "failed", "subscription ended"
+                delivery.status = "failed"
+                delivery.last_error = DeliveryOutcome.SUBSCRIPTION_ENDED.value
             else:
                 delivery.next_attempt_at = now + LEASE
                 secret = keyring.decrypt(subscription.secret_encrypted, ENCRYPTION_CONTEXT)
@@ -208,14 +264,15 @@ def _claim_due(engine: Engine, keyring: KeyRing, now: datetime) -> list[_Claimed
     return claimed
 
 
-def _record_attempt(engine: Engine, delivery_id: str, outcome: int | str, now: datetime) -> bool:
+def _record_attempt(engine: Engine, delivery_id: str, attempt: _Attempt, now: datetime) -> bool:
     with session_scope(engine) as session:
         delivery = session.get(WebhookDelivery, delivery_id, with_for_update=True)
         assert delivery is not None
         delivery.attempts += 1
-        accepted = isinstance(outcome, int) and 200 <= outcome < 300
-        delivery.last_status = outcome if isinstance(outcome, int) else None
-        delivery.last_error = None if isinstance(outcome, int) else outcome[:300]
+        accepted = attempt.outcome is DeliveryOutcome.DELIVERED
+        delivery.last_status = attempt.status_code
+        # Only the class of an attempt that got no answer; an answer is known by its status code.
+        delivery.last_error = None if attempt.status_code is not None else attempt.outcome.value
         if accepted:
             delivery.status, delivery.delivered_at = "delivered", now
         elif delivery.attempts > len(BACKOFF):
@@ -227,21 +284,26 @@ def _record_attempt(engine: Engine, delivery_id: str, outcome: int | str, now: d
 
 
 def deliver_due(
-    engine: Engine, keyring: KeyRing, client: httpx.Client, *, now: datetime | None = None
+    engine: Engine,
+    keyring: KeyRing,
+    client: httpx.Client,
+    policy: TargetPolicy,
+    *,
+    now: datetime | None = None,
 ) -> int:
     """Attempt every delivery that is due; returns how many were accepted by their subscriber."""
     now = now or utcnow()
     accepted = 0
     for claimed in _claim_due(engine, keyring, now):
-        outcome = _attempt(client, Webhook(claimed.secret), claimed.url, claimed, now)
-        accepted += _record_attempt(engine, claimed.id, outcome, now)
+        attempt = _attempt(client, policy, Webhook(claimed.secret), claimed, now)
+        accepted += _record_attempt(engine, claimed.id, attempt, now)
     return accepted
 
 
-def dispatch_once(engine: Engine, keyring: KeyRing, client: httpx.Client) -> int:
+def dispatch_once(engine: Engine, keyring: KeyRing, client: httpx.Client, policy: TargetPolicy) -> int:
     """One pass of the worker: enqueue new events, then deliver what is due."""
     enqueue(engine, keyring)
-    return deliver_due(engine, keyring, client)
+    return deliver_due(engine, keyring, client, policy)
 
 
 def deliveries_of(session: Session, caller: Caller, subscription_id: str) -> Sequence[WebhookDelivery]:

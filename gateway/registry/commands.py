@@ -46,12 +46,12 @@ def worker(
                 with session_scope(ctx.engine) as session:
                     checkpoints.checkpoint_now(session, settings.resolved_checkpoint_dir, ctx.keyring)
                 next_checkpoint = time.monotonic() + settings.audit_checkpoint_seconds
-            resume_unfinished(ctx.engine, deps)
+            resume_unfinished(ctx.engine, deps, settings=settings)
             resume_exports(ctx.engine, ctx.keyring, policy)
             expire_exports(ctx.engine, policy)
             expire_overdue_transfers(ctx.engine)
             done = work_queue_once(ctx.engine, deps, limit=batch)
-            done += dispatch_once(ctx.engine, ctx.keyring, webhook_client)
+            done += dispatch_once(ctx.engine, ctx.keyring, webhook_client, ctx.services["webhooks"])
             if once:
                 console.print(f"{done} verification jobs worked")
                 return

@@ -91,6 +91,16 @@ def parse_submission(body: Any) -> Submission:
         errors.append(
             FieldError("school_region", "invalid", "school_region must be a 6-digit GB/T 2260 code")
         )
+    elif not errors and isinstance(school_code, str) and school_code[:6] != school_region:
+        # A school identifier begins with its county's code: a mismatch files the child in one county
+        # under a school of another, past the jurisdiction check (which looks at the region).
+        errors.append(
+            FieldError(
+                "school_code",
+                "region_mismatch",
+                f"school_code {school_code} is not a school of region {school_region} (its first 6 digits)",
+            )
+        )
     guardian_id = body.get("guardian_id_number")
     if guardian_id is not None:
         check = validate_document("resident_id", guardian_id) if isinstance(guardian_id, str) else None

@@ -62,9 +62,10 @@ def create_app(
     faults: FaultPlan | FaultInjector | None = None,
     *,
     licences: frozenset[str] | None = None,
+    admin_token: str | None = None,
 ) -> FastAPI:
     """The mock service: `POST /exit-entry/verification`, plus the `/_admin` fault endpoints."""
-    mock = new_mock_app("Mock exit-entry document verification", faults, licences)
+    mock = new_mock_app("Mock exit-entry document verification", faults, licences, admin_token)
     app, injector, accepted = mock.app, mock.injector, mock.licences
     contract = xml_contract("exit_entry", "exit_entry.xsd")
 

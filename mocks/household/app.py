@@ -45,9 +45,10 @@ def create_app(
     faults: FaultPlan | FaultInjector | None = None,
     *,
     licences: frozenset[str] | None = None,
+    admin_token: str | None = None,
 ) -> FastAPI:
     """The mock service: `POST /v1/households/lookup`, plus the `/_admin` fault endpoints."""
-    mock = new_mock_app("Mock household registration", faults, licences)
+    mock = new_mock_app("Mock household registration", faults, licences, admin_token)
     app, injector, accepted = mock.app, mock.injector, mock.licences
     contract = json_contract("household")
 

@@ -130,9 +130,10 @@ def create_app(
     faults: FaultPlan | FaultInjector | None = None,
     *,
     licences: frozenset[str] | None = None,
+    admin_token: str | None = None,
 ) -> FastAPI:
     """The mock service: `POST /nciic/services/NciicServices`, plus the `/_admin` fault endpoints."""
-    mock = new_mock_app("Mock public-security citizen-ID verification", faults, licences)
+    mock = new_mock_app("Mock public-security citizen-ID verification", faults, licences, admin_token)
     app, injector, accepted = mock.app, mock.injector, mock.licences
     messages = xml_contract("public_security", "nciic.xsd")
     request_contract = xml_contract("public_security", "conditions-request.xsd")

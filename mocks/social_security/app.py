@@ -24,9 +24,10 @@ def create_app(
     faults: FaultPlan | FaultInjector | None = None,
     *,
     licences: frozenset[str] | None = None,
+    admin_token: str | None = None,
 ) -> FastAPI:
     """The mock service: `POST /v1/insured/verify`, plus the `/_admin` fault endpoints."""
-    mock = new_mock_app("Mock social security enrolment", faults, licences)
+    mock = new_mock_app("Mock social security enrolment", faults, licences, admin_token)
     app, injector, accepted = mock.app, mock.injector, mock.licences
     contract = json_contract("social_security")
 

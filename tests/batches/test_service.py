@@ -9,8 +9,10 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from gateway.audit.models import AuditEvent
+from gateway.auth import service as auth_service
 from gateway.auth.dependencies import Caller
 from gateway.auth.jurisdiction import Jurisdiction
+from gateway.auth.models import ApiClient
 from gateway.auth.scopes import Role
 from gateway.batches import service
 from gateway.batches.models import Batch, BatchRow
@@ -36,6 +38,20 @@ PROVINCE = Caller(
 
 @pytest.fixture
 def batch_id(committed_context: AppContext) -> str:
+    # The submitter exists as a client: a batch runs only while its submitter may still be used.
+    with session_scope(committed_context.engine) as s:
+        s.add(
+            ApiClient(
+                id=PROVINCE.client_id,
+                name=PROVINCE.client_name,
+                role=PROVINCE.role.value,
+                jurisdiction=PROVINCE.jurisdiction.value,
+                scopes="batches:write",
+                secret_hash="-",
+                created_at=utcnow(),
+                last_used_at=utcnow(),
+            )
+        )
     accepted = service.submit_batch(
         committed_context.engine, committed_context.keyring, PROVINCE, to_csv(CHILDREN), BatchFormat.CSV
     )
@@ -118,6 +134,49 @@ def test_a_runner_that_loses_its_lease_stops_and_leaves_the_row_to_the_new_holde
     assert resumed.finished and resumed.rows_worked == 4
     assert count(ctx, Person) == 5
     assert _registrations_audited(ctx) == 5
+
+
+def test_a_disabled_submitters_queued_batch_is_refused_not_run(
+    committed_context: AppContext, batch_id: str
+) -> None:
+    ctx, deps = committed_context, committed_context.services["registry"]
+    with session_scope(ctx.engine) as s:
+        auth_service.disable_client(s, PROVINCE.client_id)
+    report = service.run_batch(ctx.engine, deps, batch_id)
+    assert report.finished and report.rows_worked == 0
+    rows = _rows(ctx, batch_id)
+    assert {(r.status, r.outcome, r.http_status) for r in rows} == {("done", "refused", 403)}
+    assert all("client_unusable" in (r.errors_json or "") for r in rows)
+    assert count(ctx, Person) == 0 and _registrations_audited(ctx) == 0
+    with Session(ctx.engine) as s:
+        batch = s.get(Batch, batch_id)
+        assert batch is not None and (batch.status, batch.done_rows) == ("done", 5)
+
+
+def test_a_batch_stops_when_its_submitter_is_disabled_mid_run(
+    committed_context: AppContext, batch_id: str
+) -> None:
+    ctx, deps = committed_context, committed_context.services["registry"]
+
+    def disable_after_two_rows(done: int, _total: int) -> None:
+        if done == 2:
+            with session_scope(ctx.engine) as s:
+                auth_service.disable_client(s, PROVINCE.client_id)
+
+    report = service.run_batch(ctx.engine, deps, batch_id, on_progress=disable_after_two_rows)
+    assert report.finished and report.rows_worked == 2
+    assert [r.outcome for r in _rows(ctx, batch_id)] == ["issued", "issued", "refused", "refused", "refused"]
+    assert count(ctx, Person) == 2
+
+
+def test_a_frozen_submitters_batch_is_refused(committed_context: AppContext, batch_id: str) -> None:
+    ctx, deps = committed_context, committed_context.services["registry"]
+    idle = utcnow() - timedelta(days=ctx.settings.client_freeze_days + 1)
+    with session_scope(ctx.engine) as s:
+        s.execute(update(ApiClient).where(col(ApiClient.id) == PROVINCE.client_id).values(last_used_at=idle))
+    service.run_batch(ctx.engine, deps, batch_id, settings=ctx.settings)
+    assert {r.outcome for r in _rows(ctx, batch_id)} == {"refused"}
+    assert count(ctx, Person) == 0
 
 
 def test_a_done_batch_is_not_run_again(committed_context: AppContext, batch_id: str) -> None:

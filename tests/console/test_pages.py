@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
+from gateway.app import create_app
 from gateway.audit.models import AuditEvent
 from gateway.context import AppContext
 from gateway.registry.models import Person
-from tests.console.conftest import county_reviewer, held_registration
+from gateway.settings import Settings
+from tests.console.conftest import county_reviewer, held_registration, mount_console
 from tests.fixtures.api import ApiCaller, register_caller
 from tests.registry.test_registration import CHILD
 
@@ -67,6 +70,53 @@ def test_cookie_is_httponly_and_strict(console: TestClient, committed_context: A
         follow_redirects=False,
     )
     assert "; secure" in over_tls.headers["set-cookie"].lower()
+
+
+def test_console_pages_send_security_headers(console: TestClient, committed_context: AppContext) -> None:
+    for path in ("/console/login", "/console/queue", "/console/static/console.css"):
+        reply = console.get(path, follow_redirects=False)
+        assert reply.headers["x-frame-options"] == "DENY", path
+        assert reply.headers["x-content-type-options"] == "nosniff"
+        assert reply.headers["referrer-policy"] == "same-origin"
+        policy = reply.headers["content-security-policy"]
+        assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
+        assert "unsafe-inline" not in policy and "script-src" not in policy
+        assert "strict-transport-security" not in reply.headers  # a development gateway over http
+    # The pages hold nothing the policy would block: no script, no inline style, nothing from elsewhere.
+    page = console.get("/console/login").text
+    assert "<script" not in page and "style=" not in page and "<style" not in page
+    assert "content-security-policy" not in console.get("/healthz").headers
+
+
+def test_cookie_is_secure_behind_a_tls_proxy(console: TestClient, committed_context: AppContext) -> None:
+    # Production (PostgreSQL, listening beyond loopback) behind a proxy that terminates TLS: the request
+    # arrives as plain http, and the cookie must still be Secure and HSTS sent.
+    reviewer = county_reviewer(console, committed_context)
+    production = Settings(
+        data_dir=committed_context.settings.data_dir,
+        migrate_on_start=False,
+        database_url="postgresql+psycopg://gateway@db.internal/gateway",
+        host="0.0.0.0",  # noqa: S104 - a setting compared, nothing is bound
+    )
+    app = mount_console(create_app(context=replace(committed_context, settings=production)))
+    with TestClient(app) as behind_proxy:
+        reply = behind_proxy.post(
+            "/console/login",
+            data={"client_id": reviewer.client_id, "client_secret": reviewer.secret},
+            follow_redirects=False,
+        )
+    assert reply.status_code == 303
+    assert "; secure" in reply.headers["set-cookie"].lower()
+    assert reply.headers["strict-transport-security"].startswith("max-age=")
+    configured_off = Settings(data_dir=committed_context.settings.data_dir, console_cookie_secure=False)
+    app = mount_console(create_app(context=replace(committed_context, settings=configured_off)))
+    with TestClient(app) as explicit:
+        reply = explicit.post(
+            "https://testserver/console/login",
+            data={"client_id": reviewer.client_id, "client_secret": reviewer.secret},
+            follow_redirects=False,
+        )
+    assert "secure" not in reply.headers["set-cookie"].lower()
 
 
 def test_forms_posted_from_another_site_are_refused(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
@@ -80,6 +81,20 @@ def test_authorisation_matrix(api: TestClient, session: Session, make_caller: Ma
     a = api.get(url, headers=outsider.headers).json()
     b = api.get(f"/v1/codes/{never}", headers=outsider.headers).json()
     assert (a["status"], a["detail"]) == (b["status"], b["detail"])
+
+
+# Header bytes arrive decoded as Latin-1: "zhang\u00aa" sent as UTF-8 reads "zhang\u00c2\u00aa",
+# letters all to ``\w``.
+@pytest.mark.parametrize("acting", ["zhang\u00aa", "\u00b5ser", "li reviewer", "a" * 101, "x<y"])
+def test_an_acting_user_out_of_shape_is_refused(
+    api: TestClient, session: Session, make_caller: MakeCaller, acting: str
+) -> None:
+    code = _person_in(session, "410102")
+    caller = make_caller(role="county", jurisdiction="410102", scopes="codes:read")
+    headers = {**caller.headers, "X-Acting-User": acting.encode()}
+    reply = api.get(f"/v1/codes/{code}", headers=headers)  # type: ignore[arg-type]
+    assert reply.status_code == 422
+    assert [e["field"] for e in reply.json()["errors"]] == ["X-Acting-User"]
 
 
 def test_each_disclosure_is_audited_with_the_acting_person(

@@ -28,6 +28,10 @@ LICENCE = {"X-Licence": "demo-licence"}
 REPLY_CONTRACT = xml_contract("public_security", "conditions-response.xsd")
 
 
+def admin(mocks: RunningMocks) -> dict[str, str]:
+    return {"Authorization": f"Bearer {mocks.admin_token}"}
+
+
 def citizens(population: Population) -> list[Person]:
     return [p for p in population if p.id_type == "resident_id" and p.guardian_name]
 
@@ -133,7 +137,7 @@ def test_nciic_whole_request_failures_use_the_response_envelope(
 def test_nciic_quota_exhausted_envelope(mocks: RunningMocks, population: Population) -> None:
     person = citizens(population)[0]
     httpx.post(
-        f"{mocks.base_urls['public_security']}/_admin/faults", json={"daily_quota": 1}
+        f"{mocks.base_urls['public_security']}/_admin/faults", json={"daily_quota": 1}, headers=admin(mocks)
     ).raise_for_status()
     query = conditions(f"<GMSFHM>{person.id_number}</GMSFHM><XM>{person.name}</XM>")
     assert out_document(nciic(mocks, query)).tag == "ROWS"
@@ -286,7 +290,9 @@ def test_social_security_corroborates(mocks: RunningMocks, population: Populatio
 def test_admin_endpoint_injects_faults_and_counts(mocks: RunningMocks, population: Population) -> None:
     base = mocks.base_urls["social_security"]
     plan = {"error_rate": 1.0, "error_kinds": ["http_429"], "retry_after_seconds": 7}
-    assert httpx.post(f"{base}/_admin/faults", json=plan).json()["error_kinds"] == ["http_429"]
+    assert httpx.post(f"{base}/_admin/faults", json=plan, headers=admin(mocks)).json()["error_kinds"] == [
+        "http_429"
+    ]
     person = citizens(population)[0]
     response = httpx.post(
         f"{base}/v1/insured/verify",
@@ -294,7 +300,21 @@ def test_admin_endpoint_injects_faults_and_counts(mocks: RunningMocks, populatio
         headers=LICENCE,
     )
     assert (response.status_code, response.headers["Retry-After"]) == (429, "7")
-    assert httpx.get(f"{base}/_admin/stats").json() == {"requests": 1, "fault:http_429": 1}
+    assert httpx.get(f"{base}/_admin/stats", headers=admin(mocks)).json() == {
+        "requests": 1,
+        "fault:http_429": 1,
+    }
+
+
+@pytest.mark.parametrize("name", ["public_security", "exit_entry", "household", "social_security"])
+def test_admin_endpoints_need_the_admin_token(mocks: RunningMocks, name: str) -> None:
+    base = mocks.base_urls[name]
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": mocks.admin_token}):
+        assert httpx.post(f"{base}/_admin/faults", json={"down": True}, headers=headers).status_code == 401
+        assert httpx.get(f"{base}/_admin/faults", headers=headers).status_code == 401
+        assert httpx.get(f"{base}/_admin/stats", headers=headers).status_code == 401
+    assert not mocks.injectors[name].plan.down  # nothing was changed
+    assert httpx.get(f"{base}/_admin/faults", headers=admin(mocks)).json()["down"] is False
 
 
 @pytest.mark.parametrize("kind", ["schema_violation", "malformed_reply"])
@@ -315,7 +335,9 @@ def test_broken_replies_break_the_contract(mocks: RunningMocks, population: Popu
 
 
 def test_down_mock_answers_503(mocks: RunningMocks) -> None:
-    httpx.post(f"{mocks.base_urls['exit_entry']}/_admin/faults", json={"down": True}).raise_for_status()
+    httpx.post(
+        f"{mocks.base_urls['exit_entry']}/_admin/faults", json={"down": True}, headers=admin(mocks)
+    ).raise_for_status()
     response = httpx.post(mocks.endpoints["exit_entry"], content=b"<x/>")
     assert response.status_code == 503
     assert "Retry-After" in response.headers

@@ -39,6 +39,43 @@ def test_request_id_is_echoed_or_made(api: TestClient) -> None:
     assert len(api.get("/healthz").headers["x-request-id"]) == 16
 
 
+@pytest.mark.parametrize(
+    "incoming",
+    ["has space", "<script>", "x" * 65, "caf\u00e9", "a\u00a0b", 'quote"d', "semi;colon"],
+)
+def test_a_request_id_out_of_shape_is_replaced(api: TestClient, incoming: str) -> None:
+    reply = api.get("/healthz", headers={"X-Request-ID": incoming.encode("latin-1")})  # type: ignore[dict-item]
+    assert reply.headers["x-request-id"] != incoming
+    assert len(reply.headers["x-request-id"]) == 16
+
+
+def test_an_id_number_as_request_id_is_masked(api: TestClient) -> None:
+    sent = "110105201001010016"
+    assert api.get("/healthz", headers={"X-Request-ID": sent}).headers["x-request-id"] == mask_id_number(sent)
+
+
+@pytest.mark.parametrize("size", [2 * 1024 * 1024])
+def test_an_oversized_body_is_413_problem_json_naming_the_limit(api: TestClient, size: int) -> None:
+    limit = api.app.state.ctx.settings.max_body_bytes  # type: ignore[attr-defined]
+    declared = api.post(
+        "/v1/registrations", content=b"{" + b" " * size + b"}", headers={"content-type": "application/json"}
+    )
+    assert declared.status_code == 413
+    assert declared.headers["content-type"].startswith("application/problem+json")
+    assert declared.json()["limit_bytes"] == limit and str(limit) in declared.json()["detail"]
+
+    def chunks():  # type: ignore[no-untyped-def]  # no Content-Length: streamed
+        yield b'{"url": "'
+        for _ in range(size // 65536):
+            yield b"a" * 65536
+        yield b'"}'
+
+    streamed = api.post("/v1/webhooks", content=chunks(), headers={"content-type": "application/json"})
+    assert streamed.status_code == 413 and streamed.json()["limit_bytes"] == limit
+    small = api.post("/v1/token", data={"grant_type": "client_credentials", "client_id": "x"})
+    assert small.status_code == 422  # under the limit, the endpoint answers as before
+
+
 def test_unknown_route_and_bad_token_are_problem_json(api: TestClient) -> None:
     missing = api.get("/v1/nothing-here")
     assert missing.status_code == 404

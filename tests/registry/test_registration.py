@@ -122,6 +122,16 @@ def test_invalid_record_is_rejected_with_field_errors_and_nothing_stored(
     assert _post(committed_api, province, CHILD, "ok").status_code == 201
 
 
+def test_a_school_code_outside_its_region_is_refused_and_nothing_stored(
+    committed_api: TestClient, province: ApiCaller, committed_context: AppContext
+) -> None:
+    elsewhere = {**CHILD, "school_code": "4101050001", "school_region": "410102"}
+    reply = _post(committed_api, province, elsewhere, "mismatch")
+    assert reply.status_code == 422
+    assert [(e["field"], e["code"]) for e in reply.json()["errors"]] == [("school_code", "region_mismatch")]
+    assert _count(committed_context, Person) == 0
+
+
 @pytest.mark.parametrize("body", [[], "text", 42, None])
 def test_non_object_bodies_are_refused(committed_api: TestClient, province: ApiCaller, body: Any) -> None:
     reply = committed_api.post(
