@@ -15,7 +15,7 @@ from gateway.db import session_scope
 from mocks.population import Population
 from mocks.server import RunningMocks
 from tests.adapters.live import orchestrator
-from tests.fixtures.api import ApiCaller, register_caller
+from tests.fixtures.api import ApiCaller, offline, register_caller
 from tests.mocks.live import known_population, reset_faults, running_mocks
 
 
@@ -61,7 +61,7 @@ def mocks(live_mocks: RunningMocks) -> RunningMocks:
 @pytest.fixture
 def verified_context(committed_context: AppContext, mocks: RunningMocks) -> Iterator[AppContext]:
     verifier = orchestrator(mocks)
-    attach_services(committed_context, verifier)
+    offline(attach_services(committed_context, verifier))
     yield committed_context
     verifier.close()
 
