@@ -15,14 +15,15 @@ from annotated_types import Interval
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
-MAX_ROW_ID = 2**63 - 1
-"""The largest id a row can have: PostgreSQL's BIGINT and SQLite's INTEGER are signed 64-bit."""
+MAX_ROW_ID = 2**31 - 1
+"""The largest id a row can have: ids and feed versions are INTEGER columns, which PostgreSQL keeps
+in 32 bits (SQLite in 64); a larger number in a query is an error of the database, not a miss."""
 
 RowId = Annotated[int, Interval(ge=1, le=MAX_ROW_ID)]
-"""A row's numeric id (problem record, merge, transfer...): 1 .. 2**63-1."""
+"""A row's numeric id (problem record, merge, transfer, person): 1 .. 2**31-1."""
 
 Offset = Annotated[int, Interval(ge=0, le=MAX_ROW_ID)]
-"""A keyset cursor over row ids or feed versions (``after_id``, ``since``): 0 .. 2**63-1."""
+"""A keyset cursor over row ids or feed versions (``after_id``, ``since``): 0 .. 2**31-1."""
 
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")

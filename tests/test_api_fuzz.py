@@ -150,7 +150,8 @@ def _seed(api: TestClient, world: World) -> None:
     # Two more persons reported as one and merged.
     pair = [
         register(
-            _student(f"周{given}", serial, born="20140505", guardian_name=f"吴{given}"), f"seed-merge-{serial}"
+            _student(f"周{given}", serial, born="20140505", guardian_name=f"吴{given}"),
+            f"seed-merge-{serial}",
         )["code"]
         for given, serial in (("一鸣", "711"), ("二丫", "721"))
     ]
@@ -277,11 +278,7 @@ def _fuzz_operation(
 ) -> None:
     headers = dict(caller.headers) if caller else {}
     label = f"{operation.method.upper()} {operation.path}"
-    known = {
-        p.name: world.known[p.name]
-        for p in operation.path_parameters
-        if p.name in world.known
-    }
+    known = {p.name: world.known[p.name] for p in operation.path_parameters if p.name in world.known}
     strategies = [operation.as_strategy(GenerationMode.POSITIVE)]
     if known and len(known) == len(list(operation.path_parameters)):
         strategies.append(

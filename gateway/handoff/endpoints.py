@@ -48,9 +48,7 @@ def disclosure(
     ],
     approval_ref: Annotated[
         PlainText,
-        Header(
-            alias="X-Approval-Ref", max_length=200, description="The approval the disclosure rests on."
-        ),
+        Header(alias="X-Approval-Ref", max_length=200, description="The approval the disclosure rests on."),
     ],
 ) -> service.Disclosure:
     """The purpose and approval reference every disclosure must state."""
@@ -357,9 +355,7 @@ def list_deliveries(
 
 
 @router.delete("/v1/webhooks/{subscription_id}", status_code=204)
-def unsubscribe(
-    subscription_id: OpaqueId, caller: FeedReader, session: SessionDep
-) -> Response:
+def unsubscribe(subscription_id: OpaqueId, caller: FeedReader, session: SessionDep) -> Response:
     webhooks.unsubscribe(session, caller, subscription_id)
     return Response(status_code=204)
 
@@ -399,7 +395,9 @@ def list_transfers(
 
 
 @router.get("/v1/transfers/{transfer_id}")
-def get_transfer(transfer_id: RowId, caller: TransferCaller, session: SessionDep, ctx: ContextDep) -> Response:
+def get_transfer(
+    transfer_id: RowId, caller: TransferCaller, session: SessionDep, ctx: ContextDep
+) -> Response:
     """One transfer as its parties see it (expired first if past its deadline); 404 outside both sides."""
     transfer = transfers.get_transfer(session, caller, transfer_id)
     return signed(ctx, caller, transfers.view(session, caller, transfer))

@@ -78,7 +78,9 @@ class WebhookRequest(BaseModel):
         # Which URLs are allowed is the subscription's rule (gateway.handoff.webhooks); this only
         # refuses what is no URL at all (a bad host name or port), which no rule could judge.
         try:
-            httpx.URL(url)
+            parsed = httpx.URL(url)
+            # The host is decoded (IDNA) only when read, and may fail only then.
+            _ = parsed.host, str(parsed)
         except Exception:
             raise PydanticCustomError("invalid_url", "must be a well-formed URL") from None
         return url

@@ -4,14 +4,32 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from gateway.clock import UtcDateTime
 from gateway.identity.records import MAX_FIELD_INPUT
 from gateway.schemas import PlainText, RowId
 
-# A record field as senders produce it (text, or a number such as 20160901); the normaliser judges it.
-RawField = Annotated[str, Field(max_length=MAX_FIELD_INPUT)] | StrictInt | None
+
+def _raw_field(value: object) -> str | int | None:
+    # One check for the one rule the normaliser applies before reading a value (text or a number,
+    # of bounded length), with its codes, so a refusal names the field and nothing else.
+    if isinstance(value, bool) or not (value is None or isinstance(value, str | int)):
+        raise PydanticCustomError("bad_type", "must be text")
+    if isinstance(value, str) and len(value) > MAX_FIELD_INPUT:
+        raise PydanticCustomError("too_long", f"is longer than {MAX_FIELD_INPUT} characters")
+    return value
+
+
+RawField = Annotated[
+    str | int | None,
+    PlainValidator(_raw_field),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "maxLength": MAX_FIELD_INPUT}, {"type": "integer"}, {"type": "null"}]}
+    ),
+]
+"""A record field as senders produce it (text, or a number such as 20160901); the normaliser judges it."""
 
 
 class SearchRequest(BaseModel):
