@@ -124,6 +124,15 @@ def test_a_control_character_in_a_path_or_query_is_refused_naming_it(
     assert _fields(api.request(method, url, headers=central.headers)) == {field}
 
 
+def test_a_client_id_with_a_control_character_is_refused_naming_it(api: TestClient) -> None:
+    # A NUL reached the client look-up, which PostgreSQL cannot run (a 500 there).
+    reply = api.post(
+        "/v1/token",
+        data={"grant_type": "client_credentials", "client_id": "cl_\u0000x", "client_secret": "s"},
+    )
+    assert _fields(reply) == {"client_id"}
+
+
 def test_free_text_with_a_control_character_is_refused_naming_it(
     api: TestClient, make_caller: MakeCaller
 ) -> None:
