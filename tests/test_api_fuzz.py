@@ -47,7 +47,7 @@ from gateway.settings import Settings
 from tests.fixtures.api import ApiCaller, register_caller
 from tests.fixtures.database import DatabaseFactory
 
-EXAMPLES = int(os.environ.get("GATEWAY_FUZZ_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("GATEWAY_FUZZ_EXAMPLES", "8"))
 SEED = int(os.environ.get("GATEWAY_FUZZ_SEED", "20260901"))
 DISCLOSURE = {"X-Purpose": "enrolment", "X-Approval-Ref": "EDU-2026-118"}
 

@@ -124,6 +124,15 @@ def test_a_control_character_in_a_path_or_query_is_refused_naming_it(
     assert _fields(api.request(method, url, headers=central.headers)) == {field}
 
 
+@pytest.mark.parametrize("month", ["0000-01", "9999-12", "2026-13"])
+def test_a_month_no_calendar_holds_is_refused_naming_it(
+    api: TestClient, make_caller: MakeCaller, month: str
+) -> None:
+    # Year 0 (or 10000, the month after 9999-12) is no date: it was a 500.
+    central = make_caller("central", "CN")
+    assert _fields(api.get(f"/v1/reports/progress?month={month}", headers=central.headers)) == {"month"}
+
+
 def test_a_client_id_with_a_control_character_is_refused_naming_it(api: TestClient) -> None:
     # A NUL reached the client look-up, which PostgreSQL cannot run (a 500 there).
     reply = api.post(
