@@ -14,6 +14,7 @@ from gateway.auth.dependencies import Caller, SessionDep, require_scope
 from gateway.auth.scopes import Scope
 from gateway.errors import Forbidden
 from gateway.privacy import mask_id_numbers
+from gateway.schemas import Offset, PlainText
 
 router = APIRouter(tags=["audit"])
 
@@ -22,11 +23,11 @@ router = APIRouter(tags=["audit"])
 def read_audit(
     caller: Annotated[Caller, Depends(require_scope(Scope.AUDIT_READ))],
     session: SessionDep,
-    object_ref: Annotated[str | None, Query(max_length=200)] = None,
-    client_id: Annotated[str | None, Query(max_length=40)] = None,
-    action: Annotated[str | None, Query(max_length=60)] = None,
+    object_ref: Annotated[PlainText | None, Query(max_length=200)] = None,
+    client_id: Annotated[PlainText | None, Query(max_length=40)] = None,
+    action: Annotated[PlainText | None, Query(max_length=60)] = None,
     since: datetime | None = None,
-    after_id: Annotated[int, Query(ge=0)] = 0,
+    after_id: Annotated[Offset, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditPage:
     """Audit rows in order, filtered; the rows hold no full ID number. Reading is itself audited."""

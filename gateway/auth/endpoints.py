@@ -10,6 +10,7 @@ from gateway.auth import service
 from gateway.auth.dependencies import AddressDep, ContextDep, SessionDep
 from gateway.auth.schemas import TokenResponse
 from gateway.errors import FieldError, InvalidInput
+from gateway.schemas import PlainText
 
 router = APIRouter(tags=["auth"])
 
@@ -20,9 +21,9 @@ def issue_token(
     ctx: ContextDep,
     address: AddressDep,
     grant_type: Annotated[str, Form()],
-    client_id: Annotated[str, Form(max_length=100)],
-    client_secret: Annotated[str, Form(max_length=200)],
-    scope: Annotated[str | None, Form(max_length=2000)] = None,
+    client_id: Annotated[PlainText, Form(max_length=100)],
+    client_secret: Annotated[PlainText, Form(max_length=200)],
+    scope: Annotated[PlainText | None, Form(max_length=2000)] = None,
 ) -> TokenResponse:
     if grant_type != "client_credentials":
         raise InvalidInput(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -13,10 +13,12 @@ from gateway.auth.scopes import Scope
 from gateway.batches import service
 from gateway.batches.parsing import MEDIA_TYPES, decode_upload, format_of_media_type
 from gateway.batches.schemas import BatchAccepted, BatchStatus
+from gateway.schemas import PlainText
 
 router = APIRouter(tags=["batches"])
 
 BatchCaller = Annotated[Caller, Depends(require_scope(Scope.BATCHES_WRITE))]
+BatchId = Annotated[PlainText, Path(max_length=40)]
 
 
 async def _read_capped(request: Request, limit: int) -> bytes:
@@ -64,7 +66,7 @@ async def submit_batch(request: Request, caller: BatchCaller, ctx: ContextDep) -
 
 
 @router.get("/v1/batches/{batch_id}", response_model=BatchStatus)
-def get_batch(batch_id: str, caller: BatchCaller, session: SessionDep) -> BatchStatus:
+def get_batch(batch_id: BatchId, caller: BatchCaller, session: SessionDep) -> BatchStatus:
     """A batch's status, rows done and counts per outcome (only its submitter or a central client)."""
     return service.batch_status(session, caller, batch_id)
 
@@ -74,7 +76,7 @@ def get_batch(batch_id: str, caller: BatchCaller, session: SessionDep) -> BatchS
     response_class=Response,
     responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "the results"}},
 )
-def get_results(batch_id: str, caller: BatchCaller, session: SessionDep) -> Response:
+def get_results(batch_id: BatchId, caller: BatchCaller, session: SessionDep) -> Response:
     """row_number, record_id, outcome, code, problem_id, errors for every row (pending until done)."""
     content = service.results_csv(session, caller, batch_id)
     return Response(

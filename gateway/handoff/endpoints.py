@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -29,6 +29,7 @@ from gateway.handoff.egress import TargetPolicy
 from gateway.handoff.schemas import ClaimRequest, TransferApplication, TransferDecision, WebhookRequest
 from gateway.handoff.signing import SIGNATURE_HEADER, canonical_json, sign_detached
 from gateway.registry.service import RegistryDeps
+from gateway.schemas import Offset, PlainText, RowId
 
 router = APIRouter(tags=["handoff"])
 
@@ -37,14 +38,25 @@ HandoffReader = Annotated[Caller, Depends(require_scope(Scope.HANDOFF_READ))]
 FeedReader = Annotated[Caller, Depends(require_scope(Scope.FEED_READ))]
 TransferCaller = Annotated[Caller, Depends(require_scope(Scope.TRANSFERS_WRITE))]
 WORKER = "handoff"
+# Opaque ids of intakes, exports and subscriptions (``in_``, ``ex_``, ``wh_`` + hex).
+OpaqueId = Annotated[PlainText, Path(max_length=40)]
 
 
-def disclosure(request: Request) -> service.Disclosure:
+def disclosure(
+    purpose: Annotated[
+        PlainText,
+        Header(alias="X-Purpose", max_length=200, description="Why the records are disclosed."),
+    ],
+    approval_ref: Annotated[
+        PlainText,
+        Header(alias="X-Approval-Ref", max_length=200, description="The approval the disclosure rests on."),
+    ],
+) -> service.Disclosure:
     """The purpose and approval reference every disclosure must state."""
     errors = []
     values = {}
-    for header in ("X-Purpose", "X-Approval-Ref"):
-        value = (request.headers.get(header) or "").strip()
+    for header, given in (("X-Purpose", purpose), ("X-Approval-Ref", approval_ref)):
+        value = given.strip()
         if not value:
             errors.append(FieldError(header, "missing", f"{header} is required on every disclosure"))
         elif len(value) > 200:
@@ -131,7 +143,7 @@ async def submit_intake(
 
 @router.get("/v1/handoff/intakes/{intake_id}")
 def get_intake(
-    intake_id: Annotated[str, Path(max_length=40)],
+    intake_id: OpaqueId,
     caller: HandoffWriter,
     session: SessionDep,
     ctx: ContextDep,
@@ -175,7 +187,7 @@ def list_records(
     basis: DisclosureDep,
     session: SessionDep,
     ctx: ContextDep,
-    page_token: Annotated[str | None, Query(max_length=200)] = None,
+    page_token: Annotated[PlainText | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Response:
     """The caller's admitted cohort, one page at a time (opaque keyset ``page_token``)."""
@@ -185,7 +197,7 @@ def list_records(
 
 @router.get("/v1/handoff/records/{code}")
 def read_record(
-    code: Annotated[str, Path(max_length=64)],
+    code: Annotated[PlainText, Path(max_length=64)],
     caller: HandoffReader,
     basis: DisclosureDep,
     session: SessionDep,
@@ -225,7 +237,7 @@ def start_export(
 
 @router.get("/v1/handoff/exports/{export_id}")
 def export_status(
-    export_id: Annotated[str, Path(max_length=40)],
+    export_id: OpaqueId,
     caller: HandoffReader,
     session: SessionDep,
     ctx: ContextDep,
@@ -261,7 +273,7 @@ def _manifest(text: str | None) -> dict[str, Any]:
 
 @router.get("/v1/handoff/exports/{export_id}/files/{name}")
 def export_file(
-    export_id: Annotated[str, Path(max_length=40)],
+    export_id: OpaqueId,
     name: Annotated[str, Path(max_length=80, pattern=r"^[A-Za-z]+-\d+\.ndjson$")],
     caller: HandoffReader,
     session: SessionDep,
@@ -284,7 +296,7 @@ def read_feed(
     caller: FeedReader,
     session: SessionDep,
     ctx: ContextDep,
-    since: Annotated[int, Query(ge=0)] = 0,
+    since: Annotated[Offset, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> Response:
     """Changes after version ``since`` within the caller's scope, in strictly increasing version order."""
@@ -322,7 +334,7 @@ def list_webhooks(caller: FeedReader, session: SessionDep, ctx: ContextDep) -> R
 
 @router.get("/v1/webhooks/{subscription_id}/deliveries")
 def list_deliveries(
-    subscription_id: Annotated[str, Path(max_length=40)],
+    subscription_id: OpaqueId,
     caller: FeedReader,
     session: SessionDep,
     ctx: ContextDep,
@@ -349,9 +361,7 @@ def list_deliveries(
 
 
 @router.delete("/v1/webhooks/{subscription_id}", status_code=204)
-def unsubscribe(
-    subscription_id: Annotated[str, Path(max_length=40)], caller: FeedReader, session: SessionDep
-) -> Response:
+def unsubscribe(subscription_id: OpaqueId, caller: FeedReader, session: SessionDep) -> Response:
     webhooks.unsubscribe(session, caller, subscription_id)
     return Response(status_code=204)
 
@@ -391,7 +401,9 @@ def list_transfers(
 
 
 @router.get("/v1/transfers/{transfer_id}")
-def get_transfer(transfer_id: int, caller: TransferCaller, session: SessionDep, ctx: ContextDep) -> Response:
+def get_transfer(
+    transfer_id: RowId, caller: TransferCaller, session: SessionDep, ctx: ContextDep
+) -> Response:
     """One transfer as its parties see it (expired first if past its deadline); 404 outside both sides."""
     transfer = transfers.get_transfer(session, caller, transfer_id)
     return signed(ctx, caller, transfers.view(session, caller, transfer))
@@ -399,7 +411,7 @@ def get_transfer(transfer_id: int, caller: TransferCaller, session: SessionDep, 
 
 @router.post("/v1/transfers/{transfer_id}/decisions")
 def decide_transfer(
-    transfer_id: int, body: TransferDecision, caller: TransferCaller, session: SessionDep, ctx: ContextDep
+    transfer_id: RowId, body: TransferDecision, caller: TransferCaller, session: SessionDep, ctx: ContextDep
 ) -> Response:
     """Approve or reject the current step (only the party whose step it is; the holding side may
     reject at any step). A transfer past its deadline is expired, and that is kept even though the
@@ -412,7 +424,7 @@ def decide_transfer(
 
 @router.post("/v1/transfers/{transfer_id}/pull")
 def pull_transfer(
-    transfer_id: int, caller: TransferCaller, basis: DisclosureDep, session: SessionDep, ctx: ContextDep
+    transfer_id: RowId, caller: TransferCaller, basis: DisclosureDep, session: SessionDep, ctx: ContextDep
 ) -> Response:
     """The receiving school pulls the released record; the student moves and the transfer completes.
     A transfer past its deadline is expired (kept) and the pull refused (409)."""

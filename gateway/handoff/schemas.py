@@ -8,15 +8,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
+from gateway.schemas import PlainText
 from gateway.students.schemas import IsoDate
 
 
 class ClaimRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    code: str | None = Field(
+    code: PlainText | None = Field(
         default=None,
         max_length=64,
         description="The student's national code (any code they held); without it the identity is searched.",
@@ -27,10 +30,10 @@ class ClaimRequest(BaseModel):
             "id_number...). Always required: with a code it must agree with the code's holder."
         ),
     )
-    student_number: str | None = Field(
+    student_number: PlainText | None = Field(
         default=None, max_length=128, description="The claimant's own number for the student."
     )
-    exam_candidate_number: str | None = Field(
+    exam_candidate_number: PlainText | None = Field(
         default=None, max_length=60, description="Higher education: the exam candidate number (考生号)."
     )
     school_region: str | None = Field(
@@ -42,25 +45,42 @@ class ClaimRequest(BaseModel):
 class TransferApplication(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    code: str = Field(max_length=64, description="The student's national code.")
-    name: str = Field(max_length=100, description="The student's name, checked against the record.")
-    birth_date: str = Field(
+    code: PlainText = Field(max_length=64, description="The student's national code.")
+    name: PlainText = Field(max_length=100, description="The student's name, checked against the record.")
+    birth_date: PlainText = Field(
         max_length=64, description="The student's birth date, checked against the record."
     )
     school_region: str = Field(
         pattern=r"^\d{6}$", description="The GB/T 2260 region of the receiving school."
     )
-    note: str | None = Field(default=None, max_length=500)
+    note: PlainText | None = Field(default=None, max_length=500)
 
 
 class TransferDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Literal["approve", "reject"]
-    note: str | None = Field(default=None, max_length=500)
+    note: PlainText | None = Field(default=None, max_length=500)
 
 
 class WebhookRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(max_length=500, description="Where to POST notifications (https).")
+    url: PlainText = Field(
+        max_length=500,
+        description="Where to POST notifications (https).",
+        json_schema_extra={"format": "uri"},
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _parseable(cls, url: str) -> str:
+        # Which URLs are allowed is the subscription's rule (gateway.handoff.webhooks); this only
+        # refuses what is no URL at all (a bad host name or port), which no rule could judge.
+        try:
+            parsed = httpx.URL(url)
+            # The host is decoded (IDNA) only when read, and may fail only then.
+            _ = parsed.host, str(parsed)
+        except Exception:
+            raise PydanticCustomError("invalid_url", "must be a well-formed URL") from None
+        return url

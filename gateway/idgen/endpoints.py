@@ -13,6 +13,7 @@ from gateway.errors import NotFound
 from gateway.idgen import formats, service
 from gateway.idgen.schemas import CodeResolution, LineageEntry, ValidateCodeRequest, ValidateCodeResponse
 from gateway.privacy import disclosed_code, mask_id_numbers
+from gateway.schemas import PlainText
 
 router = APIRouter(prefix="/v1/codes", tags=["codes"])
 CodesReader = Annotated[Caller, Depends(require_scope(Scope.CODES_READ))]
@@ -30,7 +31,7 @@ def validate_code(body: ValidateCodeRequest, _caller: CodesValidator) -> Validat
 
 @router.get("/{code}", response_model=CodeResolution)
 def resolve_code(
-    code: Annotated[str, Path(max_length=64)], caller: CodesReader, session: SessionDep
+    code: Annotated[PlainText, Path(max_length=64)], caller: CodesReader, session: SessionDep
 ) -> CodeResolution:
     """The current code of whoever holds ``code``, with the lineage; not found outside jurisdiction.
     A ``G`` code carries an ID number: shown masked, unless it is the code asked with."""

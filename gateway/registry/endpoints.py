@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import JSONResponse
 from sqlmodel import Session, select
 
@@ -29,9 +29,12 @@ from gateway.registry.schemas import (
     ProblemDetail,
     ProblemPage,
     ProblemSummary,
+    RegistrationRequest,
     SearchCandidate,
+    SearchRequest,
     SearchResponse,
 )
+from gateway.schemas import Offset, PlainText, RowId
 
 router = APIRouter(tags=["registry"])
 
@@ -42,6 +45,17 @@ def registry_deps(ctx: ContextDep) -> service.RegistryDeps:
 
 
 DepsDep = Annotated[service.RegistryDeps, Depends(registry_deps)]
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Makes the request replayable: the same key and body get the same answer.",
+    ),
+]
+StudentCode = Annotated[PlainText, Path(max_length=64)]
 
 
 @router.post("/v1/registrations", status_code=201)
@@ -49,11 +63,11 @@ def register(
     caller: Annotated[Caller, Depends(require_scope(Scope.REGISTRATIONS_WRITE))],
     ctx: ContextDep,
     deps: DepsDep,
-    body: Annotated[Any, Body()],
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    body: RegistrationRequest,
+    idempotency_key: IdempotencyKey,
 ) -> JSONResponse:
     """Register a student: ``existing`` (200), ``issued`` (201), ``review_required`` (202) or 422."""
-    answer = service.register(ctx.engine, deps, caller, body, idempotency_key)
+    answer = service.register(ctx.engine, deps, caller, body.submitted(), idempotency_key)
     return JSONResponse(answer.body, status_code=answer.status_code)
 
 
@@ -62,17 +76,13 @@ def search(
     caller: Annotated[Caller, Depends(require_scope(Scope.SEARCH_READ))],
     session: SessionDep,
     deps: DepsDep,
-    body: Annotated[Any, Body()],
+    body: SearchRequest,
 ) -> SearchResponse:
     """Ranked candidates for a record; only persons inside the caller's jurisdiction are shown."""
-    if not isinstance(body, dict):
-        raise InvalidInput(
-            errors=[{"field": "body", "code": "not_an_object", "message": "a JSON object is required"}]
-        )
     from gateway.identity import normalise_record
     from gateway.matching import search_outcome
 
-    normalised = normalise_record(body)
+    normalised = normalise_record(body.model_dump(exclude_unset=True))
     if normalised.record is None:
         raise InvalidInput(
             errors=[{"field": i.field, "code": i.code, "message": i.message} for i in normalised.errors]
@@ -125,7 +135,7 @@ def list_reviews(
     type: Annotated[str | None, Query(pattern="^(" + "|".join(reviews.PROBLEM_TYPES) + ")$")] = None,
     status: Annotated[str | None, Query(pattern="^(open|needs_evidence|resolved)$")] = None,
     region: Annotated[str | None, Query(pattern=r"^\d{2,6}$")] = None,
-    after_id: Annotated[int, Query(ge=0)] = 0,
+    after_id: Annotated[Offset, Query()] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ProblemPage:
     rows = reviews.list_problems(
@@ -260,7 +270,7 @@ def report_duplicate(
 
 @router.get("/v1/reviews/{problem_id}", response_model=ProblemDetail)
 def get_review(
-    problem_id: int,
+    problem_id: RowId,
     caller: Annotated[Caller, Depends(require_scope(Scope.REVIEWS_READ))],
     session: SessionDep,
     deps: DepsDep,
@@ -280,7 +290,7 @@ def get_review(
 
 @router.post("/v1/reviews/{problem_id}/decision", response_model=DecisionResponse)
 def decide(
-    problem_id: int,
+    problem_id: RowId,
     body: DecisionRequest,
     caller: Annotated[Caller, Depends(require_scope(Scope.REVIEWS_WRITE))],
     session: SessionDep,
@@ -300,7 +310,7 @@ def decide(
 
 @router.post("/v1/merges/{merge_id}/undo", response_model=MergeResponse)
 def undo_merge(
-    merge_id: int,
+    merge_id: RowId,
     caller: Annotated[Caller, Depends(require_scope(Scope.REVIEWS_WRITE))],
     session: SessionDep,
 ) -> MergeResponse:
@@ -319,12 +329,12 @@ def undo_merge(
 
 @router.post("/v1/students/{code}/corrections")
 def correct_record(
-    code: Annotated[str, Path(max_length=64)],
+    code: StudentCode,
     request: CorrectionRequest,
     caller: Annotated[Caller, Depends(require_scope(Scope.STUDENTS_WRITE))],
     ctx: ContextDep,
     deps: DepsDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: IdempotencyKey,
 ) -> JSONResponse:
     """Correct a student's recorded identity on evidence: ``corrected`` or ``unchanged`` (200),
     ``review_required`` (202: the corrected ID number is another person's), 404, 409 or 422."""
@@ -334,7 +344,7 @@ def correct_record(
 
 @router.get("/v1/students/{code}/corrections", response_model=CorrectionHistory)
 def list_corrections(
-    code: Annotated[str, Path(max_length=64)],
+    code: StudentCode,
     caller: Annotated[Caller, Depends(require_scope(Scope.STUDENTS_READ))],
     session: SessionDep,
 ) -> CorrectionHistory:

@@ -2,11 +2,73 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from gateway.clock import UtcDateTime
+from gateway.identity.records import MAX_FIELD_INPUT
+from gateway.schemas import PlainText, RowId
+
+
+def _raw_field(value: object) -> str | int | None:
+    # One check for the one rule the normaliser applies before reading a value (text or a number,
+    # of bounded length), with its codes, so a refusal names the field and nothing else.
+    if isinstance(value, bool) or not (value is None or isinstance(value, str | int)):
+        raise PydanticCustomError("bad_type", "must be text")
+    if isinstance(value, str) and len(value) > MAX_FIELD_INPUT:
+        raise PydanticCustomError("too_long", f"is longer than {MAX_FIELD_INPUT} characters")
+    return value
+
+
+RawField = Annotated[
+    str | int | None,
+    PlainValidator(_raw_field),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "maxLength": MAX_FIELD_INPUT}, {"type": "integer"}, {"type": "null"}]}
+    ),
+]
+"""A record field as senders produce it (text, or a number such as 20160901); the normaliser judges it."""
+
+
+class SearchRequest(BaseModel):
+    """One person in record-schema.md field names, values as typed at the school; each is normalised
+    (``2016年9月1日`` is a birth date, ``男`` a gender) and refused with its field named. Other fields
+    are ignored, as they are in a batch file."""
+
+    model_config = ConfigDict(extra="allow")
+
+    record_id: RawField = Field(default=None, description="The sender's own id of the row.")
+    name: RawField = Field(default=None, description="Required.")
+    gender: RawField = Field(default=None, description="Required: 1/2/0/9, 男/女, M/F...")
+    birth_date: RawField = Field(default=None, description="Required: any accepted spelling of a date.")
+    ethnicity: RawField = Field(default=None, description="GB 3304 code or name.")
+    id_type: RawField = Field(default=None, description="resident_id, passport, none...")
+    id_number: RawField = None
+    nationality: RawField = Field(default=None, description="ISO 3166-1 code or name; default CHN.")
+    household_region: RawField = Field(default=None, description="GB/T 2260 code or place name.")
+    guardian_name: RawField = None
+    school_code: RawField = Field(default=None, description="The 10-digit school identifier.")
+
+
+class RegistrationRequest(SearchRequest):
+    """A person to register at a school: the record's fields, the school's region, and optionally the
+    guardian's ID number (used for verification only)."""
+
+    school_code: str | None = Field(
+        default=None, max_length=MAX_FIELD_INPUT, description="Required: the 10-digit school identifier."
+    )
+    school_region: str | None = Field(
+        default=None, max_length=MAX_FIELD_INPUT, description="Required: the school's 6-digit GB/T 2260 code."
+    )
+    guardian_id_number: str | None = Field(
+        default=None, max_length=MAX_FIELD_INPUT, description="A guardian's resident ID number."
+    )
+
+    def submitted(self) -> dict[str, object]:
+        """The body as sent (fields given, in any spelling the normaliser reads), for the workflow."""
+        return self.model_dump(exclude_unset=True)
 
 
 class FieldScore(BaseModel):
@@ -84,14 +146,16 @@ class ProblemDetail(ProblemSummary):
 
 
 class DuplicateReport(BaseModel):
-    codes: list[str] = Field(min_length=2, max_length=10, description="codes believed to be one person")
-    note: str | None = Field(default=None, max_length=500)
+    codes: list[Annotated[PlainText, Field(max_length=64)]] = Field(
+        min_length=2, max_length=10, description="codes believed to be one person"
+    )
+    note: PlainText | None = Field(default=None, max_length=500)
 
 
 class DecisionRequest(BaseModel):
     decision: Literal["same_person", "different_persons", "needs_evidence"]
-    survivor_id: int | None = Field(default=None, description="for same_person: the person who survives")
-    note: str | None = Field(default=None, max_length=500)
+    survivor_id: RowId | None = Field(default=None, description="for same_person: the person who survives")
+    note: PlainText | None = Field(default=None, max_length=500)
 
 
 class DecisionResponse(BaseModel):
@@ -130,8 +194,8 @@ class CorrectionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     changes: CorrectedFields
-    reason: str = Field(min_length=1, max_length=200, description="why the record was wrong")
-    evidence_ref: str = Field(
+    reason: PlainText = Field(min_length=1, max_length=200, description="why the record was wrong")
+    evidence_ref: PlainText = Field(
         min_length=1, max_length=100, description="the document the correction rests on (its reference)"
     )
 

@@ -18,7 +18,10 @@ router = APIRouter(tags=["reports"])
 def progress(
     caller: Annotated[Caller, Depends(require_scope(Scope.REPORTS_READ))],
     session: SessionDep,
-    month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")],
+    month: Annotated[
+        str,
+        Query(pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$", description="YYYY-MM, from 1900-01 to 2099-12"),
+    ],
     region: Annotated[
         str | None, Query(pattern=r"^(CN|\d{2}|\d{4}|\d{6})$", description="default: your jurisdiction")
     ] = None,

@@ -14,6 +14,7 @@ from gateway.context import AppContext
 from gateway.errors import RateLimited
 from gateway.privacy import disclosed_code, mask_id_numbers
 from gateway.registry.models import StatusEvent
+from gateway.schemas import PlainText
 from gateway.students import service
 from gateway.students.ratelimit import TokenBucketLimiter, retry_after_seconds
 from gateway.students.schemas import (
@@ -31,7 +32,7 @@ router = APIRouter(tags=["students"])
 StudentsReader = Annotated[Caller, Depends(require_scope(Scope.STUDENTS_READ))]
 StudentsWriter = Annotated[Caller, Depends(require_scope(Scope.STUDENTS_WRITE))]
 Verifier = Annotated[Caller, Depends(require_scope(Scope.VERIFICATIONS_WRITE))]
-CodePath = Annotated[str, Path(max_length=64)]
+CodePath = Annotated[PlainText, Path(max_length=64)]
 
 # Where the app's one verification limiter lives; a test or the app factory may put its own there.
 VERIFICATION_LIMITER = "students.verification_limiter"

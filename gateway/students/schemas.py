@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from gateway.clock import UtcDateTime
+from gateway.schemas import PlainText
 from gateway.students.statemachine import StatusEventType
 from gateway.students.verification import FieldFlag, Outcome
 
@@ -47,7 +48,7 @@ class StatusEventRequest(BaseModel):
         description="transferred_out (required): the school the student leaves for, the only one that "
         "may then record transferred_in.",
     )
-    note: str | None = Field(default=None, max_length=500)
+    note: PlainText | None = Field(default=None, max_length=500)
 
 
 class StatusEventOut(BaseModel):
@@ -91,12 +92,14 @@ class StudentEventsOut(BaseModel):
 class VerificationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    code: str = Field(max_length=64, description="The national student code to check.")
+    code: PlainText = Field(max_length=64, description="The national student code to check.")
     name: str = Field(max_length=100)
     birth_date: str = Field(max_length=64, description="Any accepted spelling of a date.")
     gender: str | None = Field(default=None, max_length=10, description="1/2/0/9, 男/女, M/F...")
     id_number: str | None = Field(default=None, max_length=40)
-    purpose: str | None = Field(default=None, max_length=200, description="Recorded in the audit trail.")
+    purpose: PlainText | None = Field(
+        default=None, max_length=200, description="Recorded in the audit trail."
+    )
 
 
 class VerificationFlags(BaseModel):
