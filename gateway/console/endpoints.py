@@ -28,6 +28,7 @@ from gateway.registry import reviews
 from gateway.registry.endpoints import problem_detail
 from gateway.registry.service import RegistryDeps
 from gateway.reports import service as reports
+from gateway.schemas import MAX_ROW_ID, RowId
 
 STATIC_DIR = Path(__file__).parent / "static"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -180,9 +181,14 @@ def queue(
     )
 
 
+def _row_id(text: str) -> int | None:
+    """A person id from a form field; anything that cannot be a row id is none."""
+    return int(text) if text.isdigit() and 0 < int(text) <= MAX_ROW_ID else None
+
+
 @router.get("/console/problems/{problem_id}", response_class=HTMLResponse)
 def problem_page(
-    request: Request, ctx: ContextDep, session: SessionDep, problem_id: int, done: str = ""
+    request: Request, ctx: ContextDep, session: SessionDep, problem_id: RowId, done: str = ""
 ) -> Response:
     """A problem record's persons side by side, the matcher's explanation and the decision forms."""
     try:
@@ -220,7 +226,7 @@ def decide(
     request: Request,
     ctx: ContextDep,
     session: SessionDep,
-    problem_id: int,
+    problem_id: RowId,
     decision: Annotated[str, Form()],
     csrf: Annotated[str, Form()] = "",
     survivor_id: Annotated[str, Form()] = "",
@@ -239,7 +245,9 @@ def decide(
             caller,
             problem_id,
             decision,  # type: ignore[arg-type]
-            survivor_id=int(survivor_id) if survivor_id.isdigit() else None,
+            survivor_id=int(survivor_id)
+            if survivor_id.isdigit() and 0 < int(survivor_id) <= MAX_ROW_ID
+            else None,
             note=note.strip() or None,
         )
     except GatewayError as exc:
@@ -253,7 +261,7 @@ def undo_merge(
     request: Request,
     ctx: ContextDep,
     session: SessionDep,
-    merge_id: int,
+    merge_id: RowId,
     problem_id: Annotated[int, Form()],
     csrf: Annotated[str, Form()] = "",
 ) -> Response:

@@ -61,6 +61,10 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
     if match is None:
         raise InvalidInput(errors=[FieldError("month", "invalid", "month must be YYYY-MM")])
     year, number = int(match[1]), int(match[2])
+    if not 1900 <= year <= 2099:
+        raise InvalidInput(
+            errors=[FieldError("month", "out_of_range", "month must be between 1900-01 and 2099-12")]
+        )
     start = datetime(year, number, 1, tzinfo=CHINA_STANDARD_TIME)
     end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=CHINA_STANDARD_TIME)
     return start, end

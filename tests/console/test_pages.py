@@ -265,3 +265,11 @@ def test_logout_clears_the_session(console: TestClient, committed_context: AppCo
     cleared = [h.lower() for h in out.headers.get_list("set-cookie") if h.startswith("gw_console=")]
     assert cleared and "max-age=0" in cleared[0]
     assert console.get("/console/queue", follow_redirects=False).status_code == 303
+
+
+def test_ids_beyond_the_database_are_not_found_not_a_server_error(
+    console: TestClient, committed_context: AppContext
+) -> None:
+    _sign_in(console, county_reviewer(console, committed_context))
+    for url in ("/console/problems/18446744073709551616", "/console/problems/2147483648"):
+        assert console.get(url).status_code in (404, 422), url

@@ -331,3 +331,10 @@ def test_regions_are_normalised_and_their_children_come_from_the_division_table(
 def test_a_month_not_yet_begun_is_refused(session: Session) -> None:
     with pytest.raises(InvalidInput):
         service.progress_report(session, "2026-09", "41", now=datetime(2026, 8, 1, tzinfo=UTC))
+
+
+def test_a_month_outside_the_calendar_the_report_knows_is_refused_naming_it() -> None:
+    for month in ("0000-01", "9999-12"):
+        with pytest.raises(InvalidInput) as refused:
+            service.month_bounds(month)
+        assert refused.value.errors[0].field == "month"
