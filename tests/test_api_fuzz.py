@@ -44,7 +44,7 @@ from gateway.keyring import load_keyring
 from gateway.registry import service as registry
 from gateway.registry.models import Person, VerificationJob
 from gateway.settings import Settings
-from tests.fixtures.api import ApiCaller, register_caller
+from tests.fixtures.api import ApiCaller, offline, register_caller
 from tests.fixtures.database import DatabaseFactory
 
 EXAMPLES = int(os.environ.get("GATEWAY_FUZZ_EXAMPLES", "8"))
@@ -217,8 +217,10 @@ def _seed(api: TestClient, world: World) -> None:
 def world(database_factory: DatabaseFactory, keys_dir: Path) -> Iterator[World]:
     engine: Engine = build_engine(database_factory.create(), pool_size=8)
     settings = Settings(data_dir=keys_dir, migrate_on_start=False, log_json=True)
-    context = attach_services(
-        AppContext(settings=settings, engine=engine, keyring=load_keyring(settings)), verifier=None
+    context = offline(
+        attach_services(
+            AppContext(settings=settings, engine=engine, keyring=load_keyring(settings)), verifier=None
+        )
     )
     app = create_app(context=context)
     world = World(app, context)

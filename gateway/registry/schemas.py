@@ -37,7 +37,21 @@ class SearchRequest(BaseModel):
     (``2016年9月1日`` is a birth date, ``男`` a gender) and refused with its field named. Other fields
     are ignored, as they are in a batch file."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "王子涵",
+                    "gender": "男",
+                    "birth_date": "2016年9月1日",
+                    "id_type": "none",
+                    "household_region": "410102",
+                    "guardian_name": "王建国",
+                }
+            ]
+        },
+    )
 
     record_id: RawField = Field(default=None, description="The sender's own id of the row.")
     name: RawField = Field(default=None, description="Required.")
@@ -55,6 +69,24 @@ class SearchRequest(BaseModel):
 class RegistrationRequest(SearchRequest):
     """A person to register at a school: the record's fields, the school's region, and optionally the
     guardian's ID number (used for verification only)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "王子涵",
+                    "gender": "男",
+                    "birth_date": "2016年9月1日",
+                    "id_type": "none",
+                    "household_region": "410102",
+                    "guardian_name": "王建国",
+                    "school_code": "4101020001",
+                    "school_region": "410102",
+                }
+            ]
+        },
+    )
 
     school_code: str | None = Field(
         default=None, max_length=MAX_FIELD_INPUT, description="Required: the 10-digit school identifier."
