@@ -9,14 +9,31 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from gateway.db import upgrade_database
+from gateway.keyring import generate_key_dirs
+from gateway.settings import Settings
 
 POSTGRES_URL = os.environ.get(
     "GATEWAY_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+
+
+def supplied_settings(data_dir: Path, url: str, secret: str, **extra: object) -> Settings:
+    """Settings as a production gateway gets them: the master secret and a fresh key directory per
+    signing purpose under ``data_dir`` (with PostgreSQL nothing is generated)."""
+    tokens, statements = generate_key_dirs(data_dir / "supplied-keys")
+    return Settings(
+        data_dir=data_dir,
+        database_url=url,
+        secret_key=SecretStr(secret),
+        token_keys_dir=tokens,
+        statement_keys_dir=statements,
+        **extra,  # type: ignore[arg-type]
+    )
 
 
 @contextmanager

@@ -25,7 +25,6 @@ import hypothesis
 import pytest
 import schemathesis
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
@@ -46,6 +45,7 @@ from gateway.registry.models import Person, VerificationJob
 from gateway.settings import Settings
 from tests.fixtures.api import ApiCaller, offline, register_caller
 from tests.fixtures.database import DatabaseFactory
+from tests.fixtures.routes import required_scopes
 
 EXAMPLES = int(os.environ.get("GATEWAY_FUZZ_EXAMPLES", "8"))
 SEED = int(os.environ.get("GATEWAY_FUZZ_SEED", "20260901"))
@@ -234,34 +234,6 @@ def world(database_factory: DatabaseFactory, keys_dir: Path) -> Iterator[World]:
         engine.dispose()
 
 
-def _required_scopes(app: FastAPI) -> dict[tuple[str, str], str | None]:
-    """(method, path) -> the one scope each operation needs (None: no token needed)."""
-
-    def scopes(dependant: Any) -> set[str]:
-        found: set[str] = set()
-        for dependency in dependant.dependencies:
-            wanted = getattr(dependency.call, "required_scope", None)
-            if wanted is not None:
-                found.add(wanted.value)
-            found |= scopes(dependency)
-        return found
-
-    def walk(routes: list[Any]) -> Iterator[APIRoute]:
-        for route in routes:
-            if isinstance(route, APIRoute):
-                yield route
-            elif hasattr(route, "original_router"):
-                yield from walk(route.original_router.routes)
-
-    table: dict[tuple[str, str], str | None] = {}
-    for route in walk(app.routes):
-        if route.include_in_schema:
-            needed = scopes(route.dependant)
-            for method in route.methods:
-                table[(method, route.path)] = next(iter(needed)) if needed else None
-    return table
-
-
 @dataclass
 class ServerErrors:
     """The 5xx answers (and non-conforming bodies) found, one line each, to report all at once."""
@@ -336,7 +308,7 @@ def fuzz_schema(world: World) -> Any:
 @pytest.mark.parametrize("persona", PERSONAS, ids=[p.name for p in PERSONAS])
 def test_no_server_error_for_any_request_of_a_role(world: World, fuzz_schema: Any, persona: Persona) -> None:
     allowed = {scope.value for scope in ROLE_SCOPES[persona.role]}
-    needs = _required_scopes(world.app)
+    needs = required_scopes(world.app)
     errors = ServerErrors()
     operations = 0
     for result in fuzz_schema.get_all_operations():
@@ -354,7 +326,7 @@ def test_no_server_error_for_any_request_of_a_role(world: World, fuzz_schema: An
 def test_no_server_error_without_a_token(world: World, fuzz_schema: Any) -> None:
     """The operations that need no token (health, keys, the token endpoint itself) in full, and every
     other operation asked without one a few times (each is refused before its input is read)."""
-    needs = _required_scopes(world.app)
+    needs = required_scopes(world.app)
     errors = ServerErrors()
     for result in fuzz_schema.get_all_operations():
         operation = result.ok()

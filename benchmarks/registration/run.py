@@ -24,14 +24,13 @@ from pathlib import Path
 import httpx
 
 from benchmarks import cpu
-from benchmarks.dbtarget import postgres_database
+from benchmarks.dbtarget import postgres_database, supplied_settings
 from benchmarks.registry_data import load_registry
 from gateway.auth import service as auth_service
 from gateway.db import build_engine, session_scope
 from gateway.identity import RECORD_FIELDS
-from gateway.keyring import generate_key_dirs, load_keyring
+from gateway.keyring import load_keyring
 from gateway.matching import generate_population
-from gateway.settings import Settings
 from tests.fixtures.server import free_port
 
 THREADS = 16
@@ -77,15 +76,8 @@ def run_size(persons: int, requests: int) -> None:
     with postgres_database() as url, tempfile.TemporaryDirectory() as tmp:
         if url is None:
             return
-        tokens, statements = generate_key_dirs(Path(tmp) / "supplied-keys")
-        settings = Settings(
-            data_dir=Path(tmp),
-            database_url=url,
-            secret_key=SECRET,
-            token_keys_dir=tokens,
-            statement_keys_dir=statements,
-            migrate_on_start=False,
-        )
+        settings = supplied_settings(Path(tmp), url, SECRET, migrate_on_start=False)
+        tokens, statements = settings.token_keys_dir, settings.statement_keys_dir
         keyring = load_keyring(settings)
         engine = build_engine(url)
         took = load_registry(engine, keyring, persons, seed=1)

@@ -19,16 +19,15 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from benchmarks.dbtarget import postgres_database, sqlite_database
+from benchmarks.dbtarget import postgres_database, sqlite_database, supplied_settings
 from benchmarks.registry_data import load_registry
 from gateway import sealing
 from gateway.db import build_engine
 from gateway.identity import CanonicalRecord
-from gateway.keyring import generate_key_dirs, load_keyring
+from gateway.keyring import load_keyring
 from gateway.matching import generate_population, load_model
 from gateway.matching.synthetic import HOMOPHONES
 from gateway.registry.service import RegistryDeps, find_candidates
-from gateway.settings import Settings
 
 QUERIES = 1000
 SECRET = "search-benchmark-secret-not-for-production-000000"
@@ -56,14 +55,7 @@ def run(store: str, persons: int) -> None:
     with _target(store) as url, tempfile.TemporaryDirectory() as tmp:
         if url is None:
             return
-        tokens, statements = generate_key_dirs(Path(tmp) / "supplied-keys")
-        settings = Settings(
-            data_dir=Path(tmp),
-            database_url=url,
-            secret_key=SECRET,
-            token_keys_dir=tokens,
-            statement_keys_dir=statements,
-        )
+        settings = supplied_settings(Path(tmp), url, SECRET)
         keyring = load_keyring(settings)
         sealing.install_from(keyring)  # the search reads code columns
         engine = build_engine(url)

@@ -358,18 +358,7 @@ def _open_possible_duplicate(
     others = [h for h in hits if h.person.id != person.id and h.result.band in ("match", "review")]
     if not others:
         return None
-    if not any(ours.jurisdiction.covers(h.person.region, h.person.school_code) for h in others):
-        open_problem_about(
-            session,
-            deps,
-            person,
-            kind="possible_duplicate",
-            actor=actor,
-            candidates=[int(h.person.id or 0) for h in others],
-            explanation=explanation_json(others),
-        )
-        return None
-    return open_problem_about(
+    problem = open_problem_about(
         session,
         deps,
         person,
@@ -378,6 +367,8 @@ def _open_possible_duplicate(
         candidates=[int(h.person.id or 0) for h in others],
         explanation=explanation_json(others),
     )
+    named = any(ours.jurisdiction.covers(h.person.region, h.person.school_code) for h in others)
+    return problem if named else None
 
 
 def _verify_again(

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
@@ -35,6 +34,7 @@ from gateway.idgen import formats
 from gateway.registry import service as registry
 from gateway.registry.models import Person, VerificationJob
 from tests.fixtures.api import ApiCaller, register_caller
+from tests.fixtures.routes import required_scopes
 
 HOME, AWAY, THIRD = "41", "45", "46"
 JURISDICTION = {
@@ -405,32 +405,8 @@ ROUTES: dict[tuple[str, str], Builder] = {
 
 def _scoped_routes() -> list[tuple[str, str, str]]:
     """(method, path, scope) of every API route that needs a scope, read from the app itself."""
-
-    def walk(routes: list[Any]) -> list[APIRoute]:
-        found: list[APIRoute] = []
-        for route in routes:
-            if isinstance(route, APIRoute):
-                found.append(route)
-            elif hasattr(route, "original_router"):
-                found.extend(walk(route.original_router.routes))
-        return found
-
-    def scopes(dependant: Any) -> set[str]:
-        out: set[str] = set()
-        for dependency in dependant.dependencies:
-            wanted = getattr(dependency.call, "required_scope", None)
-            if wanted is not None:
-                out.add(wanted.value)
-            out |= scopes(dependency)
-        return out
-
-    rows = []
-    for route in walk(create_app().routes):
-        needed = scopes(route.dependant)
-        if needed:
-            [scope] = needed
-            rows.extend((method, route.path, scope) for method in sorted(route.methods))
-    return rows
+    table = required_scopes(create_app())
+    return sorted((method, path, scope) for (method, path), scope in table.items() if scope is not None)
 
 
 def test_every_scoped_route_has_a_matrix_entry() -> None:
