@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import text
 
-from gateway.db import build_engine
+from gateway.db import build_engine, lock_key
 from gateway.tables import metadata
 
 config = context.config
@@ -30,6 +31,12 @@ def run_migrations_online() -> None:
             compare_type=True,
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Any number of processes may start at once: one migrates, the others wait here, then
+                # find the schema at head and do nothing. (SQLite's BEGIN IMMEDIATE already serialises.)
+                schema = connection.execute(text("SELECT current_schema()")).scalar_one()
+                key = lock_key("gateway migrations", str(schema))
+                connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
             context.run_migrations()
     engine.dispose()
 
