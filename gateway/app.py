@@ -32,6 +32,7 @@ from gateway.keyring import KeyRing, load_keyring
 from gateway.observability import Metrics, configure_logging, install_request_middleware
 from gateway.ops.endpoints import router as ops_router
 from gateway.registry.endpoints import router as registry_router
+from gateway.registrykeys import check_registry_keys
 from gateway.reports.endpoints import router as reports_router
 from gateway.settings import Settings
 from gateway.students.endpoints import router as students_router
@@ -91,6 +92,7 @@ def build_context(settings: Settings) -> AppContext:
     if settings.migrate_on_start:
         upgrade_database(settings.resolved_database_url)
     engine = build_engine(settings.resolved_database_url, pool_size=settings.database_pool_size)
+    check_registry_keys(engine, keyring)  # one set of keys per registry, or no start
     ctx = AppContext(settings=settings, engine=engine, keyring=keyring)
     return attach_services(ctx, build_verifier(settings, keyring))
 

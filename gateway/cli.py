@@ -72,7 +72,10 @@ def serve(
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_json)
-    _keys_or_exit(settings)  # refuse before anything starts
+    if settings.migrate_on_start:
+        _engine(settings).dispose()  # keys supplied and the registry's, schema migrated: or no start
+    else:
+        _keys_or_exit(settings)
     if mocks if mocks is not None else settings.start_mocks:
         from gateway.mockrunner import start_dev_mocks
 
@@ -124,12 +127,23 @@ def _install_sealer(settings: Settings) -> None:
 
 
 def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+    """The database, migrated, once this process's keys are known to be the registry's."""
+    from gateway import sealing
     from gateway.db import build_engine, upgrade_database
+    from gateway.registrykeys import KeysMismatch, check_registry_keys
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    _install_sealer(settings)
+    keyring = _keys_or_exit(settings)
+    sealing.install_from(keyring)
     upgrade_database(settings.resolved_database_url)
-    return build_engine(settings.resolved_database_url, pool_size=2)
+    engine = build_engine(settings.resolved_database_url, pool_size=2)
+    try:
+        check_registry_keys(engine, keyring)
+    except KeysMismatch as exc:
+        engine.dispose()
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    return engine
 
 
 @db_app.command("grant-app-role")

@@ -116,6 +116,12 @@ class KeyRing:
     def statement_kid(self) -> str:
         return self.statement_keys.kid
 
+    @property
+    def fingerprint(self) -> str:
+        """A one-way name of the identifier keys (what a registry's stored data depends on)."""
+        material = b"gateway key fingerprint v1" + self.hmac_key + self.encryption_key + self.sealing_key
+        return hashlib.sha256(material).hexdigest()
+
     def jwks(self) -> dict[str, Any]:
         """Every key that verifies, of both purposes, current and previous."""
         return {"keys": self.token_keys.public_jwks() + self.statement_keys.public_jwks()}

@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+from gateway import registrykeys  # noqa: F401  (its table belongs to the schema too)
 from gateway.audit.models import AuditEvent
 from gateway.auth.models import ApiClient, AuthThrottle
 from gateway.batches.models import Batch, BatchRow

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
+from gateway import sealing
 from gateway.auth.service import TOKEN_AUDIENCE, decode_token
 from gateway.cli import app
 from gateway.clock import utcnow
@@ -126,3 +128,50 @@ def test_key_and_database_files_are_private(tmp_path: Path) -> None:
         pass
     engine.dispose()
     assert stat.S_IMODE((tmp_path / "db" / "gateway.db").stat().st_mode) == 0o600
+
+
+def test_a_process_with_other_keys_does_not_start_on_a_registry(
+    fresh_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keys_dir: Path
+) -> None:
+    """Two machines of one registry with different master secrets would hash blocking keys and seal
+    codes differently, and issue second codes: the second refuses to start, naming the cause."""
+
+    def settings(secret: str) -> Settings:
+        tokens, statements = tmp_path / secret / "tokens", tmp_path / secret / "statements"
+        for directory in (tokens, statements):
+            if not directory.exists():
+                new_key_file(directory)
+        return Settings(
+            data_dir=tmp_path,
+            database_url=fresh_db_url,
+            secret_key=SecretStr(secret * 8),
+            token_keys_dir=tokens,
+            statement_keys_dir=statements,
+            migrate_on_start=False,
+        )
+
+    try:
+        _first_then_other(settings)
+    finally:
+        sealing.install_from(load_keyring(Settings(data_dir=keys_dir, migrate_on_start=False)))
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", fresh_db_url)
+    monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("GATEWAY_SECRET_KEY", "other-machine" * 8)
+    monkeypatch.setenv("GATEWAY_TOKEN_KEYS_DIR", str(tmp_path / "other-machine" / "tokens"))
+    monkeypatch.setenv("GATEWAY_STATEMENT_KEYS_DIR", str(tmp_path / "other-machine" / "statements"))
+    try:
+        result = CliRunner().invoke(app, ["clients", "list"])
+    finally:  # every entry point installs its sealer process-wide: give the session's back
+        sealing.install_from(load_keyring(Settings(data_dir=keys_dir, migrate_on_start=False)))
+    assert result.exit_code == 2 and "other keys" in result.output
+
+
+def _first_then_other(settings: Callable[[str], Settings]) -> None:
+    from gateway.app import build_context, close_context
+    from gateway.registrykeys import KeysMismatch
+
+    close_context(build_context(settings("first-machine")))
+    close_context(build_context(settings("first-machine")))  # the same keys, another process: fine
+    with pytest.raises(KeysMismatch) as refused:
+        build_context(settings("other-machine"))
+    assert "GATEWAY_SECRET_KEY" in str(refused.value)
