@@ -1,5 +1,8 @@
 # The gateway as a container: slim, non-root, with a health check. Same start command as `make run`
-# (`gateway serve`); point GATEWAY_DATABASE_URL at PostgreSQL in production.
+# (`gateway serve`); point GATEWAY_DATABASE_URL at PostgreSQL in production, and supply the keys
+# (with PostgreSQL none is generated): GATEWAY_SECRET_KEY, and GATEWAY_TOKEN_KEYS_DIR and
+# GATEWAY_STATEMENT_KEYS_DIR mounted from a secret store (README: Keys). Never built here: these
+# machines have no Docker engine (issue 15 tracks a container that starts).
 FROM python:3.11-slim AS build
 WORKDIR /app
 COPY requirements.lock pyproject.toml README.md ./
