@@ -24,6 +24,7 @@ import json
 import os
 import secrets
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -74,13 +75,18 @@ class KeySet:
 
     keys: tuple[ec.EllipticCurvePrivateKey, ...] = field(repr=False)
 
+    @cached_property
+    def _public(self) -> dict[str, tuple[dict[str, Any], ec.EllipticCurvePublicKey]]:
+        """kid -> (published JWK, public key), newest first; worked out once, not per token checked."""
+        return {str(jwk["kid"]): (jwk, key.public_key()) for key in self.keys for jwk in [_jwk(key)]}
+
     @property
     def current(self) -> ec.EllipticCurvePrivateKey:
         return self.keys[0]
 
     @property
     def kid(self) -> str:
-        return str(_jwk(self.current)["kid"])
+        return next(iter(self._public))
 
     @property
     def current_pem(self) -> bytes:
@@ -89,14 +95,12 @@ class KeySet:
         )
 
     def public_jwks(self) -> list[dict[str, Any]]:
-        return [_jwk(key) for key in self.keys]
+        return [jwk for jwk, _key in self._public.values()]
 
     def public_key(self, kid: str) -> ec.EllipticCurvePublicKey | None:
         """The public key of ``kid`` if it is one of this purpose's keys (None: unknown or retired)."""
-        for key in self.keys:
-            if _jwk(key)["kid"] == kid:
-                return key.public_key()
-        return None
+        found = self._public.get(kid)
+        return found[1] if found else None
 
 
 @dataclass(frozen=True)

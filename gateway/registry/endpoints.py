@@ -202,14 +202,8 @@ def problem_detail(
         for item in (explanation if isinstance(explanation, list) else [])
         if isinstance(item, dict) and "person_id" in item
     }
+    # Subject and candidates, as named in problem_person (migration 0012 named those of older records).
     persons = {int(p.id or 0): p for p in repository.persons_of_problem(session, int(problem.id or 0))}
-    persons.update(
-        {int(p.id or 0): p for p in repository.persons_by_ids(session, reviews.candidate_ids(problem))}
-    )
-    if problem.subject_person_id and problem.subject_person_id not in persons:
-        subject_row = repository.get_person(session, problem.subject_person_id)
-        if subject_row is not None:
-            persons[problem.subject_person_id] = subject_row
     hidden = {pid for pid, p in persons.items() if not reviews.within(caller, p)}
 
     def view(person_id: int) -> PersonView:
