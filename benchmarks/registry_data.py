@@ -22,8 +22,8 @@ from gateway.identity import CanonicalRecord
 from gateway.idgen import formats
 from gateway.keyring import KeyRing, KeySet
 from gateway.matching import blocking_key_digest, blocking_keys, iter_population, load_config
+from gateway.persons.records import ID_CONTEXT
 from gateway.privacy import mask_id_number
-from gateway.registry.records import ID_CONTEXT
 from gateway.sealing import Sealer
 
 CHUNK = 20_000

@@ -14,7 +14,7 @@ Every expected outcome that is not a success is one of these, raised by services
     ├── Conflict                      409  the request contradicts the stored state
     │   ├── IdempotencyConflict       409  an Idempotency-Key reused with a different body
     │   ├── IdentifierConflict        409  a national document number held by another person
-    │   │                                  (gateway.registry.identifiers)
+    │   │                                  (gateway.persons.identifiers)
     │   ├── CodeSpaceExhausted        409  every code of a (region, birth date) is issued (gateway.idgen)
     │   ├── IllegalStatusChange       409  a status event the state machine forbids (gateway.students)
     │   └── ClaimAmbiguous            409  a handoff claim that matches several people (gateway.handoff)

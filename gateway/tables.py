@@ -17,12 +17,10 @@ from gateway.handoff.models import (
     WebhookSubscription,
 )
 from gateway.idgen.models import CodeLineage, CodeSequence, IssuedCode
+from gateway.persons.models import BlockingKey, Person, PersonIdentifier
 from gateway.registry.models import (
-    BlockingKey,
     IdempotencyRecord,
     Merge,
-    Person,
-    PersonIdentifier,
     ProblemPerson,
     ProblemRecord,
     RecordCorrection,

@@ -40,8 +40,9 @@ from gateway.context import AppContext
 from gateway.db import build_engine, session_scope
 from gateway.idgen import formats
 from gateway.keyring import load_keyring
+from gateway.persons.models import Person
 from gateway.registry import service as registry
-from gateway.registry.models import Person, VerificationJob
+from gateway.registry.models import VerificationJob
 from gateway.settings import Settings
 from tests.fixtures.api import ApiCaller, offline, register_caller
 from tests.fixtures.database import DatabaseFactory

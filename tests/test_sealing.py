@@ -15,7 +15,8 @@ from gateway import sealing
 from gateway.db import alembic_config, build_engine
 from gateway.identity.documents import check_character
 from gateway.idgen.models import IssuedCode
-from gateway.registry.models import IdempotencyRecord, Person
+from gateway.persons.models import Person
+from gateway.registry.models import IdempotencyRecord
 from gateway.sealing import SealedCode, SealedText, Sealer, SealingKeyMissing, UnreadableSeal
 
 NUMBER = "41010220150302091" + check_character("41010220150302091")

@@ -38,10 +38,9 @@ from gateway.adapters.household import HouseholdVerifier
 from gateway.adapters.public_security import PublicSecurityVerifier
 from gateway.adapters.settings import AdapterSettings, AdaptersSettings, Implementation
 from gateway.adapters.social_security import SocialSecurityVerifier
+from gateway.identity import CITIZEN_ID_TYPES
 
 logger = logging.getLogger(__name__)
-
-CITIZEN_ID_TYPES = frozenset({"resident_id", "household_booklet"})
 
 
 class IdentitySubject(Protocol):

@@ -20,7 +20,7 @@ from gateway.auth.jurisdiction import Jurisdiction
 from gateway.clock import as_utc, utcnow
 from gateway.db import Appender, register_appender
 from gateway.feed.models import ChangeEvent
-from gateway.registry.models import Person
+from gateway.persons.models import Person
 from gateway.sealing import stored_values
 
 EVENT_TYPES = (

@@ -18,7 +18,7 @@ from gateway.handoff.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
-from gateway.registry.models import Person
+from gateway.persons.models import Person
 
 OPEN_TRANSFER_STATES = (
     "applied",

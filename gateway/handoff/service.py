@@ -50,10 +50,12 @@ from gateway.idgen import repository as code_repository
 from gateway.idgen.formats import normalise_code
 from gateway.idgen.service import resolve_code
 from gateway.keyring import KeyRing
+from gateway.persons import identifiers
+from gateway.persons.models import Person
+from gateway.persons.records import person_to_record
+from gateway.persons.repository import current_holder
 from gateway.privacy import disclosed_code, mask_id_number
-from gateway.registry import identifiers
-from gateway.registry.models import Person, StatusEvent
-from gateway.registry.records import person_to_record
+from gateway.registry.models import StatusEvent
 from gateway.registry.service import RegistryDeps, find_candidates
 from gateway.settings import Settings
 from gateway.students import repository as students
@@ -252,17 +254,6 @@ def _audit_disclosure(
         purpose=disclosure.purpose,
         approval_ref=disclosure.approval_ref,
     )
-
-
-def current_holder(session: Session, person_id: int) -> Person:
-    """The active person a (possibly merged-away) person id stands for now."""
-    person = session.get(Person, person_id)
-    seen: set[int] = set()
-    while person is not None and person.merged_into_id is not None and person.id not in seen:
-        seen.add(int(person.id or 0))
-        person = session.get(Person, person.merged_into_id)
-    assert person is not None
-    return person
 
 
 # --- reading handoff records ------------------------------------------------------------------

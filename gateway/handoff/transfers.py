@@ -42,10 +42,10 @@ from gateway.identity import InvalidField, normalise_name, parse_date
 from gateway.idgen.formats import normalise_code
 from gateway.idgen.service import resolve_code
 from gateway.keyring import KeyRing
+from gateway.persons import repository as people
+from gateway.persons.models import Person
+from gateway.persons.records import person_to_record
 from gateway.privacy import disclosed_code
-from gateway.registry import repository as persons
-from gateway.registry.models import Person
-from gateway.registry.records import person_to_record
 from gateway.students import service as student_service
 from gateway.students.schemas import StatusEventRequest
 from gateway.students.statemachine import SchoolStatus, StatusEventType
@@ -236,7 +236,7 @@ def apply(session: Session, keyring: KeyRing, caller: Caller, application: Appli
     assert person.id is not None
     advisory_xact_lock(session, "person", str(person.id))
     expire_overdue(session, utcnow(), person_id=person.id)
-    locked = persons.get_person(session, person.id, for_update=True)
+    locked = people.get_person(session, person.id, for_update=True)
     assert locked is not None
     if locked.region[:2] == application.school_region[:2]:
         raise InvalidInput(
@@ -340,7 +340,7 @@ def decide(
 def _close(session: Session, transfer: Transfer) -> None:
     transfer.closed_at = utcnow()
     session.add(transfer)
-    person = persons.get_person(session, transfer.person_id, for_update=True)
+    person = people.get_person(session, transfer.person_id, for_update=True)
     assert person is not None
     person.locked_by_transfer = False
     session.add(person)
@@ -390,7 +390,7 @@ def pull(
     state = _open_and_mine(transfer, caller, "pull")
     if state is not TransferState.RELEASED:
         raise Conflict(f"the record is not released yet: {STEPS[state].description}")
-    person = persons.get_person(session, transfer.person_id)
+    person = people.get_person(session, transfer.person_id)
     assert person is not None and person.id is not None
     # The transfer has authorised the move on both sides; the student service checks the rest.
     workflow = replace(caller, jurisdiction=Jurisdiction("CN"))
@@ -434,7 +434,7 @@ def pull(
             admitted_at=utcnow(),
         )
         repository.add(session, admission)
-    person = persons.get_person(session, person.id)
+    person = people.get_person(session, person.id)
     assert person is not None
     record = build_record(session, keyring, person, admission, identity=caller.has(Scope.HANDOFF_IDENTITY))
     audit.record(
@@ -519,6 +519,6 @@ def view(
 
 
 def code_of(session: Session, transfer: Transfer) -> str:
-    person = persons.get_person(session, transfer.person_id)
+    person = people.get_person(session, transfer.person_id)
     assert person is not None
     return person.current_code

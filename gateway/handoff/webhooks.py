@@ -40,8 +40,9 @@ from gateway.errors import FieldError, InvalidInput, NotFound
 from gateway.handoff import repository
 from gateway.handoff.egress import TargetPolicy, TargetRefused, TargetUnresolved
 from gateway.handoff.models import WebhookDelivery, WebhookSubscription
-from gateway.handoff.service import current_holder, feed_events, subject_id
+from gateway.handoff.service import feed_events, subject_id
 from gateway.keyring import KeyRing
+from gateway.persons.repository import current_holder
 
 logger = logging.getLogger(__name__)
 

@@ -5,6 +5,7 @@ interface is re-exported here; the endpoint (`endpoints.router`) and the batch c
 (`commands.normalize`) are thin edges over `normalise_record`."""
 
 from gateway.identity.codes import (
+    CITIZEN_ID_TYPES,
     ETHNICITIES,
     Gender,
     IdType,
@@ -29,6 +30,7 @@ from gateway.identity.regions import (
 )
 
 __all__ = [
+    "CITIZEN_ID_TYPES",
     "ETHNICITIES",
     "RECORD_FIELDS",
     "CanonicalRecord",

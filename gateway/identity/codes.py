@@ -269,3 +269,8 @@ def parse_nationality(text: str | None) -> str:
             "nationality", "unknown_nationality", "nationality must be an ISO 3166-1 country code"
         )
     return alpha3
+
+
+# Documents that carry a GB 11643 citizen ID number (the household booklet carries the resident ID
+# number): two valid, different ones mean two people, and only they can become a G code.
+CITIZEN_ID_TYPES = frozenset({IdType.RESIDENT_ID.value, IdType.HOUSEHOLD_BOOKLET.value})

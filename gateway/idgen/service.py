@@ -27,8 +27,8 @@ from gateway.feed import service as feed
 from gateway.idgen import formats, repository
 from gateway.idgen.formats import CodeType
 from gateway.idgen.models import CodeLineage, IssuedCode
-from gateway.registry import repository as persons
-from gateway.registry.models import Person
+from gateway.persons import repository as people
+from gateway.persons.models import Person
 
 _RANDOM_TRIES = 8
 
@@ -163,7 +163,7 @@ def _new_person(
     )
     if details is not None:
         details(person)  # the rest of the record goes into the same INSERT
-    persons.add_person(session, person)
+    people.add_person(session, person)
     assert person.id is not None
     return person
 
@@ -287,7 +287,7 @@ def promote_code(
     if issued is None or issued.person_id is None:
         raise NotFound(f"code {code} was never issued")
     advisory_xact_lock(session, "person", str(issued.person_id))
-    person = persons.get_person(session, issued.person_id, for_update=True)
+    person = people.get_person(session, issued.person_id, for_update=True)
     issued = repository.get_code(session, issued.code)
     assert person is not None and issued is not None
     if issued.status != "current":
@@ -330,13 +330,8 @@ def resolve_code(session: Session, code: str) -> Resolution:
     issued = repository.get_code(session, formats.normalise_code(code))
     if issued is None or issued.person_id is None:
         raise NotFound("no such code")
-    person = persons.get_person(session, issued.person_id)
-    assert person is not None
-    seen = [person.id]
-    while person.merged_into_id is not None and person.merged_into_id not in seen:
-        survivor = persons.get_person(session, person.merged_into_id)
-        assert survivor is not None
-        person = survivor
-        seen.append(person.id)
-    lineage = list(repository.lineage_for_persons(session, [pid for pid in seen if pid is not None]))
+    chain = people.merge_chain(session, issued.person_id)
+    assert chain, "an issued code names a person who exists"
+    person = chain[-1]
+    lineage = list(repository.lineage_for_persons(session, [int(p.id or 0) for p in chain]))
     return Resolution(issued.code, person, person.current_code, issued.status, lineage)

@@ -19,15 +19,20 @@ from typing import Any
 
 import jellyfish
 
-from gateway.identity import InvalidField, name_pinyin, name_pinyin_variants, split_surname, validate_document
+from gateway.identity import (
+    CITIZEN_ID_TYPES,
+    InvalidField,
+    name_pinyin,
+    name_pinyin_variants,
+    split_surname,
+    validate_document,
+)
 from gateway.matching.config import FieldSpec, LevelSpec, MatchConfig
 
 MISSING_LEVEL = -1
 # Set by the batch on rows whose document number gateway.identity has just validated.
 VALIDATED_ID_COLUMN = "_id_validated"
 
-# Documents that carry a GB 11643 citizen ID number; two valid, different ones mean two people.
-CITIZEN_ID_TYPES = frozenset({"resident_id", "household_booklet"})
 
 _CJK = re.compile(r"[\u3400-\u9fff\U00020000-\U0002ffff]")
 _NAME_SEPARATORS = re.compile(r"[\s·.•・．]+")

@@ -31,11 +31,14 @@ from gateway.errors import Conflict, FieldError, InvalidInput
 from gateway.feed import service as feed
 from gateway.handoff import repository as transfers
 from gateway.identity import RECORD_FIELDS, CanonicalRecord, normalise_record
+from gateway.persons import identifiers
+from gateway.persons import repository as people
+from gateway.persons.models import Person
+from gateway.persons.records import person_to_record, store_record
 from gateway.privacy import disclosed_code
-from gateway.registry import idempotency, identifiers, repository
+from gateway.registry import idempotency, repository
 from gateway.registry.idempotency import StoredAnswer
-from gateway.registry.models import Person, ProblemRecord, RecordCorrection, VerificationJob
-from gateway.registry.records import person_to_record, store_record
+from gateway.registry.models import ProblemRecord, RecordCorrection, VerificationJob
 from gateway.registry.schemas import CorrectionRequest
 from gateway.registry.service import (
     RegistryDeps,
@@ -123,7 +126,7 @@ def _lock(session: Session, deps: RegistryDeps, plan: Plan) -> Person:
     advisory_xact_locks(session, [f"bk:{d}" for d in plan.digests])
     assert plan.person.id is not None
     advisory_xact_lock(session, "person", str(plan.person.id))
-    person = repository.get_person(session, plan.person.id, for_update=True)
+    person = people.get_person(session, plan.person.id, for_update=True)
     assert person is not None
     return person
 
@@ -204,7 +207,7 @@ def _apply(
     # record aside): searched once, before the correction is written.
     hits, _outcome, holders = find_candidates(session, deps, plan.corrected, plan.digests)
     held_by_others = [h for h in holders if h != person.id]
-    others = {int(p.id or 0): p for p in repository.persons_by_ids(session, held_by_others)}
+    others = {int(p.id or 0): p for p in people.persons_by_ids(session, held_by_others)}
     held_here = [pid for pid, p in others.items() if caller.jurisdiction.covers(p.region, p.school_code)]
     if held_here:
         return _refuse_number_held(session, deps, caller, person, plan, held_by_others, code)
@@ -218,7 +221,7 @@ def _apply(
     store_record(person, plan.corrected, deps.keyring)
     person.updated_at = utcnow()
     session.add(person)
-    repository.add_blocking_keys(session, person.id, plan.digests)
+    people.add_blocking_keys(session, person.id, plan.digests)
     body: dict[str, Any] = {
         "outcome": "corrected",
         "code": _shown_code(person, code, plan),
@@ -323,7 +326,7 @@ def _replace_document(
     old_scheme = scheme_of(plan.current)
     if old_scheme is not None and plan.current.id_number:
         old_hash = deps.keyring.lookup_hash(old_scheme, plan.current.id_number)
-        for row in repository.find_active_identifier(session, old_scheme, old_hash):
+        for row in people.find_active_identifier(session, old_scheme, old_hash):
             if row.person_id == person.id:
                 identifiers.end_identifier(session, row)
     if attach:

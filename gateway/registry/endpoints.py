@@ -13,9 +13,11 @@ from gateway.audit import service as audit
 from gateway.auth.dependencies import Caller, ContextDep, SessionDep, require_scope
 from gateway.auth.scopes import Scope
 from gateway.errors import InvalidInput, NotFound
+from gateway.persons import repository as people
+from gateway.persons.models import Person
 from gateway.privacy import disclosed_code, mask_code, mask_id_number
 from gateway.registry import corrections, repository, reviews, service
-from gateway.registry.models import Merge, Person, ProblemRecord
+from gateway.registry.models import Merge, ProblemRecord
 from gateway.registry.schemas import (
     CorrectionHistory,
     CorrectionOut,
@@ -230,7 +232,7 @@ def problem_detail(
         ]
     merge = session.exec(select(Merge).where(Merge.problem_id == problem.id)).first()
     result = persons.get(problem.result_person_id or 0) or (
-        repository.get_person(session, problem.result_person_id) if problem.result_person_id else None
+        people.get_person(session, problem.result_person_id) if problem.result_person_id else None
     )
     summary = _summary(problem)
     if not filed_here:
@@ -309,8 +311,8 @@ def undo_merge(
     session: SessionDep,
 ) -> MergeResponse:
     merge = reviews.undo_merge(session, caller, merge_id)
-    survivor = repository.get_person(session, merge.survivor_id)
-    restored = repository.get_person(session, merge.merged_id)
+    survivor = people.get_person(session, merge.survivor_id)
+    restored = people.get_person(session, merge.merged_id)
     if survivor is None or restored is None or merge.undone_at is None:
         raise NotFound("no such merge")
     return MergeResponse(

@@ -24,8 +24,11 @@ from gateway.feed import service as feed
 from gateway.handoff import repository as transfers
 from gateway.idgen import repository as code_repository
 from gateway.idgen.models import CodeLineage
-from gateway.registry import identifiers, repository
-from gateway.registry.models import Merge, Person, ProblemPerson, ProblemRecord
+from gateway.persons import identifiers
+from gateway.persons import repository as people
+from gateway.persons.models import Person
+from gateway.registry import repository
+from gateway.registry.models import Merge, ProblemPerson, ProblemRecord
 from gateway.registry.service import (
     RegistryDeps,
     Submission,
@@ -216,8 +219,8 @@ def undo_merge(session: Session, caller: Caller, merge_id: int) -> Merge:
     merge = session.get(Merge, merge_id, populate_existing=True, with_for_update=True)
     if merge is None:
         raise NotFound("no such merge")
-    survivor = repository.get_person(session, merge.survivor_id, for_update=True)
-    merged = repository.get_person(session, merge.merged_id, for_update=True)
+    survivor = people.get_person(session, merge.survivor_id, for_update=True)
+    merged = people.get_person(session, merge.merged_id, for_update=True)
     assert survivor is not None and merged is not None
     if not (within(caller, survivor) or within(caller, merged)):
         raise NotFound("no such merge")
@@ -345,11 +348,11 @@ def decide(
                         )
                     ]
                 )
-            subject = repository.get_person(session, problem.subject_person_id, for_update=True)
+            subject = people.get_person(session, problem.subject_person_id, for_update=True)
             other_id = (
                 survivor_id if survivor_id and survivor_id != problem.subject_person_id else candidates[0]
             )
-            other = repository.get_person(session, other_id, for_update=True)
+            other = people.get_person(session, other_id, for_update=True)
             assert subject is not None and other is not None
             survivor, merged = (subject, other) if survivor_id == subject.id else (other, subject)
             merge = merge_persons(session, survivor, merged, actor, problem.id)
@@ -363,7 +366,7 @@ def decide(
                         FieldError("decision", "no_candidate", "this problem record has no candidate person")
                     ]
                 )
-            target = repository.get_person(session, target_id)
+            target = people.get_person(session, target_id)
             assert target is not None and target.id is not None
             submission = submitted(problem, deps)
             scheme = scheme_of(submission.record) if submission else None

@@ -23,7 +23,7 @@ from gateway.auth.dependencies import Caller
 from gateway.clock import utcnow
 from gateway.db import advisory_xact_lock, advisory_xact_locks, session_scope
 from gateway.errors import FieldError, Forbidden, InvalidInput
-from gateway.identity import CanonicalRecord, normalise_record, validate_document
+from gateway.identity import CITIZEN_ID_TYPES, CanonicalRecord, normalise_record, validate_document
 from gateway.idgen import service as codes
 from gateway.keyring import KeyRing
 from gateway.matching import (
@@ -34,15 +34,17 @@ from gateway.matching import (
     rank_candidates,
     search_outcome,
 )
+from gateway.persons import identifiers
+from gateway.persons import repository as people
+from gateway.persons.models import Person
+from gateway.persons.records import person_to_record, store_record
 from gateway.privacy import disclosed_code
-from gateway.registry import idempotency, identifiers, repository
+from gateway.registry import idempotency, repository
 from gateway.registry.idempotency import StoredAnswer
-from gateway.registry.models import Person, ProblemRecord, VerificationJob
-from gateway.registry.records import person_to_record, store_record
+from gateway.registry.models import ProblemRecord, VerificationJob
 
 logger = logging.getLogger(__name__)
 
-CITIZEN_ID_TYPES = frozenset({"resident_id", "household_booklet"})
 REGISTRATION_FIELDS = ("school_code", "school_region", "guardian_id_number")
 
 
@@ -148,14 +150,14 @@ def find_candidates(
     Returns the hits, the search outcome and the persons actively holding the record's document.
     """
     digests = digests if digests is not None else digests_of(record, deps)
-    found = repository.persons_by_blocking_keys(session, digests, deps.candidate_limit)
+    found = people.persons_by_blocking_keys(session, digests, deps.candidate_limit)
     persons = {p.id: p for p in found}
     holders: list[int] = []
     if record.id_number and record.id_type in identifiers.NATIONAL_DOCUMENT_SCHEMES | {"household_booklet"}:
         scheme = "resident_id" if record.id_type == "household_booklet" else str(record.id_type)
         holders = identifiers.find_holders(session, deps.keyring, scheme, record.id_number)
         missing = [h for h in holders if h not in persons]
-        for person in repository.persons_by_ids(session, missing):
+        for person in people.persons_by_ids(session, missing):
             persons[person.id] = person
     active = [p for p in persons.values() if p.status == "active"]
     results = rank_candidates(record, [person_to_record(p, deps.keyring) for p in active], deps.model)
@@ -377,7 +379,7 @@ def create_person(
         )
     assert person.id is not None
     attach_document(session, deps, person.id, record, actor, new_person=True)
-    repository.add_blocking_keys(
+    people.add_blocking_keys(
         session, person.id, digests if digests is not None else digests_of(record, deps), new_person=True
     )
     job = VerificationJob(
@@ -521,7 +523,7 @@ def _answer_held_elsewhere(
         submission=submission,
         explanation=explanation_json(hits),
     )
-    provinces = sorted({p.region[:2] for p in repository.persons_by_ids(session, held_elsewhere)})
+    provinces = sorted({p.region[:2] for p in people.persons_by_ids(session, held_elsewhere)})
     return StoredAnswer(
         409,
         {
@@ -620,7 +622,7 @@ def apply_verdict(
     if job is None or job.status == "done":
         return None
     advisory_xact_lock(session, "person", str(job.person_id))
-    person = repository.get_person(session, job.person_id, for_update=True)
+    person = people.get_person(session, job.person_id, for_update=True)
     assert person is not None and person.id is not None
     now = utcnow()
     if not _is_final(outcome, person.id_type):
@@ -688,7 +690,7 @@ def run_verification_job(
         job = session.get(VerificationJob, job_id)
         if job is None or job.status == "done":
             return None
-        person = repository.get_person(session, job.person_id)
+        person = people.get_person(session, job.person_id)
         assert person is not None
         record = person_to_record(person, deps.keyring)
         guardian = (

@@ -15,7 +15,8 @@ from sqlalchemy import and_, case, func, not_, or_
 from sqlmodel import Session, col, select
 
 from gateway.idgen.models import CodeLineage, IssuedCode
-from gateway.registry.models import Person, ProblemPerson, ProblemRecord, StatusEvent, VerificationJob
+from gateway.persons.models import Person
+from gateway.registry.models import ProblemPerson, ProblemRecord, StatusEvent, VerificationJob
 
 # Lineage reasons that are not promotions (a merge makes an alias, an unmerge restores it).
 NON_PROMOTION_REASONS = ("merge", "unmerge")

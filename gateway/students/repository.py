@@ -7,7 +7,8 @@ from datetime import date
 
 from sqlmodel import Session, col, func, select
 
-from gateway.registry.models import Person, StatusEvent
+from gateway.persons.models import Person
+from gateway.registry.models import StatusEvent
 
 # Merge chains are short (a merge of a merge is rare); the cap only guards against a cycle.
 _MAX_MERGE_DEPTH = 16

@@ -29,9 +29,10 @@ from gateway.identity import InvalidField, canonical_number, is_known_region, no
 from gateway.identity.codes import parse_gender
 from gateway.idgen.service import Resolution, resolve_code
 from gateway.keyring import KeyRing
-from gateway.registry import repository as persons
-from gateway.registry.models import Person, StatusEvent
-from gateway.registry.records import person_to_record
+from gateway.persons import repository as people
+from gateway.persons.models import Person
+from gateway.persons.records import person_to_record
+from gateway.registry.models import StatusEvent
 from gateway.students import repository
 from gateway.students.schemas import StatusEventRequest, VerificationRequest
 from gateway.students.statemachine import (
@@ -247,7 +248,7 @@ def record_event(
     assert found.person.id is not None
     # Serialise changes of one student: the status read below must still hold at commit.
     advisory_xact_lock(session, "person", str(found.person.id))
-    person = persons.get_person(session, found.person.id, for_update=True)
+    person = people.get_person(session, found.person.id, for_update=True)
     assert person is not None and person.id is not None
     if person.status != "active":
         raise Conflict("the student was merged while this change was submitted; submit it again")

@@ -31,8 +31,9 @@ from gateway.auth.scopes import ROLE_SCOPES, Role
 from gateway.context import AppContext
 from gateway.db import session_scope
 from gateway.idgen import formats
+from gateway.persons.models import Person
 from gateway.registry import service as registry
-from gateway.registry.models import Person, VerificationJob
+from gateway.registry.models import VerificationJob
 from tests.fixtures.api import ApiCaller, register_caller
 from tests.fixtures.routes import required_scopes
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from gateway.auth import service as auth_service
 from gateway.batches.commands import import_file
 from gateway.db import build_engine, session_scope
-from gateway.registry.models import Person
+from gateway.persons.models import Person
 from tests.batches.conftest import CHILDREN, read_results, to_csv
 
 app = typer.Typer()

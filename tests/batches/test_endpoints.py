@@ -14,7 +14,7 @@ from gateway.audit.models import AuditEvent
 from gateway.batches import service
 from gateway.batches.models import BatchRow
 from gateway.context import AppContext
-from gateway.registry.models import Person
+from gateway.persons.models import Person
 from tests.batches.conftest import CHILDREN, COLUMNS, count, read_results, to_csv
 from tests.fixtures.api import ApiCaller, register_caller
 

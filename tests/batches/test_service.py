@@ -20,8 +20,9 @@ from gateway.batches.parsing import BatchFormat
 from gateway.clock import utcnow
 from gateway.context import AppContext
 from gateway.db import session_scope
+from gateway.persons.models import Person
 from gateway.registry import service as registry
-from gateway.registry.models import IdempotencyRecord, Person
+from gateway.registry.models import IdempotencyRecord
 from tests.batches.conftest import CHILDREN, count, to_csv
 
 PROVINCE = Caller(

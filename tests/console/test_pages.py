@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from gateway.app import create_app
 from gateway.audit.models import AuditEvent
 from gateway.context import AppContext
-from gateway.registry.models import Person
+from gateway.persons.models import Person
 from gateway.settings import Settings
 from tests.console.conftest import county_reviewer, held_registration, mount_console
 from tests.fixtures.api import ApiCaller, register_caller

@@ -14,7 +14,7 @@ from gateway.db import session_scope
 from gateway.feed import service as feed
 from gateway.feed.models import ChangeEvent
 from gateway.idgen import service as codes
-from gateway.registry.models import Person
+from gateway.persons.models import Person
 
 
 def _count(session: Session) -> int:

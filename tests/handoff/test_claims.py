@@ -17,7 +17,7 @@ from gateway.context import AppContext
 from gateway.handoff import service
 from gateway.handoff.models import Admission
 from gateway.handoff.service import Disclosure
-from gateway.registry.models import Person
+from gateway.persons.models import Person
 from tests.fixtures.api import ApiCaller
 from tests.handoff.conftest import BASIS, Child, MakeParty, cohort, hand_over, ndjson, verified
 

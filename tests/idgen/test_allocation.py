@@ -13,8 +13,8 @@ from gateway.clock import utcnow
 from gateway.idgen import formats, service
 from gateway.idgen.models import CodeSequence, IssuedCode
 from gateway.keyring import KeyRing
-from gateway.registry import identifiers
-from gateway.registry.models import Person
+from gateway.persons import identifiers
+from gateway.persons.models import Person
 
 BORN = date(2016, 9, 1)
 REGION = "410102"
@@ -210,7 +210,7 @@ def test_an_active_national_number_belongs_to_one_person(session: Session, keyri
         "value_masked": "x",
         "valid_from": utcnow(),
     }
-    from gateway.registry.models import PersonIdentifier
+    from gateway.persons.models import PersonIdentifier
 
     with pytest.raises(IntegrityError), session.begin_nested():
         session.execute(insert(PersonIdentifier).values(**duplicate))

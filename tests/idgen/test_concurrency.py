@@ -16,8 +16,8 @@ from gateway.db import session_scope
 from gateway.idgen import formats, service
 from gateway.idgen.models import CodeLineage, IssuedCode
 from gateway.keyring import KeyRing
-from gateway.registry import identifiers
-from gateway.registry.models import Person
+from gateway.persons import identifiers
+from gateway.persons.models import Person
 
 pytestmark = pytest.mark.postgres
 T = TypeVar("T")

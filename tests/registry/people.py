@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from gateway.context import AppContext
 from gateway.handoff.models import Transfer
 from gateway.idgen import formats
-from gateway.registry.models import Person
+from gateway.persons.models import Person
 from mocks.population import Population
 from tests.fixtures.api import ApiCaller
 

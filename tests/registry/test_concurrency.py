@@ -24,8 +24,9 @@ from gateway.context import AppContext
 from gateway.idgen import service as code_service
 from gateway.idgen.models import IssuedCode
 from gateway.matching import generate_population
-from gateway.registry import identifiers
-from gateway.registry.models import Person, ProblemRecord, VerificationJob
+from gateway.persons import identifiers
+from gateway.persons.models import Person
+from gateway.registry.models import ProblemRecord, VerificationJob
 from tests.adapters.live import orchestrator
 from tests.fixtures.server import serve_in_thread
 from tests.mocks.live import known_population, running_mocks

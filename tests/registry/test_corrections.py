@@ -19,9 +19,10 @@ from gateway.audit.models import AuditEvent
 from gateway.clock import utcnow
 from gateway.context import AppContext
 from gateway.idgen.models import IssuedCode
+from gateway.persons import identifiers
+from gateway.persons.models import Person
 from gateway.privacy import mask_code
-from gateway.registry import identifiers
-from gateway.registry.models import Person, ProblemRecord, RecordCorrection, VerificationJob
+from gateway.registry.models import ProblemRecord, RecordCorrection, VerificationJob
 from mocks.population import Population
 from tests.fixtures.api import ApiCaller, register_caller
 from tests.registry.people import (

@@ -18,7 +18,8 @@ from sqlmodel import Session, select
 
 from gateway.context import AppContext
 from gateway.idgen import formats
-from gateway.registry.models import Person, ProblemRecord
+from gateway.persons.models import Person
+from gateway.registry.models import ProblemRecord
 from gateway.reports.service import current_month
 from mocks.population import Population
 from tests.fixtures.api import ApiCaller, register_caller

@@ -11,7 +11,8 @@ from sqlmodel import Session
 
 from gateway.context import AppContext
 from gateway.idgen import formats
-from gateway.registry.models import Person, ProblemRecord
+from gateway.persons.models import Person
+from gateway.registry.models import ProblemRecord
 from tests.fixtures.api import ApiCaller, register_caller
 
 SCHOOL = {"school_code": "4101020001", "school_region": "410102"}

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from gateway.audit.models import AuditEvent
 from gateway.context import AppContext
 from gateway.idgen import formats
-from gateway.registry.models import Person
+from gateway.persons.models import Person
 from tests.fixtures.api import ApiCaller, register_caller
 from tests.registry.people import lapse_transfer_lock, set_transfer_lock
 from tests.registry.test_registration import CHILD, SCHOOL, _citizen

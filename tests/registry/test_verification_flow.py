@@ -18,9 +18,10 @@ from gateway.auth.jurisdiction import Jurisdiction
 from gateway.auth.scopes import Role, Scope
 from gateway.context import AppContext
 from gateway.idgen import formats
+from gateway.persons.models import Person
 from gateway.privacy import mask_code
 from gateway.registry import service
-from gateway.registry.models import IdempotencyRecord, Person, ProblemRecord, VerificationJob
+from gateway.registry.models import IdempotencyRecord, ProblemRecord, VerificationJob
 from mocks.faults import FaultPlan
 from mocks.population import Population
 from mocks.server import RunningMocks

@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 from gateway.context import AppContext
 from gateway.errors import InvalidInput
 from gateway.idgen.models import CodeLineage, IssuedCode
-from gateway.registry.models import Person, ProblemRecord, StatusEvent, VerificationJob
+from gateway.persons.models import Person
+from gateway.registry.models import ProblemRecord, StatusEvent, VerificationJob
 from gateway.reports import service
 from gateway.reports.commands import report_app
 from gateway.reports.endpoints import router

@@ -14,8 +14,8 @@ from stdnum.cn import ric
 from gateway.identity import CanonicalRecord
 from gateway.idgen import service as idgen
 from gateway.keyring import KeyRing
-from gateway.registry.models import Person
-from gateway.registry.records import store_record
+from gateway.persons.models import Person
+from gateway.persons.records import store_record
 from gateway.registry.reviews import merge_persons
 from gateway.students.endpoints import router
 

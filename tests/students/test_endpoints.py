@@ -11,7 +11,8 @@ from sqlmodel import Session, col, select
 from gateway.audit.models import AuditEvent
 from gateway.handoff.models import Transfer
 from gateway.idgen import service as idgen
-from gateway.registry.models import Person, StatusEvent
+from gateway.persons.models import Person
+from gateway.registry.models import StatusEvent
 from tests.fixtures.api import MakeCaller
 from tests.students.conftest import SeedStudent, merge_into
 

@@ -17,9 +17,9 @@ from sqlmodel import Session
 from gateway.clock import utcnow
 from gateway.errors import Conflict, FieldError, InvalidInput
 from gateway.keyring import KeyRing
+from gateway.persons import repository
+from gateway.persons.models import PersonIdentifier
 from gateway.privacy import mask_id_number
-from gateway.registry import repository
-from gateway.registry.models import PersonIdentifier
 
 NATIONAL_DOCUMENT_SCHEMES = frozenset(
     {

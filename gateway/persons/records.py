@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from gateway.identity import CanonicalRecord
 from gateway.keyring import KeyRing
+from gateway.persons.models import Person
 from gateway.privacy import mask_id_number
-from gateway.registry.models import Person
 
 ID_CONTEXT = "person:id_number"
 

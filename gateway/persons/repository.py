@@ -1,0 +1,128 @@
+"""SQL for persons, their identifiers and blocking keys, and who holds a code now (merges followed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import make_transient_to_detached
+from sqlmodel import Session, col, select
+
+from gateway.db import is_postgres
+from gateway.persons.models import BlockingKey, Person, PersonIdentifier
+
+
+def add_person(session: Session, person: Person) -> Person:
+    session.add(person)
+    session.flush()
+    return person
+
+
+def get_person(session: Session, person_id: int, *, for_update: bool = False) -> Person | None:
+    query = select(Person).where(Person.id == person_id).execution_options(populate_existing=True)
+    if for_update:
+        query = query.with_for_update()
+    return session.exec(query).first()
+
+
+def active_identifiers(session: Session, person_id: int) -> Sequence[PersonIdentifier]:
+    return session.exec(
+        select(PersonIdentifier)
+        .where(PersonIdentifier.person_id == person_id, col(PersonIdentifier.valid_to).is_(None))
+        .order_by(col(PersonIdentifier.id))
+    ).all()
+
+
+def all_identifiers(session: Session, person_id: int) -> Sequence[PersonIdentifier]:
+    return session.exec(
+        select(PersonIdentifier)
+        .where(PersonIdentifier.person_id == person_id)
+        .order_by(col(PersonIdentifier.id))
+    ).all()
+
+
+def find_active_identifier(session: Session, scheme: str, value_hash: str) -> Sequence[PersonIdentifier]:
+    return session.exec(
+        select(PersonIdentifier).where(
+            PersonIdentifier.scheme == scheme,
+            PersonIdentifier.value_hash == value_hash,
+            col(PersonIdentifier.valid_to).is_(None),
+        )
+    ).all()
+
+
+def add_identifier(session: Session, identifier: PersonIdentifier) -> bool:
+    """Insert an identifier; False (nothing written, the transaction goes on) when an active national
+    number of the same scheme is already held (the only unique index it can break)."""
+    upsert = pg_insert if is_postgres(session) else sqlite_insert
+    values = identifier.model_dump(exclude={"id"})
+    new_id = session.execute(
+        upsert(PersonIdentifier).values(**values).on_conflict_do_nothing().returning(col(PersonIdentifier.id))
+    ).scalar_one_or_none()
+    if new_id is None:
+        return False
+    identifier.id = new_id
+    make_transient_to_detached(identifier)  # as if loaded: the caller may change it in this session
+    session.add(identifier)
+    return True
+
+
+def add_blocking_keys(
+    session: Session, person_id: int, digests: list[str], *, new_person: bool = False
+) -> None:
+    existing: set[str] = (
+        set()
+        if new_person
+        else set(session.exec(select(BlockingKey.digest).where(BlockingKey.person_id == person_id)).all())
+    )
+    new = sorted(set(digests) - existing)
+    if new:  # one multi-row INSERT, not one statement per key
+        session.execute(insert(BlockingKey).values([{"digest": d, "person_id": person_id} for d in new]))
+
+
+def persons_by_blocking_keys(session: Session, digests: list[str], limit: int) -> Sequence[Person]:
+    """Active persons sharing any of the digests (the candidate set of a search)."""
+    if not digests:
+        return []
+    ids = (
+        select(BlockingKey.person_id)
+        .where(col(BlockingKey.digest).in_(digests))
+        .distinct()
+        .limit(limit)
+        .scalar_subquery()
+    )
+    return session.exec(
+        select(Person).where(col(Person.id).in_(ids), Person.status == "active").order_by(col(Person.id))
+    ).all()
+
+
+def persons_by_ids(session: Session, ids: list[int]) -> Sequence[Person]:
+    if not ids:
+        return []
+    return session.exec(select(Person).where(col(Person.id).in_(ids)).order_by(col(Person.id))).all()
+
+
+def merge_chain(session: Session, person_id: int) -> list[Person]:
+    """The person and, if merged away, each survivor in turn: the last is who holds the code now."""
+    person = get_person(session, person_id)
+    if person is None:
+        return []
+    chain = [person]
+    seen = {person_id}
+    while person.merged_into_id is not None and person.merged_into_id not in seen:
+        survivor = get_person(session, person.merged_into_id)
+        if survivor is None:
+            break
+        person = survivor
+        chain.append(person)
+        seen.add(int(person.id or 0))
+    return chain
+
+
+def current_holder(session: Session, person_id: int) -> Person:
+    """The person a (possibly merged-away) person id stands for now."""
+    chain = merge_chain(session, person_id)
+    assert chain, f"person {person_id} does not exist"
+    return chain[-1]
