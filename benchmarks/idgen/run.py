@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from benchmarks.dbtarget import postgres_database, sqlite_database
 from gateway.db import build_engine, session_scope
 from gateway.idgen import service
+from gateway.registry.service import new_person
 
 N = 2000
 
@@ -26,9 +27,7 @@ def _rate(url: str, kind: str, threads: int) -> float:
             born = date(2016, 1, 1) + timedelta(days=(t * per_thread + i) % 300)
             with session_scope(engine) as session:
                 if kind == "L":
-                    service.create_person_with_temporary_code(
-                        session, region="410102", school_code=None, birth_date=born, actor="bench"
-                    )
+                    new_person(session, region="410102", school_code=None, birth_date=born, actor="bench")[0]
                 else:
                     service.allocate_j_code(session, "410102", born, "bench")
 

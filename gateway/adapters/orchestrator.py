@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
-from enum import StrEnum
 from typing import Protocol
 
 from gateway.adapters.base import (
@@ -39,6 +38,7 @@ from gateway.adapters.public_security import PublicSecurityVerifier
 from gateway.adapters.settings import AdapterSettings, AdaptersSettings, Implementation
 from gateway.adapters.social_security import SocialSecurityVerifier
 from gateway.identity import CITIZEN_ID_TYPES
+from gateway.verdicts import VerdictOutcome, VerdictReason
 
 logger = logging.getLogger(__name__)
 
@@ -62,30 +62,6 @@ class IdentitySubject(Protocol):
     def nationality(self) -> str | None: ...
     @property
     def guardian_name(self) -> str | None: ...
-
-
-class VerdictOutcome(StrEnum):
-    """Overall outcome of an identity verification."""
-
-    VERIFIED = "verified"
-    FAILED = "failed"
-    PENDING = "pending"
-    NOT_APPLICABLE = "not_applicable"
-
-
-class VerdictReason(StrEnum):
-    """Why the outcome is what it is."""
-
-    CONSISTENT = "consistent"
-    NO_SUCH_NUMBER = "no_such_number"
-    NOT_FOUND = "not_found"
-    NAME_MISMATCH = "name_mismatch"
-    FIELD_MISMATCH = "field_mismatch"
-    SOURCE_UNAVAILABLE = "source_unavailable"
-    QUOTA_EXHAUSTED = "quota_exhausted"
-    SOURCE_ERROR = "source_error"
-    NO_SOURCE = "no_source"
-    NO_GUARDIAN_ID = "no_guardian_id"
 
 
 @dataclass(frozen=True)

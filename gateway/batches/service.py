@@ -47,8 +47,9 @@ from gateway.clock import as_utc, utcnow
 from gateway.db import session_scope
 from gateway.errors import FieldError, Forbidden, GatewayError, InvalidInput, NotFound
 from gateway.keyring import KeyRing
+from gateway.registry import outcomes
 from gateway.registry import service as registry
-from gateway.registry.idempotency import StoredAnswer
+from gateway.registry.outcomes import RegistrationOutcome
 from gateway.registry.service import RegistryDeps
 from gateway.settings import Settings
 
@@ -291,14 +292,12 @@ def _claim(session: Session, batch_id: str, owner: str, lease_seconds: float) ->
     return _Claim(caller_of(batch), batch.total_rows, batch.done_rows)
 
 
-def _outcome_of_answer(answer: StoredAnswer) -> dict[str, Any]:
-    body = answer.body
-    problem_id = body.get("problem_id")
+def _row_of_outcome(outcome: RegistrationOutcome) -> dict[str, Any]:
     return {
-        "outcome": str(body.get("outcome", "error"))[:20],
-        "http_status": answer.status_code,
-        "code": body.get("code"),
-        "problem_id": int(problem_id) if problem_id is not None else None,
+        "outcome": outcome.kind,
+        "http_status": outcomes.status_of(outcome),
+        "code": getattr(outcome, "code", None),
+        "problem_id": getattr(outcome, "problem_id", None),
     }
 
 
@@ -306,7 +305,7 @@ def _register_row(
     engine: Engine, deps: RegistryDeps, caller: Caller, key: str, body: dict[str, Any]
 ) -> dict[str, Any]:
     try:
-        return _outcome_of_answer(registry.register(engine, deps, caller, body, key))
+        return _row_of_outcome(registry.register(engine, deps, caller, body, key))
     except InvalidInput as exc:
         return {"outcome": "rejected", "http_status": 422, "errors_json": _errors_json(exc.errors)}
     except Forbidden as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -37,12 +37,17 @@ def insert_code(session: Session, code: IssuedCode) -> bool:
         "issued_at": code.issued_at,
         "issued_by": code.issued_by,
     }
-    inserted = session.execute(
-        insert(IssuedCode)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["code"])
-        .returning(col(IssuedCode.code))
-    ).first()
+    table = IssuedCode.__table__  # type: ignore[attr-defined]
+    inserted = (
+        session.connection()
+        .execute(
+            insert(table)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["code"])
+            .returning(table.c.code)
+        )
+        .first()
+    )
     return inserted is not None
 
 
@@ -51,6 +56,12 @@ def attach_code(session: Session, code: str, person_id: int, *, status: str | No
     if status is not None:
         values["status"] = status
     session.execute(update(IssuedCode).where(col(IssuedCode.code) == code).values(**values))
+
+
+def bind_codes(session: Session, codes: list[str], person_id: int) -> None:
+    """Give codes issued moments ago (with no person yet) to the person just written."""
+    table = IssuedCode.__table__  # type: ignore[attr-defined]
+    session.connection().execute(update(table).where(table.c.code.in_(codes)).values(person_id=person_id))
 
 
 def next_j_sequence(session: Session, region: str, birth_date: date) -> int:
@@ -70,8 +81,12 @@ def next_j_sequence(session: Session, region: str, birth_date: date) -> int:
 
 
 def add_lineage(session: Session, entry: CodeLineage) -> None:
-    session.add(entry)
-    session.flush()
+    table = CodeLineage.__table__  # type: ignore[attr-defined]
+    entry.id = (
+        session.connection()
+        .execute(insert(table).values(**entry.model_dump(exclude={"id"})).returning(table.c.id))
+        .scalar_one()
+    )
 
 
 def lineage_for_persons(session: Session, person_ids: Sequence[int]) -> Sequence[CodeLineage]:

@@ -13,7 +13,6 @@ The ``issued_code`` primary key is the last word: a code can be inserted only on
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
@@ -40,11 +39,18 @@ class CodeSpaceExhausted(GatewayError):
 
 
 def _issue(
-    session: Session, code: str, kind: CodeType, actor: str, person_id: int | None
+    session: Session,
+    code: str,
+    kind: CodeType,
+    actor: str,
+    person_id: int | None,
+    status: str = "current",
 ) -> IssuedCode | None:
     """Insert a code; None when it was issued before (by anyone, ever). The row returned is not
     attached to the session: change it through the repository."""
-    row = IssuedCode(code=code, type=kind.value, person_id=person_id, issued_at=utcnow(), issued_by=actor)
+    row = IssuedCode(
+        code=code, type=kind.value, person_id=person_id, status=status, issued_at=utcnow(), issued_by=actor
+    )
     return row if repository.insert_code(session, row) else None
 
 
@@ -68,16 +74,19 @@ def allocate_l_code(
     person_id: int | None = None,
     *,
     id_number: str | None = None,
+    status: str = "current",
 ) -> IssuedCode:
     """A fresh L code. ``id_number`` is the holder's document number, when known: the code never
-    equals ``L`` + that number."""
+    equals ``L`` + that number. ``status`` is ``superseded`` for a code promoted as it is issued."""
     prefix = formats.l_prefix(region, birth_date)
     forbidden = _revealing_suffix(prefix, id_number)
     for _ in range(_RANDOM_TRIES):
         suffix = secrets.randbelow(10_000)
         if suffix == forbidden:
             continue
-        row = _issue(session, formats.build_l_code(region, birth_date, suffix), CodeType.L, actor, person_id)
+        row = _issue(
+            session, formats.build_l_code(region, birth_date, suffix), CodeType.L, actor, person_id, status
+        )
         if row:
             return row
     # Crowded space: choose among the suffixes still free rather than keep guessing.
@@ -87,7 +96,7 @@ def allocate_l_code(
             raise CodeSpaceExhausted(
                 f"all 10,000 temporary codes for region {region} and birth date {birth_date} are issued"
             )
-        row = _issue(session, prefix + f"{secrets.choice(free):04d}", CodeType.L, actor, person_id)
+        row = _issue(session, prefix + f"{secrets.choice(free):04d}", CodeType.L, actor, person_id, status)
         if row:
             return row
 
@@ -143,55 +152,18 @@ class Promotion:
     fallback_reason: str | None = None
 
 
-def _new_person(
-    session: Session,
-    *,
-    code: str,
-    region: str,
-    school_code: str | None,
-    birth_date: date,
-    details: Callable[[Person], None] | None,
-) -> Person:
-    now = utcnow()
-    person = Person(
-        current_code=code,
-        region=region,
-        school_code=school_code,
-        birth_date=birth_date,
-        created_at=now,
-        updated_at=now,
-    )
-    if details is not None:
-        details(person)  # the rest of the record goes into the same INSERT
-    people.add_person(session, person)
-    assert person.id is not None
-    return person
+@dataclass(frozen=True)
+class NewCodes:
+    """The codes of a person about to be written: the ``L`` code, and the formal code when the
+    person was verified before being written (the ``L`` code is then issued already superseded)."""
 
+    temporary: str
+    formal: str | None = None
+    fallback_reason: str | None = None
 
-def create_person_with_temporary_code(
-    session: Session,
-    *,
-    region: str,
-    school_code: str | None,
-    birth_date: date,
-    actor: str,
-    id_number: str | None = None,
-    details: Callable[[Person], None] | None = None,
-) -> Person:
-    """A new person holding a fresh L code (the first registration of someone who matched nobody)."""
-    code = allocate_l_code(session, region, birth_date, actor, id_number=id_number)
-    person = _new_person(
-        session,
-        code=code.code,
-        region=region,
-        school_code=school_code,
-        birth_date=birth_date,
-        details=details,
-    )
-    assert person.id is not None
-    repository.attach_code(session, code.code, person.id)
-    feed.append(session, type="code.issued", person=person)
-    return person
+    @property
+    def current(self) -> str:
+        return self.formal or self.temporary
 
 
 def _require_id_number_for_g(target: Literal["G", "J"], resident_id: str | None) -> None:
@@ -201,67 +173,85 @@ def _require_id_number_for_g(target: Literal["G", "J"], resident_id: str | None)
         )
 
 
-def _record_promotion(
-    session: Session, person: Person, old_code: str, formal: FormalCode, *, reason: str, actor: str
+def issue_new_person_codes(
+    session: Session,
+    *,
+    region: str,
+    birth_date: date,
+    actor: str,
+    id_number: str | None = None,
+    formal: Literal["G", "J"] | None = None,
+) -> NewCodes:
+    """Codes for a person not written yet: an ``L`` code, and with ``formal`` at once its promotion
+    (``G`` from ``id_number``, falling back to ``J``). ``bind_new_codes`` gives them to the person."""
+    if formal is not None:
+        _require_id_number_for_g(formal, id_number)
+    temporary = allocate_l_code(
+        session,
+        region,
+        birth_date,
+        actor,
+        id_number=id_number,
+        status="current" if formal is None else "superseded",
+    )
+    if formal is None:
+        return NewCodes(temporary.code)
+    promoted = allocate_formal_code(
+        session,
+        region=region,
+        birth_date=birth_date,
+        resident_id=id_number if formal == "G" else None,
+        actor=actor,
+    )
+    return NewCodes(temporary.code, promoted.code.code, promoted.fallback_reason)
+
+
+def bind_new_codes(
+    session: Session, codes: NewCodes, person: Person, *, actor: str, reason: str | None = None
 ) -> None:
-    """The lineage entry and the feed event of a promotion from ``old_code`` to ``person``'s code."""
+    """Give the codes of ``issue_new_person_codes`` to the person just written (one UPDATE), with
+    the feed events and, for a promotion, its lineage: the same rows as an ``L`` code issued and
+    later promoted by ``promote_code``, none written twice."""
+    assert person.id is not None
+    repository.bind_codes(session, [c for c in (codes.temporary, codes.formal) if c], person.id)
+    feed.append(session, type="code.issued", person=person, code=codes.temporary)
+    if codes.formal is not None:
+        _record_promotion(
+            session,
+            person,
+            codes.temporary,
+            codes.formal,
+            codes.fallback_reason,
+            reason=reason or "verified_and_deduplicated",
+            actor=actor,
+        )
+
+
+def _record_promotion(
+    session: Session,
+    person: Person,
+    old_code: str,
+    new_code: str,
+    fallback_reason: str | None,
+    *,
+    reason: str,
+    actor: str,
+) -> None:
+    """The lineage entry and the feed event of a promotion from ``old_code`` to ``new_code``."""
     assert person.id is not None
     repository.add_lineage(
         session,
         CodeLineage(
             person_id=person.id,
             old_code=old_code,
-            new_code=formal.code.code,
+            new_code=new_code,
             reason=reason,
-            detail=formal.fallback_reason,
+            detail=fallback_reason,
             actor=actor,
             occurred_at=utcnow(),
         ),
     )
     feed.append(session, type="code.promoted", person=person, old_code=old_code, detail=reason[:200])
-
-
-def create_person_with_formal_code(
-    session: Session,
-    *,
-    region: str,
-    school_code: str | None,
-    birth_date: date,
-    actor: str,
-    target: Literal["G", "J"],
-    resident_id: str | None,
-    reason: str,
-    details: Callable[[Person], None] | None = None,
-) -> Promotion:
-    """A new person already verified when first registered: the L code is issued and at once promoted.
-
-    The same codes, lineage and feed events as ``create_person_with_temporary_code`` followed by
-    ``promote_code``, written in one go (no row is written twice)."""
-    _require_id_number_for_g(target, resident_id)
-    temporary = allocate_l_code(session, region, birth_date, actor, id_number=resident_id)
-    formal = allocate_formal_code(
-        session,
-        region=region,
-        birth_date=birth_date,
-        resident_id=resident_id if target == "G" else None,
-        actor=actor,
-    )
-    person = _new_person(
-        session,
-        code=formal.code.code,
-        region=region,
-        school_code=school_code,
-        birth_date=birth_date,
-        details=details,
-    )
-    assert person.id is not None
-    repository.attach_code(session, temporary.code, person.id, status="superseded")
-    repository.attach_code(session, formal.code.code, person.id)
-    feed.append(session, type="code.issued", person=person, code=temporary.code)
-    _record_promotion(session, person, temporary.code, formal, reason=reason, actor=actor)
-    return Promotion(
-        person, temporary.code, formal.code.code, promoted=True, fallback_reason=formal.fallback_reason
-    )
 
 
 def is_issued(session: Session, code: str) -> bool:
@@ -310,7 +300,9 @@ def promote_code(
     person.current_code = formal.code.code
     person.updated_at = utcnow()
     session.add(person)
-    _record_promotion(session, person, issued.code, formal, reason=reason, actor=actor)
+    _record_promotion(
+        session, person, issued.code, formal.code.code, formal.fallback_reason, reason=reason, actor=actor
+    )
     return Promotion(
         person, issued.code, formal.code.code, promoted=True, fallback_reason=formal.fallback_reason
     )

@@ -111,9 +111,12 @@ def attach_identifier(
 
 def end_identifier(session: Session, identifier: PersonIdentifier) -> None:
     """Close an identifier's validity (a corrected number, a returned document); never delete it."""
+    assert identifier.id is not None
+    session.flush()  # an identifier changed through the session is written first
     identifier.valid_to = utcnow()
-    session.add(identifier)
-    session.flush()
+    repository.end_identifier(session, identifier.id, identifier.valid_to)
+    if identifier in session:
+        session.expire(identifier, ["valid_to"])
 
 
 def find_holders(session: Session, keyring: KeyRing, scheme: str, value: str) -> list[int]:

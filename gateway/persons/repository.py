@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import make_transient_to_detached
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from gateway.db import is_postgres
 from gateway.persons.models import BlockingKey, Person, PersonIdentifier
 
 
-def add_person(session: Session, person: Person) -> Person:
-    session.add(person)
-    session.flush()
-    return person
+def _table(model: type[SQLModel]) -> Table:
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+def insert_person(session: Session, person: Person) -> int:
+    """Write a new person (one INSERT, no unit of work) and set its id; the object stays outside the
+    session: read the person again (``get_person``) to change it through the ORM."""
+    table = _table(Person)
+    values = {c.name: getattr(person, c.name) for c in table.columns if c.name != "id"}
+    person.id = (
+        session.connection().execute(insert(table).values(**values).returning(table.c.id)).scalar_one()
+    )
+    return person.id
 
 
 def get_person(session: Session, person_id: int, *, for_update: bool = False) -> Person | None:
@@ -54,19 +63,26 @@ def find_active_identifier(session: Session, scheme: str, value_hash: str) -> Se
 
 
 def add_identifier(session: Session, identifier: PersonIdentifier) -> bool:
-    """Insert an identifier; False (nothing written, the transaction goes on) when an active national
-    number of the same scheme is already held (the only unique index it can break)."""
+    """Insert an identifier and set its id; False (nothing written, the transaction goes on) when an
+    active national number of the same scheme is already held (the only unique index it can break)."""
     upsert = pg_insert if is_postgres(session) else sqlite_insert
+    table = _table(PersonIdentifier)
     values = identifier.model_dump(exclude={"id"})
-    new_id = session.execute(
-        upsert(PersonIdentifier).values(**values).on_conflict_do_nothing().returning(col(PersonIdentifier.id))
-    ).scalar_one_or_none()
+    new_id = (
+        session.connection()
+        .execute(upsert(table).values(**values).on_conflict_do_nothing().returning(table.c.id))
+        .scalar_one_or_none()
+    )
     if new_id is None:
         return False
     identifier.id = new_id
-    make_transient_to_detached(identifier)  # as if loaded: the caller may change it in this session
-    session.add(identifier)
     return True
+
+
+def end_identifier(session: Session, identifier_id: int, at: datetime) -> None:
+    """Close an identifier's validity (never delete it)."""
+    table = _table(PersonIdentifier)
+    session.connection().execute(update(table).where(table.c.id == identifier_id).values(valid_to=at))
 
 
 def add_blocking_keys(
@@ -79,7 +95,9 @@ def add_blocking_keys(
     )
     new = sorted(set(digests) - existing)
     if new:  # one multi-row INSERT, not one statement per key
-        session.execute(insert(BlockingKey).values([{"digest": d, "person_id": person_id} for d in new]))
+        session.connection().execute(
+            insert(_table(BlockingKey)).values([{"digest": d, "person_id": person_id} for d in new])
+        )
 
 
 def persons_by_blocking_keys(session: Session, digests: list[str], limit: int) -> Sequence[Person]:

@@ -16,8 +16,9 @@ from gateway.errors import InvalidInput, NotFound
 from gateway.persons import repository as people
 from gateway.persons.models import Person
 from gateway.privacy import disclosed_code, mask_code, mask_id_number
-from gateway.registry import corrections, repository, reviews, service
+from gateway.registry import corrections, outcomes, repository, reviews, service
 from gateway.registry.models import Merge, ProblemRecord
+from gateway.registry.outcomes import HeldElsewhere
 from gateway.registry.schemas import (
     CorrectionHistory,
     CorrectionOut,
@@ -68,9 +69,16 @@ def register(
     body: RegistrationRequest,
     idempotency_key: IdempotencyKey,
 ) -> JSONResponse:
-    """Register a student: ``existing`` (200), ``issued`` (201), ``review_required`` (202) or 422."""
-    answer = service.register(ctx.engine, deps, caller, body.submitted(), idempotency_key)
-    return JSONResponse(answer.body, status_code=answer.status_code)
+    """Register a student: ``existing`` (200), ``issued`` (201), ``review_required`` (202),
+    ``held_elsewhere`` (409) or 422."""
+    outcome = service.register(ctx.engine, deps, caller, body.submitted(), idempotency_key)
+    answer = outcomes.to_json(outcome)
+    if isinstance(outcome, HeldElsewhere):
+        answer["next_step"] = (
+            "the child is enrolled in another jurisdiction: apply for a transfer "
+            "(POST /v1/transfers) with the code and identity the family holds"
+        )
+    return JSONResponse(answer, status_code=outcomes.status_of(outcome))
 
 
 @router.post("/v1/search", response_model=SearchResponse)

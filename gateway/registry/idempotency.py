@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlalchemy import select
+from sqlmodel import Session
 
 from gateway.clock import utcnow
 from gateway.db import advisory_xact_lock
@@ -48,19 +49,40 @@ def check_key(key: str | None) -> str:
     return key
 
 
+_TABLE = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+
+
 def lookup(session: Session, client_id: str, key: str, digest: str) -> StoredAnswer | None:
     """Lock the key, then return the stored answer (or None); 409 if it answered another body."""
     advisory_xact_lock(session, "idempotency", client_id, key)
-    row = session.exec(
-        select(IdempotencyRecord).where(
-            IdempotencyRecord.client_id == client_id, IdempotencyRecord.key == key
+    row = (
+        session.connection()
+        .execute(
+            select(_TABLE.c.request_hash, _TABLE.c.status_code, _TABLE.c.response_json).where(
+                _TABLE.c.client_id == client_id, _TABLE.c.key == key
+            )
         )
-    ).first()
+        .first()
+    )
     if row is None:
         return None
     if row.request_hash != digest:
         raise IdempotencyConflict("this Idempotency-Key was used with a different request body")
     return StoredAnswer(row.status_code, json.loads(row.response_json))
+
+
+def insert(session: Session, client_id: str, key: str, digest: str, answer: StoredAnswer) -> None:
+    """Store the answer to a key that ``lookup`` found unanswered in this transaction (its lock held)."""
+    session.connection().execute(
+        _TABLE.insert().values(
+            client_id=client_id,
+            key=key,
+            request_hash=digest,
+            status_code=answer.status_code,
+            response_json=json.dumps(answer.body, ensure_ascii=False, default=str),
+            created_at=utcnow(),
+        )
+    )
 
 
 def store(session: Session, client_id: str, key: str, digest: str, answer: StoredAnswer) -> None:

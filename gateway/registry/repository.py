@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from gateway.persons.models import Person
@@ -56,3 +57,13 @@ def corrections_of(session: Session, person_id: int) -> Sequence[RecordCorrectio
         .where(RecordCorrection.person_id == person_id)
         .order_by(col(RecordCorrection.id))
     ).all()
+
+
+def add_job(session: Session, job: VerificationJob) -> None:
+    """Queue (or record as done) a person's verification: one INSERT, outside the unit of work."""
+    table = VerificationJob.__table__  # type: ignore[attr-defined]
+    job.id = (
+        session.connection()
+        .execute(insert(table).values(**job.model_dump(exclude={"id"})).returning(table.c.id))
+        .scalar_one()
+    )

@@ -384,7 +384,7 @@ def decide(
     elif decision == "different_persons":
         submission = submitted(problem, deps)
         if submission is not None and problem.subject_person_id is None:
-            person, _job, _verification = create_person(session, deps, submission, actor)
+            person, _issued = create_person(session, deps, submission, actor)
             code = person.current_code
             problem.result_person_id = person.id
         problem.status = "resolved"

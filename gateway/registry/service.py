@@ -1,10 +1,11 @@
 """The registration workflow: normalise, search before create, one code per person, verify, promote.
 
-One registration runs in two units of work. The first, under locks on the person's blocking keys,
-decides exactly one outcome (``existing``, ``review_required`` or ``issued``) and, for ``issued``,
-writes the person, the ``L`` code and a durable verification job together. The second, after the
-external systems answered within a short deadline, records the verdict and promotes the code. If
-the process dies between the two, the job is still queued and the worker finishes it.
+A registration ends in one typed outcome (``gateway.registry.outcomes``). Under locks on the
+person's blocking keys, the first unit of work decides it; when it is a new person, the external
+systems are asked outside any transaction (within a short deadline), and a second unit of work
+decides again under the same locks and writes the person, their codes (promoted at once when
+verified), blocking keys, identifier and verification job together. A verdict not reached in time
+leaves the job queued for ``gateway worker``, which applies it later (``apply_verdict``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any, Protocol
+from datetime import date, timedelta
+from typing import Any, Literal
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -39,21 +40,15 @@ from gateway.persons import repository as people
 from gateway.persons.models import Person
 from gateway.persons.records import person_to_record, store_record
 from gateway.privacy import disclosed_code
-from gateway.registry import idempotency, repository
+from gateway.registry import idempotency, outcomes, repository
 from gateway.registry.idempotency import StoredAnswer
 from gateway.registry.models import ProblemRecord, VerificationJob
+from gateway.registry.outcomes import Existing, HeldElsewhere, Issued, RegistrationOutcome, ReviewRequired
+from gateway.verdicts import Judgement, VerdictOutcome, VerdictReason, Verifier
 
 logger = logging.getLogger(__name__)
 
 REGISTRATION_FIELDS = ("school_code", "school_region", "guardian_id_number")
-
-
-class Verifier(Protocol):
-    """What the registry needs of the verification orchestrator (gateway.adapters)."""
-
-    def verify_identity(
-        self, record: Any, *, guardian_id_number: str | None = None, deadline_seconds: float | None = None
-    ) -> Any: ...
 
 
 @dataclass
@@ -243,15 +238,12 @@ def open_problem(
 class Verdict:
     """A verification verdict as the registry records it."""
 
-    outcome: str  # verified, failed, pending, not_applicable
-    reason: str
+    outcome: VerdictOutcome
+    reason: VerdictReason
 
 
-def _verdict_of(result: Any) -> Verdict:
-    return Verdict(
-        str(getattr(result.outcome, "value", result.outcome)),
-        str(getattr(result.reason, "value", result.reason)),
-    )
+def _verdict_of(result: Judgement) -> Verdict:
+    return Verdict(VerdictOutcome(result.outcome), VerdictReason(result.reason))
 
 
 def _is_final(outcome: str, id_type: str | None) -> bool:
@@ -317,6 +309,46 @@ def _open_wrong_id(
     )
 
 
+def new_person(
+    session: Session,
+    *,
+    region: str,
+    school_code: str | None,
+    birth_date: date,
+    actor: str,
+    record: CanonicalRecord | None = None,
+    keyring: KeyRing | None = None,
+    verification_status: str = "unverified",
+    formal: Literal["G", "J"] | None = None,
+    promotion_reason: str | None = None,
+) -> tuple[Person, codes.NewCodes]:
+    """Write a new person holding a fresh ``L`` code (with ``formal``: already promoted to it).
+
+    ``record`` (with the keyring that encrypts its ID number) gives the demographics. Returns the
+    person as written, outside the session (``people.get_person`` to change it through the ORM),
+    and their codes."""
+    id_number = record.id_number if record is not None else None
+    codes_ = codes.issue_new_person_codes(
+        session, region=region, birth_date=birth_date, actor=actor, id_number=id_number, formal=formal
+    )
+    now = utcnow()
+    person = Person(
+        current_code=codes_.current,
+        region=region,
+        school_code=school_code,
+        birth_date=birth_date,
+        created_at=now,
+        updated_at=now,
+        verification_status=verification_status,
+    )
+    if record is not None:
+        assert keyring is not None
+        store_record(person, record, keyring)
+    people.insert_person(session, person)
+    codes.bind_new_codes(session, codes_, person, actor=actor, reason=promotion_reason)
+    return person, codes_
+
+
 def create_person(
     session: Session,
     deps: RegistryDeps,
@@ -324,59 +356,32 @@ def create_person(
     actor: str,
     digests: list[str] | None = None,
     verdict: Verdict | None = None,
-) -> tuple[Person, VerificationJob, dict[str, Any]]:
+) -> tuple[Person, Issued]:
     """A new person with their identifiers and blocking keys, and their verification.
 
     Without a verdict the person gets an L code and a queued verification job. With one (the
     external systems answered before the person was written) it is applied in the same transaction:
     the L code issued and promoted at once, a wrong-ID problem opened, or the job queued for a retry.
-    Returns the person, the job and what the verification changed (for the answer).
     """
     record = submission.record
     now = utcnow()
     final = verdict is not None and _is_final(verdict.outcome, str(record.id_type))
-    status = verdict.outcome if verdict is not None and final else "pending"
+    status = VerdictOutcome(verdict.outcome) if verdict is not None and final else VerdictOutcome.PENDING
     target = _promotion_target(str(record.id_type), record.id_number, status)
-
-    def details(person: Person) -> None:
-        store_record(person, record, deps.keyring)
-        person.verification_status = status
-
-    region, school_code, born = submission.school_region, submission.school_code, record.birth_date
-    result: dict[str, Any] = {"verification": status}
-    if target is not None:
-        assert verdict is not None
-        promotion = codes.create_person_with_formal_code(
-            session,
-            target="G" if target == "G" else "J",
-            resident_id=record.id_number if target == "G" else None,
-            reason="verified_and_deduplicated"
-            if verdict.outcome == "verified"
-            else "deduplicated_without_id",
-            region=region,
-            school_code=school_code,
-            birth_date=born,
-            actor=actor,
-            details=details,
-        )
-        person = promotion.person
-        result.update(
-            {
-                "code": promotion.new_code,
-                "code_type": promotion.new_code[0],
-                "promoted_from": promotion.old_code,
-            }
-        )
-    else:
-        person = codes.create_person_with_temporary_code(
-            session,
-            region=region,
-            school_code=school_code,
-            birth_date=born,
-            actor=actor,
-            id_number=record.id_number,
-            details=details,
-        )
+    person, issued = new_person(
+        session,
+        region=submission.school_region,
+        school_code=submission.school_code,
+        birth_date=record.birth_date,
+        actor=actor,
+        record=record,
+        keyring=deps.keyring,
+        verification_status=status,
+        formal=None if target is None else ("G" if target == "G" else "J"),
+        promotion_reason="verified_and_deduplicated"
+        if status == VerdictOutcome.VERIFIED
+        else "deduplicated_without_id",
+    )
     assert person.id is not None
     attach_document(session, deps, person.id, record, actor, new_person=True)
     people.add_blocking_keys(
@@ -401,17 +406,25 @@ def create_person(
         job.attempts = 1
         job.next_attempt_at = now + timedelta(seconds=deps.retry_backoff_seconds[0])
         job.last_reason = verdict.reason
-    session.add(job)
-    session.flush()
-    if verdict is not None and verdict.outcome == "failed":
-        result["problem_id"] = _open_wrong_id(session, deps, person, verdict.reason, actor).id
-    return person, job, result
+    repository.add_job(session, job)
+    problem_id = None
+    if verdict is not None and verdict.outcome == VerdictOutcome.FAILED:
+        problem_id = _open_wrong_id(session, deps, person, verdict.reason, actor).id
+    return person, Issued(
+        code=disclosed_code(person.current_code, supplied={str(record.id_number)}),
+        code_type=person.current_code[0],
+        verification=status,
+        promoted_from=issued.temporary if issued.formal else None,
+        problem_id=problem_id,
+        warnings=submission.warnings,
+        flags=submission.flags,
+    )
 
 
-def _answer_existing(person: Person, submission: Submission) -> StoredAnswer:
+def _answer_existing(person: Person, submission: Submission) -> Existing:
     # The registrant learns a G code in full only when it sent that ID number itself.
     code = disclosed_code(person.current_code, supplied={str(submission.record.id_number)})
-    return StoredAnswer(200, {"outcome": "existing", "code": code, "code_type": person.current_code[0]})
+    return Existing(code=code, code_type=person.current_code[0])
 
 
 def _decide(
@@ -422,7 +435,7 @@ def _decide(
     *,
     verdict: Verdict | None = None,
     defer_new: bool = False,
-) -> StoredAnswer | None:
+) -> RegistrationOutcome | None:
     """The one outcome of a registration, written; None (nothing written) when the outcome is a new
     person and ``defer_new`` asks to verify them before they are written.
 
@@ -474,30 +487,16 @@ def _decide(
             submission=submission,
             explanation=explanation_json(hits),
         )
-        return StoredAnswer(
-            202,
-            {
-                "outcome": "review_required",
-                "problem_id": problem.id,
-                "problem_type": kind,
-                "search_outcome": outcome,
-                "candidate_count": len(candidate_ids),
-            },
+        assert problem.id is not None
+        return ReviewRequired(
+            problem_id=problem.id,
+            problem_type=kind,
+            search_outcome=outcome,
+            candidate_count=len(candidate_ids),
         )
     if defer_new:
         return None
-    person, _job, verification = create_person(session, deps, submission, actor, digests, verdict)
-    return StoredAnswer(
-        201,
-        {
-            "outcome": "issued",
-            "code": disclosed_code(person.current_code, supplied={str(record.id_number)}),
-            "code_type": person.current_code[0],
-            **verification,
-            "warnings": submission.warnings,
-            "flags": submission.flags,
-        },
-    )
+    return create_person(session, deps, submission, actor, digests, verdict)[1]
 
 
 def _answer_held_elsewhere(
@@ -508,10 +507,10 @@ def _answer_held_elsewhere(
     hits: list[SearchHit],
     candidate_ids: list[int],
     held_elsewhere: list[int],
-) -> StoredAnswer:
-    """409 ``held_elsewhere``: the child is enrolled in another jurisdiction. Nothing is registered;
-    a duplicate-enrolment problem record names both sides (each sees the other masked), and the
-    registrant's way forward is a transfer application with the code the family holds."""
+) -> HeldElsewhere:
+    """The child is enrolled in another jurisdiction. Nothing is registered; a duplicate-enrolment
+    problem record names both sides (each sees the other masked), and the registrant's way forward
+    is a transfer application with the code the family holds."""
     problem = open_problem(
         session,
         deps,
@@ -523,23 +522,14 @@ def _answer_held_elsewhere(
         submission=submission,
         explanation=explanation_json(hits),
     )
+    assert problem.id is not None
     provinces = sorted({p.region[:2] for p in people.persons_by_ids(session, held_elsewhere)})
-    return StoredAnswer(
-        409,
-        {
-            "outcome": "held_elsewhere",
-            "problem_id": problem.id,
-            "problem_type": "duplicate_enrolment",
-            "held_in_provinces": provinces,
-            "next_step": "the child is enrolled in another jurisdiction: apply for a transfer "
-            "(POST /v1/transfers) with the code and identity the family holds",
-        },
-    )
+    return HeldElsewhere(problem_id=problem.id, held_in_provinces=provinces)
 
 
 def register(
     engine: Engine, deps: RegistryDeps, caller: Caller, body: Any, idempotency_key: str | None
-) -> StoredAnswer:
+) -> RegistrationOutcome:
     """Register one person; exactly one outcome, replayable by its Idempotency-Key.
 
     A registration that finds nobody is verified before the new person is written: the external
@@ -554,7 +544,7 @@ def register(
     with session_scope(engine) as session:
         stored = idempotency.lookup(session, caller.client_id, key, digest)
         if stored is not None:
-            return stored
+            return outcomes.from_json(stored.body)
         submission = parse_submission(body)
         if not caller.jurisdiction.covers(submission.school_region, submission.school_code):
             raise Forbidden("the school is outside your jurisdiction")
@@ -565,25 +555,31 @@ def register(
     with session_scope(engine) as session:
         stored = idempotency.lookup(session, caller.client_id, key, digest)
         if stored is not None:
-            return stored  # the same key, sent twice at once, was answered meanwhile
+            return outcomes.from_json(stored.body)  # the same key, sent twice at once, was answered meanwhile
         decided = _decide(session, deps, caller, submission, verdict=verdict)
         assert decided is not None
         return _record_answer(session, caller, key, digest, decided)
 
 
 def _record_answer(
-    session: Session, caller: Caller, key: str, digest: str, answer: StoredAnswer
-) -> StoredAnswer:
-    idempotency.store(session, caller.client_id, key, digest, answer)
+    session: Session, caller: Caller, key: str, digest: str, outcome: RegistrationOutcome
+) -> RegistrationOutcome:
+    idempotency.insert(
+        session,
+        caller.client_id,
+        key,
+        digest,
+        StoredAnswer(outcomes.status_of(outcome), outcomes.to_json(outcome)),
+    )
     audit.record(
         session,
         action="registration.create",
         caller=caller,
         object_type="person",
-        object_ref=answer.body.get("code") or f"problem:{answer.body.get('problem_id')}",
-        outcome=str(answer.body["outcome"]),
+        object_ref=outcomes.object_ref(outcome),
+        outcome=outcome.kind,
     )
-    return answer
+    return outcome
 
 
 def verify_now(deps: RegistryDeps, submission: Submission) -> Verdict | None:

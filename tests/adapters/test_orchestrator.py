@@ -18,8 +18,6 @@ from gateway.adapters.base import (
     VerifiedField,
 )
 from gateway.adapters.orchestrator import (
-    VerdictOutcome,
-    VerdictReason,
     VerificationOrchestrator,
     combine,
     plan_sources,
@@ -27,6 +25,7 @@ from gateway.adapters.orchestrator import (
 )
 from gateway.identity import CanonicalRecord
 from gateway.matching.synthetic import generate_population
+from gateway.verdicts import VerdictOutcome, VerdictReason
 from mocks.faults import FaultKind, FaultPlan
 from mocks.server import RunningMocks
 from tests.adapters.live import orchestrator

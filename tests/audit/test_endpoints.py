@@ -9,16 +9,16 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from gateway.errors import InvalidInput
-from gateway.idgen import service
+from gateway.registry.service import new_person
 from tests.fixtures.api import MakeCaller
 
 
 def test_central_auditor_reads_the_trail_filtered(
     api: TestClient, session: Session, make_caller: MakeCaller
 ) -> None:
-    person = service.create_person_with_temporary_code(
+    person = new_person(
         session, region="410102", school_code=None, birth_date=date(2016, 5, 4), actor="seed"
-    )
+    )[0]
     session.commit()
     county = make_caller(role="county", jurisdiction="410102", scopes="codes:read")
     api.get(f"/v1/codes/{person.current_code}", headers={**county.headers, "X-Acting-User": "li.clerk"})

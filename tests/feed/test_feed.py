@@ -13,8 +13,8 @@ from sqlmodel import Session
 from gateway.db import session_scope
 from gateway.feed import service as feed
 from gateway.feed.models import ChangeEvent
-from gateway.idgen import service as codes
 from gateway.persons.models import Person
+from gateway.registry.service import new_person
 
 
 def _count(session: Session) -> int:
@@ -23,9 +23,7 @@ def _count(session: Session) -> int:
 
 def _person(engine: Engine) -> int:
     with session_scope(engine) as s:
-        person = codes.create_person_with_temporary_code(
-            s, region="410102", school_code=None, birth_date=date(2016, 1, 2), actor="t"
-        )
+        person = new_person(s, region="410102", school_code=None, birth_date=date(2016, 1, 2), actor="t")[0]
         return int(person.id or 0)
 
 

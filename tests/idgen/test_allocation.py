@@ -15,6 +15,7 @@ from gateway.idgen.models import CodeSequence, IssuedCode
 from gateway.keyring import KeyRing
 from gateway.persons import identifiers
 from gateway.persons.models import Person
+from gateway.registry.service import new_person
 
 BORN = date(2016, 9, 1)
 REGION = "410102"
@@ -25,9 +26,7 @@ def _resident_id(digits17: str) -> str:
 
 
 def _person(session: Session, born: date = BORN, region: str = REGION) -> Person:
-    return service.create_person_with_temporary_code(
-        session, region=region, school_code="4101020001", birth_date=born, actor="test"
-    )
+    return new_person(session, region=region, school_code="4101020001", birth_date=born, actor="test")[0]
 
 
 def test_new_person_gets_a_valid_l_code(session: Session) -> None:

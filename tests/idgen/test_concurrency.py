@@ -18,6 +18,7 @@ from gateway.idgen.models import CodeLineage, IssuedCode
 from gateway.keyring import KeyRing
 from gateway.persons import identifiers
 from gateway.persons.models import Person
+from gateway.registry.service import new_person
 
 pytestmark = pytest.mark.postgres
 T = TypeVar("T")
@@ -55,9 +56,9 @@ def test_32_workers_get_32_distinct_j_codes(fresh_engine: Engine) -> None:
 def test_32_workers_get_32_distinct_l_codes(fresh_engine: Engine) -> None:
     def create(_: int) -> str:
         with session_scope(fresh_engine) as session:
-            return service.create_person_with_temporary_code(
-                session, region="410102", school_code=None, birth_date=BORN, actor="worker"
-            ).current_code
+            return new_person(session, region="410102", school_code=None, birth_date=BORN, actor="worker")[
+                0
+            ].current_code
 
     codes = _all_at_once(32, create)
     assert all(isinstance(c, str) for c in codes)
@@ -66,9 +67,9 @@ def test_32_workers_get_32_distinct_l_codes(fresh_engine: Engine) -> None:
 
 def test_two_concurrent_promotions_produce_one_formal_code(fresh_engine: Engine) -> None:
     with session_scope(fresh_engine) as session:
-        l_code = service.create_person_with_temporary_code(
-            session, region="410102", school_code=None, birth_date=BORN, actor="t"
-        ).current_code
+        l_code = new_person(session, region="410102", school_code=None, birth_date=BORN, actor="t")[
+            0
+        ].current_code
     number = "41010220170307002" + formats.check_character("41010220170307002")
 
     def promote(i: int) -> service.Promotion:
@@ -95,9 +96,7 @@ def test_concurrent_attach_of_one_number_leaves_one_holder(fresh_engine: Engine,
     person_ids = []
     for _ in range(8):
         with session_scope(fresh_engine) as session:
-            p = service.create_person_with_temporary_code(
-                session, region="410102", school_code=None, birth_date=BORN, actor="t"
-            )
+            p = new_person(session, region="410102", school_code=None, birth_date=BORN, actor="t")[0]
             person_ids.append(p.id)
 
     def attach(i: int) -> int:

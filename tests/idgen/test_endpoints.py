@@ -10,13 +10,14 @@ from sqlmodel import Session, col, select
 
 from gateway.audit.models import AuditEvent
 from gateway.idgen import formats, service
+from gateway.registry.service import new_person
 from tests.fixtures.api import MakeCaller
 
 
 def _person_in(session: Session, region: str, school: str | None = None) -> str:
-    person = service.create_person_with_temporary_code(
+    person = new_person(
         session, region=region, school_code=school, birth_date=date(2016, 5, 4), actor="seed"
-    )
+    )[0]
     session.commit()
     return person.current_code
 

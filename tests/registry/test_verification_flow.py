@@ -22,6 +22,7 @@ from gateway.persons.models import Person
 from gateway.privacy import mask_code
 from gateway.registry import service
 from gateway.registry.models import IdempotencyRecord, ProblemRecord, VerificationJob
+from gateway.registry.outcomes import Issued
 from mocks.faults import FaultPlan
 from mocks.population import Population
 from mocks.server import RunningMocks
@@ -238,7 +239,7 @@ def test_death_while_the_systems_are_asked_leaves_nothing_half_written(
         assert s.exec(select(Person)).all() == [] and s.exec(select(IdempotencyRecord)).all() == []
     # Nothing was acknowledged; the client's retry with the same key registers the child once.
     answer = service.register(engine, deps, _central(registry), registration_body(person), "d1")
-    assert answer.body["outcome"] == "issued" and answer.body["code"] == "G" + person.id_number
+    assert isinstance(answer, Issued) and answer.code == "G" + person.id_number
     with Session(engine) as s:
         assert len(s.exec(select(Person)).all()) == 1
 

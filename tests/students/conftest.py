@@ -12,11 +12,11 @@ from sqlmodel import Session
 from stdnum.cn import ric
 
 from gateway.identity import CanonicalRecord
-from gateway.idgen import service as idgen
 from gateway.keyring import KeyRing
 from gateway.persons.models import Person
 from gateway.persons.records import store_record
 from gateway.registry.reviews import merge_persons
+from gateway.registry.service import new_person
 from gateway.students.endpoints import router
 
 
@@ -60,9 +60,9 @@ def seed_student(session: Session, keyring: KeyRing) -> SeedStudent:
         status: str = "registered",
     ) -> Seeded:
         number = resident_id(region, born, 123) if id_number == "auto" else id_number
-        person = idgen.create_person_with_temporary_code(
-            session, region=region, school_code=school, birth_date=born, actor="seed"
-        )
+        written = new_person(session, region=region, school_code=school, birth_date=born, actor="seed")[0]
+        person = session.get(Person, written.id)
+        assert person is not None
         record = CanonicalRecord(
             record_id=None,
             name=name,
