@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from gateway.auth.caller import Caller, ClientFields
 from gateway.auth.dependencies import authenticate
 from gateway.auth.scopes import Role
-from gateway.errors import install_error_handlers
 from gateway.identity.endpoints import router
+from gateway.problems import install_error_handlers
 from tests.identity.helpers import make_id
 
 
