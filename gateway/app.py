@@ -24,13 +24,13 @@ from gateway.console.endpoints import router as console_router
 from gateway.console.security import ConsoleSecurityHeaders
 from gateway.context import AppContext
 from gateway.db import build_engine, upgrade_database
-from gateway.errors import install_error_handlers
 from gateway.handoff.endpoints import router as handoff_router
 from gateway.identity.endpoints import router as identity_router
 from gateway.idgen.endpoints import router as codes_router
 from gateway.keyring import KeyRing, load_keyring
 from gateway.observability import Metrics, configure_logging, install_request_middleware
 from gateway.ops.endpoints import router as ops_router
+from gateway.problems import install_error_handlers
 from gateway.registry.endpoints import router as registry_router
 from gateway.registrykeys import check_registry_keys
 from gateway.reports.endpoints import router as reports_router

@@ -20,8 +20,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.errors import problem_response
 from gateway.privacy import mask_id_numbers
+from gateway.problems import problem_response
 
 # What a caller's request id may be (else one is generated): it goes into log lines and audit rows,
 # so no spaces, quotes, markup, control or non-ASCII characters, and no more than an audit row holds.

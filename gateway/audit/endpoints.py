@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Query
 from gateway.audit import repository
 from gateway.audit import service as audit
 from gateway.audit.schemas import AuditPage, AuditRow
-from gateway.auth.dependencies import Caller, SessionDep, require_scope
+from gateway.auth.caller import Caller
+from gateway.auth.dependencies import SessionDep, require_scope
 from gateway.auth.scopes import Scope
 from gateway.errors import Forbidden
 from gateway.privacy import mask_id_numbers

@@ -28,7 +28,7 @@ from gateway.db import Appender, register_appender, take_append_lock
 from gateway.privacy import mask_id_numbers
 
 if TYPE_CHECKING:
-    from gateway.auth.dependencies import Caller
+    from gateway.auth.caller import Caller
 
 GENESIS = "0" * 64
 _PENDING = "gateway.audit.pending"

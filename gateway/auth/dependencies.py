@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlmodel import Session
 
 from gateway.auth import repository
-from gateway.auth.jurisdiction import Jurisdiction
-from gateway.auth.scopes import Role, Scope
+from gateway.auth.caller import Caller, ClientFields
+from gateway.auth.scopes import Scope
 from gateway.auth.service import check_usable, decode_token
 from gateway.auth.throttle import source_address
 from gateway.context import AppContext
@@ -26,21 +25,6 @@ from gateway.errors import FieldError, Forbidden, InvalidInput, NotAuthenticated
 # ASCII only and matched whole: ``\w`` admits any script (and header bytes arrive as Latin-1), ``$``
 # admits a trailing newline; the name goes into every audit row the caller causes.
 _ACTING_USER = re.compile(r"[A-Za-z0-9_.@\-]{1,100}")
-
-
-@dataclass(frozen=True)
-class Caller:
-    client_id: str
-    client_name: str
-    role: Role
-    jurisdiction: Jurisdiction
-    scopes: frozenset[str]
-    stage: str | None
-    acting_user: str | None
-    request_id: str | None
-
-    def has(self, scope: Scope) -> bool:
-        return scope.value in self.scopes
 
 
 def get_context(request: Request) -> AppContext:
@@ -106,20 +90,15 @@ def authenticate(request: Request, ctx: ContextDep) -> Caller:
         if client is None:
             raise NotAuthenticated("the client of this token no longer exists")
         check_usable(client, ctx.settings)
-        client_id, client_name, role = client.id, client.name, client.role
-        jurisdiction, stage = client.jurisdiction, client.stage
+        fields = ClientFields(client.id, client.name, client.role, client.jurisdiction, client.stage)
     acting = request.headers.get("x-acting-user")
     if acting is not None and not _ACTING_USER.fullmatch(acting):
         raise InvalidInput(
             errors=[FieldError("X-Acting-User", "invalid", "1-100 letters, digits, '.', '@', '-' or '_'")]
         )
-    caller = Caller(
-        client_id=client_id,
-        client_name=client_name,
-        role=Role(role),
-        jurisdiction=Jurisdiction(jurisdiction),
-        scopes=frozenset(str(claims["scope"]).split()),
-        stage=stage,
+    caller = Caller.of_client(
+        fields,
+        scopes=str(claims["scope"]),
         acting_user=acting,
         request_id=getattr(request.state, "request_id", None),
     )

@@ -45,9 +45,8 @@ def import_file(
     """
     from gateway.app import build_context, close_context
     from gateway.auth import repository as clients
-    from gateway.auth.dependencies import Caller
-    from gateway.auth.jurisdiction import Jurisdiction
-    from gateway.auth.scopes import Role, Scope, held_scopes
+    from gateway.auth.caller import Caller
+    from gateway.auth.scopes import Scope, held_scopes
     from gateway.auth.service import check_usable
     from gateway.batches import service
     from gateway.db import session_scope
@@ -77,16 +76,7 @@ def import_file(
                 console.print(f"[red]{exc.detail}[/red]")
                 raise typer.Exit(code=2) from None
             scopes = held_scopes(client.role, client.scopes)
-            caller = Caller(
-                client_id=client.id,
-                client_name=client.name,
-                role=Role(client.role),
-                jurisdiction=Jurisdiction(client.jurisdiction),
-                scopes=scopes,
-                stage=client.stage,
-                acting_user="cli",
-                request_id=None,
-            )
+            caller = Caller.of_client(client, scopes=scopes, acting_user="cli")
         if Scope.BATCHES_WRITE.value not in scopes:
             console.print(f"[red]client {client_id} does not hold the scope batches:write[/red]")
             raise typer.Exit(code=2)

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from gateway.auth.dependencies import Caller, ContextDep, SessionDep, require_scope
+from gateway.auth.caller import Caller
+from gateway.auth.dependencies import ContextDep, SessionDep, require_scope
 from gateway.auth.scopes import Scope
 from gateway.batches import service
 from gateway.batches.parsing import MEDIA_TYPES, decode_upload, format_of_media_type

@@ -35,8 +35,7 @@ from sqlmodel import Session
 
 from gateway.audit import service as audit
 from gateway.auth import repository as clients
-from gateway.auth.dependencies import Caller
-from gateway.auth.jurisdiction import Jurisdiction
+from gateway.auth.caller import Caller, ClientFields
 from gateway.auth.scopes import Role
 from gateway.auth.service import check_usable
 from gateway.batches import repository
@@ -174,15 +173,9 @@ def submit_batch(
 
 def caller_of(batch: Batch) -> Caller:
     """The submitter as they were at submission: what authorises the rows when they run."""
-    return Caller(
-        client_id=batch.client_id,
-        client_name=batch.client_name,
-        role=Role(batch.role),
-        jurisdiction=Jurisdiction(batch.jurisdiction),
-        scopes=frozenset(batch.scopes.split()),
-        stage=batch.stage,
-        acting_user=batch.acting_user,
-        request_id=batch.request_id,
+    submitter = ClientFields(batch.client_id, batch.client_name, batch.role, batch.jurisdiction, batch.stage)
+    return Caller.of_client(
+        submitter, scopes=batch.scopes, acting_user=batch.acting_user, request_id=batch.request_id
     )
 
 

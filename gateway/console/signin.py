@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 from fastapi import Request, Response
 from sqlmodel import Session
 
-from gateway.auth.dependencies import Caller, authenticate, client_address
+from gateway.auth.caller import Caller
+from gateway.auth.dependencies import authenticate, client_address
 from gateway.auth.scopes import Role, Scope
 from gateway.auth.service import IssuedToken, issue_token
 from gateway.console.security import secure_transport

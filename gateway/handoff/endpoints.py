@@ -17,7 +17,8 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from gateway.auth.dependencies import Caller, ContextDep, SessionDep, require_scope
+from gateway.auth.caller import Caller
+from gateway.auth.dependencies import ContextDep, SessionDep, require_scope
 from gateway.auth.scopes import Scope
 from gateway.batches.parsing import MEDIA_TYPES, decode_upload, format_of_media_type
 from gateway.batches.service import MAX_BATCH_BYTES, PayloadTooLarge, UnsupportedMediaType

@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from gateway.audit import service as audit
-from gateway.auth.dependencies import Caller
+from gateway.auth.caller import Caller
 from gateway.auth.jurisdiction import Jurisdiction
 from gateway.auth.scopes import Role, Scope
 from gateway.clock import as_utc, utcnow

@@ -31,9 +31,8 @@ from standardwebhooks.webhooks import Webhook
 
 from gateway.audit import service as audit
 from gateway.auth import repository as clients
-from gateway.auth.dependencies import Caller
-from gateway.auth.jurisdiction import Jurisdiction
-from gateway.auth.scopes import Role, Scope
+from gateway.auth.caller import Caller
+from gateway.auth.scopes import Scope
 from gateway.clock import as_utc, utcnow
 from gateway.db import session_scope
 from gateway.errors import FieldError, InvalidInput, NotFound
@@ -152,16 +151,7 @@ def _subscriber(session: Session, client_id: str) -> Caller | None:
     client = clients.get_client(session, client_id)
     if client is None or client.disabled_at is not None:
         return None
-    caller = Caller(
-        client_id=client.id,
-        client_name=client.name,
-        role=Role(client.role),
-        jurisdiction=Jurisdiction(client.jurisdiction),
-        scopes=frozenset(client.scopes.split()),
-        stage=client.stage,
-        acting_user=None,
-        request_id=None,
-    )
+    caller = Caller.of_client(client, scopes=client.scopes)
     return caller if caller.has(Scope.FEED_READ) else None
 
 

@@ -8,7 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from gateway.auth.dependencies import Caller, require_scope
+from gateway.auth.caller import Caller
+from gateway.auth.dependencies import require_scope
 from gateway.errors import InvalidInput
 from gateway.identity.records import normalise_record
 from gateway.identity.schemas import NormalizeRequest, NormalizeResponse

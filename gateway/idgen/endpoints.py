@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 
 from gateway.audit import service as audit
-from gateway.auth.dependencies import Caller, SessionDep, require_scope
+from gateway.auth.caller import Caller
+from gateway.auth.dependencies import SessionDep, require_scope
 from gateway.auth.scopes import Scope
 from gateway.errors import NotFound
 from gateway.idgen import formats, service

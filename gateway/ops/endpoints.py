@@ -9,7 +9,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.auth.dependencies import Caller, ContextDep, require_scope
+from gateway.auth.caller import Caller
+from gateway.auth.dependencies import ContextDep, require_scope
 from gateway.auth.scopes import Scope
 from gateway.errors import ServiceUnavailable
 

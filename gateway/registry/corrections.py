@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from gateway.audit import service as audit
-from gateway.auth.dependencies import Caller
+from gateway.auth.caller import Caller
 from gateway.clock import utcnow
 from gateway.db import advisory_xact_lock, advisory_xact_locks, session_scope
 from gateway.errors import Conflict, FieldError, InvalidInput

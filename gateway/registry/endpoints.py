@@ -10,7 +10,8 @@ from fastapi.responses import JSONResponse
 from sqlmodel import Session, select
 
 from gateway.audit import service as audit
-from gateway.auth.dependencies import Caller, ContextDep, SessionDep, require_scope
+from gateway.auth.caller import Caller
+from gateway.auth.dependencies import ContextDep, SessionDep, require_scope
 from gateway.auth.scopes import Scope
 from gateway.errors import InvalidInput, NotFound
 from gateway.persons import repository as people

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, exists, func, or_
 from sqlmodel import Session, col, select
 
 from gateway.audit import service as audit
-from gateway.auth.dependencies import Caller
+from gateway.auth.caller import Caller
 from gateway.auth.jurisdiction import Jurisdiction
 from gateway.clock import utcnow
 from gateway.db import advisory_xact_lock

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from gateway.auth.dependencies import Caller, SessionDep, require_scope
+from gateway.auth.caller import Caller
+from gateway.auth.dependencies import SessionDep, require_scope
 from gateway.auth.scopes import Scope
 from gateway.reports import service
 from gateway.reports.schemas import ProgressReport

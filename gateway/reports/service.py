@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from sqlmodel import Session
 
 from gateway.audit import service as audit
-from gateway.auth.dependencies import Caller
+from gateway.auth.caller import Caller
 from gateway.auth.jurisdiction import COUNTRY
 from gateway.clock import utcnow
 from gateway.errors import FieldError, Forbidden, InvalidInput

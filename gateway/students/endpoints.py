@@ -8,7 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from gateway.auth.dependencies import Caller, ContextDep, SessionDep, require_scope
+from gateway.auth.caller import Caller
+from gateway.auth.dependencies import ContextDep, SessionDep, require_scope
 from gateway.auth.scopes import Scope
 from gateway.context import AppContext
 from gateway.errors import RateLimited

@@ -19,7 +19,7 @@ from typing import Any
 from sqlmodel import Session
 
 from gateway.audit import service as audit
-from gateway.auth.dependencies import Caller
+from gateway.auth.caller import Caller
 from gateway.clock import utcnow
 from gateway.db import advisory_xact_lock
 from gateway.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound

@@ -10,8 +10,7 @@ from sqlmodel import Session, col, select
 
 from gateway.audit.models import AuditEvent
 from gateway.auth import service as auth_service
-from gateway.auth.dependencies import Caller
-from gateway.auth.jurisdiction import Jurisdiction
+from gateway.auth.caller import Caller, ClientFields
 from gateway.auth.models import ApiClient
 from gateway.auth.scopes import Role
 from gateway.batches import service
@@ -25,15 +24,8 @@ from gateway.registry import service as registry
 from gateway.registry.models import IdempotencyRecord
 from tests.batches.conftest import CHILDREN, count, to_csv
 
-PROVINCE = Caller(
-    client_id="cl_batch_test",
-    client_name="Henan",
-    role=Role.PROVINCE,
-    jurisdiction=Jurisdiction("41"),
-    scopes=frozenset({"batches:write"}),
-    stage=None,
-    acting_user=None,
-    request_id=None,
+PROVINCE = Caller.of_client(
+    ClientFields("cl_batch_test", "Henan", Role.PROVINCE, "41"), scopes="batches:write"
 )
 
 

@@ -9,8 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from gateway.auth.dependencies import Caller
-from gateway.auth.jurisdiction import Jurisdiction
+from gateway.auth.caller import Caller, ClientFields
 from gateway.auth.scopes import Role
 from gateway.batches.parsing import BatchFormat
 from gateway.context import AppContext
@@ -198,6 +197,4 @@ def test_an_intake_left_behind_is_finished_on_resume(
 
 
 def _caller_of(client_id: str) -> Caller:
-    return Caller(
-        client_id, "preschool", Role.REGISTRY, Jurisdiction("41"), frozenset(), "preschool", None, None
-    )
+    return Caller.of_client(ClientFields(client_id, "preschool", Role.REGISTRY, "41", "preschool"), scopes=())

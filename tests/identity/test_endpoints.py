@@ -6,11 +6,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from gateway.auth.dependencies import Caller, authenticate
-from gateway.auth.jurisdiction import Jurisdiction
+from gateway.auth.caller import Caller, ClientFields
+from gateway.auth.dependencies import authenticate
 from gateway.auth.scopes import Role
-from gateway.errors import install_error_handlers
 from gateway.identity.endpoints import router
+from gateway.problems import install_error_handlers
 from tests.identity.helpers import make_id
 
 
@@ -18,16 +18,7 @@ def client_with_scopes(*scopes: str) -> TestClient:
     app = FastAPI()
     install_error_handlers(app)
     app.include_router(router)
-    caller = Caller(
-        client_id="c1",
-        client_name="test school",
-        role=Role.SCHOOL,
-        jurisdiction=Jurisdiction("CN"),
-        scopes=frozenset(scopes),
-        stage=None,
-        acting_user=None,
-        request_id=None,
-    )
+    caller = Caller.of_client(ClientFields("c1", "test school", Role.SCHOOL, "CN"), scopes=scopes)
     app.dependency_overrides[authenticate] = lambda: caller
     return TestClient(app)
 

@@ -13,8 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from gateway.auth.dependencies import Caller
-from gateway.auth.jurisdiction import Jurisdiction
+from gateway.auth.caller import Caller, ClientFields
 from gateway.auth.scopes import Role, Scope
 from gateway.context import AppContext
 from gateway.idgen import formats
@@ -192,16 +191,8 @@ class _Interposed:
 
 
 def _central(registry: ApiCaller) -> Caller:
-    return Caller(
-        client_id=registry.client_id,
-        client_name="central",
-        role=Role.CENTRAL,
-        jurisdiction=Jurisdiction.parse("CN"),
-        scopes=frozenset(s.value for s in Scope),
-        stage=None,
-        acting_user=None,
-        request_id=None,
-    )
+    central = ClientFields(registry.client_id, "central", Role.CENTRAL, "CN")
+    return Caller.of_client(central, scopes=[s.value for s in Scope])
 
 
 def test_a_twin_registered_while_the_first_is_being_verified_is_still_found(
