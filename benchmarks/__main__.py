@@ -1,4 +1,5 @@
-"""Run every benchmark (or the ones named): ``python -m benchmarks [idgen matching ...]``."""
+"""Run every benchmark (or the ones named): ``python -m benchmarks [idgen matching search-http ...]``
+(a name's hyphens stand for its directory's underscores)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ HERE = Path(__file__).parent
 def main() -> None:
     names = sys.argv[1:] or sorted(p.parent.name for p in HERE.glob("*/run.py"))
     for name in names:
-        script = HERE / name / "run.py"
+        script = HERE / name.replace("-", "_") / "run.py"
         if not script.exists():
             sys.exit(f"no benchmark {name!r}")
         print(f"== benchmarks/{name} ==", flush=True)

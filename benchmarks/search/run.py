@@ -45,6 +45,17 @@ def _messy(record: CanonicalRecord, rng: random.Random) -> CanonicalRecord:
     return replace(record, name=name, birth_date=born)
 
 
+def draw_queries(persons: int, loaded_seed: int, count: int) -> list[CanonicalRecord]:
+    """``count`` searches: 70% messy resubmissions of persons loaded (by ``load_registry`` with
+    ``loaded_seed``), 30% persons never registered, shuffled."""
+    rng = random.Random(9)
+    registered = generate_population(min(persons, 50_000), loaded_seed)
+    queries = [_messy(rng.choice(registered), rng) for _ in range(int(count * 0.7))]
+    queries += generate_population(count - len(queries), 999)
+    rng.shuffle(queries)
+    return queries
+
+
 @contextmanager
 def _target(store: str) -> Iterator[str | None]:
     with sqlite_database() if store == "SQLite" else postgres_database() as url:
@@ -61,11 +72,7 @@ def run(store: str, persons: int) -> None:
         engine = build_engine(url)
         took = load_registry(engine, keyring, persons, seed=5)
         deps = RegistryDeps(keyring=keyring, model=load_model(), verifier=None)
-        rng = random.Random(9)
-        registered = generate_population(min(persons, 50_000), 5)
-        queries = [_messy(rng.choice(registered), rng) for _ in range(int(QUERIES * 0.7))]
-        queries += generate_population(QUERIES - len(queries), 999)
-        rng.shuffle(queries)
+        queries = draw_queries(persons, loaded_seed=5, count=QUERIES)
         latencies, candidates, outcomes = [], [], {}
         with Session(engine) as session:
             for query in queries:
