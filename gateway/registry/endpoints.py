@@ -43,7 +43,7 @@ from gateway.schemas import Offset, PlainText, RowId
 router = APIRouter(tags=["registry"])
 
 
-def registry_deps(ctx: ContextDep) -> service.RegistryDeps:
+async def registry_deps(ctx: ContextDep) -> service.RegistryDeps:
     deps: service.RegistryDeps = ctx.services["registry"]
     return deps
 
