@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None, context: AppContext | None = No
         owned = context is None
         ctx = context or build_context(settings)
         app.state.ctx = ctx
+        anyio.to_thread.current_default_thread_limiter().total_tokens = ctx.settings.request_threads
         if owned:
             # Batches and exports left unfinished by a stopped process carry on where they were.
             ctx.services["batches"].submit_unfinished()

@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(
         default=10, ge=1, le=200, description="Connections kept open per process (PostgreSQL only)."
     )
+    request_threads: int = Field(
+        default=4,
+        ge=1,
+        le=200,
+        description="Threads per process that run blocking request work; more requests than this wait "
+        "their turn (many threads contending for one interpreter cost more CPU than they save).",
+    )
     migrate_on_start: bool = Field(
         default=True, description="Apply pending alembic migrations when the service starts."
     )

@@ -36,6 +36,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from gateway.persons.records import ID_CONTEXT
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -43,7 +44,6 @@ from gateway.db import APPEND_LOCK, lock_key
 from gateway.keyring import KeyRing, KeySet
 from gateway.matching import blocking_key_digest, blocking_keys, generate_population, load_config
 from gateway.privacy import mask_id_number
-from gateway.registry.records import ID_CONTEXT
 
 SCRIPT = Path(__file__).with_name("floor.sql")
 PROBES = 5000

@@ -35,7 +35,7 @@ from gateway.identity import RECORD_FIELDS
 from gateway.keyring import load_keyring
 from gateway.matching import generate_population
 
-THREADS = 16
+THREADS = int(os.environ.get("REG_BENCH_CLIENTS", "16"))
 SECRET = "benchmark-secret-key-not-for-production-0123456789"
 
 

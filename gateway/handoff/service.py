@@ -53,7 +53,7 @@ from gateway.keyring import KeyRing
 from gateway.persons import identifiers
 from gateway.persons.models import Person
 from gateway.persons.records import person_to_record
-from gateway.persons.repository import current_holder
+from gateway.persons.repository import current_holder, get_person
 from gateway.privacy import disclosed_code, mask_id_number
 from gateway.registry.models import StatusEvent
 from gateway.registry.service import RegistryDeps, find_candidates
@@ -362,7 +362,9 @@ def _match_by_identity(
     matches = [h for h in hits if h.result.band == "match"]
     possible = [h for h in hits if h.result.band in ("match", "review")]
     if len(matches) == 1 and len(possible) == 1:
-        return matches[0].person
+        person = get_person(session, matches[0].person.id)
+        assert person is not None
+        return person
     if not possible:
         raise ClaimNoMatch(CLAIM_NOT_FOUND)
     raise ClaimAmbiguous(

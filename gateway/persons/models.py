@@ -7,6 +7,7 @@ values are stored encrypted with a keyed hash for look-ups, never in clear.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Column, Date, DateTime, Index, text
@@ -84,3 +85,24 @@ class PersonIdentifier(SQLModel, table=True):
     valid_from: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     valid_to: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     source: str | None = Field(default=None, max_length=100)
+
+
+@dataclass(frozen=True)
+class PersonSummary:
+    """A person as a search reads them: what matching, jurisdiction and the answer need, read with
+    one plain query (no ORM object per candidate). Not for changing: read the ``Person`` for that."""
+
+    id: int
+    current_code: str
+    status: str
+    region: str
+    school_code: str | None
+    birth_date: date
+    name: str
+    gender: str
+    ethnicity: str | None
+    id_type: str
+    id_number_encrypted: str | None
+    nationality: str
+    household_region: str | None
+    guardian_name: str | None

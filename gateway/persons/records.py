@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from gateway.identity import CanonicalRecord
 from gateway.keyring import KeyRing
-from gateway.persons.models import Person
+from gateway.persons.models import Person, PersonSummary
 from gateway.privacy import mask_id_number
 
 ID_CONTEXT = "person:id_number"
 
 
-def person_to_record(person: Person, keyring: KeyRing) -> CanonicalRecord:
+def person_to_record(person: Person | PersonSummary, keyring: KeyRing) -> CanonicalRecord:
     number = keyring.decrypt(person.id_number_encrypted, ID_CONTEXT) if person.id_number_encrypted else None
     return CanonicalRecord(
         record_id=str(person.id),

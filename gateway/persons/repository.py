@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Table, insert, update
+from sqlalchemy import Table, and_, false, insert, or_, update
+from sqlalchemy import select as sql_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, SQLModel, col, select
 
 from gateway.db import is_postgres
-from gateway.persons.models import BlockingKey, Person, PersonIdentifier
+from gateway.persons.models import BlockingKey, Person, PersonIdentifier, PersonSummary
 
 
 def _table(model: type[SQLModel]) -> Table:
@@ -114,6 +117,44 @@ def persons_by_blocking_keys(session: Session, digests: list[str], limit: int) -
     return session.exec(
         select(Person).where(col(Person.id).in_(ids), Person.status == "active").order_by(col(Person.id))
     ).all()
+
+
+_SUMMARY = tuple(f.name for f in fields(PersonSummary))
+
+
+def search_candidates(
+    session: Session, digests: list[str], limit: int, document: tuple[str, str] | None = None
+) -> tuple[list[PersonSummary], list[int]]:
+    """One query for a search: active persons sharing any blocking key (at most ``limit`` of them),
+    and the persons actively holding ``document`` (scheme, value hash) whatever their status.
+    Returns the persons, in id order, and the ids of the document's holders."""
+    person, keys, held = _table(Person), _table(BlockingKey), _table(PersonIdentifier)
+    wanted = []
+    if digests:
+        by_key = sql_select(keys.c.person_id).where(keys.c.digest.in_(digests)).distinct().limit(limit)
+        wanted.append(and_(person.c.id.in_(by_key.scalar_subquery()), person.c.status == "active"))
+    holds: Any = false()
+    if document is not None:
+        scheme, value_hash = document
+        holders = sql_select(held.c.person_id).where(
+            held.c.scheme == scheme, held.c.value_hash == value_hash, held.c.valid_to.is_(None)
+        )
+        holds = person.c.id.in_(holders.scalar_subquery())
+        wanted.append(holds)
+    if not wanted:
+        return [], []
+    query = (
+        sql_select(*(person.c[name] for name in _SUMMARY), holds.label("holds"))
+        .where(or_(*wanted))
+        .order_by(person.c.id)
+    )
+    found, holder_ids = [], []
+    for row in session.connection().execute(query):
+        values = row._mapping
+        found.append(PersonSummary(**{name: values[name] for name in _SUMMARY}))
+        if values["holds"]:
+            holder_ids.append(int(values["id"]))
+    return found, holder_ids
 
 
 def persons_by_ids(session: Session, ids: list[int]) -> Sequence[Person]:

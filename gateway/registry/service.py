@@ -37,7 +37,7 @@ from gateway.matching import (
 )
 from gateway.persons import identifiers
 from gateway.persons import repository as people
-from gateway.persons.models import Person
+from gateway.persons.models import Person, PersonSummary
 from gateway.persons.records import person_to_record, store_record
 from gateway.privacy import disclosed_code
 from gateway.registry import idempotency, outcomes, repository
@@ -133,7 +133,7 @@ def digests_of(record: CanonicalRecord, deps: RegistryDeps) -> list[str]:
 
 @dataclass(frozen=True)
 class SearchHit:
-    person: Person
+    person: PersonSummary
     result: MatchResult
 
 
@@ -145,16 +145,14 @@ def find_candidates(
     Returns the hits, the search outcome and the persons actively holding the record's document.
     """
     digests = digests if digests is not None else digests_of(record, deps)
-    found = people.persons_by_blocking_keys(session, digests, deps.candidate_limit)
-    persons = {p.id: p for p in found}
-    holders: list[int] = []
-    if record.id_number and record.id_type in identifiers.NATIONAL_DOCUMENT_SCHEMES | {"household_booklet"}:
-        scheme = "resident_id" if record.id_type == "household_booklet" else str(record.id_type)
-        holders = identifiers.find_holders(session, deps.keyring, scheme, record.id_number)
-        missing = [h for h in holders if h not in persons]
-        for person in people.persons_by_ids(session, missing):
-            persons[person.id] = person
-    active = [p for p in persons.values() if p.status == "active"]
+    scheme = scheme_of(record)
+    document = (
+        (scheme, deps.keyring.lookup_hash(scheme, record.id_number.strip()))
+        if scheme and record.id_number
+        else None
+    )
+    found, holders = people.search_candidates(session, digests, deps.candidate_limit, document)
+    active = [p for p in found if p.status == "active"]
     results = rank_candidates(record, [person_to_record(p, deps.keyring) for p in active], deps.model)
     by_id = {str(p.id): p for p in active}
     hits = [SearchHit(by_id[r.record_id_2], r) for r in results]
@@ -421,7 +419,7 @@ def create_person(
     )
 
 
-def _answer_existing(person: Person, submission: Submission) -> Existing:
+def _answer_existing(person: Person | PersonSummary, submission: Submission) -> Existing:
     # The registrant learns a G code in full only when it sent that ID number itself.
     code = disclosed_code(person.current_code, supplied={str(submission.record.id_number)})
     return Existing(code=code, code_type=person.current_code[0])
