@@ -7,7 +7,7 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, false, insert, or_, update
+from sqlalchemy import Table, false, insert, union, update
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -125,27 +125,31 @@ _SUMMARY = tuple(f.name for f in fields(PersonSummary))
 def search_candidates(
     session: Session, digests: list[str], limit: int, document: tuple[str, str] | None = None
 ) -> tuple[list[PersonSummary], list[int]]:
-    """One query for a search: active persons sharing any blocking key (at most ``limit`` of them),
-    and the persons actively holding ``document`` (scheme, value hash) whatever their status.
-    Returns the persons, in id order, and the ids of the document's holders."""
+    """One query for a search: the persons sharing any blocking key (at most ``limit`` of them) and
+    the persons actively holding ``document`` (scheme, value hash), whatever their status (the
+    caller keeps the active ones as candidates). Returns the persons, in id order, and the ids of
+    the document's holders."""
     person, keys, held = _table(Person), _table(BlockingKey), _table(PersonIdentifier)
-    wanted = []
+    wanted: list[Any] = []
     if digests:
-        by_key = sql_select(keys.c.person_id).where(keys.c.digest.in_(digests)).distinct().limit(limit)
-        wanted.append(and_(person.c.id.in_(by_key.scalar_subquery()), person.c.status == "active"))
+        wanted.append(sql_select(keys.c.person_id).where(keys.c.digest.in_(digests)).distinct().limit(limit))
     holds: Any = false()
     if document is not None:
         scheme, value_hash = document
         holders = sql_select(held.c.person_id).where(
             held.c.scheme == scheme, held.c.value_hash == value_hash, held.c.valid_to.is_(None)
         )
+        wanted.append(holders)
         holds = person.c.id.in_(holders.scalar_subquery())
-        wanted.append(holds)
     if not wanted:
         return [], []
+    # One id list, so the person table is read by its primary key (an OR of two IN lists is not).
+    ids: Any = wanted[0]
+    if len(wanted) > 1:
+        ids = union(*(w.subquery().select() for w in wanted))
     query = (
         sql_select(*(person.c[name] for name in _SUMMARY), holds.label("holds"))
-        .where(or_(*wanted))
+        .where(person.c.id.in_(ids))
         .order_by(person.c.id)
     )
     found, holder_ids = [], []
