@@ -47,6 +47,7 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -r requirements-bench.txt
+	command -v pgbench >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-contrib >/dev/null)
 	$(PY) -m benchmarks
 
 clean:

@@ -167,6 +167,13 @@ class Settings(BaseSettings):
     verification_enabled: bool = Field(
         default=True, description="Verify identities against the external systems (off: every job waits)."
     )
+    registration_verification_waits: int = Field(
+        default=64,
+        ge=1,
+        le=10000,
+        description="Registrations per process that may wait for the external systems at once (each "
+        "waits in a thread of its own, outside the few request threads).",
+    )
     registration_verify_deadline: float = Field(
         default=2.0,
         ge=0,

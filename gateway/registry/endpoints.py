@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import JSONResponse
 from sqlmodel import Session, select
@@ -13,6 +14,7 @@ from gateway.audit import service as audit
 from gateway.auth.caller import Caller
 from gateway.auth.dependencies import ContextDep, SessionDep, require_scope
 from gateway.auth.scopes import Scope
+from gateway.context import AppContext
 from gateway.errors import InvalidInput, NotFound
 from gateway.persons import repository as people
 from gateway.persons.models import Person
@@ -41,6 +43,7 @@ from gateway.registry.schemas import (
 from gateway.schemas import Offset, PlainText, RowId
 
 router = APIRouter(tags=["registry"])
+VERIFICATION_WAITS = "registry.verification_waits"
 
 
 async def registry_deps(ctx: ContextDep) -> service.RegistryDeps:
@@ -63,7 +66,7 @@ StudentCode = Annotated[PlainText, Path(max_length=64)]
 
 
 @router.post("/v1/registrations", status_code=201)
-def register(
+async def register(
     caller: Annotated[Caller, Depends(require_scope(Scope.REGISTRATIONS_WRITE))],
     ctx: ContextDep,
     deps: DepsDep,
@@ -72,7 +75,17 @@ def register(
 ) -> JSONResponse:
     """Register a student: ``existing`` (200), ``issued`` (201), ``review_required`` (202),
     ``held_elsewhere`` (409) or 422."""
-    outcome = service.register(ctx.engine, deps, caller, body.submitted(), idempotency_key)
+    submitted = body.submitted()
+    started = await to_thread.run_sync(service.begin, ctx.engine, deps, caller, submitted, idempotency_key)
+    if isinstance(started, service.Pending):
+        # Waiting for the external systems holds none of the request threads (which are few: they
+        # run the CPU work); the waits have their own, larger allowance.
+        verdict = await to_thread.run_sync(
+            service.verify_now, deps, started.submission, limiter=verification_waits(ctx)
+        )
+        outcome = await to_thread.run_sync(service.finish, ctx.engine, deps, caller, started, verdict)
+    else:
+        outcome = started
     answer = outcomes.to_json(outcome)
     if isinstance(outcome, HeldElsewhere):
         answer["next_step"] = (
@@ -80,6 +93,15 @@ def register(
             "(POST /v1/transfers) with the code and identity the family holds"
         )
     return JSONResponse(answer, status_code=outcomes.status_of(outcome))
+
+
+def verification_waits(ctx: AppContext) -> CapacityLimiter:
+    """How many registrations of this process may wait for the external systems at once."""
+    limiter = ctx.services.get(VERIFICATION_WAITS)
+    if not isinstance(limiter, CapacityLimiter):
+        limiter = CapacityLimiter(ctx.settings.registration_verification_waits)
+        ctx.services[VERIFICATION_WAITS] = limiter
+    return limiter
 
 
 @router.post("/v1/search", response_model=SearchResponse)

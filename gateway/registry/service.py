@@ -525,17 +525,20 @@ def _answer_held_elsewhere(
     return HeldElsewhere(problem_id=problem.id, held_in_provinces=provinces)
 
 
-def register(
-    engine: Engine, deps: RegistryDeps, caller: Caller, body: Any, idempotency_key: str | None
-) -> RegistrationOutcome:
-    """Register one person; exactly one outcome, replayable by its Idempotency-Key.
+@dataclass(frozen=True)
+class Pending:
+    """A registration that found nobody: verify it (``verify_now``), then ``finish`` it."""
 
-    A registration that finds nobody is verified before the new person is written: the external
-    systems are asked outside any transaction (with the short deadline), then the outcome is decided
-    again under the same locks, so a twin registered meanwhile is still found, and the person, the
-    L code and, when verified, its promotion are written in one transaction. If the process dies
-    while the systems are asked, nothing was acknowledged and nothing was written.
-    """
+    key: str
+    digest: str
+    submission: Submission
+
+
+def begin(
+    engine: Engine, deps: RegistryDeps, caller: Caller, body: Any, idempotency_key: str | None
+) -> RegistrationOutcome | Pending:
+    """The first unit of work of a registration: its outcome, written, unless it is a new person to
+    be verified first (``Pending``: nothing written, no lock held while the systems are asked)."""
     key = idempotency.check_key(idempotency_key)
     digest = idempotency.request_hash(body)
     verify_first = deps.verifier is not None and deps.verify_deadline > 0
@@ -549,14 +552,40 @@ def register(
         decided = _decide(session, deps, caller, submission, defer_new=verify_first)
         if decided is not None:
             return _record_answer(session, caller, key, digest, decided)
-    verdict = verify_now(deps, submission)
+    return Pending(key, digest, submission)
+
+
+def finish(
+    engine: Engine, deps: RegistryDeps, caller: Caller, pending: Pending, verdict: Verdict | None
+) -> RegistrationOutcome:
+    """The second unit of work: decided again under the same locks (a twin registered meanwhile is
+    found), then the person, their codes and the verdict written together."""
     with session_scope(engine) as session:
-        stored = idempotency.lookup(session, caller.client_id, key, digest)
+        stored = idempotency.lookup(session, caller.client_id, pending.key, pending.digest)
         if stored is not None:
             return outcomes.from_json(stored.body)  # the same key, sent twice at once, was answered meanwhile
-        decided = _decide(session, deps, caller, submission, verdict=verdict)
+        decided = _decide(session, deps, caller, pending.submission, verdict=verdict)
         assert decided is not None
-        return _record_answer(session, caller, key, digest, decided)
+        return _record_answer(session, caller, pending.key, pending.digest, decided)
+
+
+def register(
+    engine: Engine, deps: RegistryDeps, caller: Caller, body: Any, idempotency_key: str | None
+) -> RegistrationOutcome:
+    """Register one person; exactly one outcome, replayable by its Idempotency-Key.
+
+    A registration that finds nobody is verified before the new person is written: the external
+    systems are asked outside any transaction (with the short deadline), then the outcome is decided
+    again under the same locks, so a twin registered meanwhile is still found, and the person, the
+    L code and, when verified, its promotion are written in one transaction. If the process dies
+    while the systems are asked, nothing was acknowledged and nothing was written. (The route runs
+    the same three steps, ``begin``, ``verify_now`` and ``finish``, without holding a request
+    thread while the systems are asked.)
+    """
+    started = begin(engine, deps, caller, body, idempotency_key)
+    if not isinstance(started, Pending):
+        return started
+    return finish(engine, deps, caller, started, verify_now(deps, started.submission))
 
 
 def _record_answer(
