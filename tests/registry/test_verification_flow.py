@@ -255,3 +255,51 @@ def test_a_verifier_that_breaks_leaves_the_person_queued_for_the_worker(
     assert service.work_queue_once(verified_context.engine, deps) == 1
     with Session(verified_context.engine) as s:
         assert s.exec(select(Person)).one().current_code == "G" + person.id_number
+
+
+def test_a_slow_register_holds_no_request_thread_while_it_is_asked(
+    verified_context: AppContext, mocks: RunningMocks, population: Population, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one request thread and a public-security service that takes 1.5 s, a search sent while a
+    registration waits for that service is answered before the service answers: the wait holds no
+    request thread."""
+    import threading
+
+    from gateway.app import create_app
+    from tests.fixtures.api import register_caller
+
+    monkeypatch.setattr(verified_context.settings, "request_threads", 1)
+    mocks.injectors["public_security"].set_plan(FaultPlan(latency_ms=1500))
+    finished: list[str] = []
+    verifier = verified_context.services["registry"].verifier
+    ask = verifier.verify_identity
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        verdict = ask(*args, **kwargs)
+        finished.append("verified")
+        return verdict
+
+    monkeypatch.setattr(verifier, "verify_identity", recorded)
+    with TestClient(create_app(context=verified_context), raise_server_exceptions=False) as api:
+        caller = register_caller(api, verified_context.engine, role="central", jurisdiction="CN")
+        person, other = citizens(population)[:2]
+
+        def slow_registration() -> None:
+            answer = register(api, caller, registration_body(person), "slow-1")
+            assert answer["outcome"] == "issued"
+            finished.append("registration")
+
+        started = threading.Thread(target=slow_registration)
+        started.start()
+        # Wait until the mock has the registration's question in hand (it answers 1.5 s later).
+        deadline = time.monotonic() + 10
+        while (
+            mocks.injectors["public_security"].snapshot().get("requests", 0) == 0
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.02)
+        reply = api.post("/v1/search", json=registration_body(other), headers=caller.headers)
+        assert reply.status_code == 200, reply.text
+        finished.append("search")
+        started.join(30)
+    assert finished == ["search", "verified", "registration"]
