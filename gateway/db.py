@@ -130,13 +130,15 @@ def lock_key(*parts: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+_LOCK_ONE = text("SELECT pg_advisory_xact_lock(:k)")
+_LOCK_MANY = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
+
+
 def advisory_xact_locks(session: Session, names: list[str]) -> None:
     """Take several advisory locks at once, in a fixed order so that two transactions never deadlock."""
     if is_postgres(session) and names:
         keys = sorted({lock_key(name) for name in names})
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"), {"keys": keys}
-        )
+        session.connection().execute(_LOCK_MANY, {"keys": keys})
 
 
 def advisory_xact_lock(session: Session, *parts: str) -> None:
@@ -146,7 +148,7 @@ def advisory_xact_lock(session: Session, *parts: str) -> None:
     transactions already hold the database write lock from BEGIN IMMEDIATE, which serialises them.
     """
     if is_postgres(session):
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(*parts)})
+        session.connection().execute(_LOCK_ONE, {"k": lock_key(*parts)})
 
 
 # --- the append-only logs (audit chain, change feed) -------------------------------------------

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from functools import cache
+from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from gateway.db import is_postgres
 from gateway.idgen.models import CodeLineage, CodeSequence, IssuedCode
+from gateway.persons.repository import insert_returning_id
+
+_TABLE = IssuedCode.__table__  # type: ignore[attr-defined]
 
 
 def get_code(session: Session, code: str, *, for_update: bool = False) -> IssuedCode | None:
@@ -28,7 +33,6 @@ def suffixes_in_use(session: Session, prefix: str) -> set[int]:
 
 def insert_code(session: Session, code: IssuedCode) -> bool:
     """Insert a code unless it was ever issued; False when it was (the caller's transaction goes on)."""
-    insert = pg_insert if is_postgres(session) else sqlite_insert
     values = {
         "code": code.code,
         "type": code.type,
@@ -37,18 +41,24 @@ def insert_code(session: Session, code: IssuedCode) -> bool:
         "issued_at": code.issued_at,
         "issued_by": code.issued_by,
     }
-    table = IssuedCode.__table__  # type: ignore[attr-defined]
-    inserted = (
-        session.connection()
-        .execute(
-            insert(table)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["code"])
-            .returning(table.c.code)
-        )
-        .first()
+    return session.connection().execute(_code_insert(is_postgres(session)), values).first() is not None
+
+
+@cache
+def _code_insert(postgres: bool) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING code, built once per dialect."""
+    table = _TABLE
+    insert_ = pg_insert if postgres else sqlite_insert
+    return insert_(table).on_conflict_do_nothing(index_elements=["code"]).returning(table.c.code)
+
+
+@cache
+def _bind_codes() -> Any:
+    return (
+        update(_TABLE)
+        .where(_TABLE.c.code.in_(bindparam("codes", expanding=True)))
+        .values(person_id=bindparam("owner"))
     )
-    return inserted is not None
 
 
 def attach_code(session: Session, code: str, person_id: int, *, status: str | None = None) -> None:
@@ -60,8 +70,7 @@ def attach_code(session: Session, code: str, person_id: int, *, status: str | No
 
 def bind_codes(session: Session, codes: list[str], person_id: int) -> None:
     """Give codes issued moments ago (with no person yet) to the person just written."""
-    table = IssuedCode.__table__  # type: ignore[attr-defined]
-    session.connection().execute(update(table).where(table.c.code.in_(codes)).values(person_id=person_id))
+    session.connection().execute(_bind_codes(), {"codes": codes, "owner": person_id})
 
 
 def next_j_sequence(session: Session, region: str, birth_date: date) -> int:
@@ -81,12 +90,7 @@ def next_j_sequence(session: Session, region: str, birth_date: date) -> int:
 
 
 def add_lineage(session: Session, entry: CodeLineage) -> None:
-    table = CodeLineage.__table__  # type: ignore[attr-defined]
-    entry.id = (
-        session.connection()
-        .execute(insert(table).values(**entry.model_dump(exclude={"id"})).returning(table.c.id))
-        .scalar_one()
-    )
+    entry.id = insert_returning_id(session, CodeLineage, entry.model_dump(exclude={"id"}))
 
 
 def lineage_for_persons(session: Session, person_ids: Sequence[int]) -> Sequence[CodeLineage]:

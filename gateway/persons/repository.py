@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, false, insert, union, update
+from sqlalchemy import Table, bindparam, false, insert, union, update
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -19,6 +20,25 @@ from gateway.persons.models import BlockingKey, Person, PersonIdentifier, Person
 
 def _table(model: type[SQLModel]) -> Table:
     return model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+@cache
+def _insert_returning_id(model: type[SQLModel]) -> Any:
+    table = _table(model)
+    return insert(table).returning(table.c.id)
+
+
+def insert_returning_id(session: Session, model: type[SQLModel], values: dict[str, Any]) -> int:
+    """Insert one row of ``model`` (one prepared-once statement, no unit of work); its new id."""
+    new_id: int = session.connection().execute(_insert_returning_id(model), values).scalar_one()
+    return new_id
+
+
+@cache
+def _identifier_upsert(postgres: bool) -> Any:
+    table = _table(PersonIdentifier)
+    upsert = pg_insert if postgres else sqlite_insert
+    return upsert(table).on_conflict_do_nothing().returning(table.c.id)
 
 
 def insert_person(session: Session, person: Person) -> int:
@@ -68,13 +88,9 @@ def find_active_identifier(session: Session, scheme: str, value_hash: str) -> Se
 def add_identifier(session: Session, identifier: PersonIdentifier) -> bool:
     """Insert an identifier and set its id; False (nothing written, the transaction goes on) when an
     active national number of the same scheme is already held (the only unique index it can break)."""
-    upsert = pg_insert if is_postgres(session) else sqlite_insert
-    table = _table(PersonIdentifier)
     values = identifier.model_dump(exclude={"id"})
     new_id = (
-        session.connection()
-        .execute(upsert(table).values(**values).on_conflict_do_nothing().returning(table.c.id))
-        .scalar_one_or_none()
+        session.connection().execute(_identifier_upsert(is_postgres(session)), values).scalar_one_or_none()
     )
     if new_id is None:
         return False
@@ -122,6 +138,38 @@ def persons_by_blocking_keys(session: Session, digests: list[str], limit: int) -
 _SUMMARY = tuple(f.name for f in fields(PersonSummary))
 
 
+@cache
+def _search_query(by_keys: bool, by_document: bool) -> Any:
+    """The search statement, built once per shape (its cache key is then computed once, too)."""
+    person, keys, held = _table(Person), _table(BlockingKey), _table(PersonIdentifier)
+    wanted: list[Any] = []
+    if by_keys:
+        wanted.append(
+            sql_select(keys.c.person_id)
+            .where(keys.c.digest.in_(bindparam("digests", expanding=True)))
+            .distinct()
+            .limit(bindparam("limit"))
+        )
+    holds: Any = false()
+    if by_document:
+        holders = sql_select(held.c.person_id).where(
+            held.c.scheme == bindparam("scheme"),
+            held.c.value_hash == bindparam("value_hash"),
+            held.c.valid_to.is_(None),
+        )
+        wanted.append(holders)
+        holds = person.c.id.in_(holders.scalar_subquery())
+    # One id list, so the person table is read by its primary key (an OR of two IN lists is not).
+    ids: Any = wanted[0]
+    if len(wanted) > 1:
+        ids = union(*(w.subquery().select() for w in wanted))
+    return (
+        sql_select(*(person.c[name] for name in _SUMMARY), holds.label("holds"))
+        .where(person.c.id.in_(ids))
+        .order_by(person.c.id)
+    )
+
+
 def search_candidates(
     session: Session, digests: list[str], limit: int, document: tuple[str, str] | None = None
 ) -> tuple[list[PersonSummary], list[int]]:
@@ -129,31 +177,14 @@ def search_candidates(
     the persons actively holding ``document`` (scheme, value hash), whatever their status (the
     caller keeps the active ones as candidates). Returns the persons, in id order, and the ids of
     the document's holders."""
-    person, keys, held = _table(Person), _table(BlockingKey), _table(PersonIdentifier)
-    wanted: list[Any] = []
-    if digests:
-        wanted.append(sql_select(keys.c.person_id).where(keys.c.digest.in_(digests)).distinct().limit(limit))
-    holds: Any = false()
-    if document is not None:
-        scheme, value_hash = document
-        holders = sql_select(held.c.person_id).where(
-            held.c.scheme == scheme, held.c.value_hash == value_hash, held.c.valid_to.is_(None)
-        )
-        wanted.append(holders)
-        holds = person.c.id.in_(holders.scalar_subquery())
-    if not wanted:
+    if not digests and document is None:
         return [], []
-    # One id list, so the person table is read by its primary key (an OR of two IN lists is not).
-    ids: Any = wanted[0]
-    if len(wanted) > 1:
-        ids = union(*(w.subquery().select() for w in wanted))
-    query = (
-        sql_select(*(person.c[name] for name in _SUMMARY), holds.label("holds"))
-        .where(person.c.id.in_(ids))
-        .order_by(person.c.id)
-    )
+    params: dict[str, Any] = {"digests": digests, "limit": limit}
+    if document is not None:
+        params["scheme"], params["value_hash"] = document
+    query = _search_query(bool(digests), document is not None)
     found, holder_ids = [], []
-    for row in session.connection().execute(query):
+    for row in session.connection().execute(query, params):
         values = row._mapping
         found.append(PersonSummary(**{name: values[name] for name in _SUMMARY}))
         if values["holds"]:

@@ -10,9 +10,10 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import Session
 
 from gateway.clock import utcnow
@@ -52,18 +53,17 @@ def check_key(key: str | None) -> str:
 _TABLE = IdempotencyRecord.__table__  # type: ignore[attr-defined]
 
 
+@cache
+def _lookup() -> Any:
+    return select(_TABLE.c.request_hash, _TABLE.c.status_code, _TABLE.c.response_json).where(
+        _TABLE.c.client_id == bindparam("client"), _TABLE.c.key == bindparam("key")
+    )
+
+
 def lookup(session: Session, client_id: str, key: str, digest: str) -> StoredAnswer | None:
     """Lock the key, then return the stored answer (or None); 409 if it answered another body."""
     advisory_xact_lock(session, "idempotency", client_id, key)
-    row = (
-        session.connection()
-        .execute(
-            select(_TABLE.c.request_hash, _TABLE.c.status_code, _TABLE.c.response_json).where(
-                _TABLE.c.client_id == client_id, _TABLE.c.key == key
-            )
-        )
-        .first()
-    )
+    row = session.connection().execute(_lookup(), {"client": client_id, "key": key}).first()
     if row is None:
         return None
     if row.request_hash != digest:
@@ -74,15 +74,21 @@ def lookup(session: Session, client_id: str, key: str, digest: str) -> StoredAns
 def insert(session: Session, client_id: str, key: str, digest: str, answer: StoredAnswer) -> None:
     """Store the answer to a key that ``lookup`` found unanswered in this transaction (its lock held)."""
     session.connection().execute(
-        _TABLE.insert().values(
-            client_id=client_id,
-            key=key,
-            request_hash=digest,
-            status_code=answer.status_code,
-            response_json=json.dumps(answer.body, ensure_ascii=False, default=str),
-            created_at=utcnow(),
-        )
+        _insert(),
+        {
+            "client_id": client_id,
+            "key": key,
+            "request_hash": digest,
+            "status_code": answer.status_code,
+            "response_json": json.dumps(answer.body, ensure_ascii=False, default=str),
+            "created_at": utcnow(),
+        },
     )
+
+
+@cache
+def _insert() -> Any:
+    return _TABLE.insert()
 
 
 def store(session: Session, client_id: str, key: str, digest: str, answer: StoredAnswer) -> None:

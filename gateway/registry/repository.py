@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from gateway.persons.models import Person
+from gateway.persons.repository import insert_returning_id
 from gateway.registry.models import ProblemPerson, ProblemRecord, RecordCorrection, VerificationJob
 
 
@@ -61,9 +61,4 @@ def corrections_of(session: Session, person_id: int) -> Sequence[RecordCorrectio
 
 def add_job(session: Session, job: VerificationJob) -> None:
     """Queue (or record as done) a person's verification: one INSERT, outside the unit of work."""
-    table = VerificationJob.__table__  # type: ignore[attr-defined]
-    job.id = (
-        session.connection()
-        .execute(insert(table).values(**job.model_dump(exclude={"id"})).returning(table.c.id))
-        .scalar_one()
-    )
+    job.id = insert_returning_id(session, VerificationJob, job.model_dump(exclude={"id"}))
