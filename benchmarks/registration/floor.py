@@ -2,7 +2,7 @@
 
 ``floor.sql`` is one verified new registration as the database sees it, in one transaction with no
 Python between statements: the Idempotency-Key locked and looked up, the 8 blocking keys locked (one
-call) and the persons sharing them read (as ``persons_by_blocking_keys``), the holders of the ID number
+call) and the persons sharing them read (as ``search_candidates`` finds them), the holders of the ID number
 looked up; then the person, the L code (superseded) and the G code (current), their lineage, the ID
 number as an identifier, the 8 blocking keys (one multi-row INSERT), the verification job (done), the
 stored answer, and the audit row and two feed events through ``gateway_append`` (whose append lock is

@@ -26,7 +26,7 @@ WHERE idempotency_record.client_id = 'cl_floor'
   AND idempotency_record.key = 'floor-' || CAST(:client_id AS text) || '-' || CAST(:tx AS text);
 
 -- 2. The blocking keys: locked (one call, sorted keys), then the persons sharing any of them, as
--- gateway.registry.repository.persons_by_blocking_keys reads them, and the holders of the ID number.
+-- gateway.persons.repository.search_candidates finds them (there in one query), and the holders of the ID number.
 SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:locks AS bigint[])) AS k;
 SELECT person.id, person.current_code, person.status, person.merged_into_id, person.region,
        person.school_code, person.birth_date, person.created_at, person.updated_at, person.name,
