@@ -119,22 +119,6 @@ def add_blocking_keys(
         )
 
 
-def persons_by_blocking_keys(session: Session, digests: list[str], limit: int) -> Sequence[Person]:
-    """Active persons sharing any of the digests (the candidate set of a search)."""
-    if not digests:
-        return []
-    ids = (
-        select(BlockingKey.person_id)
-        .where(col(BlockingKey.digest).in_(digests))
-        .distinct()
-        .limit(limit)
-        .scalar_subquery()
-    )
-    return session.exec(
-        select(Person).where(col(Person.id).in_(ids), Person.status == "active").order_by(col(Person.id))
-    ).all()
-
-
 _SUMMARY = tuple(f.name for f in fields(PersonSummary))
 
 
