@@ -36,13 +36,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from gateway.persons.records import ID_CONTEXT
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from gateway.db import APPEND_LOCK, lock_key
 from gateway.keyring import KeyRing, KeySet
 from gateway.matching import blocking_key_digest, blocking_keys, generate_population, load_config
+from gateway.persons.records import ID_CONTEXT
 from gateway.privacy import mask_id_number
 
 SCRIPT = Path(__file__).with_name("floor.sql")
