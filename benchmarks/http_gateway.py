@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 from sqlalchemy import Engine
@@ -23,6 +25,8 @@ from gateway.auth import service as auth_service
 from gateway.db import session_scope
 from gateway.settings import Settings
 from tests.fixtures.server import free_port
+
+T = TypeVar("T")
 
 
 def wait(url: str, process: subprocess.Popen[bytes], seconds: float = 120) -> None:
@@ -161,6 +165,22 @@ def running_gateway(
         for process in (server, mocks):
             if process is not None:
                 process.wait(30)
+
+
+def run_clients(
+    gateway: Running, work: Callable[[list[T]], None], items: list[T], clients: int
+) -> tuple[float, dict[str, float]]:
+    """``work`` on ``clients`` threads, each given every ``clients``-th item: the wall-clock seconds
+    and each party's CPU seconds used meanwhile."""
+    threads = [threading.Thread(target=work, args=(items[i::clients],)) for i in range(clients)]
+    before = gateway.cpu()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    return wall, {k: v - before[k] for k, v in gateway.cpu().items()}
 
 
 def print_cpu_per(noun: str, plural: str, used: dict[str, float], count: int) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.dbtarget import postgres_database, supplied_settings
-from benchmarks.http_gateway import create_client, fetch_token, print_cpu_per, running_gateway
+from benchmarks.http_gateway import create_client, fetch_token, print_cpu_per, run_clients, running_gateway
 from benchmarks.registration.floor import FloorUnavailable, measure_floor, seconds_from_env
 from benchmarks.registry_data import load_registry
 from gateway.db import build_engine
@@ -106,15 +106,7 @@ def run_size(persons: int, requests: int) -> None:
                             label = f"{outcome}/{verification}" if verification else outcome
                             outcomes[label] = outcomes.get(label, 0) + 1
 
-            threads = [threading.Thread(target=worker, args=(plan[i::THREADS],)) for i in range(THREADS)]
-            before = gateway.cpu()
-            started = time.perf_counter()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            wall = time.perf_counter() - started
-            used = {k: v - before[k] for k, v in gateway.cpu().items()}
+            wall, used = run_clients(gateway, worker, plan, THREADS)
         rate = len(latencies) / wall
         q = statistics.quantiles(latencies, n=100)
         print(

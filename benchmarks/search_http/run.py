@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.dbtarget import postgres_database, supplied_settings
-from benchmarks.http_gateway import create_client, fetch_token, print_cpu_per, running_gateway
+from benchmarks.http_gateway import create_client, fetch_token, print_cpu_per, run_clients, running_gateway
 from benchmarks.registry_data import load_registry
 from benchmarks.search.run import draw_queries
 from gateway.db import build_engine
@@ -69,15 +69,7 @@ def run_size(persons: int, count: int, workers: str) -> None:
                             shown.append(len(answer.get("candidates", [])))
                             outcomes[outcome] = outcomes.get(outcome, 0) + 1
 
-            threads = [threading.Thread(target=worker, args=(bodies[i::THREADS],)) for i in range(THREADS)]
-            before = gateway.cpu()
-            started = time.perf_counter()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            wall = time.perf_counter() - started
-            used = {k: v - before[k] for k, v in gateway.cpu().items()}
+            wall, used = run_clients(gateway, worker, bodies, THREADS)
         q = statistics.quantiles(latencies, n=100)
         print(
             f"  {persons:>9,} registered | {len(latencies)} searches, {THREADS} clients | "

@@ -175,7 +175,7 @@ def correct_record(
         if stored is not None:
             return stored
         answer = _apply(session, deps, caller, code, request, plan, verdict)
-        idempotency.store(session, caller.client_id, key, digest, answer)
+        idempotency.insert(session, caller.client_id, key, digest, answer)
         return answer
 
 

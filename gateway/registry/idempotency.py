@@ -89,23 +89,3 @@ def insert(session: Session, client_id: str, key: str, digest: str, answer: Stor
 @cache
 def _insert() -> Any:
     return _TABLE.insert()
-
-
-def store(session: Session, client_id: str, key: str, digest: str, answer: StoredAnswer) -> None:
-    row = session.get(IdempotencyRecord, (client_id, key))
-    text = json.dumps(answer.body, ensure_ascii=False, default=str)
-    if row is None:
-        session.add(
-            IdempotencyRecord(
-                client_id=client_id,
-                key=key,
-                request_hash=digest,
-                status_code=answer.status_code,
-                response_json=text,
-                created_at=utcnow(),
-            )
-        )
-    else:
-        row.status_code, row.response_json = answer.status_code, text
-        session.add(row)
-    session.flush()

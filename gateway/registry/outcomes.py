@@ -75,8 +75,7 @@ def status_of(outcome: RegistrationOutcome) -> int:
 
 def to_json(outcome: RegistrationOutcome) -> dict[str, Any]:
     """The outcome as a JSON object: ``outcome`` names the kind; fields left empty are omitted."""
-    values = {k: (str(v) if k == "verification" else v) for k, v in asdict(outcome).items()}
-    return {"outcome": outcome.kind, **{k: v for k, v in values.items() if v is not None}}
+    return {"outcome": outcome.kind, **{k: v for k, v in asdict(outcome).items() if v is not None}}
 
 
 def from_json(data: dict[str, Any]) -> RegistrationOutcome:
