@@ -61,13 +61,6 @@ def _bind_codes() -> Any:
     )
 
 
-def attach_code(session: Session, code: str, person_id: int, *, status: str | None = None) -> None:
-    values: dict[str, object] = {"person_id": person_id}
-    if status is not None:
-        values["status"] = status
-    session.execute(update(IssuedCode).where(col(IssuedCode.code) == code).values(**values))
-
-
 def bind_codes(session: Session, codes: list[str], person_id: int) -> None:
     """Give codes issued moments ago (with no person yet) to the person just written."""
     session.connection().execute(_bind_codes(), {"codes": codes, "owner": person_id})

@@ -44,11 +44,8 @@ def _identifier_upsert(postgres: bool) -> Any:
 def insert_person(session: Session, person: Person) -> int:
     """Write a new person (one INSERT, no unit of work) and set its id; the object stays outside the
     session: read the person again (``get_person``) to change it through the ORM."""
-    table = _table(Person)
-    values = {c.name: getattr(person, c.name) for c in table.columns if c.name != "id"}
-    person.id = (
-        session.connection().execute(insert(table).values(**values).returning(table.c.id)).scalar_one()
-    )
+    values = {c.name: getattr(person, c.name) for c in _table(Person).columns if c.name != "id"}
+    person.id = insert_returning_id(session, Person, values)
     return person.id
 
 
