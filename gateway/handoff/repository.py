@@ -18,7 +18,6 @@ from gateway.handoff.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
-from gateway.persons.models import Person
 
 OPEN_TRANSFER_STATES = (
     "applied",
@@ -63,25 +62,6 @@ def admissions_of_persons(session: Session, person_ids: list[int]) -> Sequence[A
 
 def admitted_person_ids(session: Session, client_id: str) -> list[int]:
     return list(session.exec(select(Admission.person_id).where(Admission.client_id == client_id)).all())
-
-
-def merge_family(session: Session, person_ids: list[int]) -> set[int]:
-    """The persons, the survivors they were merged into, and everyone merged into those (to a fixpoint).
-
-    A registry that admitted one side of a merge follows the other: its events name either.
-    """
-    found = set(person_ids)
-    frontier = set(person_ids)
-    while frontier:
-        rows = session.exec(
-            select(Person.id, Person.merged_into_id).where(
-                or_(col(Person.id).in_(frontier), col(Person.merged_into_id).in_(frontier))
-            )
-        ).all()
-        linked = {pid for pid, _ in rows if pid is not None} | {m for _, m in rows if m is not None}
-        frontier = linked - found
-        found |= frontier
-    return found
 
 
 def feed_for_persons(session: Session, person_ids: set[int], since: int, limit: int) -> Sequence[ChangeEvent]:

@@ -51,6 +51,7 @@ from gateway.idgen.formats import normalise_code
 from gateway.idgen.service import resolve_code
 from gateway.keyring import KeyRing
 from gateway.persons import identifiers
+from gateway.persons import repository as people
 from gateway.persons.models import Person
 from gateway.persons.records import person_to_record
 from gateway.persons.repository import current_holder, get_person
@@ -189,7 +190,7 @@ def build_record(
     """The handoff record of a person for the holder of ``admission``, limited by its scopes;
     ``supplied`` holds the code or ID number the caller sent in the request."""
     assert person.id is not None
-    family = students.merged_person_ids(session, person.id)
+    family = people.merged_person_ids(session, person.id)
     events = students.events_for_persons(session, family)
     lineage = code_repository.lineage_for_persons(session, family)
     record = person_to_record(person, keyring)
@@ -293,7 +294,7 @@ def list_records(
 
 def _admission_for(session: Session, caller: Caller, person: Person) -> Admission | None:
     assert person.id is not None
-    for pid in students.merged_person_ids(session, person.id):
+    for pid in people.merged_person_ids(session, person.id):
         admission = repository.get_admission(session, caller.client_id, pid)
         if admission is not None:
             return admission
@@ -448,7 +449,7 @@ def claim_student(
     existing = _admission_for(session, caller, person)
     created = existing is None
     if existing is None:
-        family = students.merged_person_ids(session, person.id)
+        family = people.merged_person_ids(session, person.id)
         if kind == "primary":
             handed = [
                 a for a in repository.admissions_of_persons(session, family) if a.stage == Stage.PRESCHOOL
@@ -938,7 +939,7 @@ def feed_events(
     registries the persons they admitted (and whoever those were merged with), for authorities and
     schools their jurisdiction."""
     if caller.role in (Role.REGISTRY, Role.PARTNER):
-        family = repository.merge_family(session, repository.admitted_person_ids(session, caller.client_id))
+        family = people.merge_family(session, repository.admitted_person_ids(session, caller.client_id))
         return repository.feed_for_persons(session, family, since, limit), True
     return feed.read_since(session, caller.jurisdiction, since, limit), False
 

@@ -1,4 +1,5 @@
-"""SQL for persons, their identifiers and blocking keys, and who holds a code now (merges followed)."""
+"""SQL for persons, their identifiers and blocking keys, and the one place that follows merges: who
+holds a code now, and which persons a merge links (used by students and handoff)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy import Table, bindparam, false, insert, union, update
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, SQLModel, col, or_, select
 
 from gateway.db import is_postgres
 from gateway.persons.models import BlockingKey, Person, PersonIdentifier, PersonSummary
@@ -201,3 +202,41 @@ def current_holder(session: Session, person_id: int) -> Person:
     chain = merge_chain(session, person_id)
     assert chain, f"person {person_id} does not exist"
     return chain[-1]
+
+
+# Merge chains are short (a merge of a merge is rare); the cap only guards against a cycle.
+_MAX_MERGE_DEPTH = 16
+
+
+def merged_person_ids(session: Session, survivor_id: int) -> list[int]:
+    """The survivor and every person merged into it, directly or through another merge."""
+    found = [survivor_id]
+    frontier = [survivor_id]
+    for _ in range(_MAX_MERGE_DEPTH):
+        if not frontier:
+            break
+        rows = session.exec(
+            select(Person.id).where(col(Person.merged_into_id).in_(frontier), Person.status == "merged")
+        ).all()
+        frontier = [pid for pid in rows if pid is not None and pid not in found]
+        found.extend(frontier)
+    return found
+
+
+def merge_family(session: Session, person_ids: list[int]) -> set[int]:
+    """The persons, the survivors they were merged into, and everyone merged into those (to a fixpoint).
+
+    A registry that admitted one side of a merge follows the other: its events name either.
+    """
+    found = set(person_ids)
+    frontier = set(person_ids)
+    while frontier:
+        rows = session.exec(
+            select(Person.id, Person.merged_into_id).where(
+                or_(col(Person.id).in_(frontier), col(Person.merged_into_id).in_(frontier))
+            )
+        ).all()
+        linked = {pid for pid, _ in rows if pid is not None} | {m for _, m in rows if m is not None}
+        frontier = linked - found
+        found |= frontier
+    return found

@@ -1,4 +1,4 @@
-"""SQL for status events and the persons merged into a student."""
+"""SQL for status events (the persons merged into a student are found by ``gateway.persons.repository``)."""
 
 from __future__ import annotations
 
@@ -7,32 +7,13 @@ from datetime import date
 
 from sqlmodel import Session, col, func, select
 
-from gateway.persons.models import Person
 from gateway.registry.models import StatusEvent
-
-# Merge chains are short (a merge of a merge is rare); the cap only guards against a cycle.
-_MAX_MERGE_DEPTH = 16
 
 
 def add_event(session: Session, event: StatusEvent) -> StatusEvent:
     session.add(event)
     session.flush()
     return event
-
-
-def merged_person_ids(session: Session, survivor_id: int) -> list[int]:
-    """The survivor and every person merged into it, directly or through another merge."""
-    found = [survivor_id]
-    frontier = [survivor_id]
-    for _ in range(_MAX_MERGE_DEPTH):
-        if not frontier:
-            break
-        rows = session.exec(
-            select(Person.id).where(col(Person.merged_into_id).in_(frontier), Person.status == "merged")
-        ).all()
-        frontier = [pid for pid in rows if pid is not None and pid not in found]
-        found.extend(frontier)
-    return found
 
 
 def events_for_persons(session: Session, person_ids: list[int]) -> Sequence[StatusEvent]:

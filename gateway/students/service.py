@@ -124,7 +124,7 @@ def list_events(session: Session, caller: Caller, code: str) -> StudentEvents:
     """Every status event of the student, including those recorded on persons merged into them."""
     found = find_student(session, caller, code)
     assert found.person.id is not None
-    events = repository.events_for_persons(session, repository.merged_person_ids(session, found.person.id))
+    events = repository.events_for_persons(session, people.merged_person_ids(session, found.person.id))
     audit.record(
         session,
         action="student.events.read",
