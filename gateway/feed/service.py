@@ -11,6 +11,7 @@ transaction commits, and dropped if it rolls back.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from sqlalchemy import func, insert
@@ -85,12 +86,17 @@ register_appender(Appender(key=_PENDING, write=_write_pending, argument="feed_ro
 
 
 def read_since(
-    session: Session, jurisdiction: Jurisdiction, since: int, limit: int = 500
+    session: Session, scope: Jurisdiction | AbstractSet[int], since: int, limit: int = 500
 ) -> Sequence[ChangeEvent]:
-    """Events after ``since`` about persons inside ``jurisdiction``, oldest first."""
+    """Events after ``since``, oldest first: about persons inside a jurisdiction, or about a set of
+    persons wherever they are held (a reader scoped by whom it admitted)."""
     query = select(ChangeEvent).where(col(ChangeEvent.version) > since)
-    if jurisdiction.is_school:
-        query = query.where(ChangeEvent.school_code == jurisdiction.value)
-    elif not jurisdiction.is_country:
-        query = query.where(col(ChangeEvent.region).startswith(jurisdiction.value))
+    if not isinstance(scope, Jurisdiction):
+        if not scope:
+            return []
+        query = query.where(col(ChangeEvent.person_id).in_(sorted(scope)))
+    elif scope.is_school:
+        query = query.where(ChangeEvent.school_code == scope.value)
+    elif not scope.is_country:
+        query = query.where(col(ChangeEvent.region).startswith(scope.value))
     return session.exec(query.order_by(col(ChangeEvent.version)).limit(limit)).all()

@@ -64,17 +64,6 @@ def admitted_person_ids(session: Session, client_id: str) -> list[int]:
     return list(session.exec(select(Admission.person_id).where(Admission.client_id == client_id)).all())
 
 
-def feed_for_persons(session: Session, person_ids: set[int], since: int, limit: int) -> Sequence[ChangeEvent]:
-    if not person_ids:
-        return []
-    return session.exec(
-        select(ChangeEvent)
-        .where(col(ChangeEvent.version) > since, col(ChangeEvent.person_id).in_(sorted(person_ids)))
-        .order_by(col(ChangeEvent.version))
-        .limit(limit)
-    ).all()
-
-
 def get_intake(session: Session, intake_id: str, *, for_update: bool = False) -> Intake | None:
     return session.get(Intake, intake_id, populate_existing=True, with_for_update=for_update)
 

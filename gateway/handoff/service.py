@@ -940,7 +940,7 @@ def feed_events(
     schools their jurisdiction."""
     if caller.role in (Role.REGISTRY, Role.PARTNER):
         family = people.merge_family(session, repository.admitted_person_ids(session, caller.client_id))
-        return repository.feed_for_persons(session, family, since, limit), True
+        return feed.read_since(session, family, since, limit), True
     return feed.read_since(session, caller.jurisdiction, since, limit), False
 
 
