@@ -26,6 +26,7 @@ from gateway.clock import as_utc
 from gateway.context import AppContext
 from gateway.errors import FieldError, InvalidInput
 from gateway.handoff import service, transfers, webhooks
+from gateway.handoff.disclosure import Disclosure
 from gateway.handoff.egress import TargetPolicy
 from gateway.handoff.schemas import ClaimRequest, TransferApplication, TransferDecision, WebhookRequest
 from gateway.handoff.signing import SIGNATURE_HEADER, canonical_json, sign_detached
@@ -52,7 +53,7 @@ def disclosure(
         PlainText,
         Header(alias="X-Approval-Ref", max_length=200, description="The approval the disclosure rests on."),
     ],
-) -> service.Disclosure:
+) -> Disclosure:
     """The purpose and approval reference every disclosure must state."""
     errors = []
     values = {}
@@ -65,10 +66,10 @@ def disclosure(
         values[header] = value
     if errors:
         raise InvalidInput(errors=errors)
-    return service.Disclosure(values["X-Purpose"], values["X-Approval-Ref"])
+    return Disclosure(values["X-Purpose"], values["X-Approval-Ref"])
 
 
-DisclosureDep = Annotated[service.Disclosure, Depends(disclosure)]
+DisclosureDep = Annotated[Disclosure, Depends(disclosure)]
 
 
 def signed(ctx: AppContext, caller: Caller, data: Any, status_code: int = 200, **headers: str) -> Response:

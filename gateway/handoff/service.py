@@ -44,10 +44,11 @@ from gateway.errors import Conflict, FieldError, Forbidden, GatewayError, Gone, 
 from gateway.feed import service as feed
 from gateway.feed.models import ChangeEvent
 from gateway.handoff import repository
+from gateway.handoff.disclosure import Disclosure, audit_disclosure
 from gateway.handoff.models import Admission, Export, Intake
+from gateway.handoff.presentation import build_record, present_code, subject_id, supplied_values
 from gateway.identity import CanonicalRecord, normalise_record
 from gateway.idgen import repository as code_repository
-from gateway.idgen.formats import normalise_code
 from gateway.idgen.service import resolve_code
 from gateway.keyring import KeyRing
 from gateway.persons import identifiers
@@ -55,11 +56,8 @@ from gateway.persons import repository as people
 from gateway.persons.models import Person
 from gateway.persons.records import person_to_record
 from gateway.persons.repository import current_holder, get_person
-from gateway.privacy import disclosed_code, mask_id_number
-from gateway.registry.models import StatusEvent
 from gateway.registry.service import RegistryDeps, find_candidates
 from gateway.settings import Settings
-from gateway.students import repository as students
 from gateway.students import service as student_service
 from gateway.students.schemas import StatusEventRequest
 from gateway.students.statemachine import SchoolStatus, StatusEventType
@@ -98,41 +96,7 @@ class ClaimAmbiguous(Conflict):
         return {"candidate_count": self.candidate_count}
 
 
-@dataclass(frozen=True)
-class Disclosure:
-    """The lawful basis a caller states for a call: what for, and who approved it."""
-
-    purpose: str
-    approval_ref: str
-
-
 # --- presentation -----------------------------------------------------------------------------
-
-
-def subject_id(keyring: KeyRing, client_id: str, person_id: int) -> str:
-    """A per-client pseudonym of a person: stable for that client, meaningless to any other."""
-    digest = hmac.new(
-        keyring.hmac_key, f"handoff-subject\x1f{client_id}\x1f{person_id}".encode(), hashlib.sha256
-    ).hexdigest()
-    return f"hs_{digest[:24]}"
-
-
-def present_code(code: str | None, identity: bool, supplied: frozenset[str] = frozenset()) -> str | None:
-    """A code as a caller may see it: a ``G`` code carries the ID number, so it is masked without
-    the identity scope unless the caller supplied that code or number; ``J`` and ``L`` codes carry
-    no document number and are given in full (``gateway.privacy.disclosed_code``)."""
-    return disclosed_code(code, supplied=supplied, full=identity)
-
-
-def supplied_values(code: str | None = None, id_number: str | None = None) -> frozenset[str]:
-    """The code and ID number a caller sent in its request, in canonical form: echoing them back
-    discloses nothing."""
-    values = set()
-    if code:
-        values.add(normalise_code(code))
-    if id_number:
-        values.add(id_number)
-    return frozenset(values)
 
 
 def encode_page_token(keyring: KeyRing, client_id: str, after_id: int) -> str:
@@ -160,101 +124,6 @@ def decode_page_token(keyring: KeyRing, client_id: str, token: str | None) -> in
     if data.get("c") != client_id or not isinstance(data.get("a"), int):
         raise bad
     return int(data["a"])
-
-
-def _school_history(events: Sequence[StatusEvent]) -> list[dict[str, Any]]:
-    history: list[dict[str, Any]] = []
-    for event in events:
-        place = (event.region, event.school_code)
-        if history and (history[-1]["region"], history[-1]["school_code"]) == place:
-            continue
-        history.append(
-            {
-                "region": event.region,
-                "school_code": event.school_code,
-                "since": event.effective_date.isoformat(),
-            }
-        )
-    return history
-
-
-def build_record(
-    session: Session,
-    keyring: KeyRing,
-    person: Person,
-    admission: Admission,
-    *,
-    identity: bool,
-    supplied: frozenset[str] = frozenset(),
-) -> dict[str, Any]:
-    """The handoff record of a person for the holder of ``admission``, limited by its scopes;
-    ``supplied`` holds the code or ID number the caller sent in the request."""
-    assert person.id is not None
-    family = people.merged_person_ids(session, person.id)
-    events = students.events_for_persons(session, family)
-    lineage = code_repository.lineage_for_persons(session, family)
-    record = person_to_record(person, keyring)
-    graduated = [e for e in events if e.event == StatusEventType.GRADUATED.value]
-    return {
-        "subject_id": subject_id(keyring, admission.client_id, person.id),
-        "code": present_code(person.current_code, identity, supplied),
-        "code_type": person.current_code[0],
-        "lineage": [
-            {
-                "old_code": present_code(entry.old_code, identity, supplied),
-                "new_code": present_code(entry.new_code, identity, supplied),
-                "reason": entry.reason,
-                "occurred_at": as_utc(entry.occurred_at).isoformat(),
-            }
-            for entry in sorted(lineage, key=lambda e: (as_utc(e.occurred_at), e.id or 0))
-        ],
-        "student_number": admission.student_number,
-        "admitted_at": as_utc(admission.admitted_at).isoformat(),
-        "identity": {
-            "name": record.name,
-            "gender": record.gender,
-            "birth_date": record.birth_date.isoformat(),
-            "ethnicity": record.ethnicity,
-            "nationality": record.nationality,
-            "id_type": record.id_type,
-            "id_number": record.id_number if identity else mask_id_number(record.id_number),
-            "id_number_masked": not identity and record.id_number is not None,
-        },
-        "school": {"region": person.region, "school_code": person.school_code},
-        "school_history": _school_history(events),
-        "status_events": [
-            {
-                "event": e.event,
-                "from_status": e.from_status,
-                "to_status": e.to_status,
-                "effective_date": e.effective_date.isoformat(),
-                "region": e.region,
-                "school_code": e.school_code,
-            }
-            for e in events
-        ],
-        "school_status": person.school_status,
-        "graduation": {
-            "graduated": person.school_status == SchoolStatus.GRADUATED.value,
-            "date": graduated[-1].effective_date.isoformat() if graduated else None,
-        },
-        "verification_status": person.verification_status,
-    }
-
-
-def _audit_disclosure(
-    session: Session, caller: Caller | None, actor: str, code: str, action: str, disclosure: Disclosure
-) -> None:
-    audit.record(
-        session,
-        action=action,
-        caller=caller,
-        actor=None if caller else actor,
-        object_type="person",
-        object_ref=code,
-        purpose=disclosure.purpose,
-        approval_ref=disclosure.approval_ref,
-    )
 
 
 # --- reading handoff records ------------------------------------------------------------------
@@ -285,7 +154,7 @@ def list_records(
     for admission in admissions:
         person = current_holder(session, admission.person_id)
         records.append(build_record(session, keyring, person, admission, identity=identity))
-        _audit_disclosure(
+        audit_disclosure(
             session, caller, caller.client_id, person.current_code, "handoff.disclose", disclosure
         )
     token = encode_page_token(keyring, caller.client_id, int(admissions[-1].id or 0)) if more else None
@@ -320,7 +189,7 @@ def read_record(
         identity=caller.has(Scope.HANDOFF_IDENTITY),
         supplied=supplied_values(code),
     )
-    _audit_disclosure(session, caller, caller.client_id, person.current_code, "handoff.disclose", disclosure)
+    audit_disclosure(session, caller, caller.client_id, person.current_code, "handoff.disclose", disclosure)
     return record
 
 
@@ -512,7 +381,7 @@ def claim_student(
         identity=caller.has(Scope.HANDOFF_IDENTITY),
         supplied=supplied_values(claim.code, record.id_number),
     )
-    _audit_disclosure(session, caller, caller.client_id, person.current_code, "handoff.claim", disclosure)
+    audit_disclosure(session, caller, caller.client_id, person.current_code, "handoff.claim", disclosure)
     return ClaimResult(created, result)
 
 
@@ -711,7 +580,7 @@ def _write_export_files(
                     person = current_holder(session, admission.person_id)
                     record = build_record(session, keyring, person, admission, identity=export.identity_scope)
                     lines.append(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
-                    _audit_disclosure(
+                    audit_disclosure(
                         session, None, export.client_id, person.current_code, "handoff.export", disclosure
                     )
             if not admissions:

@@ -35,8 +35,9 @@ from gateway.clock import as_utc, utcnow
 from gateway.db import advisory_xact_lock, session_scope
 from gateway.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from gateway.handoff import repository
+from gateway.handoff.disclosure import Disclosure
 from gateway.handoff.models import Admission, Transfer, TransferStep
-from gateway.handoff.service import Disclosure, build_record
+from gateway.handoff.presentation import build_record
 from gateway.handoff.workdays import add_working_days
 from gateway.identity import InvalidField, normalise_name, parse_date
 from gateway.idgen.formats import normalise_code

@@ -39,7 +39,8 @@ from gateway.errors import FieldError, InvalidInput, NotFound
 from gateway.handoff import repository
 from gateway.handoff.egress import TargetPolicy, TargetRefused, TargetUnresolved
 from gateway.handoff.models import WebhookDelivery, WebhookSubscription
-from gateway.handoff.service import feed_events, subject_id
+from gateway.handoff.presentation import subject_id
+from gateway.handoff.service import feed_events
 from gateway.keyring import KeyRing
 from gateway.persons.repository import current_holder
 

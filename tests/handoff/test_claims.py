@@ -14,8 +14,8 @@ from gateway.auth.scopes import Role
 from gateway.batches.parsing import BatchFormat
 from gateway.context import AppContext
 from gateway.handoff import service
+from gateway.handoff.disclosure import Disclosure
 from gateway.handoff.models import Admission
-from gateway.handoff.service import Disclosure
 from gateway.persons.models import Person
 from tests.fixtures.api import ApiCaller
 from tests.handoff.conftest import BASIS, Child, MakeParty, cohort, hand_over, ndjson, verified
