@@ -35,7 +35,7 @@ from gateway.clock import as_utc, utcnow
 from gateway.db import advisory_xact_lock, session_scope
 from gateway.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from gateway.handoff import repository
-from gateway.handoff.disclosure import Disclosure
+from gateway.handoff.disclosure import Disclosure, audit_disclosure
 from gateway.handoff.models import Admission, Transfer, TransferStep
 from gateway.handoff.presentation import build_record
 from gateway.handoff.workdays import add_working_days
@@ -438,14 +438,8 @@ def pull(
     person = people.get_person(session, person.id)
     assert person is not None
     record = build_record(session, keyring, person, admission, identity=caller.has(Scope.HANDOFF_IDENTITY))
-    audit.record(
-        session,
-        action="handoff.transfer_pull",
-        caller=caller,
-        object_type="person",
-        object_ref=person.current_code,
-        purpose=disclosure.purpose,
-        approval_ref=disclosure.approval_ref,
+    audit_disclosure(
+        session, caller, caller.client_id, person.current_code, "handoff.transfer_pull", disclosure
     )
     return transfer, record
 
