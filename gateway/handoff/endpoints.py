@@ -25,7 +25,7 @@ from gateway.batches.service import MAX_BATCH_BYTES, PayloadTooLarge, Unsupporte
 from gateway.clock import as_utc
 from gateway.context import AppContext
 from gateway.errors import FieldError, InvalidInput
-from gateway.handoff import service, transfers, webhooks
+from gateway.handoff import records, service, transfers, webhooks
 from gateway.handoff.disclosure import Disclosure
 from gateway.handoff.egress import TargetPolicy
 from gateway.handoff.schemas import ClaimRequest, TransferApplication, TransferDecision, WebhookRequest
@@ -193,7 +193,7 @@ def list_records(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Response:
     """The caller's admitted cohort, one page at a time (opaque keyset ``page_token``)."""
-    page = service.list_records(session, ctx.keyring, caller, basis, page_token=page_token, limit=limit)
+    page = records.list_records(session, ctx.keyring, caller, basis, page_token=page_token, limit=limit)
     return signed(ctx, caller, {"records": page.records, "next_page_token": page.next_page_token})
 
 
@@ -206,7 +206,7 @@ def read_record(
     ctx: ContextDep,
 ) -> Response:
     """One admitted student's handoff record by any code they held (404 for anyone not admitted)."""
-    return signed(ctx, caller, service.read_record(session, ctx.keyring, caller, code, basis))
+    return signed(ctx, caller, records.read_record(session, ctx.keyring, caller, code, basis))
 
 
 # --- bulk export ------------------------------------------------------------------------------

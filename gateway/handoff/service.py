@@ -14,9 +14,6 @@ Functions work inside the caller's unit of work unless they take an engine.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import logging
 import secrets
@@ -47,6 +44,7 @@ from gateway.handoff import repository
 from gateway.handoff.disclosure import Disclosure, audit_disclosure
 from gateway.handoff.models import Admission, Export, Intake
 from gateway.handoff.presentation import build_record, present_code, subject_id, supplied_values
+from gateway.handoff.records import admission_for
 from gateway.identity import CanonicalRecord, normalise_record
 from gateway.idgen import repository as code_repository
 from gateway.idgen.service import resolve_code
@@ -65,7 +63,6 @@ from gateway.students.verification import Claim, Outcome, StoredFacts, verify
 
 logger = logging.getLogger(__name__)
 
-NOT_FOUND = "no such student among those you admitted"
 # Every claim that finds nobody answers the same, whatever the reason (no such child, a code with
 # somebody else's identity, a child held outside the caller's jurisdiction claimed by identity
 # alone, a child nobody handed over): a refusal must not tell the caller that a child exists.
@@ -99,98 +96,7 @@ class ClaimAmbiguous(Conflict):
 # --- presentation -----------------------------------------------------------------------------
 
 
-def encode_page_token(keyring: KeyRing, client_id: str, after_id: int) -> str:
-    body = json.dumps({"c": client_id, "a": after_id}, separators=(",", ":")).encode()
-    tag = hmac.new(keyring.hmac_key, b"page-token\x1f" + body, hashlib.sha256).digest()[:16]
-    return base64.urlsafe_b64encode(body + tag).rstrip(b"=").decode()
-
-
-def decode_page_token(keyring: KeyRing, client_id: str, token: str | None) -> int:
-    """The keyset position a page token stands for; 422 for a token forged or issued to another client."""
-    if not token:
-        return 0
-    bad = InvalidInput(
-        errors=[FieldError("page_token", "invalid", "page_token is not a token we issued you")]
-    )
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-    except ValueError:
-        raise bad from None
-    body, tag = raw[:-16], raw[-16:]
-    expected = hmac.new(keyring.hmac_key, b"page-token\x1f" + body, hashlib.sha256).digest()[:16]
-    if len(raw) <= 16 or not hmac.compare_digest(tag, expected):
-        raise bad
-    data = json.loads(body)
-    if data.get("c") != client_id or not isinstance(data.get("a"), int):
-        raise bad
-    return int(data["a"])
-
-
 # --- reading handoff records ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RecordPage:
-    records: list[dict[str, Any]]
-    next_page_token: str | None
-
-
-def list_records(
-    session: Session,
-    keyring: KeyRing,
-    caller: Caller,
-    disclosure: Disclosure,
-    *,
-    page_token: str | None,
-    limit: int,
-) -> RecordPage:
-    """One page of the caller's admitted cohort, in admission order; each student disclosed is audited."""
-    after = decode_page_token(keyring, caller.client_id, page_token)
-    admissions = repository.admissions_page(session, caller.client_id, after, limit + 1)
-    more = len(admissions) > limit
-    admissions = admissions[:limit]
-    identity = caller.has(Scope.HANDOFF_IDENTITY)
-    records = []
-    for admission in admissions:
-        person = current_holder(session, admission.person_id)
-        records.append(build_record(session, keyring, person, admission, identity=identity))
-        audit_disclosure(
-            session, caller, caller.client_id, person.current_code, "handoff.disclose", disclosure
-        )
-    token = encode_page_token(keyring, caller.client_id, int(admissions[-1].id or 0)) if more else None
-    return RecordPage(records, token)
-
-
-def _admission_for(session: Session, caller: Caller, person: Person) -> Admission | None:
-    assert person.id is not None
-    for pid in people.merged_person_ids(session, person.id):
-        admission = repository.get_admission(session, caller.client_id, pid)
-        if admission is not None:
-            return admission
-    return None
-
-
-def read_record(
-    session: Session, keyring: KeyRing, caller: Caller, code: str, disclosure: Disclosure
-) -> dict[str, Any]:
-    """The handoff record of one admitted student by any code they held; 404 for anyone else."""
-    try:
-        person = resolve_code(session, code).person
-    except NotFound:
-        raise NotFound(NOT_FOUND) from None
-    admission = _admission_for(session, caller, person)
-    if admission is None:
-        raise NotFound(NOT_FOUND)
-    record = build_record(
-        session,
-        keyring,
-        person,
-        admission,
-        identity=caller.has(Scope.HANDOFF_IDENTITY),
-        supplied=supplied_values(code),
-    )
-    audit_disclosure(session, caller, caller.client_id, person.current_code, "handoff.disclose", disclosure)
-    return record
 
 
 # --- claims -----------------------------------------------------------------------------------
@@ -315,7 +221,7 @@ def claim_student(
         person = _match_by_identity(session, deps, caller, record)
     assert person.id is not None
     advisory_xact_lock(session, "person", str(person.id))
-    existing = _admission_for(session, caller, person)
+    existing = admission_for(session, caller, person)
     created = existing is None
     if existing is None:
         family = people.merged_person_ids(session, person.id)

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from gateway.errors import InvalidInput
 from gateway.handoff.presentation import present_code, subject_id
-from gateway.handoff.service import decode_page_token, encode_page_token
+from gateway.handoff.records import decode_page_token, encode_page_token
 from gateway.handoff.signing import canonical_json, sign_detached, verify_detached
 from gateway.keyring import KeyRing, KeySet
 
