@@ -25,7 +25,7 @@ from gateway.batches.service import MAX_BATCH_BYTES, PayloadTooLarge, Unsupporte
 from gateway.clock import as_utc
 from gateway.context import AppContext
 from gateway.errors import FieldError, InvalidInput
-from gateway.handoff import records, service, transfers, webhooks
+from gateway.handoff import claims, records, service, transfers, webhooks
 from gateway.handoff.disclosure import Disclosure
 from gateway.handoff.egress import TargetPolicy
 from gateway.handoff.schemas import ClaimRequest, TransferApplication, TransferDecision, WebhookRequest
@@ -166,11 +166,11 @@ def claim(
     registry of a later stage admits a graduate. 201 with the handoff record (200 if claimed
     before); 404 ``claim-no-match`` when the claim finds nobody, which is also the answer to every
     refused claim; 409 ``claim-ambiguous`` when it finds several people inside the jurisdiction."""
-    result = service.claim_student(
+    result = claims.claim_student(
         session,
         _deps(ctx),
         caller,
-        service.ClaimInput(
+        claims.ClaimInput(
             code=body.code,
             identity=body.identity,
             student_number=body.student_number,
