@@ -182,71 +182,105 @@ def claim_student(
         person = _match_by_identity(session, deps, caller, record)
     assert person.id is not None
     advisory_xact_lock(session, "person", str(person.id))
-    existing = admission_for(session, caller, person)
-    created = existing is None
-    if existing is None:
-        family = people.merged_person_ids(session, person.id)
-        if kind == "primary":
-            handed = [
-                a for a in repository.admissions_of_persons(session, family) if a.stage == Stage.PRESCHOOL
-            ]
-            if not handed:
-                raise ClaimNoMatch(CLAIM_NOT_FOUND)
-            if person.school_status != SchoolStatus.REGISTERED.value:
-                raise Conflict("this child is already enrolled at a school")
-            assert claim.school_region is not None
-            student_service.record_event(
-                session,
-                _workflow_caller(caller),
-                person.current_code,
-                StatusEventRequest(
-                    event=StatusEventType.ENROLLED,
-                    effective_date=claim.effective_date or utcnow().date(),
-                    school_code=caller.jurisdiction.value,
-                    school_region=claim.school_region,
-                    note="claimed from a preschool handover",
-                ),
-            )
-        elif person.school_status not in GRADUATE_STATUSES:
-            raise Conflict("only a student who graduated or completed the previous stage can be admitted")
-        existing = Admission(
-            client_id=caller.client_id,
-            person_id=person.id,
-            stage=kind,
-            student_number=claim.student_number,
-            source="claim",
-            purpose=disclosure.purpose,
-            approval_ref=disclosure.approval_ref,
-            admitted_at=utcnow(),
-        )
-        repository.add(session, existing)
-        scheme = STAGE_SCHEMES.get(kind)
-        if scheme and claim.student_number:
-            identifiers.attach_identifier(
-                session,
-                deps.keyring,
-                person_id=person.id,
-                scheme=scheme,
-                value=claim.student_number,
-                source=caller.client_id,
-            )
-        if claim.exam_candidate_number:
-            identifiers.attach_identifier(
-                session,
-                deps.keyring,
-                person_id=person.id,
-                scheme="exam_candidate",
-                value=claim.exam_candidate_number,
-                source=caller.client_id,
-            )
+    admission = admission_for(session, caller, person)
+    created = admission is None
+    if admission is None:
+        admission = _admit(session, deps, caller, claim, kind, person, disclosure)
     session.refresh(person)
     result = build_record(
         session,
         deps.keyring,
         person,
-        existing,
+        admission,
         identity=caller.has(Scope.HANDOFF_IDENTITY),
         supplied=supplied_values(claim.code, record.id_number),
     )
     audit_disclosure(session, caller, caller.client_id, person.current_code, "handoff.claim", disclosure)
     return ClaimResult(created, result)
+
+
+def _admit(
+    session: Session,
+    deps: RegistryDeps,
+    caller: Caller,
+    claim: ClaimInput,
+    kind: str,
+    person: Person,
+    disclosure: Disclosure,
+) -> Admission:
+    """Admit a student the caller claims for the first time, after the check its kind of claim needs,
+    and keep the numbers the claim gives the student at the new stage."""
+    assert person.id is not None
+    if kind == "primary":
+        _enrol_handed_over(session, caller, claim, person)
+    else:
+        _require_graduate(person)
+    admission = Admission(
+        client_id=caller.client_id,
+        person_id=person.id,
+        stage=kind,
+        student_number=claim.student_number,
+        source="claim",
+        purpose=disclosure.purpose,
+        approval_ref=disclosure.approval_ref,
+        admitted_at=utcnow(),
+    )
+    repository.add(session, admission)
+    _keep_stage_numbers(session, deps, caller, claim, kind, person.id)
+    return admission
+
+
+def _enrol_handed_over(session: Session, caller: Caller, claim: ClaimInput, person: Person) -> None:
+    """A school's claim: only a child a preschool handed over (to anyone in the merged family) and not
+    enrolled yet; the child is enrolled at the claiming school."""
+    assert person.id is not None
+    family = people.merged_person_ids(session, person.id)
+    handed = [a for a in repository.admissions_of_persons(session, family) if a.stage == Stage.PRESCHOOL]
+    if not handed:
+        raise ClaimNoMatch(CLAIM_NOT_FOUND)
+    if person.school_status != SchoolStatus.REGISTERED.value:
+        raise Conflict("this child is already enrolled at a school")
+    assert claim.school_region is not None
+    student_service.record_event(
+        session,
+        _workflow_caller(caller),
+        person.current_code,
+        StatusEventRequest(
+            event=StatusEventType.ENROLLED,
+            effective_date=claim.effective_date or utcnow().date(),
+            school_code=caller.jurisdiction.value,
+            school_region=claim.school_region,
+            note="claimed from a preschool handover",
+        ),
+    )
+
+
+def _require_graduate(person: Person) -> None:
+    """A later stage's claim: only a student who finished the previous stage."""
+    if person.school_status not in GRADUATE_STATUSES:
+        raise Conflict("only a student who graduated or completed the previous stage can be admitted")
+
+
+def _keep_stage_numbers(
+    session: Session, deps: RegistryDeps, caller: Caller, claim: ClaimInput, kind: str, person_id: int
+) -> None:
+    """The stage's own student number and the exam candidate number, kept as the student's identifiers."""
+    scheme = STAGE_SCHEMES.get(kind)
+    if scheme and claim.student_number:
+        identifiers.attach_identifier(
+            session,
+            deps.keyring,
+            person_id=person_id,
+            scheme=scheme,
+            value=claim.student_number,
+            source=caller.client_id,
+        )
+    if claim.exam_candidate_number:
+        identifiers.attach_identifier(
+            session,
+            deps.keyring,
+            person_id=person_id,
+            scheme="exam_candidate",
+            value=claim.exam_candidate_number,
+            source=caller.client_id,
+        )
