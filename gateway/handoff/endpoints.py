@@ -25,7 +25,7 @@ from gateway.batches.service import MAX_BATCH_BYTES, PayloadTooLarge, Unsupporte
 from gateway.clock import as_utc
 from gateway.context import AppContext
 from gateway.errors import FieldError, InvalidInput
-from gateway.handoff import claims, records, service, transfers, webhooks
+from gateway.handoff import claims, intakes, records, service, transfers, webhooks
 from gateway.handoff.disclosure import Disclosure
 from gateway.handoff.egress import TargetPolicy
 from gateway.handoff.schemas import ClaimRequest, TransferApplication, TransferDecision, WebhookRequest
@@ -134,11 +134,11 @@ async def submit_intake(
         raise UnsupportedMediaType(f"send the file as one of: {', '.join(MEDIA_TYPES)}")
     data = await _read_capped(request, MAX_BATCH_BYTES)
     intake = await run_in_threadpool(
-        lambda: service.submit_intake(ctx.engine, ctx.keyring, caller, decode_upload(data), fmt, basis)
+        lambda: intakes.submit_intake(ctx.engine, ctx.keyring, caller, decode_upload(data), fmt, basis)
     )
     deps = _deps(ctx)
-    worker(ctx).submit(lambda: service.run_intake(ctx.engine, deps, intake.id))
-    url = service.intake_path(intake.id)
+    worker(ctx).submit(lambda: intakes.run_intake(ctx.engine, deps, intake.id))
+    url = intakes.intake_path(intake.id)
     body = {"id": intake.id, "status": intake.status, "total_rows": intake.total_rows, "status_url": url}
     return signed(ctx, caller, body, 202, Location=url)
 
@@ -151,7 +151,7 @@ def get_intake(
     ctx: ContextDep,
 ) -> Response:
     """An intake's progress: rows registered, children handed over, outcomes counted."""
-    return signed(ctx, caller, service.intake_status(session, caller, intake_id))
+    return signed(ctx, caller, intakes.intake_status(session, caller, intake_id))
 
 
 # --- claims and records -----------------------------------------------------------------------

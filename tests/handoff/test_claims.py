@@ -13,7 +13,7 @@ from gateway.auth.caller import Caller, ClientFields
 from gateway.auth.scopes import Role
 from gateway.batches.parsing import BatchFormat
 from gateway.context import AppContext
-from gateway.handoff import service
+from gateway.handoff import intakes
 from gateway.handoff.disclosure import Disclosure
 from gateway.handoff.models import Admission
 from gateway.persons.models import Person
@@ -179,7 +179,7 @@ def test_an_intake_left_behind_is_finished_on_resume(
     preschool = party("registry", "41", "handoff:write", stage="preschool")
     caller = _caller_of(preschool.client_id)
     children = cohort(2)
-    intake = service.submit_intake(
+    intake = intakes.submit_intake(
         committed_context.engine,
         committed_context.keyring,
         caller,
@@ -188,7 +188,7 @@ def test_an_intake_left_behind_is_finished_on_resume(
         Disclosure("handover", "A-1"),
     )
     # Nobody ran it (the process stopped after accepting it); the worker's resume finishes it.
-    assert service.resume_intakes(committed_context.engine, committed_context.services["registry"]) == [
+    assert intakes.resume_intakes(committed_context.engine, committed_context.services["registry"]) == [
         intake.id
     ]
     status = handoff_api.get(f"/v1/handoff/intakes/{intake.id}", headers=preschool.headers).json()
