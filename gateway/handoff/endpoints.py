@@ -25,7 +25,7 @@ from gateway.batches.service import MAX_BATCH_BYTES, PayloadTooLarge, Unsupporte
 from gateway.clock import as_utc
 from gateway.context import AppContext
 from gateway.errors import FieldError, InvalidInput
-from gateway.handoff import claims, intakes, records, service, transfers, webhooks
+from gateway.handoff import claims, exports, intakes, records, service, transfers, webhooks
 from gateway.handoff.disclosure import Disclosure
 from gateway.handoff.egress import TargetPolicy
 from gateway.handoff.schemas import ClaimRequest, TransferApplication, TransferDecision, WebhookRequest
@@ -213,7 +213,7 @@ def read_record(
 
 
 def _exports_dir(ctx: AppContext) -> FilePath:
-    return service.ExportPolicy.from_settings(ctx.settings).directory
+    return exports.ExportPolicy.from_settings(ctx.settings).directory
 
 
 @router.post("/v1/handoff/exports", status_code=202)
@@ -221,13 +221,13 @@ def start_export(
     request: Request, caller: HandoffReader, basis: DisclosureDep, session: SessionDep, ctx: ContextDep
 ) -> Response:
     """Start an export of the whole admitted cohort; 202 with the status URL to poll."""
-    export = service.start_export(session, caller, basis, str(request.url))
+    export = exports.start_export(session, caller, basis, str(request.url))
     # The job reads the export row in its own transaction: the request's must commit first.
     session.commit()
     export_id = export.id
-    policy = service.ExportPolicy.from_settings(ctx.settings)
-    worker(ctx).submit(lambda: service.run_export(ctx.engine, ctx.keyring, policy, export_id))
-    url = service.export_path(export_id)
+    policy = exports.ExportPolicy.from_settings(ctx.settings)
+    worker(ctx).submit(lambda: exports.run_export(ctx.engine, ctx.keyring, policy, export_id))
+    url = exports.export_path(export_id)
     return signed(
         ctx,
         caller,
@@ -246,7 +246,7 @@ def export_status(
 ) -> Response:
     """202 with ``X-Progress`` while running; 200 with the manifest when done; 500-free failure report;
     410 once the retention period removed the files."""
-    export = service.get_export(session, caller, export_id)
+    export = exports.get_export(session, caller, export_id)
     if export.status == "expired":
         return signed(
             ctx,
@@ -282,7 +282,7 @@ def export_file(
     ctx: ContextDep,
 ) -> Response:
     """One NDJSON file of a finished export, for the client that started it only; signed."""
-    path = service.export_file(session, caller, _exports_dir(ctx), export_id, name)
+    path = exports.export_file(session, caller, _exports_dir(ctx), export_id, name)
     content = path.read_bytes()
     signature = sign_detached(ctx.keyring, content, audience=caller.client_id)
     return Response(

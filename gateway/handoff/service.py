@@ -14,15 +14,10 @@ Functions work inside the caller's unit of work unless they take an engine.
 
 from __future__ import annotations
 
-import json
 import logging
-import secrets
-import shutil
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -31,15 +26,13 @@ from sqlmodel import Session
 from gateway.audit import service as audit
 from gateway.auth.caller import Caller
 from gateway.auth.scopes import Role, Scope
-from gateway.clock import as_utc, utcnow
-from gateway.db import session_scope
-from gateway.errors import Forbidden, GatewayError, Gone, NotFound
+from gateway.clock import as_utc
+from gateway.errors import GatewayError
 from gateway.feed import service as feed
 from gateway.feed.models import ChangeEvent
 from gateway.handoff import repository
-from gateway.handoff.disclosure import Disclosure, audit_disclosure
-from gateway.handoff.models import Export
-from gateway.handoff.presentation import build_record, present_code, subject_id
+from gateway.handoff.exports import ExportPolicy, resume_exports
+from gateway.handoff.presentation import present_code, subject_id
 from gateway.idgen import repository as code_repository
 from gateway.keyring import KeyRing
 from gateway.persons import repository as people
@@ -47,9 +40,6 @@ from gateway.persons.repository import current_holder
 from gateway.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-EXPORT_FILE_ROWS = 10_000
-EXPORT_CHUNK = 500
 
 
 # --- presentation -----------------------------------------------------------------------------
@@ -65,236 +55,6 @@ EXPORT_CHUNK = 500
 
 
 # --- bulk export ------------------------------------------------------------------------------
-
-
-def export_path(export_id: str) -> str:
-    return f"/v1/handoff/exports/{export_id}"
-
-
-def start_export(session: Session, caller: Caller, disclosure: Disclosure, request_url: str) -> Export:
-    if not caller.has(Scope.HANDOFF_READ):
-        raise Forbidden("this call needs the scope handoff:read")
-    export = Export(
-        id=f"ex_{secrets.token_hex(8)}",
-        client_id=caller.client_id,
-        role=caller.role.value,
-        identity_scope=caller.has(Scope.HANDOFF_IDENTITY),
-        purpose=disclosure.purpose,
-        approval_ref=disclosure.approval_ref,
-        acting_user=caller.acting_user,
-        request_url=request_url[:500],
-        created_at=utcnow(),
-    )
-    repository.add(session, export)
-    audit.record(
-        session,
-        action="handoff.export.start",
-        caller=caller,
-        object_type="export",
-        object_ref=export.id,
-        purpose=disclosure.purpose,
-        approval_ref=disclosure.approval_ref,
-    )
-    return export
-
-
-def _write_export_files(
-    engine: Engine, keyring: KeyRing, export: Export, folder: Path, renew: Callable[[], None]
-) -> list[dict[str, Any]]:
-    disclosure = Disclosure(export.purpose, export.approval_ref)
-    outputs: list[dict[str, Any]] = []
-    after, part, in_file = 0, 0, EXPORT_FILE_ROWS
-    handle = None
-    try:
-        while True:
-            # One transaction per chunk: the records written and their audit rows commit together.
-            with session_scope(engine) as session:
-                admissions = repository.admissions_page(session, export.client_id, after, EXPORT_CHUNK)
-                lines = []
-                for admission in admissions:
-                    person = current_holder(session, admission.person_id)
-                    record = build_record(session, keyring, person, admission, identity=export.identity_scope)
-                    lines.append(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
-                    audit_disclosure(
-                        session, None, export.client_id, person.current_code, "handoff.export", disclosure
-                    )
-            if not admissions:
-                break
-            renew()  # still alive: nobody else takes the export over
-            after = int(admissions[-1].id or 0)
-            for line in lines:
-                if in_file >= EXPORT_FILE_ROWS:
-                    if handle is not None:
-                        handle.close()
-                    part += 1
-                    name = f"HandoffRecord-{part}.ndjson"
-                    outputs.append(
-                        {"type": "HandoffRecord", "url": f"{export_path(export.id)}/files/{name}", "count": 0}
-                    )
-                    handle = (folder / name).open("w", encoding="utf-8")
-                    in_file = 0
-                assert handle is not None
-                handle.write(line + "\n")
-                in_file += 1
-                outputs[-1]["count"] += 1
-    finally:
-        if handle is not None:
-            handle.close()
-    return outputs
-
-
-@dataclass(frozen=True)
-class ExportPolicy:
-    """Where export files live, how long they are kept, and how long a silent runner keeps its claim."""
-
-    directory: Path
-    retention: timedelta = timedelta(hours=72)
-    lease: timedelta = timedelta(minutes=5)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ExportPolicy:
-        return cls(
-            directory=settings.data_dir / "exports",
-            retention=timedelta(hours=settings.export_retention_hours),
-            lease=timedelta(seconds=settings.export_lease_seconds),
-        )
-
-
-def _claim_export(engine: Engine, export_id: str, policy: ExportPolicy) -> Export | None:
-    """Take the export to run: a queued one, or a running one whose runner went silent (it died)."""
-    now = utcnow()
-    with session_scope(engine) as session:
-        export = repository.get_export(session, export_id, for_update=True)
-        if export is None:
-            return None
-        stale = export.status == "running" and (
-            export.lease_until is None or as_utc(export.lease_until) < now
-        )
-        if export.status != "queued" and not stale:
-            return None
-        export.status, export.lease_until = "running", now + policy.lease
-        session.add(export)
-        return export
-
-
-def _renew_lease(engine: Engine, export_id: str, policy: ExportPolicy) -> None:
-    with session_scope(engine) as session:
-        export = repository.get_export(session, export_id, for_update=True)
-        assert export is not None
-        export.lease_until = utcnow() + policy.lease
-        session.add(export)
-
-
-def run_export(engine: Engine, keyring: KeyRing, policy: ExportPolicy, export_id: str) -> None:
-    """Write the export's NDJSON files and its manifest; a failure is recorded on the export.
-
-    A run that a crash interrupted is started again from the beginning by whoever claims the export
-    after its lease ran out (its partial files are replaced): an accepted export is never lost.
-    """
-    export = _claim_export(engine, export_id, policy)
-    if export is None:
-        return
-    folder = policy.directory / export_id
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        outputs = _write_export_files(
-            engine, keyring, export, folder, renew=lambda: _renew_lease(engine, export_id, policy)
-        )
-    except Exception as exc:
-        logger.exception("export %s failed", export_id)
-        shutil.rmtree(folder, ignore_errors=True)
-        with session_scope(engine) as session:
-            failed = repository.get_export(session, export_id, for_update=True)
-            assert failed is not None
-            failed.status, failed.error, failed.finished_at = "failed", str(exc)[:500], utcnow()
-            failed.lease_until = None
-            session.add(failed)
-        return
-    manifest = {
-        "transactionTime": utcnow().isoformat(),
-        "request": export.request_url,
-        "requiresAccessToken": True,
-        "output": outputs,
-        "error": [],
-    }
-    with session_scope(engine) as session:
-        done = repository.get_export(session, export_id, for_update=True)
-        assert done is not None
-        now = utcnow()
-        done.status, done.manifest_json, done.finished_at = "done", json.dumps(manifest), now
-        done.lease_until, done.expires_at = None, now + policy.retention
-        session.add(done)
-
-
-def resume_exports(engine: Engine, keyring: KeyRing, policy: ExportPolicy) -> list[str]:
-    """Run the exports a stopped process left queued, or running with a lease run out (start-up and
-    the worker); exports another process is still writing are left to it."""
-    with session_scope(engine) as session:
-        pending = repository.runnable_export_ids(session, utcnow())
-    for export_id in pending:
-        run_export(engine, keyring, policy, export_id)
-    return pending
-
-
-def expire_exports(engine: Engine, policy: ExportPolicy) -> list[str]:
-    """Remove the files of exports past their retention; the export row and its audit trail stay."""
-    now = utcnow()
-    with session_scope(engine) as session:
-        due = repository.expired_export_ids(session, now)
-    expired = []
-    for export_id in due:
-        shutil.rmtree(policy.directory / export_id, ignore_errors=True)
-        with session_scope(engine) as session:
-            export = repository.get_export(session, export_id, for_update=True)
-            if export is None or export.status == "expired":
-                continue
-            export.status = "expired"
-            session.add(export)
-            audit.record(
-                session,
-                action="handoff.export.expire",
-                actor="system",
-                object_type="export",
-                object_ref=export_id,
-                purpose=export.purpose,
-                approval_ref=export.approval_ref,
-            )
-        expired.append(export_id)
-    return expired
-
-
-def get_export(session: Session, caller: Caller, export_id: str) -> Export:
-    """The export if the caller started it; anybody else is told it does not exist."""
-    export = repository.get_export(session, export_id)
-    if export is None or export.client_id != caller.client_id:
-        raise NotFound("no such export")
-    return export
-
-
-def _refuse_expired(export: Export) -> None:
-    if export.status == "expired":
-        expired_at = as_utc(export.expires_at).isoformat() if export.expires_at else "earlier"
-        raise Gone(f"the files of this export were removed at {expired_at}; start a new export")
-
-
-def export_file(session: Session, caller: Caller, exports_dir: Path, export_id: str, name: str) -> Path:
-    export = get_export(session, caller, export_id)
-    _refuse_expired(export)
-    manifest = json.loads(export.manifest_json or "{}")
-    names = {str(o["url"]).rsplit("/", 1)[-1] for o in manifest.get("output", [])}
-    if export.status != "done" or name not in names:
-        raise NotFound("no such export file")
-    audit.record(
-        session,
-        action="handoff.export.download",
-        caller=caller,
-        object_type="export",
-        object_ref=f"{export_id}/{name}",
-        purpose=export.purpose,
-        approval_ref=export.approval_ref,
-    )
-    return exports_dir / export_id / name
 
 
 # --- change feed ------------------------------------------------------------------------------

@@ -25,8 +25,8 @@ def worker(
     from gateway.audit import checkpoints
     from gateway.batches.service import resume_unfinished
     from gateway.db import session_scope
+    from gateway.handoff.exports import ExportPolicy, expire_exports, resume_exports
     from gateway.handoff.intakes import resume_intakes
-    from gateway.handoff.service import ExportPolicy, expire_exports, resume_exports
     from gateway.handoff.transfers import expire_overdue_transfers
     from gateway.handoff.webhooks import dispatch_once
     from gateway.observability import configure_logging

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from gateway.audit.models import AuditEvent
 from gateway.clock import utcnow
 from gateway.context import AppContext
-from gateway.handoff import service
+from gateway.handoff import exports, service
 from gateway.handoff.endpoints import WORKER
 from gateway.handoff.models import Export
 from tests.fixtures.api import ApiCaller
@@ -61,7 +61,7 @@ def test_an_export_whose_process_died_is_finished_by_the_next_runner(
     url = _start(handoff_api, preschool)
     export_id = url.rsplit("/", 1)[-1]
     assert handoff_api.get(url, headers=preschool.headers).status_code == 202
-    policy = service.ExportPolicy.from_settings(committed_context.settings)
+    policy = exports.ExportPolicy.from_settings(committed_context.settings)
     # A second export died while running: its lease is out and a partial file lies on disk.
     second = _start(handoff_api, preschool).rsplit("/", 1)[-1]
     with Session(committed_context.engine) as s:
@@ -73,7 +73,7 @@ def test_an_export_whose_process_died_is_finished_by_the_next_runner(
     (policy.directory / second).mkdir(parents=True)
     (policy.directory / second / "HandoffRecord-7.ndjson").write_text('{"half": "a record"}\n')
 
-    assert service.resume_exports(committed_context.engine, committed_context.keyring, policy) == [
+    assert exports.resume_exports(committed_context.engine, committed_context.keyring, policy) == [
         export_id,
         second,
     ]
@@ -96,8 +96,8 @@ def test_a_running_export_with_a_live_lease_is_left_to_its_runner(
         row.status, row.lease_until = "running", utcnow() + timedelta(minutes=5)
         s.add(row)
         s.commit()
-    policy = service.ExportPolicy.from_settings(committed_context.settings)
-    service.resume_exports(committed_context.engine, committed_context.keyring, policy)
+    policy = exports.ExportPolicy.from_settings(committed_context.settings)
+    exports.resume_exports(committed_context.engine, committed_context.keyring, policy)
     with Session(committed_context.engine) as s:
         row = s.get(Export, export_id)
         assert row is not None and row.status == "running" and row.manifest_json is None
@@ -112,9 +112,9 @@ def test_files_are_removed_after_retention_and_the_export_is_gone(
     wait_for(lambda: handoff_api.get(url, headers=preschool.headers).status_code == 200)
     manifest = verified(handoff_api, handoff_api.get(url, headers=preschool.headers))
     file_url = manifest["output"][0]["url"]
-    policy = service.ExportPolicy.from_settings(committed_context.settings)
+    policy = exports.ExportPolicy.from_settings(committed_context.settings)
     # Within retention nothing is removed.
-    assert service.expire_exports(committed_context.engine, policy) == []
+    assert exports.expire_exports(committed_context.engine, policy) == []
     assert handoff_api.get(file_url, headers=preschool.headers).status_code == 200
     with Session(committed_context.engine) as s:
         row = s.get(Export, export_id)
@@ -122,7 +122,7 @@ def test_files_are_removed_after_retention_and_the_export_is_gone(
         row.expires_at = utcnow() - timedelta(seconds=1)  # the retention period has passed
         s.add(row)
         s.commit()
-    assert service.expire_exports(committed_context.engine, policy) == [export_id]
+    assert exports.expire_exports(committed_context.engine, policy) == [export_id]
     assert not (policy.directory / export_id).exists()
     status = handoff_api.get(url, headers=preschool.headers)
     assert status.status_code == 410 and verified(handoff_api, status)["status"] == "expired"
@@ -131,4 +131,4 @@ def test_files_are_removed_after_retention_and_the_export_is_gone(
     with Session(committed_context.engine) as s:
         expiry = s.exec(select(AuditEvent).where(AuditEvent.action == "handoff.export.expire")).all()
         assert [e.object_ref for e in expiry] == [export_id]
-    assert service.expire_exports(committed_context.engine, policy) == []  # done once
+    assert exports.expire_exports(committed_context.engine, policy) == []  # done once
