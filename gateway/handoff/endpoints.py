@@ -25,7 +25,7 @@ from gateway.batches.service import MAX_BATCH_BYTES, PayloadTooLarge, Unsupporte
 from gateway.clock import as_utc
 from gateway.context import AppContext
 from gateway.errors import FieldError, InvalidInput
-from gateway.handoff import claims, exports, intakes, records, service, transfers, webhooks
+from gateway.handoff import claims, exports, feed, intakes, records, service, transfers, webhooks
 from gateway.handoff.disclosure import Disclosure
 from gateway.handoff.egress import TargetPolicy
 from gateway.handoff.schemas import ClaimRequest, TransferApplication, TransferDecision, WebhookRequest
@@ -302,7 +302,7 @@ def read_feed(
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> Response:
     """Changes after version ``since`` within the caller's scope, in strictly increasing version order."""
-    page = service.read_feed(session, ctx.keyring, caller, since, limit)
+    page = feed.read_feed(session, ctx.keyring, caller, since, limit)
     return signed(
         ctx, caller, {"events": page.events, "next_since": page.next_since, "has_more": page.has_more}
     )

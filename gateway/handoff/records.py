@@ -28,7 +28,6 @@ from gateway.idgen.service import resolve_code
 from gateway.keyring import KeyRing
 from gateway.persons import repository as people
 from gateway.persons.models import Person
-from gateway.persons.repository import current_holder
 
 NOT_FOUND = "no such student among those you admitted"
 
@@ -83,7 +82,7 @@ def list_records(
     identity = caller.has(Scope.HANDOFF_IDENTITY)
     records = []
     for admission in admissions:
-        person = current_holder(session, admission.person_id)
+        person = people.current_holder(session, admission.person_id)
         records.append(build_record(session, keyring, person, admission, identity=identity))
         audit_disclosure(
             session, caller, caller.client_id, person.current_code, "handoff.disclose", disclosure

@@ -38,9 +38,9 @@ from gateway.db import session_scope
 from gateway.errors import FieldError, InvalidInput, NotFound
 from gateway.handoff import repository
 from gateway.handoff.egress import TargetPolicy, TargetRefused, TargetUnresolved
+from gateway.handoff.feed import feed_events
 from gateway.handoff.models import WebhookDelivery, WebhookSubscription
 from gateway.handoff.presentation import subject_id
-from gateway.handoff.service import feed_events
 from gateway.keyring import KeyRing
 from gateway.persons.repository import current_holder
 
