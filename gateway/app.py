@@ -72,7 +72,7 @@ def attach_services(ctx: AppContext, verifier: VerificationOrchestrator | None) 
         ctx.services["verifier"] = verifier
     from gateway.batches.service import BatchRunner
     from gateway.handoff.egress import TargetPolicy
-    from gateway.handoff.service import HandoffWorker
+    from gateway.handoff.worker import HandoffWorker
     from gateway.students.endpoints import VERIFICATION_LIMITER
     from gateway.students.ratelimit import TokenBucketLimiter
 

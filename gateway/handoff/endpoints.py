@@ -25,11 +25,12 @@ from gateway.batches.service import MAX_BATCH_BYTES, PayloadTooLarge, Unsupporte
 from gateway.clock import as_utc
 from gateway.context import AppContext
 from gateway.errors import FieldError, InvalidInput
-from gateway.handoff import claims, exports, feed, intakes, records, service, transfers, webhooks
+from gateway.handoff import claims, exports, feed, intakes, records, transfers, webhooks
 from gateway.handoff.disclosure import Disclosure
 from gateway.handoff.egress import TargetPolicy
 from gateway.handoff.schemas import ClaimRequest, TransferApplication, TransferDecision, WebhookRequest
 from gateway.handoff.signing import SIGNATURE_HEADER, canonical_json, sign_detached
+from gateway.handoff.worker import HandoffWorker
 from gateway.registry.service import RegistryDeps
 from gateway.schemas import Offset, PlainText, RowId
 
@@ -83,10 +84,10 @@ def signed(ctx: AppContext, caller: Caller, data: Any, status_code: int = 200, *
     )
 
 
-def worker(ctx: AppContext) -> service.HandoffWorker:
+def worker(ctx: AppContext) -> HandoffWorker:
     found = ctx.services.get(WORKER)
-    if not isinstance(found, service.HandoffWorker):
-        found = ctx.services.setdefault(WORKER, service.HandoffWorker())
+    if not isinstance(found, HandoffWorker):
+        found = ctx.services.setdefault(WORKER, HandoffWorker())
     return found
 
 

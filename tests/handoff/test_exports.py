@@ -17,14 +17,15 @@ from sqlmodel import Session, select
 from gateway.audit.models import AuditEvent
 from gateway.clock import utcnow
 from gateway.context import AppContext
-from gateway.handoff import exports, service
+from gateway.handoff import exports
 from gateway.handoff.endpoints import WORKER
 from gateway.handoff.models import Export
+from gateway.handoff.worker import HandoffWorker
 from tests.fixtures.api import ApiCaller
 from tests.handoff.conftest import BASIS, MakeParty, cohort, hand_over, verified, wait_for
 
 
-class _DeadWorker(service.HandoffWorker):
+class _DeadWorker(HandoffWorker):
     """The process died right after answering 202: the job it was given never runs."""
 
     def submit(self, job: Any) -> Any:
