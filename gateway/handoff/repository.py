@@ -1,4 +1,5 @@
-"""SQL of the handoff domain: admissions, intakes, exports and transfers."""
+"""SQL of the handoff domain: admissions, intakes, exports, transfers and webhook subscriptions and
+deliveries."""
 
 from __future__ import annotations
 
@@ -142,6 +143,16 @@ def steps_of(session: Session, transfer_id: int) -> Sequence[TransferStep]:
 
 def latest_feed_version(session: Session) -> int:
     return int(session.execute(select(func.max(ChangeEvent.version))).scalar_one_or_none() or 0)
+
+
+def get_subscription(
+    session: Session, subscription_id: str, *, for_update: bool = False
+) -> WebhookSubscription | None:
+    return session.get(WebhookSubscription, subscription_id, with_for_update=for_update)
+
+
+def get_delivery(session: Session, delivery_id: str, *, for_update: bool = False) -> WebhookDelivery | None:
+    return session.get(WebhookDelivery, delivery_id, with_for_update=for_update)
 
 
 def subscriptions_of(session: Session, client_id: str) -> Sequence[WebhookSubscription]:

@@ -134,7 +134,7 @@ def subscriptions_of(session: Session, caller: Caller) -> Sequence[WebhookSubscr
 
 
 def unsubscribe(session: Session, caller: Caller, subscription_id: str) -> None:
-    subscription = session.get(WebhookSubscription, subscription_id)
+    subscription = repository.get_subscription(session, subscription_id)
     if subscription is None or subscription.client_id != caller.client_id or not subscription.active:
         raise NotFound("no such webhook subscription")
     subscription.active = False
@@ -163,7 +163,7 @@ def enqueue(engine: Engine, keyring: KeyRing) -> int:
         ids = [s.id for s in repository.active_subscriptions(session)]
     for subscription_id in ids:
         with session_scope(engine) as session:
-            subscription = session.get(WebhookSubscription, subscription_id, with_for_update=True)
+            subscription = repository.get_subscription(session, subscription_id, for_update=True)
             assert subscription is not None
             caller = _subscriber(session, subscription.client_id)
             if caller is None:
@@ -243,7 +243,7 @@ def _claim_due(engine: Engine, keyring: KeyRing, now: datetime) -> list[_Claimed
     claimed: list[_Claimed] = []
     with session_scope(engine) as session:
         for delivery in repository.due_deliveries(session, now):
-            subscription = session.get(WebhookSubscription, delivery.subscription_id)
+            subscription = repository.get_subscription(session, delivery.subscription_id)
             assert subscription is not None
             if not subscription.active:
                 delivery.status = "failed"
@@ -258,7 +258,7 @@ def _claim_due(engine: Engine, keyring: KeyRing, now: datetime) -> list[_Claimed
 
 def _record_attempt(engine: Engine, delivery_id: str, attempt: _Attempt, now: datetime) -> bool:
     with session_scope(engine) as session:
-        delivery = session.get(WebhookDelivery, delivery_id, with_for_update=True)
+        delivery = repository.get_delivery(session, delivery_id, for_update=True)
         assert delivery is not None
         delivery.attempts += 1
         accepted = attempt.outcome is DeliveryOutcome.DELIVERED
@@ -300,7 +300,7 @@ def dispatch_once(engine: Engine, keyring: KeyRing, client: httpx.Client, policy
 
 def deliveries_of(session: Session, caller: Caller, subscription_id: str) -> Sequence[WebhookDelivery]:
     """The deliveries of one of the caller's subscriptions, oldest event first."""
-    subscription = session.get(WebhookSubscription, subscription_id)
+    subscription = repository.get_subscription(session, subscription_id)
     if subscription is None or subscription.client_id != caller.client_id:
         raise NotFound("no such webhook subscription")
     return repository.deliveries_of(session, subscription_id)
