@@ -224,36 +224,11 @@ def apply(session: Session, keyring: KeyRing, caller: Caller, application: Appli
     """The receiving school applies for a student of another province; the student is locked."""
     if caller.role is not Role.SCHOOL or not caller.jurisdiction.is_school:
         raise Forbidden("a transfer is applied for by the receiving school")
-    claim = _claim(application.name, application.birth_date)
-    try:
-        found = resolve_code(session, application.code)
-    except NotFound:
-        raise NotFound(NO_STUDENT) from None
-    person = found.person
-    # The applicant cannot see the student yet: a code alone, or a wrong name, finds nobody, and is
-    # told so in the very words used for a code never issued.
-    if not _identity_agrees(person, keyring, claim, application.code):
-        raise NotFound(NO_STUDENT)
-    assert person.id is not None
-    advisory_xact_lock(session, "person", str(person.id))
-    expire_overdue(session, utcnow(), person_id=person.id)
-    locked = people.get_person(session, person.id, for_update=True)
-    assert locked is not None
-    if locked.region[:2] == application.school_region[:2]:
-        raise InvalidInput(
-            errors=[
-                FieldError(
-                    "school_region", "same_province", "a transfer within a province is not cross-province"
-                )
-            ]
-        )
-    if locked.school_status not in (SchoolStatus.IN_ATTENDANCE.value, SchoolStatus.SUSPENDED.value):
-        raise Conflict(f"a student in status {locked.school_status} cannot be transferred")
-    if repository.open_transfer_holding(session, [person.id], utcnow()) is not None:
-        raise Conflict("this student already has an open transfer")
+    locked = _lock_transferable(session, _applied_student(session, keyring, application), application)
+    assert locked.id is not None
     now = utcnow()
     transfer = Transfer(
-        person_id=person.id,
+        person_id=locked.id,
         state=TransferState.APPLIED.value,
         from_region=locked.region,
         from_school=locked.school_code,
@@ -286,6 +261,45 @@ def apply(session: Session, keyring: KeyRing, caller: Caller, application: Appli
         session, action="transfer.apply", caller=caller, object_type="transfer", object_ref=str(transfer.id)
     )
     return transfer
+
+
+def _applied_student(session: Session, keyring: KeyRing, application: Application) -> Person:
+    """The student the application names, when its code, name and birth date agree; anything else is
+    answered as a code never issued."""
+    claim = _claim(application.name, application.birth_date)
+    try:
+        found = resolve_code(session, application.code)
+    except NotFound:
+        raise NotFound(NO_STUDENT) from None
+    person = found.person
+    # The applicant cannot see the student yet: a code alone, or a wrong name, finds nobody, and is
+    # told so in the very words used for a code never issued.
+    if not _identity_agrees(person, keyring, claim, application.code):
+        raise NotFound(NO_STUDENT)
+    return person
+
+
+def _lock_transferable(session: Session, person: Person, application: Application) -> Person:
+    """The student, locked for the application once overdue transfers are expired; refused when the
+    move stays within a province, the student is not attending, or a transfer is already open."""
+    assert person.id is not None
+    advisory_xact_lock(session, "person", str(person.id))
+    expire_overdue(session, utcnow(), person_id=person.id)
+    locked = people.get_person(session, person.id, for_update=True)
+    assert locked is not None
+    if locked.region[:2] == application.school_region[:2]:
+        raise InvalidInput(
+            errors=[
+                FieldError(
+                    "school_region", "same_province", "a transfer within a province is not cross-province"
+                )
+            ]
+        )
+    if locked.school_status not in (SchoolStatus.IN_ATTENDANCE.value, SchoolStatus.SUSPENDED.value):
+        raise Conflict(f"a student in status {locked.school_status} cannot be transferred")
+    if repository.open_transfer_holding(session, [person.id], utcnow()) is not None:
+        raise Conflict("this student already has an open transfer")
+    return locked
 
 
 def get_transfer(session: Session, caller: Caller, transfer_id: int, *, for_update: bool = False) -> Transfer:
