@@ -14,9 +14,11 @@ from gateway.context import AppContext
 from gateway.db import session_scope
 from mocks.population import Population
 from mocks.server import RunningMocks
-from tests.adapters.live import orchestrator
+from tests.fixtures.adapters import orchestrator
 from tests.fixtures.api import ApiCaller, offline, register_caller
-from tests.mocks.live import known_population, reset_faults, running_mocks
+from tests.fixtures.mocks import known_population, live_mocks, mocks
+
+__all__ = ["live_mocks", "mocks"]
 
 
 @pytest.fixture
@@ -45,17 +47,6 @@ def tokens_by_province(committed_context: AppContext) -> Callable[[str, list[str
 def population() -> Population:
     """The people the mock registers know (one population per test module)."""
     return known_population(size=200, seed=31)
-
-
-@pytest.fixture(scope="module")
-def live_mocks(population: Population) -> Iterator[RunningMocks]:
-    yield from running_mocks(population)
-
-
-@pytest.fixture
-def mocks(live_mocks: RunningMocks) -> RunningMocks:
-    reset_faults(live_mocks)
-    return live_mocks
 
 
 @pytest.fixture

@@ -25,9 +25,9 @@ from gateway.registry.outcomes import Issued
 from mocks.faults import FaultPlan
 from mocks.population import Population
 from mocks.server import RunningMocks
-from tests.adapters.live import orchestrator
+from tests.fixtures.adapters import orchestrator
 from tests.fixtures.api import ApiCaller
-from tests.mocks.live import reset_faults
+from tests.fixtures.mocks import reset_faults
 from tests.registry.people import citizens, register, registration_body
 
 
