@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from gateway.context import AppContext
 from gateway.idgen import formats
 from gateway.schemas import MAX_ROW_ID
-from tests.fixtures.api import ApiCaller, MakeCaller, register_caller
+from tests.fixtures.api import ApiCaller, MakeCaller, register_caller, request_token
 
 TOO_BIG = [2**64, MAX_ROW_ID + 1]
 DISCLOSURE = {"X-Purpose": "enrolment", "X-Approval-Ref": "EDU-2026-118"}
@@ -135,10 +135,7 @@ def test_a_month_no_calendar_holds_is_refused_naming_it(
 
 def test_a_client_id_with_a_control_character_is_refused_naming_it(api: TestClient) -> None:
     # A NUL reached the client look-up, which PostgreSQL cannot run (a 500 there).
-    reply = api.post(
-        "/v1/token",
-        data={"grant_type": "client_credentials", "client_id": "cl_\u0000x", "client_secret": "s"},
-    )
+    reply = request_token(api, "cl_\u0000x", "s")
     assert _fields(reply) == {"client_id"}
 
 
