@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.context import AppContext
-from tests.console.conftest import county_reviewer, held_registration, mount_console
+from tests.console.conftest import county_reviewer, mount_console
 from tests.fixtures.api import ApiCaller
+from tests.fixtures.registrations import held_registration
 from tests.fixtures.server import serve_in_thread
 
 CHROMIUM = "/usr/bin/chromium"
@@ -54,8 +55,8 @@ def test_county_reviewer_decides_a_duplicate_in_the_browser(
     from playwright.sync_api import expect, sync_playwright
 
     executable = _chromium()
-    mine = held_registration(committed_api, province, "410102", "001")
-    other = held_registration(committed_api, province, "410105", "002", birth_date="2015-03-07")
+    _, mine = held_registration(committed_api, province, "410102", "001")
+    _, other = held_registration(committed_api, province, "410105", "002", birth_date="2015-03-07")
     reviewer = county_reviewer(committed_api, committed_context, "410102")
     shots = _artifacts()
     app = mount_console(create_app(context=committed_context))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from gateway.context import AppContext
@@ -13,7 +12,6 @@ from gateway.handoff.models import Transfer
 from gateway.idgen import formats
 from gateway.persons.models import Person
 from mocks.population import Population
-from tests.fixtures.api import ApiCaller
 
 
 def citizens(population: Population) -> list[Any]:
@@ -34,14 +32,6 @@ def registration_body(person: Any) -> dict[str, Any]:
         "school_code": f"{person.household_region}0001",
     }
     return {k: v for k, v in body.items() if v is not None}
-
-
-def register(api: TestClient, caller: ApiCaller, body: dict[str, Any], key: str) -> dict[str, Any]:
-    """POST a registration under ``key``; its answer (any of the three outcomes)."""
-    reply = api.post("/v1/registrations", json=body, headers={**caller.headers, "Idempotency-Key": key})
-    assert reply.status_code in (200, 201, 202), reply.text
-    answer: dict[str, Any] = reply.json()
-    return answer
 
 
 def mistyped_id_number(number: str) -> str:

@@ -23,7 +23,8 @@ from gateway.registry.models import ProblemRecord
 from gateway.reports.service import current_month
 from mocks.population import Population
 from tests.fixtures.api import ApiCaller, register_caller
-from tests.registry.people import citizens, register, registration_body
+from tests.fixtures.registrations import register
+from tests.registry.people import citizens, registration_body
 
 EVIDENCE = {"reason": "number mistyped at enrolment", "evidence_ref": "booklet scan 2026-7"}
 

@@ -28,7 +28,8 @@ from mocks.server import RunningMocks
 from tests.fixtures.adapters import orchestrator
 from tests.fixtures.api import ApiCaller
 from tests.fixtures.mocks import reset_faults
-from tests.registry.people import citizens, register, registration_body
+from tests.fixtures.registrations import register
+from tests.registry.people import citizens, registration_body
 
 
 @pytest.fixture
