@@ -1,4 +1,4 @@
-"""Fixtures for the batch tests: the batch router on the committed app, and people to register."""
+"""Fixtures for the batch tests: the committed app without its batch runner, and people to register."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from gateway.batches.endpoints import router
 from gateway.context import AppContext
-from gateway.idgen import formats
+from tests.fixtures.registrations import citizen
 
 SCHOOL = {"school_code": "4101020001", "school_region": "410102"}
 COLUMNS = [
@@ -29,10 +28,6 @@ COLUMNS = [
     "school_code",
     "school_region",
 ]
-
-
-def citizen(digits17: str) -> str:
-    return digits17 + formats.check_character(digits17)
 
 
 def child(name: str, gender: str, birth: str, sequence: str, guardian: str, **extra: str) -> dict[str, str]:
@@ -87,7 +82,4 @@ def batch_api(committed_api: TestClient, committed_context: AppContext) -> Itera
     runner = committed_context.services.pop("batches", None)
     if runner is not None:
         runner.close()
-    paths = {getattr(route, "path", None) for route in committed_api.app.routes}  # type: ignore[attr-defined]
-    if "/v1/batches" not in paths:
-        committed_api.app.include_router(router)  # type: ignore[attr-defined]
     yield committed_api

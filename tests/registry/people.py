@@ -9,9 +9,9 @@ from sqlmodel import Session, select
 
 from gateway.context import AppContext
 from gateway.handoff.models import Transfer
-from gateway.idgen import formats
 from gateway.persons.models import Person
 from mocks.population import Population
+from tests.fixtures.registrations import citizen
 
 
 def citizens(population: Population) -> list[Any]:
@@ -37,7 +37,7 @@ def registration_body(person: Any) -> dict[str, Any]:
 def mistyped_id_number(number: str) -> str:
     """The same birth date and gender, another sequence digit, a valid check character."""
     digits = number[:14] + str((int(number[14]) + 1) % 10) + number[15:17]
-    return digits + formats.check_character(digits)
+    return citizen(digits)
 
 
 def set_transfer_lock(context: AppContext, code: str, locked: bool) -> None:

@@ -16,7 +16,6 @@ from sqlmodel import Session, select
 from gateway.auth.caller import Caller, ClientFields
 from gateway.auth.scopes import Role, Scope
 from gateway.context import AppContext
-from gateway.idgen import formats
 from gateway.persons.models import Person
 from gateway.privacy import mask_code
 from gateway.registry import service
@@ -28,7 +27,7 @@ from mocks.server import RunningMocks
 from tests.fixtures.adapters import orchestrator
 from tests.fixtures.api import ApiCaller
 from tests.fixtures.mocks import reset_faults
-from tests.fixtures.registrations import register
+from tests.fixtures.registrations import citizen, register
 from tests.registry.people import citizens, registration_body
 
 
@@ -66,7 +65,7 @@ def test_number_the_register_does_not_know_opens_a_wrong_id_problem(
         "gender": "1",
         "birth_date": "2015-03-02",
         "id_type": "resident_id",
-        "id_number": digits + formats.check_character(digits),
+        "id_number": citizen(digits),
         "school_region": "410102",
         "school_code": "4101020001",
     }

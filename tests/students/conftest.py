@@ -1,4 +1,4 @@
-"""Fixtures of the students tests: the app with the students router, and stored students."""
+"""Fixtures of the students tests: stored students, and merges of them."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlmodel import Session
-from stdnum.cn import ric
 
 from gateway.identity import CanonicalRecord
 from gateway.keyring import KeyRing
@@ -17,22 +15,12 @@ from gateway.persons.models import Person
 from gateway.persons.records import store_record
 from gateway.registry.reviews import merge_persons
 from gateway.registry.service import new_person
-from gateway.students.endpoints import router
-
-
-@pytest.fixture
-def api(api: TestClient) -> TestClient:
-    """The shared app, with the students router mounted if the app factory does not mount it yet."""
-    mounted = {getattr(route, "path", "") for route in api.app.routes}  # type: ignore[attr-defined]
-    if "/v1/verifications" not in mounted:
-        api.app.include_router(router)  # type: ignore[attr-defined]
-    return api
+from tests.fixtures.registrations import citizen
 
 
 def resident_id(region: str, born: date, sequence: int) -> str:
     """A valid 18-digit resident ID number (odd sequence: male, even: female)."""
-    first17 = f"{region}{born:%Y%m%d}{sequence:03d}"
-    return first17 + ric.calc_check_digit(first17 + "0")
+    return citizen(f"{region}{born:%Y%m%d}{sequence:03d}")
 
 
 @dataclass(frozen=True)
