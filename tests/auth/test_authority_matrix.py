@@ -24,17 +24,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import select
 
 from gateway.app import create_app
 from gateway.auth.scopes import ROLE_SCOPES, Role
 from gateway.context import AppContext
-from gateway.db import session_scope
-from gateway.persons.models import Person
-from gateway.registry import service as registry
-from gateway.registry.models import VerificationJob
 from tests.fixtures.api import ApiCaller, register_caller
-from tests.fixtures.registrations import citizen, register
+from tests.fixtures.registrations import citizen, register, verify_holder
 from tests.fixtures.routes import required_scopes
 
 HOME, AWAY, THIRD = "41", "45", "46"
@@ -100,17 +95,6 @@ def _post(api: TestClient, caller: ApiCaller, url: str, expect: int, **kwargs: A
     return reply.json()
 
 
-def _verify(context: AppContext, code: str) -> str:
-    """The population register's verdict, applied as the worker applies it: the L code becomes G."""
-    deps = context.services["registry"]
-    with session_scope(context.engine) as s:
-        person_id = s.exec(select(Person.id).where(Person.current_code == code)).one()
-        job = s.exec(select(VerificationJob).where(VerificationJob.person_id == person_id)).one()
-        result = registry.apply_verdict(s, deps, int(job.id or 0), "verified", "matched", "test")
-    assert result is not None and str(result["code"]).startswith("G"), result
-    return str(result["code"])
-
-
 def _build_world(api: TestClient, context: AppContext) -> World:
     engine = context.engine
     ministry = register_caller(api, engine, role="central", jurisdiction="CN")
@@ -119,7 +103,9 @@ def _build_world(api: TestClient, context: AppContext) -> World:
     world = World(api, inside, outside)
     for side, child in (("inside", inside), ("outside", outside)):
         child.l_code = register(api, ministry, child.body(), f"{side}-child")["code"]
-        child.code = _verify(context, child.l_code)
+        result = verify_holder(context, child.l_code, "test")
+        assert result is not None and str(result["code"]).startswith("G"), result
+        child.code = str(result["code"])
         # A look-alike without a number: a problem record of that side.
         twin = child.body(name=child.name[:-1] + "园", id_type="none", id_number=None, guardian_name="某某")
         twin["birth_date"] = "2016-01-09"
