@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.context import AppContext
-from tests.console.conftest import county_reviewer
 from tests.fixtures.api import ApiCaller
+from tests.fixtures.console import county_reviewer
 from tests.fixtures.registrations import held_registration
 from tests.fixtures.server import serve_in_thread
 

@@ -13,8 +13,8 @@ from gateway.audit.models import AuditEvent
 from gateway.context import AppContext
 from gateway.persons.models import Person
 from gateway.settings import Settings
-from tests.console.conftest import county_reviewer
 from tests.fixtures.api import ApiCaller, register_caller
+from tests.fixtures.console import county_reviewer
 from tests.fixtures.registrations import CHILD, held_registration, post_registration
 
 

@@ -6,8 +6,8 @@ from fastapi.testclient import TestClient
 
 from gateway.context import AppContext
 from gateway.settings import Settings
-from tests.console.conftest import county_reviewer
 from tests.fixtures.api import request_token
+from tests.fixtures.console import county_reviewer
 
 
 def _login(console: TestClient, client_id: str, secret: str) -> int:
