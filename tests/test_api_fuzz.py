@@ -32,20 +32,16 @@ from schemathesis import GenerationMode
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import response_schema_conformance
 from sqlalchemy import Engine
-from sqlmodel import select
 
 from gateway.app import attach_services, create_app
 from gateway.auth.scopes import ROLE_SCOPES, Role
 from gateway.context import AppContext
-from gateway.db import build_engine, session_scope
-from gateway.idgen import formats
+from gateway.db import build_engine
 from gateway.keyring import load_keyring
-from gateway.persons.models import Person
-from gateway.registry import service as registry
-from gateway.registry.models import VerificationJob
 from gateway.settings import Settings
 from tests.fixtures.api import ApiCaller, offline, register_caller
 from tests.fixtures.database import DatabaseFactory
+from tests.fixtures.registrations import citizen, register, verify_holder
 from tests.fixtures.routes import required_scopes
 
 EXAMPLES = int(os.environ.get("GATEWAY_FUZZ_EXAMPLES", "8"))
@@ -79,18 +75,13 @@ PERSONAS = [
 ]
 
 
-def _citizen(region: str, born: str, serial: str) -> str:
-    digits = f"{region}{born}{serial}"
-    return digits + formats.check_character(digits)
-
-
 def _student(name: str, serial: str, born: str = "20160901", **changes: Any) -> dict[str, Any]:
     body = {
         "name": name,
         "gender": "1",
         "birth_date": f"{born[:4]}-{born[4:6]}-{born[6:]}",
         "id_type": "resident_id",
-        "id_number": _citizen(HOME_REGION, born, serial),
+        "id_number": citizen(f"{HOME_REGION}{born}{serial}"),
         "household_region": HOME_REGION,
         "guardian_name": "王建国",
         "school_code": HOME_SCHOOL,
@@ -119,38 +110,33 @@ def _ok(reply: Any) -> Any:
     return reply.json()
 
 
-def _verify(context: AppContext, code: str) -> str:
-    """Apply the population register's verdict as the worker would: the L code becomes G."""
-    deps = context.services["registry"]
-    with session_scope(context.engine) as s:
-        person_id = s.exec(select(Person.id).where(Person.current_code == code)).one()
-        job = s.exec(select(VerificationJob).where(VerificationJob.person_id == person_id)).one()
-        result = registry.apply_verdict(s, deps, int(job.id or 0), "verified", "matched", "fuzz seed")
-    assert result is not None
-    return str(result["code"])
-
-
 def _seed(api: TestClient, world: World) -> None:
     engine = world.context.engine
     ministry = register_caller(api, engine, role="central", jurisdiction="CN")
     auth = ministry.headers
 
-    def register(body: dict[str, Any], key: str) -> dict[str, Any]:
-        return dict(_ok(api.post("/v1/registrations", json=body, headers={**auth, "Idempotency-Key": key})))
-
-    first = register(_student("李思远", "123"), "seed-1")
-    g_code = _verify(world.context, first["code"])
+    first = register(api, ministry, _student("李思远", "123"), "seed-1")
+    result = verify_holder(world.context, first["code"], "fuzz seed")
+    assert result is not None
+    g_code = str(result["code"])
     world.remember("code", first["code"])
     world.remember("code", g_code)
-    second = register(_student("张小雨", "234", born="20150307", gender="2"), "seed-2")
+    second = register(api, ministry, _student("张小雨", "234", born="20150307", gender="2"), "seed-2")
     world.remember("code", second["code"])
     # A look-alike without a number: a problem record.
-    twin = register(_student("李思园", "000", id_type="none", id_number=None, guardian_name="某某"), "seed-3")
+    twin = register(
+        api,
+        ministry,
+        _student("李思园", "000", id_type="none", id_number=None, guardian_name="某某"),
+        "seed-3",
+    )
     assert twin["outcome"] == "review_required", twin
     world.remember("problem_id", twin["problem_id"])
     # Two more persons reported as one and merged.
     pair = [
         register(
+            api,
+            ministry,
             _student(f"周{given}", serial, born="20140505", guardian_name=f"吴{given}"),
             f"seed-merge-{serial}",
         )["code"]

@@ -49,27 +49,18 @@ def test_production_refuses_to_start_without_supplied_keys(tmp_path: Path) -> No
         assert name in message
     assert not (tmp_path / "keys").exists()  # nothing generated
     tokens, statements = tmp_path / "tokens", tmp_path / "statements"
+    supplied = Settings(
+        data_dir=tmp_path,
+        database_url=PRODUCTION,
+        secret_key=SecretStr(SECRET),
+        token_keys_dir=tokens,
+        statement_keys_dir=statements,
+    )
     with pytest.raises(KeysRequired):  # named, but empty
-        load_keyring(
-            Settings(
-                data_dir=tmp_path,
-                database_url=PRODUCTION,
-                secret_key=SecretStr(SECRET),
-                token_keys_dir=tokens,
-                statement_keys_dir=statements,
-            )
-        )
+        load_keyring(supplied)
     new_key_file(tokens)
     new_key_file(statements)
-    keyring = load_keyring(
-        Settings(
-            data_dir=tmp_path,
-            database_url=PRODUCTION,
-            secret_key=SecretStr(SECRET),
-            token_keys_dir=tokens,
-            statement_keys_dir=statements,
-        )
-    )
+    keyring = load_keyring(supplied)
     assert keyring.token_keys.kid != keyring.statement_kid
 
 

@@ -14,17 +14,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from gateway.context import AppContext
-from gateway.idgen import formats
 from gateway.schemas import MAX_ROW_ID
-from tests.fixtures.api import ApiCaller, MakeCaller, register_caller
+from tests.fixtures.api import ApiCaller, MakeCaller, request_token
+from tests.fixtures.registrations import citizen, post_registration
 
 TOO_BIG = [2**64, MAX_ROW_ID + 1]
 DISCLOSURE = {"X-Purpose": "enrolment", "X-Approval-Ref": "EDU-2026-118"}
-
-
-def _citizen(digits17: str) -> str:
-    return digits17 + formats.check_character(digits17)
 
 
 def _fields(reply: Any) -> set[str]:
@@ -135,10 +130,7 @@ def test_a_month_no_calendar_holds_is_refused_naming_it(
 
 def test_a_client_id_with_a_control_character_is_refused_naming_it(api: TestClient) -> None:
     # A NUL reached the client look-up, which PostgreSQL cannot run (a 500 there).
-    reply = api.post(
-        "/v1/token",
-        data={"grant_type": "client_credentials", "client_id": "cl_\u0000x", "client_secret": "s"},
-    )
+    reply = request_token(api, "cl_\u0000x", "s")
     assert _fields(reply) == {"client_id"}
 
 
@@ -168,55 +160,45 @@ CHILD = {
 }
 
 
-@pytest.fixture
-def registrar(committed_api: TestClient, committed_context: AppContext) -> ApiCaller:
-    # A registration commits its own units of work, so these run on a database of their own.
-    return register_caller(committed_api, committed_context.engine, role="province", jurisdiction="41")
-
-
-def _register(api: TestClient, caller: ApiCaller, body: Any, key: str = "k-1") -> Any:
-    return api.post("/v1/registrations", json=body, headers={**caller.headers, "Idempotency-Key": key})
-
-
-def test_the_readme_registration_is_issued_a_code(committed_api: TestClient, registrar: ApiCaller) -> None:
-    reply = _register(committed_api, registrar, CHILD)
+def test_the_readme_registration_is_issued_a_code(committed_api: TestClient, province: ApiCaller) -> None:
+    reply = post_registration(committed_api, province, CHILD, "k-1")
     assert reply.status_code == 201, reply.text
     assert reply.json()["outcome"] == "issued"
 
 
 def test_a_registration_takes_numbers_and_ignores_unknown_fields_as_before(
-    committed_api: TestClient, registrar: ApiCaller
+    committed_api: TestClient, province: ApiCaller
 ) -> None:
     body = {**CHILD, "birth_date": 20160901, "gender": 1, "household_region": 410102, "class_name": "一(2)班"}
-    reply = _register(committed_api, registrar, body)
+    reply = post_registration(committed_api, province, body, "k-1")
     assert reply.status_code == 201, reply.text
 
 
-def test_a_registration_names_every_field_it_refuses(committed_api: TestClient, registrar: ApiCaller) -> None:
+def test_a_registration_names_every_field_it_refuses(committed_api: TestClient, province: ApiCaller) -> None:
     wrong_types = {**CHILD, "gender": ["男"], "school_code": 4101020001, "name": "王" * 600}
-    reply = _register(committed_api, registrar, wrong_types)
+    reply = post_registration(committed_api, province, wrong_types, "k-1")
     assert _fields(reply) == {"gender", "school_code", "name"}
     for error in reply.json()["errors"]:
         assert set(error) == {"field", "code", "message"}
     wrong_values = {**CHILD, "birth_date": "2016-13-45", "school_region": "41"}
-    assert _fields(_register(committed_api, registrar, wrong_values, "k-2")) == {
+    assert _fields(post_registration(committed_api, province, wrong_values, "k-2")) == {
         "birth_date",
         "school_region",
     }
 
 
 def test_a_registration_with_a_control_character_is_refused(
-    committed_api: TestClient, registrar: ApiCaller
+    committed_api: TestClient, province: ApiCaller
 ) -> None:
-    reply = _register(committed_api, registrar, {**CHILD, "name": "王子\u0000涵"})
+    reply = post_registration(committed_api, province, {**CHILD, "name": "王子\u0000涵"}, "k-1")
     assert _fields(reply) == {"name"}
 
 
 @pytest.mark.parametrize("body", [[], "text", 42])
 def test_a_registration_body_must_be_an_object(
-    committed_api: TestClient, registrar: ApiCaller, body: Any
+    committed_api: TestClient, province: ApiCaller, body: Any
 ) -> None:
-    assert _fields(_register(committed_api, registrar, body)) == {"body"}
+    assert _fields(post_registration(committed_api, province, body, "k-1")) == {"body"}
 
 
 def test_a_search_takes_the_same_record_fields(api: TestClient, make_caller: MakeCaller) -> None:
@@ -224,7 +206,7 @@ def test_a_search_takes_the_same_record_fields(api: TestClient, make_caller: Mak
     record = {k: v for k, v in CHILD.items() if k != "school_region"}
     reply = api.post(
         "/v1/search",
-        json={**record, "id_type": "resident_id", "id_number": _citizen("41010220160901001")},
+        json={**record, "id_type": "resident_id", "id_number": citizen("41010220160901001")},
         headers=province.headers,
     )
     assert reply.status_code == 200, reply.text

@@ -24,8 +24,8 @@ from gateway.adapters.resilience import BreakerState, GuardedCaller
 from mocks.faults import FaultKind, FaultPlan
 from mocks.population import Person, Population
 from mocks.server import RunningMocks
-from tests.adapters.live import verifiers
-from tests.mocks.live import TRAVELLERS, UNDOCUMENTED
+from tests.fixtures.adapters import verifiers
+from tests.fixtures.mocks import TRAVELLERS, UNDOCUMENTED
 
 UNKNOWN_NUMBER = "110105201001010011"
 

@@ -28,8 +28,8 @@ from gateway.matching.synthetic import generate_population
 from gateway.verdicts import VerdictOutcome, VerdictReason
 from mocks.faults import FaultKind, FaultPlan
 from mocks.server import RunningMocks
-from tests.adapters.live import orchestrator
-from tests.mocks.live import TRAVELLERS, UNDOCUMENTED
+from tests.fixtures.adapters import orchestrator
+from tests.fixtures.mocks import TRAVELLERS, UNDOCUMENTED
 
 
 @pytest.fixture

@@ -24,17 +24,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import select
 
 from gateway.app import create_app
 from gateway.auth.scopes import ROLE_SCOPES, Role
 from gateway.context import AppContext
-from gateway.db import session_scope
-from gateway.idgen import formats
-from gateway.persons.models import Person
-from gateway.registry import service as registry
-from gateway.registry.models import VerificationJob
 from tests.fixtures.api import ApiCaller, register_caller
+from tests.fixtures.registrations import citizen, register, verify_holder
 from tests.fixtures.routes import required_scopes
 
 HOME, AWAY, THIRD = "41", "45", "46"
@@ -49,11 +44,6 @@ JURISDICTION = {
     Role.REGISTRY: HOME,
 }
 DISCLOSURE = {"X-Purpose": "enrolment", "X-Approval-Ref": "EDU-2026-118"}
-
-
-def _citizen(region: str, born: str, serial: str) -> str:
-    digits = f"{region}{born}{serial}"
-    return digits + formats.check_character(digits)
 
 
 @dataclass
@@ -105,46 +95,30 @@ def _post(api: TestClient, caller: ApiCaller, url: str, expect: int, **kwargs: A
     return reply.json()
 
 
-def _register(api: TestClient, caller: ApiCaller, body: dict[str, Any], key: str) -> dict[str, Any]:
-    reply = api.post("/v1/registrations", json=body, headers={**caller.headers, "Idempotency-Key": key})
-    assert reply.status_code < 300, reply.text
-    answer: dict[str, Any] = reply.json()
-    return answer
-
-
-def _verify(context: AppContext, code: str) -> str:
-    """The population register's verdict, applied as the worker applies it: the L code becomes G."""
-    deps = context.services["registry"]
-    with session_scope(context.engine) as s:
-        person_id = s.exec(select(Person.id).where(Person.current_code == code)).one()
-        job = s.exec(select(VerificationJob).where(VerificationJob.person_id == person_id)).one()
-        result = registry.apply_verdict(s, deps, int(job.id or 0), "verified", "matched", "test")
-    assert result is not None and str(result["code"]).startswith("G"), result
-    return str(result["code"])
-
-
 def _build_world(api: TestClient, context: AppContext) -> World:
     engine = context.engine
     ministry = register_caller(api, engine, role="central", jurisdiction="CN")
-    inside = Child("李思远", f"{HOME}0102", _citizen(f"{HOME}0102", "20160901", "123"), "李国强")
-    outside = Child("欧阳晓远", f"{AWAY}0102", _citizen(f"{AWAY}0102", "20160901", "456"), "欧阳建")
+    inside = Child("李思远", f"{HOME}0102", citizen(f"{HOME}010220160901123"), "李国强")
+    outside = Child("欧阳晓远", f"{AWAY}0102", citizen(f"{AWAY}010220160901456"), "欧阳建")
     world = World(api, inside, outside)
     for side, child in (("inside", inside), ("outside", outside)):
-        child.l_code = _register(api, ministry, child.body(), f"{side}-child")["code"]
-        child.code = _verify(context, child.l_code)
+        child.l_code = register(api, ministry, child.body(), f"{side}-child")["code"]
+        result = verify_holder(context, child.l_code, "test")
+        assert result is not None and str(result["code"]).startswith("G"), result
+        child.code = str(result["code"])
         # A look-alike without a number: a problem record of that side.
         twin = child.body(name=child.name[:-1] + "园", id_type="none", id_number=None, guardian_name="某某")
         twin["birth_date"] = "2016-01-09"
-        held = _register(api, ministry, twin, f"{side}-twin")
+        held = register(api, ministry, twin, f"{side}-twin")
         assert held["outcome"] == "review_required", held
         world.ids.setdefault("problem", {})[side] = str(held["problem_id"])
         # Two more persons of the side, merged by the ministry: a merge of that side.
         region = child.region
         first, second = (
-            _register(
+            register(
                 api,
                 ministry,
-                Child(f"周{han}", region, _citizen(region, "20150307", f"7{n}1"), f"吴{han}").body(),
+                Child(f"周{han}", region, citizen(f"{region}201503077{n}1"), f"吴{han}").body(),
                 f"{side}-merge-{n}",
             )["code"]
             for n, han in ((1, "一鸣"), (2, "二丫"))
@@ -218,7 +192,7 @@ ABSENT = {
     "intake": "in_0000000000000000",
     "transfer": "999999",
 }
-NEVER_ISSUED = "G" + _citizen(f"{AWAY}0102", "20160901", "999")
+NEVER_ISSUED = "G" + citizen(f"{AWAY}010220160901999")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from datetime import timedelta
 from ipaddress import ip_network
 from pathlib import Path
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
@@ -25,14 +24,7 @@ from gateway.context import AppContext
 from gateway.db import build_engine
 from gateway.errors import NotAuthenticated
 from gateway.settings import Settings
-
-
-def _token(api: TestClient, client_id: str, secret: str, **headers: str) -> httpx.Response:
-    return api.post(
-        "/v1/token",
-        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
-        headers=headers,
-    )
+from tests.fixtures.api import request_token
 
 
 def _client(session: Session) -> tuple[str, str]:
@@ -43,7 +35,7 @@ def _client(session: Session) -> tuple[str, str]:
 
 def _fail(api: TestClient, client_id: str, times: int, **headers: str) -> None:
     for _ in range(times):
-        reply = _token(api, client_id, "not the secret", **headers)
+        reply = request_token(api, client_id, "not the secret", headers)
         assert reply.status_code == 401, reply.text
 
 
@@ -69,12 +61,12 @@ def test_wrong_secrets_lock_the_client_id_even_against_the_right_secret(
 ) -> None:
     client_id, secret = _client(session)
     _fail(api, client_id, settings.signin_client_failures)
-    locked = _token(api, client_id, "not the secret")
+    locked = request_token(api, client_id, "not the secret")
     assert locked.status_code == 429
     assert locked.headers["content-type"].startswith("application/problem+json")
     assert 0 < int(locked.headers["Retry-After"]) <= settings.signin_lockout_seconds
     # The right secret is not even checked: a 200 here would tell a guesser he had found it.
-    right = _token(api, client_id, secret)
+    right = request_token(api, client_id, secret)
     assert right.status_code == 429 and "Retry-After" in right.headers
 
 
@@ -85,9 +77,9 @@ def test_an_unknown_id_is_counted_and_answered_like_a_known_one(
     replies = {}
     for client_id in (known, "cl_" + "0" * 24):
         statuses = [
-            _token(api, client_id, "guess").status_code for _ in range(settings.signin_client_failures)
+            request_token(api, client_id, "guess").status_code for _ in range(settings.signin_client_failures)
         ]
-        locked = _token(api, client_id, "guess")
+        locked = request_token(api, client_id, "guess")
         replies[client_id] = (statuses, locked.status_code, locked.json()["detail"], locked.json()["type"])
     assert replies[known] == replies["cl_" + "0" * 24]
     assert replies[known][1] == 429
@@ -98,7 +90,7 @@ def test_unknown_and_known_ids_run_the_same_scrypt_work(api: TestClient, session
     work = []
     for client_id in (known, "cl_nobody"):
         before = (service.SCRYPT_WORK.derivations, service.SCRYPT_WORK.cost)
-        assert _token(api, client_id, "guess").status_code == 401
+        assert request_token(api, client_id, "guess").status_code == 401
         after = (service.SCRYPT_WORK.derivations, service.SCRYPT_WORK.cost)
         work.append((after[0] - before[0], after[1] - before[1]))
     assert work[0] == work[1]
@@ -110,7 +102,7 @@ def test_no_scrypt_runs_while_locked(api: TestClient, session: Session, settings
     _fail(api, client_id, settings.signin_client_failures)
     before = service.SCRYPT_WORK.derivations
     for attempt in ("guess", secret, "another guess"):
-        assert _token(api, client_id, attempt).status_code == 429
+        assert request_token(api, client_id, attempt).status_code == 429
     assert service.SCRYPT_WORK.derivations == before
     # Refused attempts are not counted either: hammering a locked id does not lengthen its lock.
     assert _counter(session, "client", client_id) == settings.signin_client_failures
@@ -123,11 +115,11 @@ def test_the_address_is_locked_after_failures_across_many_ids(
     client_id, secret = _client(session)
     for n in range(settings.signin_address_failures):
         _fail(api, f"cl_sprayed_{n}", 1)
-    assert _token(api, "cl_sprayed_new", "guess").status_code == 429
-    assert _token(api, client_id, secret).status_code == 429
+    assert request_token(api, "cl_sprayed_new", "guess").status_code == 429
+    assert request_token(api, client_id, secret).status_code == 429
     # Another address is not locked, and the client id itself has no failures.
     elsewhere = TestClient(api.app, client=("192.0.2.10", 40000))
-    assert _token(elsewhere, client_id, secret).status_code == 200
+    assert request_token(elsewhere, client_id, secret).status_code == 200
 
 
 def test_the_lock_expires_and_a_further_failure_doubles_it(
@@ -135,10 +127,10 @@ def test_the_lock_expires_and_a_further_failure_doubles_it(
 ) -> None:
     client_id, secret = _client(session)
     _fail(api, client_id, settings.signin_client_failures)
-    assert _token(api, client_id, secret).status_code == 429
+    assert request_token(api, client_id, secret).status_code == 429
     _age_counters(session, settings.signin_lockout_seconds + 1)
     _fail(api, client_id, 1)  # one more failure right after the lock: locked again, twice as long
-    again = _token(api, client_id, secret)
+    again = request_token(api, client_id, secret)
     assert again.status_code == 429
     assert (
         settings.signin_lockout_seconds
@@ -146,7 +138,7 @@ def test_the_lock_expires_and_a_further_failure_doubles_it(
         <= 2 * settings.signin_lockout_seconds
     )
     _age_counters(session, 2 * settings.signin_lockout_seconds + 1)
-    assert _token(api, client_id, secret).status_code == 200
+    assert request_token(api, client_id, secret).status_code == 200
 
 
 def test_a_success_forgets_the_client_ids_failures_not_the_addresss(
@@ -154,7 +146,7 @@ def test_a_success_forgets_the_client_ids_failures_not_the_addresss(
 ) -> None:
     client_id, secret = _client(session)
     _fail(api, client_id, settings.signin_client_failures - 1)
-    assert _token(api, client_id, secret).status_code == 200
+    assert request_token(api, client_id, secret).status_code == 200
     assert _counter(session, "client", client_id) is None
     assert _counter(session, "address", "testclient") == settings.signin_client_failures - 1
     _fail(api, client_id, settings.signin_client_failures - 1)  # counting starts again from zero
@@ -180,21 +172,21 @@ def test_forwarded_for_counts_only_behind_a_trusted_proxy(
     # Not trusted (the default): X-Forwarded-For is ignored, every attempt counts on the peer.
     _fail(api, "cl_a", 1, **{"X-Forwarded-For": "203.0.113.1"})
     _fail(api, "cl_b", 1, **{"X-Forwarded-For": "203.0.113.2"})
-    assert _token(api, "cl_c", "guess", **{"X-Forwarded-For": "203.0.113.3"}).status_code == 429
+    assert request_token(api, "cl_c", "guess", {"X-Forwarded-For": "203.0.113.3"}).status_code == 429
 
     settings.trusted_proxies = ["10.9.0.0/16"]
     proxy = TestClient(api.app, client=("10.9.0.5", 40000))
     _fail(proxy, "cl_d", 2, **{"X-Forwarded-For": "203.0.113.7"})
     # Whatever the client writes on the left, the hop the proxy saw is the one counted.
     spoofed = {"X-Forwarded-For": "198.51.100.1, 203.0.113.7"}
-    assert _token(proxy, "cl_e", "guess", **spoofed).status_code == 429
-    assert _token(proxy, "cl_f", "guess", **{"X-Forwarded-For": "203.0.113.8"}).status_code == 401
+    assert request_token(proxy, "cl_e", "guess", spoofed).status_code == 429
+    assert request_token(proxy, "cl_f", "guess", {"X-Forwarded-For": "203.0.113.8"}).status_code == 401
 
 
 def test_a_client_id_with_control_characters_is_refused_naming_the_field(
     api: TestClient, session: Session
 ) -> None:
-    reply = _token(api, "cl_\x00abc", "guess")
+    reply = request_token(api, "cl_\x00abc", "guess")
     assert reply.status_code == 422
     assert reply.json()["errors"][0]["field"] == "client_id"
     assert session.execute(text("SELECT count(*) FROM auth_throttle")).scalar_one() == 0

@@ -12,14 +12,7 @@ from gateway.auth import service
 from gateway.auth.models import ApiClient
 from gateway.clock import utcnow
 from gateway.context import AppContext
-from tests.fixtures.api import MakeCaller
-
-
-def _token(api: TestClient, client_id: str, secret: str, **extra: str):  # type: ignore[no-untyped-def]
-    return api.post(
-        "/v1/token",
-        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret, **extra},
-    )
+from tests.fixtures.api import MakeCaller, request_token
 
 
 def test_token_carries_role_jurisdiction_and_scopes(
@@ -29,7 +22,7 @@ def test_token_carries_role_jurisdiction_and_scopes(
         session, name="Zhengzhou", role="city", jurisdiction="4101", scopes="codes:read search:read"
     )
     session.commit()
-    reply = _token(api, created.client.id, created.secret)
+    reply = request_token(api, created.client.id, created.secret)
     assert reply.status_code == 200
     body = reply.json()
     assert body["token_type"] == "Bearer"
@@ -50,9 +43,9 @@ def test_narrower_scope_can_be_asked_for_but_not_wider(api: TestClient, session:
         session, name="x", role="county", jurisdiction="410102", scopes="codes:read search:read"
     )
     session.commit()
-    narrow = _token(api, created.client.id, created.secret, scope="codes:read")
+    narrow = request_token(api, created.client.id, created.secret, scope="codes:read")
     assert narrow.json()["scope"] == "codes:read"
-    wide = _token(api, created.client.id, created.secret, scope="codes:read reviews:write")
+    wide = request_token(api, created.client.id, created.secret, scope="codes:read reviews:write")
     assert wide.status_code == 422
     assert wide.json()["errors"][0]["field"] == "scope"
 
@@ -60,8 +53,8 @@ def test_narrower_scope_can_be_asked_for_but_not_wider(api: TestClient, session:
 def test_wrong_secret_and_unknown_client_are_refused_alike(api: TestClient, session: Session) -> None:
     created = service.create_client(session, name="x", role="province", jurisdiction="41", scopes="all")
     session.commit()
-    wrong = _token(api, created.client.id, created.secret + "x")
-    unknown = _token(api, "cl_nobody", created.secret)
+    wrong = request_token(api, created.client.id, created.secret + "x")
+    unknown = request_token(api, "cl_nobody", created.secret)
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json()["detail"] == unknown.json()["detail"]
     assert wrong.headers["content-type"].startswith("application/problem+json")
@@ -101,12 +94,12 @@ def test_disabled_client_loses_token_and_access_at_once(
     service.disable_client(session, caller.client_id)
     session.commit()
     assert api.get("/metrics", headers=caller.headers).status_code == 403
-    refused = _token(api, caller.client_id, caller.secret)
+    refused = request_token(api, caller.client_id, caller.secret)
     assert refused.status_code == 403
     assert refused.json()["type"].endswith("account-frozen")
     service.enable_client(session, caller.client_id)
     session.commit()
-    assert _token(api, caller.client_id, caller.secret).status_code == 200
+    assert request_token(api, caller.client_id, caller.secret).status_code == 200
 
 
 def test_client_unused_for_180_days_is_frozen(
@@ -119,14 +112,14 @@ def test_client_unused_for_180_days_is_frozen(
     client.last_used_at = utcnow() - timedelta(days=days, hours=1)
     session.add(client)
     session.commit()
-    reply = _token(api, created.client.id, created.secret)
+    reply = request_token(api, created.client.id, created.secret)
     assert reply.status_code == 403
     assert "frozen" in reply.json()["detail"]
     # used just inside the window: still fine
     client.last_used_at = utcnow() - timedelta(days=days - 1)
     session.add(client)
     session.commit()
-    assert _token(api, created.client.id, created.secret).status_code == 200
+    assert request_token(api, created.client.id, created.secret).status_code == 200
 
 
 def test_secret_is_stored_hashed(session: Session) -> None:
@@ -151,9 +144,9 @@ def test_a_client_stored_before_the_ceiling_gets_only_its_roles_scopes(
     created.client.scopes = "audit:read search:read students:read verifications:write"
     session.add(created.client)
     session.commit()
-    token = _token(api, created.client.id, created.secret)
+    token = request_token(api, created.client.id, created.secret)
     assert token.status_code == 200 and token.json()["scope"] == "verifications:write"
-    asked = _token(api, created.client.id, created.secret, scope="students:read")
+    asked = request_token(api, created.client.id, created.secret, scope="students:read")
     assert asked.status_code == 422
     [error] = asked.json()["errors"]
     assert error["field"] == "scope" and "students:read" in error["message"]

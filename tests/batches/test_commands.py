@@ -13,7 +13,7 @@ from gateway.auth import service as auth_service
 from gateway.batches.commands import import_file
 from gateway.db import build_engine, session_scope
 from gateway.persons.models import Person
-from tests.batches.conftest import CHILDREN, read_results, to_csv
+from tests.fixtures.batches import CHILDREN, read_results, to_csv
 
 app = typer.Typer()
 app.command("import")(import_file)

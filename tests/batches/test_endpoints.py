@@ -15,8 +15,8 @@ from gateway.batches import service
 from gateway.batches.models import BatchRow
 from gateway.context import AppContext
 from gateway.persons.models import Person
-from tests.batches.conftest import CHILDREN, COLUMNS, count, read_results, to_csv
 from tests.fixtures.api import ApiCaller, register_caller
+from tests.fixtures.batches import CHILDREN, COLUMNS, count, read_results, to_csv
 
 OUTSIDE = {**CHILDREN[2], "school_code": "1101010001", "school_region": "110101"}
 

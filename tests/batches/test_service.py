@@ -22,7 +22,7 @@ from gateway.db import session_scope
 from gateway.persons.models import Person
 from gateway.registry import service as registry
 from gateway.registry.models import IdempotencyRecord
-from tests.batches.conftest import CHILDREN, count, to_csv
+from tests.fixtures.batches import CHILDREN, count, to_csv
 
 PROVINCE = Caller.of_client(
     ClientFields("cl_batch_test", "Henan", Role.PROVINCE, "41"), scopes="batches:write"

@@ -13,9 +13,9 @@ from gateway.audit.models import AuditEvent
 from gateway.context import AppContext
 from gateway.persons.models import Person
 from gateway.settings import Settings
-from tests.console.conftest import county_reviewer, held_registration, mount_console
 from tests.fixtures.api import ApiCaller, register_caller
-from tests.registry.test_registration import CHILD
+from tests.fixtures.console import county_reviewer
+from tests.fixtures.registrations import CHILD, held_registration, post_registration
 
 
 def _sign_in(api: TestClient, who: ApiCaller, acting_user: str = "li.reviewer") -> None:
@@ -98,7 +98,7 @@ def test_cookie_is_secure_behind_a_tls_proxy(console: TestClient, committed_cont
         database_url="postgresql+psycopg://gateway@db.internal/gateway",
         host="0.0.0.0",  # noqa: S104 - a setting compared, nothing is bound
     )
-    app = mount_console(create_app(context=replace(committed_context, settings=production)))
+    app = create_app(context=replace(committed_context, settings=production))
     with TestClient(app) as behind_proxy:
         reply = behind_proxy.post(
             "/console/login",
@@ -109,7 +109,7 @@ def test_cookie_is_secure_behind_a_tls_proxy(console: TestClient, committed_cont
     assert "; secure" in reply.headers["set-cookie"].lower()
     assert reply.headers["strict-transport-security"].startswith("max-age=")
     configured_off = Settings(data_dir=committed_context.settings.data_dir, console_cookie_secure=False)
-    app = mount_console(create_app(context=replace(committed_context, settings=configured_off)))
+    app = create_app(context=replace(committed_context, settings=configured_off))
     with TestClient(app) as explicit:
         reply = explicit.post(
             "https://testserver/console/login",
@@ -127,7 +127,7 @@ def test_forms_posted_from_another_site_are_refused(
     login = {"client_id": reviewer.client_id, "client_secret": reviewer.secret}
     assert console.post("/console/login", data=login, headers=elsewhere).status_code == 403
     _sign_in(console, reviewer)
-    problem_id = held_registration(console, province)
+    _code, problem_id = held_registration(console, province)
     token = _csrf(console.get(f"/console/problems/{problem_id}").text)
     forged = console.post(
         f"/console/problems/{problem_id}/decision",
@@ -147,9 +147,9 @@ def test_forms_posted_from_another_site_are_refused(
 def test_queue_shows_only_the_reviewers_county(
     console: TestClient, committed_context: AppContext, province: ApiCaller
 ) -> None:
-    mine = held_registration(console, province, "410102", "001")
+    _, mine = held_registration(console, province, "410102", "001")
     # Another child, born another day: nobody of county 410102 is a person of that record.
-    other = held_registration(console, province, "410105", "002", birth_date="2015-03-07")
+    _, other = held_registration(console, province, "410105", "002", birth_date="2015-03-07")
     _sign_in(console, county_reviewer(console, committed_context, "410102"))
     page = console.get("/console/queue").text
     assert f'data-problem-id="{mine}"' in page and f'data-problem-id="{other}"' not in page
@@ -162,7 +162,7 @@ def test_queue_shows_only_the_reviewers_county(
 def test_comparison_masks_id_numbers_and_is_audited(
     console: TestClient, committed_context: AppContext, province: ApiCaller
 ) -> None:
-    problem_id = held_registration(console, province)
+    _code, problem_id = held_registration(console, province)
     _sign_in(console, county_reviewer(console, committed_context))
     page = console.get(f"/console/problems/{problem_id}").text
     assert CHILD["id_number"] not in page
@@ -177,7 +177,7 @@ def test_comparison_masks_id_numbers_and_is_audited(
 def test_decision_needs_the_csrf_token_then_goes_through_the_review_service(
     console: TestClient, committed_context: AppContext, province: ApiCaller
 ) -> None:
-    problem_id = held_registration(console, province)
+    _code, problem_id = held_registration(console, province)
     _sign_in(console, county_reviewer(console, committed_context))
     page = console.get(f"/console/problems/{problem_id}").text
     forged = console.post(
@@ -206,9 +206,7 @@ def test_merge_can_be_undone_from_the_console(
     console: TestClient, committed_context: AppContext, province: ApiCaller
 ) -> None:
     reviewer = county_reviewer(console, committed_context)
-    a = console.post(
-        "/v1/registrations", json=CHILD, headers={**province.headers, "Idempotency-Key": "u1"}
-    ).json()["code"]
+    a = post_registration(console, province, CHILD, "u1").json()["code"]
     other = {
         **CHILD,
         "name": "陈思远",
@@ -217,9 +215,7 @@ def test_merge_can_be_undone_from_the_console(
         "birth_date": "2015-01-01",
     }
     other.pop("id_number")
-    b = console.post(
-        "/v1/registrations", json=other, headers={**province.headers, "Idempotency-Key": "u2"}
-    ).json()["code"]
+    b = post_registration(console, province, other, "u2").json()["code"]
     problem_id = console.post("/v1/reviews", json={"codes": [b, a]}, headers=reviewer.headers).json()["id"]
     _sign_in(console, reviewer)
     token = _csrf(console.get(f"/console/problems/{problem_id}").text)
@@ -240,7 +236,7 @@ def test_merge_can_be_undone_from_the_console(
 def test_dashboard_counts_follow_a_decision(
     console: TestClient, committed_context: AppContext, province: ApiCaller
 ) -> None:
-    problem_id = held_registration(console, province)
+    _code, problem_id = held_registration(console, province)
     _sign_in(console, county_reviewer(console, committed_context))
 
     def metric(name: str) -> int:

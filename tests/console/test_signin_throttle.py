@@ -6,7 +6,8 @@ from fastapi.testclient import TestClient
 
 from gateway.context import AppContext
 from gateway.settings import Settings
-from tests.console.conftest import county_reviewer
+from tests.fixtures.api import request_token
+from tests.fixtures.console import county_reviewer
 
 
 def _login(console: TestClient, client_id: str, secret: str) -> int:
@@ -29,14 +30,7 @@ def test_wrong_secrets_lock_the_console_sign_in(
     assert 0 < int(locked.headers["Retry-After"]) <= settings.signin_lockout_seconds
     assert "try again" in locked.text and "gw_console" not in locked.cookies
     # The API refuses the same id: the two share their counters.
-    token = console.post(
-        "/v1/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": reviewer.client_id,
-            "client_secret": reviewer.secret,
-        },
-    )
+    token = request_token(console, reviewer.client_id, reviewer.secret)
     assert token.status_code == 429
 
 
@@ -45,10 +39,7 @@ def test_failures_on_the_api_count_towards_the_console_lock(
 ) -> None:
     reviewer = county_reviewer(console, committed_context)
     for _ in range(settings.signin_client_failures - 1):
-        reply = console.post(
-            "/v1/token",
-            data={"grant_type": "client_credentials", "client_id": reviewer.client_id, "client_secret": "x"},
-        )
+        reply = request_token(console, reviewer.client_id, "x")
         assert reply.status_code == 401
     assert _login(console, reviewer.client_id, "nope") == 401
     assert _login(console, reviewer.client_id, reviewer.secret) == 429

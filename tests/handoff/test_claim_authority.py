@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from gateway.context import AppContext
 from tests.fixtures.api import ApiCaller
-from tests.handoff.conftest import BASIS, MakeParty, cohort, graduate, promote_verified, verified
+from tests.fixtures.handoff import BASIS, MakeParty, cohort, graduate, promote_verified, verified
 
 SHAANXI_SCHOOL = ("6101020001", "610102")
 REGISTRY_SCOPES = "handoff:write handoff:read"

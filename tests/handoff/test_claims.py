@@ -18,7 +18,8 @@ from gateway.handoff.disclosure import Disclosure
 from gateway.handoff.models import Admission
 from gateway.persons.models import Person
 from tests.fixtures.api import ApiCaller
-from tests.handoff.conftest import BASIS, Child, MakeParty, cohort, hand_over, ndjson, verified
+from tests.fixtures.handoff import BASIS, Child, MakeParty, cohort, hand_over, ndjson, verified
+from tests.fixtures.registrations import post_registration
 
 SCHOOL_SCOPES = "handoff:write handoff:read students:write students:read feed:read"
 
@@ -137,9 +138,7 @@ def test_who_may_claim_whom(handoff_api: TestClient, party: MakeParty) -> None:
     # A school claims only children handed over by a preschool, not any registered child.
     province = party("province", "41", "registrations:write")
     body = {k: v for k, v in children[1].row().items() if k != "record_id"}
-    registered = handoff_api.post(
-        "/v1/registrations", json=body, headers={**province.headers, "Idempotency-Key": "x"}
-    )
+    registered = post_registration(handoff_api, province, body, "x")
     assert registered.status_code == 201
     school = party("school", "4101020001", SCHOOL_SCOPES)
     direct = handoff_api.post(

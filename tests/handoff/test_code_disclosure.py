@@ -15,7 +15,7 @@ from gateway.context import AppContext
 from gateway.observability import configure_logging
 from gateway.privacy import mask_code
 from tests.fixtures.disclosure import assert_not_disclosed
-from tests.handoff.conftest import (
+from tests.fixtures.handoff import (
     BASIS,
     Child,
     MakeParty,

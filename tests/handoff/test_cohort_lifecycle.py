@@ -22,7 +22,7 @@ from gateway.audit.models import AuditEvent
 from gateway.context import AppContext
 from gateway.privacy import mask_code
 from tests.fixtures.api import ApiCaller
-from tests.handoff.conftest import (
+from tests.fixtures.handoff import (
     BASIS,
     Child,
     MakeParty,
@@ -32,6 +32,7 @@ from tests.handoff.conftest import (
     verified,
     wait_for,
 )
+from tests.fixtures.registrations import post_registration
 
 SCHOOL_A = ("4101020001", "410102")
 SCHOOL_B = ("4101050002", "410105")
@@ -101,7 +102,7 @@ def _register_duplicate(api: TestClient, province: ApiCaller, child: Child) -> s
         "school_code": SCHOOL_B[0],
         "school_region": SCHOOL_B[1],
     }
-    reply = api.post("/v1/registrations", json=body, headers={**province.headers, "Idempotency-Key": "dup-1"})
+    reply = post_registration(api, province, body, "dup-1")
     assert reply.status_code in (201, 202), reply.text
     answer = reply.json()
     if answer["outcome"] == "review_required":

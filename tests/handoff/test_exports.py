@@ -22,7 +22,7 @@ from gateway.handoff.endpoints import WORKER
 from gateway.handoff.models import Export
 from gateway.handoff.worker import HandoffWorker
 from tests.fixtures.api import ApiCaller
-from tests.handoff.conftest import BASIS, MakeParty, cohort, hand_over, verified, wait_for
+from tests.fixtures.handoff import BASIS, MakeParty, cohort, hand_over, verified, wait_for
 
 
 class _DeadWorker(HandoffWorker):

@@ -8,7 +8,7 @@ from sqlmodel import Session, col, select
 
 from gateway.audit.models import AuditEvent
 from gateway.context import AppContext
-from tests.handoff.conftest import BASIS, MakeParty, cohort, hand_over, verified
+from tests.fixtures.handoff import BASIS, MakeParty, cohort, hand_over, verified
 
 
 def test_records_come_in_keyset_pages_for_their_client_only(

@@ -21,7 +21,8 @@ from gateway.handoff.workdays import add_working_days, is_working_day
 from gateway.idgen import service as idgen
 from gateway.idgen.service import resolve_code
 from tests.fixtures.api import ApiCaller
-from tests.handoff.conftest import BASIS, Child, MakeParty, cohort
+from tests.fixtures.handoff import BASIS, Child, MakeParty, cohort
+from tests.fixtures.registrations import post_registration
 
 SCHOOL_A = ("4101020001", "410102")
 SCHOOL_C = ("4201020003", "420102")
@@ -89,9 +90,7 @@ def scene(handoff_api: TestClient, party: MakeParty) -> dict[str, Any]:
     child: Child = cohort(1)[0]
     body = {key: value for key, value in child.row().items() if key != "record_id"}
     body.update(school_code=SCHOOL_A[0], school_region=SCHOOL_A[1])
-    registered = handoff_api.post(
-        "/v1/registrations", json=body, headers={**province.headers, "Idempotency-Key": "t1"}
-    )
+    registered = post_registration(handoff_api, province, body, "t1")
     assert registered.status_code == 201, registered.text
     code = registered.json()["code"]
     scopes = "transfers:write students:write students:read handoff:read"

@@ -19,7 +19,7 @@ from gateway.clock import utcnow
 from gateway.context import AppContext
 from gateway.handoff import webhooks
 from gateway.handoff.egress import TargetPolicy
-from tests.handoff.conftest import MakeParty, cohort, hand_over, verified
+from tests.fixtures.handoff import MakeParty, cohort, hand_over, verified
 
 RECEIVER = "https://registry.example/hooks/gateway"
 

@@ -16,13 +16,10 @@ from gateway.keyring import KeyRing
 from gateway.persons import identifiers
 from gateway.persons.models import Person
 from gateway.registry.service import new_person
+from tests.fixtures.registrations import citizen
 
 BORN = date(2016, 9, 1)
 REGION = "410102"
-
-
-def _resident_id(digits17: str) -> str:
-    return digits17 + formats.check_character(digits17)
 
 
 def _person(session: Session, born: date = BORN, region: str = REGION) -> Person:
@@ -64,7 +61,7 @@ def test_l_codes_are_distinct_and_fill_the_space_before_erroring(session: Sessio
 def test_an_l_code_never_spells_out_the_holders_id_number(session: Session) -> None:
     # Born and schooled in the same county, the L code's first 14 digits are the ID number's; the
     # one suffix equal to the ID number's last four must not be drawn, even when it is all that's left.
-    resident_id = _resident_id(REGION + BORN.strftime("%Y%m%d") + "165")
+    resident_id = citizen(REGION + BORN.strftime("%Y%m%d") + "165")
     revealing = int(resident_id[-4:]) if resident_id[-1].isdigit() else None
     assert revealing is not None, "the test needs a number whose check character is a digit"
     prefix = formats.l_prefix(REGION, BORN)
@@ -108,7 +105,7 @@ def test_promotion_l_to_g_keeps_the_old_code_resolvable(session: Session) -> Non
         session,
         old,
         target="G",
-        resident_id=_resident_id("41010220160901003"),
+        resident_id=citizen("41010220160901003"),
         actor="verifier",
         reason="verified",
     )
@@ -122,7 +119,7 @@ def test_promotion_l_to_g_keeps_the_old_code_resolvable(session: Session) -> Non
 
 
 def test_promotion_falls_back_to_j_when_the_g_form_is_taken(session: Session) -> None:
-    number = "41010220160901003" + formats.check_character("41010220160901003")
+    number = citizen("41010220160901003")
     first = _person(session)
     service.promote_code(
         session, first.current_code, target="G", resident_id=number, actor="t", reason="verified"
@@ -141,7 +138,7 @@ def test_l_to_j_then_j_to_g(session: Session) -> None:
     l_code = person.current_code
     to_j = service.promote_code(session, l_code, target="J", actor="t", reason="no_id_number")
     assert to_j.new_code.startswith("J")
-    number = "41010220160901005" + formats.check_character("41010220160901005")
+    number = citizen("41010220160901005")
     to_g = service.promote_code(
         session, to_j.new_code, target="G", resident_id=number, actor="t", reason="id_obtained"
     )
@@ -182,7 +179,7 @@ def test_database_refuses_deleting_or_rewriting_a_code(session: Session) -> None
 def test_identifiers_are_encrypted_and_looked_up_by_hmac(session: Session, keyring: KeyRing) -> None:
     person = _person(session)
     assert person.id is not None
-    number = "41010220160901003" + formats.check_character("41010220160901003")
+    number = citizen("41010220160901003")
     row = identifiers.attach_identifier(
         session, keyring, person_id=person.id, scheme="resident_id", value=number
     )

@@ -19,6 +19,7 @@ from gateway.keyring import KeyRing
 from gateway.persons import identifiers
 from gateway.persons.models import Person
 from gateway.registry.service import new_person
+from tests.fixtures.registrations import citizen
 
 pytestmark = pytest.mark.postgres
 T = TypeVar("T")
@@ -70,7 +71,7 @@ def test_two_concurrent_promotions_produce_one_formal_code(fresh_engine: Engine)
         l_code = new_person(session, region="410102", school_code=None, birth_date=BORN, actor="t")[
             0
         ].current_code
-    number = "41010220170307002" + formats.check_character("41010220170307002")
+    number = citizen("41010220170307002")
 
     def promote(i: int) -> service.Promotion:
         with session_scope(fresh_engine) as session:

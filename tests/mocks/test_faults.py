@@ -12,7 +12,7 @@ from mocks.faults import DownWindow, FaultInjector, FaultKind, FaultPlan
 from mocks.population import write_csv
 from mocks.server import start_from_settings
 from mocks.settings import MocksSettings
-from tests.mocks.live import UNDOCUMENTED
+from tests.fixtures.mocks import UNDOCUMENTED
 
 
 def test_same_seed_same_decisions() -> None:

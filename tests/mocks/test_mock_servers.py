@@ -22,7 +22,7 @@ from gateway.adapters.contracts import (
 from mocks.faults import FaultKind, FaultPlan
 from mocks.population import Person, Population, derived_guardian_id_number, write_csv
 from mocks.server import RunningMocks
-from tests.mocks.live import TRAVELLERS, UNDOCUMENTED
+from tests.fixtures.mocks import TRAVELLERS, UNDOCUMENTED
 
 LICENCE = {"X-Licence": "demo-licence"}
 REPLY_CONTRACT = xml_contract("public_security", "conditions-response.xsd")

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from gateway.observability import JsonFormatter, MaskIdNumbersFilter
 from gateway.privacy import mask_id_number, mask_id_numbers
-from tests.fixtures.api import MakeCaller
+from tests.fixtures.api import MakeCaller, request_token
 
 
 def test_healthz_needs_no_token(api: TestClient) -> None:
@@ -130,10 +130,7 @@ def test_log_filter_masks_numbers_in_messages_and_args() -> None:
 def test_served_logs_never_carry_an_id_number(api: TestClient, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     handler_filter = MaskIdNumbersFilter()
-    api.post(
-        "/v1/token",
-        data={"grant_type": "client_credentials", "client_id": "11010519491231002X", "client_secret": "s"},
-    )
+    request_token(api, "11010519491231002X", "s")
     for record in caplog.records:
         handler_filter.filter(record)
         assert "11010519491231002X" not in record.getMessage()

@@ -9,14 +9,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.app import attach_services, create_app
-from gateway.auth import service as auth_service
 from gateway.context import AppContext
-from gateway.db import session_scope
 from mocks.population import Population
 from mocks.server import RunningMocks
-from tests.adapters.live import orchestrator
+from tests.fixtures.adapters import orchestrator
 from tests.fixtures.api import ApiCaller, offline, register_caller
-from tests.mocks.live import known_population, reset_faults, running_mocks
+from tests.fixtures.mocks import known_population, live_mocks, mocks
+
+__all__ = ["live_mocks", "mocks"]
 
 
 @pytest.fixture
@@ -24,19 +24,13 @@ def tokens_by_province(committed_context: AppContext) -> Callable[[str, list[str
     """A province client per prefix, with a token fetched from the running server."""
 
     def make(base_url: str, provinces: list[str]) -> dict[str, str]:
-        tokens = {}
-        for province in sorted(set(provinces)):
-            with session_scope(committed_context.engine) as s:
-                created = auth_service.create_client(
-                    s, name=f"province {province}", role="province", jurisdiction=province, scopes="all"
-                )
-                client_id, secret = created.client.id, created.secret
-            reply = httpx.post(
-                f"{base_url}/v1/token",
-                data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
-            )
-            tokens[province] = reply.json()["access_token"]
-        return tokens
+        with httpx.Client(base_url=base_url) as http:
+            return {
+                province: register_caller(
+                    http, committed_context.engine, role="province", jurisdiction=province
+                ).token
+                for province in sorted(set(provinces))
+            }
 
     return make
 
@@ -45,17 +39,6 @@ def tokens_by_province(committed_context: AppContext) -> Callable[[str, list[str
 def population() -> Population:
     """The people the mock registers know (one population per test module)."""
     return known_population(size=200, seed=31)
-
-
-@pytest.fixture(scope="module")
-def live_mocks(population: Population) -> Iterator[RunningMocks]:
-    yield from running_mocks(population)
-
-
-@pytest.fixture
-def mocks(live_mocks: RunningMocks) -> RunningMocks:
-    reset_faults(live_mocks)
-    return live_mocks
 
 
 @pytest.fixture

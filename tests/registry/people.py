@@ -5,15 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from gateway.context import AppContext
 from gateway.handoff.models import Transfer
-from gateway.idgen import formats
 from gateway.persons.models import Person
 from mocks.population import Population
-from tests.fixtures.api import ApiCaller
+from tests.fixtures.registrations import citizen
 
 
 def citizens(population: Population) -> list[Any]:
@@ -36,18 +34,10 @@ def registration_body(person: Any) -> dict[str, Any]:
     return {k: v for k, v in body.items() if v is not None}
 
 
-def register(api: TestClient, caller: ApiCaller, body: dict[str, Any], key: str) -> dict[str, Any]:
-    """POST a registration under ``key``; its answer (any of the three outcomes)."""
-    reply = api.post("/v1/registrations", json=body, headers={**caller.headers, "Idempotency-Key": key})
-    assert reply.status_code in (200, 201, 202), reply.text
-    answer: dict[str, Any] = reply.json()
-    return answer
-
-
 def mistyped_id_number(number: str) -> str:
     """The same birth date and gender, another sequence digit, a valid check character."""
     digits = number[:14] + str((int(number[14]) + 1) % 10) + number[15:17]
-    return digits + formats.check_character(digits)
+    return citizen(digits)
 
 
 def set_transfer_lock(context: AppContext, code: str, locked: bool) -> None:

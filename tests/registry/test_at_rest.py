@@ -22,8 +22,9 @@ from gateway.handoff import webhooks
 from gateway.identity.documents import check_character
 from mocks.population import Population
 from tests.fixtures.api import ApiCaller, register_caller
-from tests.handoff.conftest import BASIS, verified, wait_for
-from tests.registry.people import citizens, mistyped_id_number, register, registration_body
+from tests.fixtures.handoff import BASIS, verified, wait_for
+from tests.fixtures.registrations import register
+from tests.registry.people import citizens, mistyped_id_number, registration_body
 
 # An ID number standing alone or as the tail of a G code (an L or J code is a letter, 17 digits and
 # a character too, but carries no ID number; so does a hex digest now and then: neither counts).

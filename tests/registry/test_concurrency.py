@@ -27,9 +27,9 @@ from gateway.matching import generate_population
 from gateway.persons import identifiers
 from gateway.persons.models import Person
 from gateway.registry.models import ProblemRecord, VerificationJob
-from tests.adapters.live import orchestrator
+from tests.fixtures.adapters import orchestrator
+from tests.fixtures.mocks import known_population, running_mocks
 from tests.fixtures.server import serve_in_thread
-from tests.mocks.live import known_population, running_mocks
 from tests.registry.people import mistyped_id_number
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

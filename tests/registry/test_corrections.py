@@ -25,10 +25,10 @@ from gateway.privacy import mask_code
 from gateway.registry.models import ProblemRecord, RecordCorrection, VerificationJob
 from mocks.population import Population
 from tests.fixtures.api import ApiCaller, register_caller
+from tests.fixtures.registrations import register
 from tests.registry.people import (
     citizens,
     mistyped_id_number,
-    register,
     registration_body,
     set_transfer_lock,
 )

@@ -6,24 +6,20 @@ merge and its undo, then enrolment to graduation. Finally the audit trail is com
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
-from gateway.app import attach_services, create_app
 from gateway.audit.models import AuditEvent
 from gateway.audit.service import verify_chain
 from gateway.context import AppContext
 from gateway.feed.models import ChangeEvent
 from gateway.privacy import mask_code
 from mocks.population import Population
-from mocks.server import RunningMocks
-from tests.adapters.live import orchestrator
 from tests.fixtures.api import ApiCaller, register_caller
-from tests.mocks.live import known_population, running_mocks
+from tests.fixtures.mocks import known_population
 
 
 @pytest.fixture(scope="module")
@@ -31,18 +27,10 @@ def population() -> Population:
     return known_population(size=100, seed=77)
 
 
-@pytest.fixture(scope="module")
-def mocks(population: Population) -> Iterator[RunningMocks]:
-    yield from running_mocks(population)
-
-
 @pytest.fixture
-def api(committed_context: AppContext, mocks: RunningMocks) -> Iterator[TestClient]:
-    verifier = orchestrator(mocks)
-    attach_services(committed_context, verifier)
-    with TestClient(create_app(context=committed_context), raise_server_exceptions=False) as client:
-        yield client
-    verifier.close()
+def api(verified_api: TestClient) -> TestClient:
+    """The app wired to the live mocks of this module's population."""
+    return verified_api
 
 
 def test_a_student_from_registration_to_graduation(

@@ -17,13 +17,13 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from gateway.context import AppContext
-from gateway.idgen import formats
 from gateway.persons.models import Person
 from gateway.registry.models import ProblemRecord
 from gateway.reports.service import current_month
 from mocks.population import Population
 from tests.fixtures.api import ApiCaller, register_caller
-from tests.registry.people import citizens, register, registration_body
+from tests.fixtures.registrations import citizen, register
+from tests.registry.people import citizens, registration_body
 
 EVIDENCE = {"reason": "number mistyped at enrolment", "evidence_ref": "booklet scan 2026-7"}
 
@@ -166,7 +166,7 @@ def test_a_correction_to_a_number_held_elsewhere_answers_as_one_held_by_nobody(
     code_b = _registered(verified_api, other, mine_b, "away-b")
     # A valid number that nobody holds, of the same birth date and gender as the held one.
     base = child.id_number[:14] + ("1" if child.id_number[14] != "1" else "2") + child.id_number[15:17]
-    free = base + formats.check_character(base)
+    free = citizen(base)
     held_reply = _correct(verified_api, other, code_a, child.id_number, "c-held")
     free_reply = _correct(verified_api, other, code_b, free, "c-free")
     assert _shape(held_reply) == _shape(free_reply), (held_reply.text, free_reply.text)

@@ -14,33 +14,7 @@ from gateway.idgen import formats
 from gateway.persons.models import Person
 from gateway.registry.models import ProblemRecord
 from tests.fixtures.api import ApiCaller, register_caller
-
-SCHOOL = {"school_code": "4101020001", "school_region": "410102"}
-
-
-def _citizen(digits17: str) -> str:
-    return digits17 + formats.check_character(digits17)
-
-
-CHILD = {
-    "name": "王子涵",
-    "gender": "1",
-    "birth_date": "2016-09-01",
-    "id_type": "resident_id",
-    "id_number": _citizen("41010220160901001"),
-    "household_region": "410102",
-    "guardian_name": "王建国",
-    **SCHOOL,
-}
-
-
-@pytest.fixture
-def province(committed_api: TestClient, committed_context: AppContext) -> ApiCaller:
-    return register_caller(committed_api, committed_context.engine, role="province", jurisdiction="41")
-
-
-def _post(api: TestClient, caller: ApiCaller, body: dict[str, Any], key: str) -> Any:
-    return api.post("/v1/registrations", json=body, headers={**caller.headers, "Idempotency-Key": key})
+from tests.fixtures.registrations import CHILD, SCHOOL, citizen, post_registration
 
 
 def _count(ctx: AppContext, model: type) -> int:
@@ -49,7 +23,7 @@ def _count(ctx: AppContext, model: type) -> int:
 
 
 def test_new_child_is_issued_an_l_code(committed_api: TestClient, province: ApiCaller) -> None:
-    reply = _post(committed_api, province, CHILD, "k1")
+    reply = post_registration(committed_api, province, CHILD, "k1")
     assert reply.status_code == 201, reply.text
     body = reply.json()
     assert body["outcome"] == "issued" and body["code_type"] == "L"
@@ -61,10 +35,10 @@ def test_new_child_is_issued_an_l_code(committed_api: TestClient, province: ApiC
 def test_same_key_same_body_replays_and_different_body_conflicts(
     committed_api: TestClient, province: ApiCaller, committed_context: AppContext
 ) -> None:
-    first = _post(committed_api, province, CHILD, "k-replay")
-    again = _post(committed_api, province, CHILD, "k-replay")
+    first = post_registration(committed_api, province, CHILD, "k-replay")
+    again = post_registration(committed_api, province, CHILD, "k-replay")
     assert again.status_code == first.status_code and again.json() == first.json()
-    other = _post(committed_api, province, {**CHILD, "name": "王子轩"}, "k-replay")
+    other = post_registration(committed_api, province, {**CHILD, "name": "王子轩"}, "k-replay")
     assert other.status_code == 409
     assert _count(committed_context, Person) == 1
 
@@ -72,9 +46,9 @@ def test_same_key_same_body_replays_and_different_body_conflicts(
 def test_same_child_again_with_a_homophone_typo_gets_the_existing_code(
     committed_api: TestClient, province: ApiCaller, committed_context: AppContext
 ) -> None:
-    code = _post(committed_api, province, CHILD, "a").json()["code"]
+    code = post_registration(committed_api, province, CHILD, "a").json()["code"]
     typo = {**CHILD, "name": "王子晗", "guardian_name": "王建國"}
-    reply = _post(committed_api, province, typo, "b")
+    reply = post_registration(committed_api, province, typo, "b")
     assert reply.status_code == 200, reply.text
     assert reply.json() == {"outcome": "existing", "code": code, "code_type": "L"}
     assert _count(committed_context, Person) == 1
@@ -83,9 +57,9 @@ def test_same_child_again_with_a_homophone_typo_gets_the_existing_code(
 def test_twin_is_not_linked_to_their_sibling(
     committed_api: TestClient, province: ApiCaller, committed_context: AppContext
 ) -> None:
-    first = _post(committed_api, province, CHILD, "t1").json()
-    twin = {**CHILD, "name": "王子轩", "id_number": _citizen("41010220160901035")}
-    reply = _post(committed_api, province, twin, "t2")
+    first = post_registration(committed_api, province, CHILD, "t1").json()
+    twin = {**CHILD, "name": "王子轩", "id_number": citizen("41010220160901035")}
+    reply = post_registration(committed_api, province, twin, "t2")
     assert reply.status_code in (201, 202), reply.text
     assert reply.json().get("code") != first["code"]
 
@@ -93,7 +67,7 @@ def test_twin_is_not_linked_to_their_sibling(
 def test_same_id_number_on_a_different_person_goes_to_review(
     committed_api: TestClient, province: ApiCaller, committed_context: AppContext
 ) -> None:
-    _post(committed_api, province, CHILD, "d1")
+    post_registration(committed_api, province, CHILD, "d1")
     stranger = {
         **CHILD,
         "name": "刘欣怡",
@@ -101,7 +75,7 @@ def test_same_id_number_on_a_different_person_goes_to_review(
         "guardian_name": "刘强",
         "household_region": "410105",
     }
-    reply = _post(committed_api, province, stranger, "d2")
+    reply = post_registration(committed_api, province, stranger, "d2")
     assert reply.status_code == 202, reply.text
     body = reply.json()
     assert body["outcome"] == "review_required" and body["problem_type"] == "duplicate_id"
@@ -115,19 +89,19 @@ def test_invalid_record_is_rejected_with_field_errors_and_nothing_stored(
     committed_api: TestClient, province: ApiCaller, committed_context: AppContext
 ) -> None:
     bad = {**CHILD, "birth_date": "2016-02-30", "id_number": "410102201609010011", "school_region": "41"}
-    reply = _post(committed_api, province, bad, "bad")
+    reply = post_registration(committed_api, province, bad, "bad")
     assert reply.status_code == 422
     fields = {e["field"] for e in reply.json()["errors"]}
     assert {"birth_date", "id_number", "school_region"} <= fields
     assert _count(committed_context, Person) == 0
-    assert _post(committed_api, province, CHILD, "ok").status_code == 201
+    assert post_registration(committed_api, province, CHILD, "ok").status_code == 201
 
 
 def test_a_school_code_outside_its_region_is_refused_and_nothing_stored(
     committed_api: TestClient, province: ApiCaller, committed_context: AppContext
 ) -> None:
     elsewhere = {**CHILD, "school_code": "4101050001", "school_region": "410102"}
-    reply = _post(committed_api, province, elsewhere, "mismatch")
+    reply = post_registration(committed_api, province, elsewhere, "mismatch")
     assert reply.status_code == 422
     assert [(e["field"], e["code"]) for e in reply.json()["errors"]] == [("school_code", "region_mismatch")]
     assert _count(committed_context, Person) == 0
@@ -151,7 +125,7 @@ def test_school_outside_jurisdiction_is_forbidden(
     committed_api: TestClient, committed_context: AppContext
 ) -> None:
     hubei = register_caller(committed_api, committed_context.engine, role="province", jurisdiction="42")
-    assert _post(committed_api, hubei, CHILD, "x").status_code == 403
+    assert post_registration(committed_api, hubei, CHILD, "x").status_code == 403
     assert _count(committed_context, Person) == 0
 
 
@@ -167,9 +141,11 @@ def test_child_without_documents_is_issued_and_found_again(
         "guardian_name": "李大山",
         **SCHOOL,
     }
-    issued = _post(committed_api, province, child, "n1").json()
+    issued = post_registration(committed_api, province, child, "n1").json()
     assert issued["outcome"] == "issued"
-    again = _post(committed_api, province, {**child, "name": "李晓宝", "birth_date": "20170307"}, "n2")
+    again = post_registration(
+        committed_api, province, {**child, "name": "李晓宝", "birth_date": "20170307"}, "n2"
+    )
     assert again.json().get("code") == issued["code"] or again.json()["outcome"] == "review_required"
     assert again.json()["outcome"] != "issued"
 
@@ -177,7 +153,7 @@ def test_child_without_documents_is_issued_and_found_again(
 def test_search_returns_ranked_candidates_in_jurisdiction(
     committed_api: TestClient, province: ApiCaller, committed_context: AppContext
 ) -> None:
-    code = _post(committed_api, province, CHILD, "s1").json()["code"]
+    code = post_registration(committed_api, province, CHILD, "s1").json()["code"]
     query = {k: v for k, v in CHILD.items() if k not in SCHOOL}
     reply = committed_api.post("/v1/search", json={**query, "name": "王子晗"}, headers=province.headers)
     assert reply.status_code == 200, reply.text

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
@@ -13,13 +11,8 @@ from gateway.context import AppContext
 from gateway.idgen import formats
 from gateway.persons.models import Person
 from tests.fixtures.api import ApiCaller, register_caller
+from tests.fixtures.registrations import CHILD, SCHOOL, citizen, held_registration, register
 from tests.registry.people import lapse_transfer_lock, set_transfer_lock
-from tests.registry.test_registration import CHILD, SCHOOL, _citizen
-
-
-@pytest.fixture
-def province(committed_api: TestClient, committed_context: AppContext) -> ApiCaller:
-    return register_caller(committed_api, committed_context.engine, role="province", jurisdiction="41")
 
 
 @pytest.fixture
@@ -33,33 +26,10 @@ def reviewer(committed_api: TestClient, committed_context: AppContext) -> ApiCal
     )
 
 
-def _register(api: TestClient, caller: ApiCaller, body: dict[str, Any], key: str) -> dict[str, Any]:
-    reply = api.post("/v1/registrations", json=body, headers={**caller.headers, "Idempotency-Key": key})
-    assert reply.status_code in (200, 201, 202), reply.text
-    result: dict[str, Any] = reply.json()
-    return result
-
-
-def _held_registration(api: TestClient, province: ApiCaller) -> tuple[str, int]:
-    """A child registered, then a record that is only possibly them (review band)."""
-    first = _register(api, province, CHILD, "h1")
-    maybe = {
-        **CHILD,
-        "name": "王梓涵",
-        "id_type": "none",
-        "id_number": None,
-        "guardian_name": "王建军",
-        "birth_date": "2016-01-09",
-    }
-    held = _register(api, province, {k: v for k, v in maybe.items() if v is not None}, "h2")
-    assert held["outcome"] == "review_required", held
-    return first["code"], int(held["problem_id"])
-
-
 def test_queue_is_limited_to_the_reviewers_jurisdiction(
     committed_api: TestClient, committed_context: AppContext, province: ApiCaller, reviewer: ApiCaller
 ) -> None:
-    _code, problem_id = _held_registration(committed_api, province)
+    _code, problem_id = held_registration(committed_api, province)
     mine = committed_api.get("/v1/reviews?status=open", headers=reviewer.headers).json()
     assert [p["id"] for p in mine["items"]] == [problem_id]
     assert mine["counts"] == {"open": 1}
@@ -81,7 +51,7 @@ def test_queue_is_limited_to_the_reviewers_jurisdiction(
 def test_same_person_links_the_held_record_to_the_existing_code(
     committed_api: TestClient, committed_context: AppContext, province: ApiCaller, reviewer: ApiCaller
 ) -> None:
-    code, problem_id = _held_registration(committed_api, province)
+    code, problem_id = held_registration(committed_api, province)
     reply = committed_api.post(
         f"/v1/reviews/{problem_id}/decision",
         json={"decision": "same_person"},
@@ -102,7 +72,7 @@ def test_same_person_links_the_held_record_to_the_existing_code(
 def test_different_persons_issues_a_new_code(
     committed_api: TestClient, committed_context: AppContext, province: ApiCaller, reviewer: ApiCaller
 ) -> None:
-    code, problem_id = _held_registration(committed_api, province)
+    code, problem_id = held_registration(committed_api, province)
     reply = committed_api.post(
         f"/v1/reviews/{problem_id}/decision", json={"decision": "different_persons"}, headers=reviewer.headers
     )
@@ -114,7 +84,7 @@ def test_different_persons_issues_a_new_code(
 def test_needs_evidence_sends_it_back_and_keeps_it_open(
     committed_api: TestClient, province: ApiCaller, reviewer: ApiCaller
 ) -> None:
-    _code, problem_id = _held_registration(committed_api, province)
+    _code, problem_id = held_registration(committed_api, province)
     reply = committed_api.post(
         f"/v1/reviews/{problem_id}/decision",
         json={"decision": "needs_evidence", "note": "bring the household booklet"},
@@ -128,7 +98,7 @@ def test_needs_evidence_sends_it_back_and_keeps_it_open(
 def test_bad_decision_is_a_field_error(
     committed_api: TestClient, province: ApiCaller, reviewer: ApiCaller
 ) -> None:
-    _code, problem_id = _held_registration(committed_api, province)
+    _code, problem_id = held_registration(committed_api, province)
     reply = committed_api.post(
         f"/v1/reviews/{problem_id}/decision", json={"decision": "delete"}, headers=reviewer.headers
     )
@@ -138,15 +108,15 @@ def test_bad_decision_is_a_field_error(
 def test_merge_and_undo_keep_both_codes_resolvable(
     committed_api: TestClient, committed_context: AppContext, province: ApiCaller, reviewer: ApiCaller
 ) -> None:
-    a = _register(committed_api, province, CHILD, "m1")["code"]
+    a = register(committed_api, province, CHILD, "m1")["code"]
     other = {
         **CHILD,
         "name": "陈思远",
-        "id_number": _citizen("41010220150101002"),
+        "id_number": citizen("41010220150101002"),
         "birth_date": "2015-01-01",
         "guardian_name": "陈刚",
     }
-    b = _register(committed_api, province, other, "m2")["code"]
+    b = register(committed_api, province, other, "m2")["code"]
     opened = committed_api.post(
         "/v1/reviews", json={"codes": [b, a], "note": "school says same child"}, headers=reviewer.headers
     )
@@ -177,9 +147,9 @@ def test_merge_and_undo_keep_both_codes_resolvable(
 def test_no_merge_while_a_transfer_holds_either_student(
     committed_api: TestClient, committed_context: AppContext, province: ApiCaller, reviewer: ApiCaller
 ) -> None:
-    a = _register(committed_api, province, CHILD, "t1")["code"]
-    other = {**CHILD, "name": "陈思远", "id_number": _citizen("41010220150101002"), "guardian_name": "陈刚"}
-    b = _register(committed_api, province, other, "t2")["code"]
+    a = register(committed_api, province, CHILD, "t1")["code"]
+    other = {**CHILD, "name": "陈思远", "id_number": citizen("41010220150101002"), "guardian_name": "陈刚"}
+    b = register(committed_api, province, other, "t2")["code"]
     problem_id = committed_api.post(
         "/v1/reviews", json={"codes": [b, a], "note": "same child?"}, headers=reviewer.headers
     ).json()["id"]
@@ -210,7 +180,7 @@ def test_no_merge_while_a_transfer_holds_either_student(
 def test_report_needs_two_distinct_known_codes(
     committed_api: TestClient, province: ApiCaller, reviewer: ApiCaller
 ) -> None:
-    a = _register(committed_api, province, CHILD, "r1")["code"]
+    a = register(committed_api, province, CHILD, "r1")["code"]
     assert (
         committed_api.post("/v1/reviews", json={"codes": [a, a]}, headers=reviewer.headers).status_code == 422
     )

@@ -16,7 +16,6 @@ from sqlmodel import Session, select
 from gateway.auth.caller import Caller, ClientFields
 from gateway.auth.scopes import Role, Scope
 from gateway.context import AppContext
-from gateway.idgen import formats
 from gateway.persons.models import Person
 from gateway.privacy import mask_code
 from gateway.registry import service
@@ -25,10 +24,11 @@ from gateway.registry.outcomes import Issued
 from mocks.faults import FaultPlan
 from mocks.population import Population
 from mocks.server import RunningMocks
-from tests.adapters.live import orchestrator
+from tests.fixtures.adapters import orchestrator
 from tests.fixtures.api import ApiCaller
-from tests.mocks.live import reset_faults
-from tests.registry.people import citizens, register, registration_body
+from tests.fixtures.mocks import reset_faults
+from tests.fixtures.registrations import citizen, register
+from tests.registry.people import citizens, registration_body
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_number_the_register_does_not_know_opens_a_wrong_id_problem(
         "gender": "1",
         "birth_date": "2015-03-02",
         "id_type": "resident_id",
-        "id_number": digits + formats.check_character(digits),
+        "id_number": citizen(digits),
         "school_region": "410102",
         "school_code": "4101020001",
     }
@@ -75,6 +75,15 @@ def test_number_the_register_does_not_know_opens_a_wrong_id_problem(
     with Session(verified_context.engine) as s:
         problem = s.get(ProblemRecord, answer["problem_id"])
         assert problem is not None and problem.type == "wrong_id" and problem.status == "open"
+
+
+def _due_now(context: AppContext) -> None:
+    """Every queued verification job due now instead of after its back-off."""
+    with Session(context.engine) as s:
+        for job in s.exec(select(VerificationJob)).all():
+            job.next_attempt_at = job.created_at
+            s.add(job)
+        s.commit()
 
 
 def test_outage_leaves_the_code_temporary_and_the_worker_finishes_later(
@@ -91,11 +100,7 @@ def test_outage_leaves_the_code_temporary_and_the_worker_finishes_later(
     assert answer["code"].startswith("L")
     reset_faults(mocks)
     deps = verified_context.services["registry"]
-    with Session(verified_context.engine) as s:
-        job = s.exec(select(VerificationJob)).one()
-        job.next_attempt_at = job.created_at  # due now instead of after the back-off
-        s.add(job)
-        s.commit()
+    _due_now(verified_context)
     assert service.work_queue_once(verified_context.engine, deps) == 1
     with Session(verified_context.engine) as s:
         stored = s.exec(select(Person)).one()
@@ -120,11 +125,7 @@ def test_quota_exhaustion_queues_jobs_that_complete_once_quota_returns(
     deps = service.RegistryDeps(
         keyring=verified_context.keyring, model=verified_context.services["registry"].model, verifier=next_day
     )
-    with Session(verified_context.engine) as s:
-        for job in s.exec(select(VerificationJob)).all():
-            job.next_attempt_at = job.created_at
-            s.add(job)
-        s.commit()
+    _due_now(verified_context)
     assert service.work_queue_once(verified_context.engine, deps) == 4
     next_day.close()
     with Session(verified_context.engine) as s:
@@ -144,11 +145,7 @@ def test_worker_killed_mid_job_loses_no_job(
     register(api, registry, registration_body(person), "k1")
     reset_faults(mocks)
     engine, deps = verified_context.engine, verified_context.services["registry"]
-    with Session(engine) as s:
-        job = s.exec(select(VerificationJob)).one()
-        job.next_attempt_at = job.created_at
-        s.add(job)
-        s.commit()
+    _due_now(verified_context)
     # A worker leases the job and dies before finishing it.
     leased = service.claim_due_jobs(engine, limit=5, lease_seconds=0.5)
     assert len(leased) == 1

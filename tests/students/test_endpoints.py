@@ -14,7 +14,7 @@ from gateway.idgen import service as idgen
 from gateway.persons.models import Person
 from gateway.registry.models import StatusEvent
 from tests.fixtures.api import MakeCaller
-from tests.students.conftest import SeedStudent, merge_into
+from tests.fixtures.students import SeedStudent, merge_into
 
 SCHOOL = "4101020001"
 OTHER_SCHOOL = "4201020007"  # a school in Hubei (region 420102)

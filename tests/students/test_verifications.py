@@ -15,7 +15,7 @@ from gateway.idgen import service as idgen
 from gateway.students.endpoints import VERIFICATION_LIMITER
 from gateway.students.ratelimit import TokenBucketLimiter
 from tests.fixtures.api import ApiCaller, MakeCaller
-from tests.students.conftest import Seeded, SeedStudent, merge_into
+from tests.fixtures.students import Seeded, SeedStudent, merge_into
 
 
 @pytest.fixture
