@@ -41,7 +41,7 @@ from gateway.db import build_engine, session_scope
 from gateway.idgen import formats
 from gateway.keyring import load_keyring
 from gateway.persons.models import Person
-from gateway.registry import service as registry
+from gateway.registry import verification
 from gateway.registry.models import VerificationJob
 from gateway.settings import Settings
 from tests.fixtures.api import ApiCaller, offline, register_caller
@@ -125,7 +125,7 @@ def _verify(context: AppContext, code: str) -> str:
     with session_scope(context.engine) as s:
         person_id = s.exec(select(Person.id).where(Person.current_code == code)).one()
         job = s.exec(select(VerificationJob).where(VerificationJob.person_id == person_id)).one()
-        result = registry.apply_verdict(s, deps, int(job.id or 0), "verified", "matched", "fuzz seed")
+        result = verification.apply_verdict(s, deps, int(job.id or 0), "verified", "matched", "fuzz seed")
     assert result is not None
     return str(result["code"])
 

@@ -39,21 +39,19 @@ from gateway.privacy import disclosed_code
 from gateway.registry import idempotency, repository
 from gateway.registry.idempotency import StoredAnswer
 from gateway.registry.models import ProblemRecord, RecordCorrection, VerificationJob
+from gateway.registry.problems import open_problem_about
 from gateway.registry.schemas import CorrectionRequest
 from gateway.registry.service import (
     RegistryDeps,
     SearchHit,
-    Submission,
-    Verdict,
-    apply_verdict,
     attach_document,
     digests_of,
     explanation_json,
     find_candidates,
-    open_problem_about,
     scheme_of,
-    verify_now,
 )
+from gateway.registry.submission import Submission
+from gateway.registry.verification import Verdict, apply_verdict, verify_now
 from gateway.students.service import find_student
 
 # The fields the external systems vouch for: changing one means verifying the person again.
@@ -232,7 +230,7 @@ def _apply(
     if held_elsewhere:
         open_problem_about(
             session,
-            deps,
+            deps.keyring,
             person,
             kind="duplicate_id",
             actor=actor,
@@ -293,7 +291,7 @@ def _refuse_number_held(
     nothing changes, a duplicate-ID problem record is opened."""
     problem = open_problem_about(
         session,
-        deps,
+        deps.keyring,
         person,
         kind="duplicate_id",
         actor=caller.client_id,
@@ -363,7 +361,7 @@ def _open_possible_duplicate(
         return None
     problem = open_problem_about(
         session,
-        deps,
+        deps.keyring,
         person,
         kind="possible_duplicate",
         actor=actor,

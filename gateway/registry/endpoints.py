@@ -19,7 +19,7 @@ from gateway.errors import InvalidInput, NotFound
 from gateway.persons import repository as people
 from gateway.persons.models import Person
 from gateway.privacy import disclosed_code, mask_code, mask_id_number
-from gateway.registry import corrections, outcomes, repository, reviews, service
+from gateway.registry import corrections, outcomes, problems, repository, reviews, service, verification
 from gateway.registry.models import Merge, ProblemRecord
 from gateway.registry.outcomes import HeldElsewhere
 from gateway.registry.schemas import (
@@ -81,7 +81,7 @@ async def register(
         # Waiting for the external systems holds none of the request threads (which are few: they
         # run the CPU work); the waits have their own, larger allowance.
         verdict = await to_thread.run_sync(
-            service.verify_now, deps, started.submission, limiter=verification_waits(ctx)
+            verification.verify_now, deps, started.submission, limiter=verification_waits(ctx)
         )
         outcome = await to_thread.run_sync(service.finish, ctx.engine, deps, caller, started, verdict)
     else:
@@ -249,7 +249,7 @@ def problem_detail(
         )
 
     filed_here = reviews.files_here(caller, problem)
-    submission = reviews.submitted(problem, deps) if filed_here else None
+    submission = problems.stored_submission(problem, deps.keyring) if filed_here else None
     submitted = None
     if submission is not None:
         submitted = {**submission.record.to_dict(), "school_region": submission.school_region}

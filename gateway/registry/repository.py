@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlmodel import Session, col, select
 
 from gateway.persons.models import Person
 from gateway.persons.repository import insert_returning_id
 from gateway.registry.models import ProblemPerson, ProblemRecord, RecordCorrection, VerificationJob
+
+
+def add_problem(session: Session, problem: ProblemRecord) -> None:
+    """Write a new problem record (its id is set)."""
+    session.add(problem)
+    session.flush()
 
 
 def add_problem_persons(session: Session, problem_id: int, person_ids: list[int]) -> None:
@@ -57,6 +64,27 @@ def corrections_of(session: Session, person_id: int) -> Sequence[RecordCorrectio
         .where(RecordCorrection.person_id == person_id)
         .order_by(col(RecordCorrection.id))
     ).all()
+
+
+def get_job(session: Session, job_id: int, *, for_update: bool = False) -> VerificationJob | None:
+    """A verification job; ``for_update``: locked, and read afresh over what the session holds."""
+    if for_update:
+        return session.get(VerificationJob, job_id, populate_existing=True, with_for_update=True)
+    return session.get(VerificationJob, job_id)
+
+
+def due_jobs_unleased(session: Session, now: datetime, limit: int) -> Sequence[VerificationJob]:
+    """Queued jobs due by ``now`` that no live lease holds, oldest due first, locked (rows another
+    worker is leasing at this moment are skipped, not waited for)."""
+    query = (
+        select(VerificationJob)
+        .where(VerificationJob.status == "queued", col(VerificationJob.next_attempt_at) <= now)
+        .where((col(VerificationJob.lease_until).is_(None)) | (col(VerificationJob.lease_until) < now))
+        .order_by(col(VerificationJob.next_attempt_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return session.exec(query).all()
 
 
 def add_job(session: Session, job: VerificationJob) -> None:

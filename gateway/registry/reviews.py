@@ -6,7 +6,6 @@ alias; undoing it restores both persons and codes. Every decision is audited wit
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -23,20 +22,15 @@ from gateway.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFou
 from gateway.feed import service as feed
 from gateway.handoff import repository as transfers
 from gateway.idgen import repository as code_repository
+from gateway.idgen import service as code_service
 from gateway.idgen.models import CodeLineage
 from gateway.persons import identifiers
 from gateway.persons import repository as people
 from gateway.persons.models import Person
 from gateway.registry import repository
 from gateway.registry.models import Merge, ProblemPerson, ProblemRecord
-from gateway.registry.service import (
-    RegistryDeps,
-    Submission,
-    attach_document,
-    create_person,
-    parse_submission,
-    scheme_of,
-)
+from gateway.registry.problems import open_problem, stored_submission
+from gateway.registry.service import RegistryDeps, attach_document, create_person, scheme_of
 
 Decision = Literal["same_person", "different_persons", "needs_evidence"]
 PROBLEM_TYPES = ("wrong_id", "duplicate_id", "duplicate_no_id", "possible_duplicate", "duplicate_enrolment")
@@ -132,21 +126,6 @@ def require_authority(session: Session, caller: Caller, problem: ProblemRecord) 
 
 def candidate_ids(problem: ProblemRecord) -> list[int]:
     return [int(x) for x in problem.candidate_person_ids.split()]
-
-
-def submitted(problem: ProblemRecord, deps: RegistryDeps) -> Submission | None:
-    if not problem.submitted_encrypted:
-        return None
-    payload = json.loads(deps.keyring.decrypt(problem.submitted_encrypted, "problem:submission"))
-    body = {
-        **payload["record"],
-        "school_code": payload["school_code"],
-        "school_region": payload["school_region"],
-    }
-    if payload.get("guardian_id_number"):
-        body["guardian_id_number"] = payload["guardian_id_number"]
-    body = {k: v for k, v in body.items() if v is not None}
-    return parse_submission(body)
 
 
 @dataclass(frozen=True)
@@ -267,9 +246,6 @@ def report_duplicate(
 ) -> ProblemRecord:
     """Open a possible-duplicate problem over persons that already hold codes (a school's report,
     or a pair found by the national dedupe run)."""
-    from gateway.idgen import service as code_service
-    from gateway.registry.service import open_problem
-
     persons: list[Person] = []
     for code in codes:
         try:
@@ -286,7 +262,7 @@ def report_duplicate(
     subject, others = persons[0], persons[1:]
     problem = open_problem(
         session,
-        deps,
+        deps.keyring,
         kind="possible_duplicate",
         region=subject.region,
         school_code=subject.school_code,
@@ -368,7 +344,7 @@ def decide(
                 )
             target = people.get_person(session, target_id)
             assert target is not None and target.id is not None
-            submission = submitted(problem, deps)
+            submission = stored_submission(problem, deps.keyring)
             scheme = scheme_of(submission.record) if submission else None
             # The submitted document becomes the survivor's, unless somebody holds it already.
             if (
@@ -382,7 +358,7 @@ def decide(
             problem.result_person_id = target.id
         problem.status = "resolved"
     elif decision == "different_persons":
-        submission = submitted(problem, deps)
+        submission = stored_submission(problem, deps.keyring)
         if submission is not None and problem.subject_person_id is None:
             person, _issued = create_person(session, deps, submission, actor)
             code = person.current_code

@@ -32,7 +32,7 @@ from gateway.context import AppContext
 from gateway.db import session_scope
 from gateway.idgen import formats
 from gateway.persons.models import Person
-from gateway.registry import service as registry
+from gateway.registry import verification
 from gateway.registry.models import VerificationJob
 from tests.fixtures.api import ApiCaller, register_caller
 from tests.fixtures.routes import required_scopes
@@ -118,7 +118,7 @@ def _verify(context: AppContext, code: str) -> str:
     with session_scope(context.engine) as s:
         person_id = s.exec(select(Person.id).where(Person.current_code == code)).one()
         job = s.exec(select(VerificationJob).where(VerificationJob.person_id == person_id)).one()
-        result = registry.apply_verdict(s, deps, int(job.id or 0), "verified", "matched", "test")
+        result = verification.apply_verdict(s, deps, int(job.id or 0), "verified", "matched", "test")
     assert result is not None and str(result["code"]).startswith("G"), result
     return str(result["code"])
 

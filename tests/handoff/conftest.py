@@ -21,7 +21,8 @@ from gateway.db import session_scope
 from gateway.handoff.endpoints import router
 from gateway.idgen import formats
 from gateway.registry.models import VerificationJob
-from gateway.registry.service import RegistryDeps, apply_verdict
+from gateway.registry.service import RegistryDeps
+from gateway.registry.verification import apply_verdict
 from tests.fixtures.api import ApiCaller, register_caller
 
 KINDERGARTEN = {"school_code": "4101029001", "school_region": "410102"}

@@ -22,6 +22,7 @@ from gateway.privacy import mask_code
 from gateway.registry import service
 from gateway.registry.models import IdempotencyRecord, ProblemRecord, VerificationJob
 from gateway.registry.outcomes import Issued
+from gateway.registry.verification import claim_due_jobs, work_queue_once
 from mocks.faults import FaultPlan
 from mocks.population import Population
 from mocks.server import RunningMocks
@@ -96,7 +97,7 @@ def test_outage_leaves_the_code_temporary_and_the_worker_finishes_later(
         job.next_attempt_at = job.created_at  # due now instead of after the back-off
         s.add(job)
         s.commit()
-    assert service.work_queue_once(verified_context.engine, deps) == 1
+    assert work_queue_once(verified_context.engine, deps) == 1
     with Session(verified_context.engine) as s:
         stored = s.exec(select(Person)).one()
         assert stored.current_code == "G" + person.id_number and stored.verification_status == "verified"
@@ -125,7 +126,7 @@ def test_quota_exhaustion_queues_jobs_that_complete_once_quota_returns(
             job.next_attempt_at = job.created_at
             s.add(job)
         s.commit()
-    assert service.work_queue_once(verified_context.engine, deps) == 4
+    assert work_queue_once(verified_context.engine, deps) == 4
     next_day.close()
     with Session(verified_context.engine) as s:
         codes = sorted(p.current_code for p in s.exec(select(Person)).all())
@@ -150,11 +151,11 @@ def test_worker_killed_mid_job_loses_no_job(
         s.add(job)
         s.commit()
     # A worker leases the job and dies before finishing it.
-    leased = service.claim_due_jobs(engine, limit=5, lease_seconds=0.5)
+    leased = claim_due_jobs(engine, limit=5, lease_seconds=0.5)
     assert len(leased) == 1
-    assert service.claim_due_jobs(engine, limit=5, lease_seconds=0.5) == []  # leased: nobody else takes it
+    assert claim_due_jobs(engine, limit=5, lease_seconds=0.5) == []  # leased: nobody else takes it
     time.sleep(0.6)
-    assert service.work_queue_once(engine, deps) == 1  # the lease ran out: another worker finishes it
+    assert work_queue_once(engine, deps) == 1  # the lease ran out: another worker finishes it
     with Session(engine) as s:
         assert s.exec(select(VerificationJob)).one().status == "done"
         assert s.exec(select(Person)).one().current_code == "G" + person.id_number
@@ -168,7 +169,7 @@ def test_zero_deadline_leaves_verification_to_the_worker(
     deps.verify_deadline = 0
     answer = register(api, registry, registration_body(person), "z1")
     assert answer["code"].startswith("L") and answer["verification"] == "pending"
-    assert service.work_queue_once(verified_context.engine, deps) == 1
+    assert work_queue_once(verified_context.engine, deps) == 1
     with Session(verified_context.engine) as s:
         assert s.exec(select(Person)).one().current_code == "G" + person.id_number
 
@@ -252,7 +253,7 @@ def test_a_verifier_that_breaks_leaves_the_person_queued_for_the_worker(
     with Session(verified_context.engine) as s:
         job = s.exec(select(VerificationJob)).one()
         assert job.status == "queued" and job.attempts == 0
-    assert service.work_queue_once(verified_context.engine, deps) == 1
+    assert work_queue_once(verified_context.engine, deps) == 1
     with Session(verified_context.engine) as s:
         assert s.exec(select(Person)).one().current_code == "G" + person.id_number
 
