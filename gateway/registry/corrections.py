@@ -51,8 +51,9 @@ from gateway.registry.service import (
     scheme_of,
 )
 from gateway.registry.submission import Submission
-from gateway.registry.verification import Verdict, apply_verdict, verify_now
+from gateway.registry.verification import apply_verdict, verify_now
 from gateway.students.service import find_student
+from gateway.verdicts import Judgement
 
 # The fields the external systems vouch for: changing one means verifying the person again.
 IDENTITY_FIELDS = frozenset({"name", "gender", "birth_date", "id_type", "id_number", "nationality"})
@@ -165,7 +166,7 @@ def correct_record(
         person = _find_person(session, caller, code)
         _refuse_if_locked(session, person)  # before asking the external systems for nothing
         plan = _plan(session, deps, person, request)
-    verdict: Verdict | None = None
+    verdict: Judgement | None = None
     if deps.verifier is not None and deps.verify_deadline > 0 and plan.identity_changed:
         verdict = verify_now(deps, _submission(plan))
     with session_scope(engine) as session:
@@ -184,7 +185,7 @@ def _apply(
     code: str,
     request: CorrectionRequest,
     planned: Plan,
-    verdict: Verdict | None,
+    verdict: Judgement | None,
 ) -> StoredAnswer:
     person = _lock(session, deps, planned)
     if person.status != "active":
@@ -373,7 +374,7 @@ def _open_possible_duplicate(
 
 
 def _verify_again(
-    session: Session, deps: RegistryDeps, person: Person, verdict: Verdict | None, actor: str
+    session: Session, deps: RegistryDeps, person: Person, verdict: Judgement | None, actor: str
 ) -> dict[str, Any]:
     """A new verification job for the corrected identity, with the verdict already in when the
     systems answered; an earlier job still queued for the old identity is finished as superseded."""

@@ -45,7 +45,7 @@ from gateway.registry.idempotency import StoredAnswer
 from gateway.registry.models import VerificationJob
 from gateway.registry.outcomes import Existing, HeldElsewhere, Issued, RegistrationOutcome, ReviewRequired
 from gateway.registry.submission import Submission, parse_submission
-from gateway.verdicts import VerdictOutcome, Verifier
+from gateway.verdicts import Judgement, VerdictOutcome, Verifier
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ def create_person(
     submission: Submission,
     actor: str,
     digests: list[str] | None = None,
-    verdict: verification.Verdict | None = None,
+    verdict: Judgement | None = None,
 ) -> tuple[Person, Issued]:
     """A new person with their identifiers and blocking keys, and their verification.
 
@@ -273,7 +273,7 @@ def _decide(
     caller: Caller,
     submission: Submission,
     *,
-    verdict: verification.Verdict | None = None,
+    verdict: Judgement | None = None,
     defer_new: bool = False,
 ) -> RegistrationOutcome | None:
     """The one outcome of a registration, written; None (nothing written) when the outcome is a new
@@ -398,7 +398,7 @@ def begin(
 
 
 def finish(
-    engine: Engine, deps: RegistryDeps, caller: Caller, pending: Pending, verdict: verification.Verdict | None
+    engine: Engine, deps: RegistryDeps, caller: Caller, pending: Pending, verdict: Judgement | None
 ) -> RegistrationOutcome:
     """The second unit of work: decided again under the same locks (a twin registered meanwhile is
     found), then the person, their codes and the verdict written together."""

@@ -11,7 +11,6 @@ and applies what comes back.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -27,7 +26,7 @@ from gateway.persons import repository as people
 from gateway.persons.records import person_to_record
 from gateway.registry import problems, repository
 from gateway.registry.submission import Submission
-from gateway.verdicts import Judgement, VerdictOutcome, VerdictReason, Verifier
+from gateway.verdicts import Judgement, Verifier
 
 logger = logging.getLogger(__name__)
 
@@ -41,24 +40,12 @@ class VerificationDeps(Protocol):
     retry_backoff_seconds: tuple[float, ...]
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """A verification verdict as the registry records it."""
-
-    outcome: VerdictOutcome
-    reason: VerdictReason
-
-
-def verdict_of(result: Judgement) -> Verdict:
-    return Verdict(VerdictOutcome(result.outcome), VerdictReason(result.reason))
-
-
 def is_final(outcome: str, id_type: str | None) -> bool:
     """False when the verdict must be asked again later (the job stays queued)."""
     return not (outcome == "pending" or (outcome == "not_applicable" and id_type in CITIZEN_ID_TYPES))
 
 
-def verify_now(deps: VerificationDeps, submission: Submission) -> Verdict | None:
+def verify_now(deps: VerificationDeps, submission: Submission) -> Judgement | None:
     """The external systems' verdict within the short deadline; None if asking failed outright
     (the person is then written with a queued verification, as without a verifier)."""
     assert deps.verifier is not None
@@ -71,7 +58,7 @@ def verify_now(deps: VerificationDeps, submission: Submission) -> Verdict | None
     except Exception:
         logger.exception("verification during registration failed; the worker will verify later")
         return None
-    return verdict_of(result)
+    return result
 
 
 def promotion_target(id_type: str | None, id_number: str | None, outcome: str) -> str | None:
@@ -167,9 +154,7 @@ def run_verification_job(
             if job.guardian_id_encrypted
             else None
         )
-    verdict = verdict_of(
-        deps.verifier.verify_identity(record, guardian_id_number=guardian, deadline_seconds=deadline)
-    )
+    verdict = deps.verifier.verify_identity(record, guardian_id_number=guardian, deadline_seconds=deadline)
     with session_scope(engine) as session:
         return apply_verdict(session, deps, job_id, verdict.outcome, verdict.reason, actor)
 
