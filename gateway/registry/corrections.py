@@ -26,7 +26,7 @@ from sqlmodel import Session
 from gateway.audit import service as audit
 from gateway.auth.caller import Caller
 from gateway.clock import utcnow
-from gateway.db import advisory_xact_lock, advisory_xact_locks, session_scope
+from gateway.db import advisory_xact_lock, advisory_xact_locks
 from gateway.errors import Conflict, FieldError, InvalidInput
 from gateway.feed import service as feed
 from gateway.handoff import repository as transfers
@@ -157,24 +157,23 @@ def correct_record(
     number is held by another person; nothing changed), 404, 409 (identity locked by a transfer) or
     422 (field errors; nothing stored).
     """
-    key = idempotency.check_key(idempotency_key)
-    digest = idempotency.request_hash({"correction_of": code, **request.model_dump(exclude_unset=True)})
-    with session_scope(engine) as session:
-        stored = idempotency.lookup(session, caller.client_id, key, digest)
-        if stored is not None:
-            return stored
-        person = _find_person(session, caller, code)
-        _refuse_if_locked(session, person)  # before asking the external systems for nothing
-        plan = _plan(session, deps, person, request)
+    keyed = idempotency.idempotent_request(
+        caller.client_id, idempotency_key, {"correction_of": code, **request.model_dump(exclude_unset=True)}
+    )
+    with idempotency.answering(engine, keyed) as work:
+        if work.replay is not None:
+            return work.replay
+        person = _find_person(work.session, caller, code)
+        _refuse_if_locked(work.session, person)  # before asking the external systems for nothing
+        plan = _plan(work.session, deps, person, request)
     verdict: Judgement | None = None
     if deps.verifier is not None and deps.verify_deadline > 0 and plan.identity_changed:
         verdict = verify_now(deps, _submission(plan))
-    with session_scope(engine) as session:
-        stored = idempotency.lookup(session, caller.client_id, key, digest)
-        if stored is not None:
-            return stored
-        answer = _apply(session, deps, caller, code, request, plan, verdict)
-        idempotency.insert(session, caller.client_id, key, digest, answer)
+    with idempotency.answering(engine, keyed) as work:
+        if work.replay is not None:
+            return work.replay
+        answer = _apply(work.session, deps, caller, code, request, plan, verdict)
+        work.store(answer)
         return answer
 
 

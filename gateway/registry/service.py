@@ -22,7 +22,7 @@ from sqlmodel import Session
 from gateway.audit import service as audit
 from gateway.auth.caller import Caller
 from gateway.clock import utcnow
-from gateway.db import advisory_xact_locks, session_scope
+from gateway.db import advisory_xact_locks
 from gateway.errors import Forbidden
 from gateway.identity import CanonicalRecord
 from gateway.idgen import service as codes
@@ -41,7 +41,7 @@ from gateway.persons.models import Person, PersonSummary
 from gateway.persons.records import person_to_record, store_record
 from gateway.privacy import disclosed_code
 from gateway.registry import idempotency, outcomes, problems, repository, verification
-from gateway.registry.idempotency import StoredAnswer
+from gateway.registry.idempotency import IdempotentRequest, KeyedUnitOfWork, StoredAnswer
 from gateway.registry.models import VerificationJob
 from gateway.registry.outcomes import Existing, HeldElsewhere, Issued, RegistrationOutcome, ReviewRequired
 from gateway.registry.submission import Submission, parse_submission
@@ -371,8 +371,7 @@ def _answer_held_elsewhere(
 class Pending:
     """A registration that found nobody: verify it (``verify_now``), then ``finish`` it."""
 
-    key: str
-    digest: str
+    request: IdempotentRequest
     submission: Submission
 
 
@@ -381,20 +380,18 @@ def begin(
 ) -> RegistrationOutcome | Pending:
     """The first unit of work of a registration: its outcome, written, unless it is a new person to
     be verified first (``Pending``: nothing written, no lock held while the systems are asked)."""
-    key = idempotency.check_key(idempotency_key)
-    digest = idempotency.request_hash(body)
+    request = idempotency.idempotent_request(caller.client_id, idempotency_key, body)
     verify_first = deps.verifier is not None and deps.verify_deadline > 0
-    with session_scope(engine) as session:
-        stored = idempotency.lookup(session, caller.client_id, key, digest)
-        if stored is not None:
-            return outcomes.from_json(stored.body)
+    with idempotency.answering(engine, request) as work:
+        if work.replay is not None:
+            return outcomes.from_json(work.replay.body)
         submission = parse_submission(body)
         if not caller.jurisdiction.covers(submission.school_region, submission.school_code):
             raise Forbidden("the school is outside your jurisdiction")
-        decided = _decide(session, deps, caller, submission, defer_new=verify_first)
+        decided = _decide(work.session, deps, caller, submission, defer_new=verify_first)
         if decided is not None:
-            return _record_answer(session, caller, key, digest, decided)
-    return Pending(key, digest, submission)
+            return _record_answer(work, caller, decided)
+    return Pending(request, submission)
 
 
 def finish(
@@ -402,13 +399,13 @@ def finish(
 ) -> RegistrationOutcome:
     """The second unit of work: decided again under the same locks (a twin registered meanwhile is
     found), then the person, their codes and the verdict written together."""
-    with session_scope(engine) as session:
-        stored = idempotency.lookup(session, caller.client_id, pending.key, pending.digest)
-        if stored is not None:
-            return outcomes.from_json(stored.body)  # the same key, sent twice at once, was answered meanwhile
-        decided = _decide(session, deps, caller, pending.submission, verdict=verdict)
+    with idempotency.answering(engine, pending.request) as work:
+        if work.replay is not None:
+            # The same key, sent twice at once, was answered meanwhile.
+            return outcomes.from_json(work.replay.body)
+        decided = _decide(work.session, deps, caller, pending.submission, verdict=verdict)
         assert decided is not None
-        return _record_answer(session, caller, pending.key, pending.digest, decided)
+        return _record_answer(work, caller, decided)
 
 
 def register(
@@ -431,17 +428,11 @@ def register(
 
 
 def _record_answer(
-    session: Session, caller: Caller, key: str, digest: str, outcome: RegistrationOutcome
+    work: KeyedUnitOfWork, caller: Caller, outcome: RegistrationOutcome
 ) -> RegistrationOutcome:
-    idempotency.insert(
-        session,
-        caller.client_id,
-        key,
-        digest,
-        StoredAnswer(outcomes.status_of(outcome), outcomes.to_json(outcome)),
-    )
+    work.store(StoredAnswer(outcomes.status_of(outcome), outcomes.to_json(outcome)))
     audit.record(
-        session,
+        work.session,
         action="registration.create",
         caller=caller,
         object_type="person",
