@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 
 from sqlmodel import Session
@@ -305,6 +305,52 @@ def promote_code(
     )
     return Promotion(
         person, issued.code, formal.code.code, promoted=True, fallback_reason=formal.fallback_reason
+    )
+
+
+def alias_merged_code(
+    session: Session, merged: Person, survivor: Person, *, actor: str, at: datetime
+) -> None:
+    """A merge: the merged person's current code becomes an alias, its lineage leading to the
+    survivor's code (so resolving it finds the survivor)."""
+    assert merged.id is not None
+    code = repository.get_code(session, merged.current_code)
+    assert code is not None
+    code.status = "alias"
+    session.add(code)
+    repository.add_lineage(
+        session,
+        CodeLineage(
+            person_id=merged.id,
+            old_code=merged.current_code,
+            new_code=survivor.current_code,
+            reason="merge",
+            actor=actor,
+            occurred_at=at,
+        ),
+    )
+
+
+def restore_unmerged_code(
+    session: Session, restored: Person, survivor: Person, *, actor: str, at: datetime
+) -> None:
+    """A merge undone: the restored person's code is current again, its lineage leading back from
+    the survivor's code."""
+    assert restored.id is not None
+    code = repository.get_code(session, restored.current_code)
+    assert code is not None
+    code.status = "current"
+    session.add(code)
+    repository.add_lineage(
+        session,
+        CodeLineage(
+            person_id=restored.id,
+            old_code=survivor.current_code,
+            new_code=restored.current_code,
+            reason="unmerge",
+            actor=actor,
+            occurred_at=at,
+        ),
     )
 
 

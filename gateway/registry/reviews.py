@@ -21,9 +21,7 @@ from gateway.db import advisory_xact_lock
 from gateway.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from gateway.feed import service as feed
 from gateway.handoff import repository as transfers
-from gateway.idgen import repository as code_repository
 from gateway.idgen import service as code_service
-from gateway.idgen.models import CodeLineage
 from gateway.persons import identifiers
 from gateway.persons import repository as people
 from gateway.persons.models import Person
@@ -163,21 +161,8 @@ def merge_persons(
     _refuse_during_transfer(session, survivor, merged)
     now = utcnow()
     merged.status, merged.merged_into_id, merged.updated_at = "merged", survivor.id, now
-    code = code_repository.get_code(session, merged.current_code)
-    assert code is not None
-    code.status = "alias"
-    session.add_all([merged, code])
-    code_repository.add_lineage(
-        session,
-        CodeLineage(
-            person_id=merged.id,
-            old_code=merged.current_code,
-            new_code=survivor.current_code,
-            reason="merge",
-            actor=actor,
-            occurred_at=now,
-        ),
-    )
+    session.add(merged)
+    code_service.alias_merged_code(session, merged, survivor, actor=actor, at=now)
     merge = Merge(
         survivor_id=survivor.id, merged_id=merged.id, problem_id=problem_id, decided_by=actor, decided_at=now
     )
@@ -213,22 +198,9 @@ def undo_merge(session: Session, caller: Caller, merge_id: int) -> Merge:
     _refuse_during_transfer(session, survivor, merged)
     now, actor = utcnow(), _actor(caller)
     merged.status, merged.merged_into_id, merged.updated_at = "active", None, now
-    code = code_repository.get_code(session, merged.current_code)
-    assert code is not None and merged.id is not None
-    code.status = "current"
     merge.undone_at, merge.undone_by = now, actor
-    session.add_all([merged, code, merge])
-    code_repository.add_lineage(
-        session,
-        CodeLineage(
-            person_id=merged.id,
-            old_code=survivor.current_code,
-            new_code=merged.current_code,
-            reason="unmerge",
-            actor=actor,
-            occurred_at=now,
-        ),
-    )
+    session.add_all([merged, merge])
+    code_service.restore_unmerged_code(session, merged, survivor, actor=actor, at=now)
     audit.record(session, action="merge.undo", caller=caller, object_type="merge", object_ref=str(merge.id))
     feed.append(
         session,
