@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select
 
 from gateway.persons.models import Person
 from gateway.persons.repository import insert_returning_id
-from gateway.registry.models import ProblemPerson, ProblemRecord, RecordCorrection, VerificationJob
+from gateway.registry.models import Merge, ProblemPerson, ProblemRecord, RecordCorrection, VerificationJob
 
 
 def add_problem(session: Session, problem: ProblemRecord) -> None:
@@ -85,6 +85,11 @@ def due_jobs_unleased(session: Session, now: datetime, limit: int) -> Sequence[V
         .with_for_update(skip_locked=True)
     )
     return session.exec(query).all()
+
+
+def merge_of_problem(session: Session, problem_id: int) -> Merge | None:
+    """The merge a problem record's decision made, if it made one."""
+    return session.exec(select(Merge).where(Merge.problem_id == problem_id)).first()
 
 
 def add_job(session: Session, job: VerificationJob) -> None:

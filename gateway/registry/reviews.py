@@ -6,6 +6,7 @@ alias; undoing it restores both persons and codes. Every decision is audited wit
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -25,9 +26,11 @@ from gateway.idgen import service as code_service
 from gateway.persons import identifiers
 from gateway.persons import repository as people
 from gateway.persons.models import Person
+from gateway.privacy import mask_code, mask_id_number
 from gateway.registry import repository
 from gateway.registry.models import Merge, ProblemPerson, ProblemRecord
 from gateway.registry.problems import open_problem, stored_submission
+from gateway.registry.schemas import PersonView, ProblemDetail, ProblemSummary
 from gateway.registry.service import RegistryDeps, attach_document, create_person, scheme_of
 
 Decision = Literal["same_person", "different_persons", "needs_evidence"]
@@ -124,6 +127,125 @@ def require_authority(session: Session, caller: Caller, problem: ProblemRecord) 
 
 def candidate_ids(problem: ProblemRecord) -> list[int]:
     return [int(x) for x in problem.candidate_person_ids.split()]
+
+
+def _summary_fields(problem: ProblemRecord) -> dict[str, Any]:
+    return {
+        "id": problem.id,
+        "type": problem.type,
+        "status": problem.status,
+        "region": problem.region,
+        "school_code": problem.school_code,
+        "candidate_count": len(candidate_ids(problem)),
+        "opened_at": problem.opened_at,
+        "decided_at": problem.decided_at,
+        "decision": problem.decision,
+    }
+
+
+def problem_summary(problem: ProblemRecord) -> ProblemSummary:
+    """A problem record as the queue lists it."""
+    return ProblemSummary(**_summary_fields(problem))
+
+
+def person_view(person: Person, *, grade: str | None = None) -> PersonView:
+    return PersonView(
+        person_id=int(person.id or 0),
+        code=mask_code(person.current_code),
+        code_type=person.current_code[0],
+        match_grade=grade,
+        status=person.status,
+        name=person.name,
+        gender=person.gender,
+        birth_date=person.birth_date.isoformat(),
+        id_type=person.id_type,
+        id_number_masked=person.id_number_masked,
+        household_region=person.household_region,
+        guardian_name=person.guardian_name,
+        school_code=person.school_code,
+        region=person.region,
+        verification_status=person.verification_status,
+    )
+
+
+def masked_person_view(person: Person, *, grade: str | None = None) -> PersonView:
+    """A person outside the caller's jurisdiction: their province, code type and match grade only."""
+    return PersonView(
+        masked=True,
+        person_id=None,
+        code=None,
+        code_type=person.current_code[0],
+        match_grade=grade,
+        status=None,
+        name=None,
+        gender=None,
+        birth_date=None,
+        id_type=None,
+        id_number_masked=None,
+        household_region=None,
+        guardian_name=None,
+        school_code=None,
+        region=person.region[:2],
+        verification_status=None,
+    )
+
+
+def problem_detail(
+    session: Session, deps: RegistryDeps, problem: ProblemRecord, caller: Caller
+) -> ProblemDetail:
+    """A problem record as ``caller`` may see it: persons inside its jurisdiction in full (numbers
+    masked), persons outside masked to province, code type and match grade; what was submitted only
+    to the jurisdiction that submitted it."""
+    explanation = json.loads(problem.explanation_json) if problem.explanation_json else None
+    grades = {
+        int(item["person_id"]): str(item.get("grade"))
+        for item in (explanation if isinstance(explanation, list) else [])
+        if isinstance(item, dict) and "person_id" in item
+    }
+    # Subject and candidates, as named in problem_person (migration 0012 named those of older records).
+    persons = {int(p.id or 0): p for p in repository.persons_of_problem(session, int(problem.id or 0))}
+    hidden = {pid for pid, p in persons.items() if not within(caller, p)}
+
+    def view(person_id: int) -> PersonView:
+        person = persons[person_id]
+        grade = grades.get(person_id)
+        return (
+            masked_person_view(person, grade=grade)
+            if person_id in hidden
+            else person_view(person, grade=grade)
+        )
+
+    filed_here = files_here(caller, problem)
+    submission = stored_submission(problem, deps.keyring) if filed_here else None
+    submitted = None
+    if submission is not None:
+        submitted = {**submission.record.to_dict(), "school_region": submission.school_region}
+        submitted["id_number"] = mask_id_number(submission.record.id_number)
+    if isinstance(explanation, list):
+        explanation = [
+            item
+            if not (isinstance(item, dict) and item.get("person_id") in hidden)
+            else {"masked": True, "grade": item.get("grade"), "band": item.get("band")}
+            for item in explanation
+        ]
+    merge = repository.merge_of_problem(session, int(problem.id or 0))
+    result = persons.get(problem.result_person_id or 0) or (
+        people.get_person(session, problem.result_person_id) if problem.result_person_id else None
+    )
+    summary = _summary_fields(problem)
+    if not filed_here:
+        # The other side of the case sees where it was filed only as a province.
+        summary.update(region=problem.region[:2], school_code=None)
+    return ProblemDetail(
+        **summary,
+        subject=view(problem.subject_person_id) if problem.subject_person_id in persons else None,
+        submitted=submitted,
+        candidates=[view(pid) for pid in candidate_ids(problem) if pid in persons],
+        explanation=explanation,
+        decision_note=problem.decision_note,
+        result_code=mask_code(result.current_code) if result is not None and within(caller, result) else None,
+        merge_id=merge.id if merge else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -355,3 +477,19 @@ def decide(
         outcome=problem.status,
     )
     return DecisionResult(problem, code, merge_id)
+
+
+def read_problem(session: Session, deps: RegistryDeps, caller: Caller, problem_id: int) -> ProblemDetail:
+    """A problem record as the caller may see it (``problem_detail``). Every view of personal data
+    is audited, with how many persons it showed, whether the API or the console asked."""
+    problem = get_problem(session, caller, problem_id)
+    detail = problem_detail(session, deps, problem, caller)
+    audit.record(
+        session,
+        action="review.read",
+        caller=caller,
+        object_type="problem_record",
+        object_ref=str(problem_id),
+        record_count=len(detail.candidates) + (1 if detail.subject else 0),
+    )
+    return detail
