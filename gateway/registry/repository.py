@@ -1,15 +1,76 @@
-"""SQL for persons and their identifiers."""
+"""SQL for problem records (and the persons they name), merges, verification jobs and corrections."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import ColumnElement, exists, func, or_
 from sqlmodel import Session, col, select
 
+from gateway.auth.jurisdiction import Jurisdiction
 from gateway.persons.models import Person
 from gateway.persons.repository import insert_returning_id
 from gateway.registry.models import Merge, ProblemPerson, ProblemRecord, RecordCorrection, VerificationJob
+
+
+def get_problem(session: Session, problem_id: int, *, for_update: bool = False) -> ProblemRecord | None:
+    """A problem record read afresh (``for_update``: locked)."""
+    return session.get(ProblemRecord, problem_id, populate_existing=True, with_for_update=for_update)
+
+
+def get_merge(session: Session, merge_id: int, *, for_update: bool = False) -> Merge | None:
+    """A merge read afresh (``for_update``: locked)."""
+    return session.get(Merge, merge_id, populate_existing=True, with_for_update=for_update)
+
+
+def _in_jurisdiction(query: Any, jurisdiction: Jurisdiction) -> Any:
+    """Problem records filed inside the jurisdiction, or about a person who is inside it now."""
+    if jurisdiction.is_country:
+        return query
+    filed: ColumnElement[bool]
+    holds: ColumnElement[bool]
+    if jurisdiction.is_school:
+        filed = col(ProblemRecord.school_code) == jurisdiction.value
+        holds = col(Person.school_code) == jurisdiction.value
+    else:
+        filed = col(ProblemRecord.region).startswith(jurisdiction.value)
+        holds = col(Person.region).startswith(jurisdiction.value)
+    about_ours = exists(
+        select(ProblemPerson.problem_id)
+        .join(Person, col(Person.id) == col(ProblemPerson.person_id))
+        .where(col(ProblemPerson.problem_id) == col(ProblemRecord.id), holds)
+    )
+    return query.where(or_(filed, about_ours))
+
+
+def problems_in_jurisdiction(
+    session: Session,
+    jurisdiction: Jurisdiction,
+    *,
+    kind: str | None = None,
+    status: str | None = None,
+    region: str | None = None,
+    after_id: int = 0,
+    limit: int = 50,
+) -> Sequence[ProblemRecord]:
+    query = _in_jurisdiction(select(ProblemRecord), jurisdiction).where(col(ProblemRecord.id) > after_id)
+    if kind:
+        query = query.where(ProblemRecord.type == kind)
+    if status:
+        query = query.where(ProblemRecord.status == status)
+    if region:
+        query = query.where(col(ProblemRecord.region).startswith(region))
+    rows: Sequence[ProblemRecord] = session.exec(query.order_by(col(ProblemRecord.id)).limit(limit)).all()
+    return rows
+
+
+def count_problems_in_jurisdiction(session: Session, jurisdiction: Jurisdiction) -> dict[str, int]:
+    query = _in_jurisdiction(
+        select(ProblemRecord.status, func.count()).group_by(ProblemRecord.status), jurisdiction
+    )
+    return {str(status): int(n) for status, n in session.exec(query).all()}
 
 
 def add_problem(session: Session, problem: ProblemRecord) -> None:

@@ -11,12 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, exists, func, or_
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from gateway.audit import service as audit
 from gateway.auth.caller import Caller
-from gateway.auth.jurisdiction import Jurisdiction
 from gateway.clock import utcnow
 from gateway.db import advisory_xact_lock
 from gateway.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
@@ -28,7 +26,7 @@ from gateway.persons import repository as people
 from gateway.persons.models import Person
 from gateway.privacy import mask_code, mask_id_number
 from gateway.registry import repository
-from gateway.registry.models import Merge, ProblemPerson, ProblemRecord
+from gateway.registry.models import Merge, ProblemRecord
 from gateway.registry.problems import open_problem, stored_submission
 from gateway.registry.schemas import PersonView, ProblemDetail, ProblemSummary
 from gateway.registry.service import RegistryDeps, attach_document, create_person, scheme_of
@@ -36,26 +34,6 @@ from gateway.registry.service import RegistryDeps, attach_document, create_perso
 Decision = Literal["same_person", "different_persons", "needs_evidence"]
 PROBLEM_TYPES = ("wrong_id", "duplicate_id", "duplicate_no_id", "possible_duplicate", "duplicate_enrolment")
 OPEN_STATES = ("open", "needs_evidence")
-
-
-def _in_jurisdiction(query: Any, jurisdiction: Jurisdiction) -> Any:
-    """Problem records filed inside the jurisdiction, or about a person who is inside it now."""
-    if jurisdiction.is_country:
-        return query
-    filed: ColumnElement[bool]
-    holds: ColumnElement[bool]
-    if jurisdiction.is_school:
-        filed = col(ProblemRecord.school_code) == jurisdiction.value
-        holds = col(Person.school_code) == jurisdiction.value
-    else:
-        filed = col(ProblemRecord.region).startswith(jurisdiction.value)
-        holds = col(Person.region).startswith(jurisdiction.value)
-    about_ours = exists(
-        select(ProblemPerson.problem_id)
-        .join(Person, col(Person.id) == col(ProblemPerson.person_id))
-        .where(col(ProblemPerson.problem_id) == col(ProblemRecord.id), holds)
-    )
-    return query.where(or_(filed, about_ours))
 
 
 def list_problems(
@@ -68,31 +46,22 @@ def list_problems(
     after_id: int = 0,
     limit: int = 50,
 ) -> Sequence[ProblemRecord]:
-    query = _in_jurisdiction(select(ProblemRecord), caller.jurisdiction).where(
-        col(ProblemRecord.id) > after_id
+    """Problem records the caller may see, in id order after ``after_id``, filtered."""
+    return repository.problems_in_jurisdiction(
+        session, caller.jurisdiction, kind=kind, status=status, region=region, after_id=after_id, limit=limit
     )
-    if kind:
-        query = query.where(ProblemRecord.type == kind)
-    if status:
-        query = query.where(ProblemRecord.status == status)
-    if region:
-        query = query.where(col(ProblemRecord.region).startswith(region))
-    rows: Sequence[ProblemRecord] = session.exec(query.order_by(col(ProblemRecord.id)).limit(limit)).all()
-    return rows
 
 
 def count_problems(session: Session, caller: Caller) -> dict[str, int]:
-    query = _in_jurisdiction(
-        select(ProblemRecord.status, func.count()).group_by(ProblemRecord.status), caller.jurisdiction
-    )
-    return {str(status): int(n) for status, n in session.exec(query).all()}
+    """How many problem records the caller may see, by status."""
+    return repository.count_problems_in_jurisdiction(session, caller.jurisdiction)
 
 
 def get_problem(
     session: Session, caller: Caller, problem_id: int, *, for_update: bool = False
 ) -> ProblemRecord:
     """A problem record the caller may see: filed inside its jurisdiction or about one of its persons."""
-    problem = session.get(ProblemRecord, problem_id, populate_existing=True, with_for_update=for_update)
+    problem = repository.get_problem(session, problem_id, for_update=for_update)
     if problem is None:
         raise NotFound("no such problem record")
     if not caller.jurisdiction.covers(problem.region, problem.school_code) and not any(
@@ -302,7 +271,7 @@ def merge_persons(
 
 
 def undo_merge(session: Session, caller: Caller, merge_id: int) -> Merge:
-    merge = session.get(Merge, merge_id, populate_existing=True, with_for_update=True)
+    merge = repository.get_merge(session, merge_id, for_update=True)
     if merge is None:
         raise NotFound("no such merge")
     survivor = people.get_person(session, merge.survivor_id, for_update=True)
