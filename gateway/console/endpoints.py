@@ -211,7 +211,7 @@ def problem_page(
 
 
 @router.post("/console/problems/{problem_id}/decision")
-def decide(
+def problem_decision(
     request: Request,
     ctx: ContextDep,
     session: SessionDep,
@@ -228,7 +228,7 @@ def decide(
             raise InvalidInput(
                 errors=[FieldError("decision", "unknown", "choose one of the three decisions")]
             )
-        reviews.decide(
+        reviews.decide_problem(
             session,
             _registry(ctx),
             caller,

@@ -186,14 +186,14 @@ def get_review(
 
 
 @router.post("/v1/reviews/{problem_id}/decision", response_model=DecisionResponse)
-def decide(
+def review_decision(
     problem_id: RowId,
     body: DecisionRequest,
     caller: Annotated[Caller, Depends(require_scope(Scope.REVIEWS_WRITE))],
     session: SessionDep,
     deps: DepsDep,
 ) -> DecisionResponse:
-    result = reviews.decide(
+    result = reviews.decide_problem(
         session, deps, caller, problem_id, body.decision, survivor_id=body.survivor_id, note=body.note
     )
     return DecisionResponse(

@@ -7,7 +7,7 @@ alias; undoing it restores both persons and codes. Every decision is audited wit
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -345,7 +345,7 @@ def report_duplicate(
     return problem
 
 
-def decide(
+def decide_problem(
     session: Session,
     deps: RegistryDeps,
     caller: Caller,
@@ -355,80 +355,15 @@ def decide(
     survivor_id: int | None = None,
     note: str | None = None,
 ) -> DecisionResult:
+    """Take a reviewer's decision on an open problem record the caller has authority over: record
+    it (audited) with what it did, a merge, a code or nothing."""
     problem = get_problem(session, caller, problem_id, for_update=True)
     require_authority(session, caller, problem)
     if problem.status not in OPEN_STATES:
         raise Conflict(f"problem record {problem_id} is already {problem.status}")
     actor = _actor(caller)
-    code: str | None = None
-    merge_id: int | None = None
-    candidates = candidate_ids(problem)
-    if decision == "same_person":
-        if survivor_id is not None and survivor_id not in candidates + (
-            [problem.subject_person_id] if problem.subject_person_id else []
-        ):
-            raise InvalidInput(
-                errors=[
-                    FieldError(
-                        "survivor_id",
-                        "not_a_candidate",
-                        "survivor must be one of the persons of this problem record",
-                    )
-                ]
-            )
-        if problem.subject_person_id is not None:
-            if not candidates:
-                raise InvalidInput(
-                    errors=[
-                        FieldError(
-                            "decision",
-                            "no_candidate",
-                            "this problem record has no other person to merge with",
-                        )
-                    ]
-                )
-            subject = people.get_person(session, problem.subject_person_id, for_update=True)
-            other_id = (
-                survivor_id if survivor_id and survivor_id != problem.subject_person_id else candidates[0]
-            )
-            other = people.get_person(session, other_id, for_update=True)
-            assert subject is not None and other is not None
-            survivor, merged = (subject, other) if survivor_id == subject.id else (other, subject)
-            merge = merge_persons(session, survivor, merged, actor, problem.id)
-            merge_id, code = merge.id, survivor.current_code
-            problem.result_person_id = survivor.id
-        else:
-            target_id = survivor_id or (candidates[0] if candidates else None)
-            if target_id is None:
-                raise InvalidInput(
-                    errors=[
-                        FieldError("decision", "no_candidate", "this problem record has no candidate person")
-                    ]
-                )
-            target = people.get_person(session, target_id)
-            assert target is not None and target.id is not None
-            submission = stored_submission(problem, deps.keyring)
-            scheme = scheme_of(submission.record) if submission else None
-            # The submitted document becomes the survivor's, unless somebody holds it already.
-            if (
-                submission
-                and scheme
-                and submission.record.id_number
-                and not identifiers.find_holders(session, deps.keyring, scheme, submission.record.id_number)
-            ):
-                attach_document(session, deps, target.id, submission.record, actor)
-            code = target.current_code
-            problem.result_person_id = target.id
-        problem.status = "resolved"
-    elif decision == "different_persons":
-        submission = stored_submission(problem, deps.keyring)
-        if submission is not None and problem.subject_person_id is None:
-            person, _issued = create_person(session, deps, submission, actor)
-            code = person.current_code
-            problem.result_person_id = person.id
-        problem.status = "resolved"
-    else:
-        problem.status = "needs_evidence"
+    done = _DECISIONS[decision](session, deps, problem, actor, survivor_id)
+    problem.status = done.status
     problem.decision, problem.decided_by, problem.decided_at, problem.decision_note = (
         decision,
         actor,
@@ -445,7 +380,118 @@ def decide(
         object_ref=str(problem.id),
         outcome=problem.status,
     )
-    return DecisionResult(problem, code, merge_id)
+    return DecisionResult(problem, done.code, done.merge_id)
+
+
+@dataclass(frozen=True)
+class _Done:
+    """What a decision did: the problem record's new status, the code it leads to, its merge."""
+
+    status: str
+    code: str | None = None
+    merge_id: int | None = None
+
+
+def _same_person(
+    session: Session, deps: RegistryDeps, problem: ProblemRecord, actor: str, survivor_id: int | None
+) -> _Done:
+    """A registered subject is merged with a candidate; a submission (nobody registered yet) is
+    resolved to the candidate it is, who takes its document."""
+    candidates = candidate_ids(problem)
+    if survivor_id is not None and survivor_id not in candidates + (
+        [problem.subject_person_id] if problem.subject_person_id else []
+    ):
+        raise InvalidInput(
+            errors=[
+                FieldError(
+                    "survivor_id",
+                    "not_a_candidate",
+                    "survivor must be one of the persons of this problem record",
+                )
+            ]
+        )
+    if problem.subject_person_id is not None:
+        return _merge_subject(session, problem, candidates, survivor_id, actor)
+    return _resolve_to_candidate(session, deps, problem, candidates, survivor_id, actor)
+
+
+def _merge_subject(
+    session: Session, problem: ProblemRecord, candidates: list[int], survivor_id: int | None, actor: str
+) -> _Done:
+    assert problem.subject_person_id is not None
+    if not candidates:
+        raise InvalidInput(
+            errors=[
+                FieldError(
+                    "decision",
+                    "no_candidate",
+                    "this problem record has no other person to merge with",
+                )
+            ]
+        )
+    subject = people.get_person(session, problem.subject_person_id, for_update=True)
+    other_id = survivor_id if survivor_id and survivor_id != problem.subject_person_id else candidates[0]
+    other = people.get_person(session, other_id, for_update=True)
+    assert subject is not None and other is not None
+    survivor, merged = (subject, other) if survivor_id == subject.id else (other, subject)
+    merge = merge_persons(session, survivor, merged, actor, problem.id)
+    problem.result_person_id = survivor.id
+    return _Done("resolved", survivor.current_code, merge.id)
+
+
+def _resolve_to_candidate(
+    session: Session,
+    deps: RegistryDeps,
+    problem: ProblemRecord,
+    candidates: list[int],
+    survivor_id: int | None,
+    actor: str,
+) -> _Done:
+    target_id = survivor_id or (candidates[0] if candidates else None)
+    if target_id is None:
+        raise InvalidInput(
+            errors=[FieldError("decision", "no_candidate", "this problem record has no candidate person")]
+        )
+    target = people.get_person(session, target_id)
+    assert target is not None and target.id is not None
+    submission = stored_submission(problem, deps.keyring)
+    scheme = scheme_of(submission.record) if submission else None
+    # The submitted document becomes the survivor's, unless somebody holds it already.
+    if (
+        submission
+        and scheme
+        and submission.record.id_number
+        and not identifiers.find_holders(session, deps.keyring, scheme, submission.record.id_number)
+    ):
+        attach_document(session, deps, target.id, submission.record, actor)
+    problem.result_person_id = target.id
+    return _Done("resolved", target.current_code)
+
+
+def _different_persons(
+    session: Session, deps: RegistryDeps, problem: ProblemRecord, actor: str, survivor_id: int | None
+) -> _Done:
+    """A submission that is nobody registered yet is registered now; a subject stays as it is."""
+    submission = stored_submission(problem, deps.keyring)
+    if submission is not None and problem.subject_person_id is None:
+        person, _issued = create_person(session, deps, submission, actor)
+        problem.result_person_id = person.id
+        return _Done("resolved", person.current_code)
+    return _Done("resolved")
+
+
+def _needs_evidence(
+    session: Session, deps: RegistryDeps, problem: ProblemRecord, actor: str, survivor_id: int | None
+) -> _Done:
+    """Sent back for evidence: the record stays open for a later decision."""
+    return _Done("needs_evidence")
+
+
+_DECISIONS: dict[str, Callable[[Session, RegistryDeps, ProblemRecord, str, int | None], _Done]] = {
+    "same_person": _same_person,
+    "different_persons": _different_persons,
+    "needs_evidence": _needs_evidence,
+}
 
 
 def read_problem(session: Session, deps: RegistryDeps, caller: Caller, problem_id: int) -> ProblemDetail:

@@ -267,7 +267,7 @@ def _answer_existing(person: Person | PersonSummary, submission: Submission) -> 
     return Existing(code=code, code_type=person.current_code[0])
 
 
-def _decide(
+def _decide_registration(
     session: Session,
     deps: RegistryDeps,
     caller: Caller,
@@ -388,7 +388,7 @@ def begin(
         submission = parse_submission(body)
         if not caller.jurisdiction.covers(submission.school_region, submission.school_code):
             raise Forbidden("the school is outside your jurisdiction")
-        decided = _decide(work.session, deps, caller, submission, defer_new=verify_first)
+        decided = _decide_registration(work.session, deps, caller, submission, defer_new=verify_first)
         if decided is not None:
             return _record_answer(work, caller, decided)
     return Pending(request, submission)
@@ -403,7 +403,7 @@ def finish(
         if work.replay is not None:
             # The same key, sent twice at once, was answered meanwhile.
             return outcomes.from_json(work.replay.body)
-        decided = _decide(work.session, deps, caller, pending.submission, verdict=verdict)
+        decided = _decide_registration(work.session, deps, caller, pending.submission, verdict=verdict)
         assert decided is not None
         return _record_answer(work, caller, decided)
 
