@@ -313,21 +313,8 @@ def alias_merged_code(
 ) -> None:
     """A merge: the merged person's current code becomes an alias, its lineage leading to the
     survivor's code (so resolving it finds the survivor)."""
-    assert merged.id is not None
-    code = repository.get_code(session, merged.current_code)
-    assert code is not None
-    code.status = "alias"
-    session.add(code)
-    repository.add_lineage(
-        session,
-        CodeLineage(
-            person_id=merged.id,
-            old_code=merged.current_code,
-            new_code=survivor.current_code,
-            reason="merge",
-            actor=actor,
-            occurred_at=at,
-        ),
+    _restate_code(
+        session, merged, "alias", merged.current_code, survivor.current_code, "merge", actor=actor, at=at
     )
 
 
@@ -336,18 +323,42 @@ def restore_unmerged_code(
 ) -> None:
     """A merge undone: the restored person's code is current again, its lineage leading back from
     the survivor's code."""
-    assert restored.id is not None
-    code = repository.get_code(session, restored.current_code)
+    _restate_code(
+        session,
+        restored,
+        "current",
+        survivor.current_code,
+        restored.current_code,
+        "unmerge",
+        actor=actor,
+        at=at,
+    )
+
+
+def _restate_code(
+    session: Session,
+    person: Person,
+    status: str,
+    old_code: str,
+    new_code: str,
+    reason: str,
+    *,
+    actor: str,
+    at: datetime,
+) -> None:
+    """The person's current code takes ``status``, with the lineage entry that says why."""
+    assert person.id is not None
+    code = repository.get_code(session, person.current_code)
     assert code is not None
-    code.status = "current"
+    code.status = status
     session.add(code)
     repository.add_lineage(
         session,
         CodeLineage(
-            person_id=restored.id,
-            old_code=survivor.current_code,
-            new_code=restored.current_code,
-            reason="unmerge",
+            person_id=person.id,
+            old_code=old_code,
+            new_code=new_code,
+            reason=reason,
             actor=actor,
             occurred_at=at,
         ),
