@@ -8,13 +8,10 @@ from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import JSONResponse
 
-from gateway.audit import service as audit
 from gateway.auth.caller import Caller
 from gateway.auth.dependencies import ContextDep, SessionDep, require_scope
 from gateway.auth.scopes import Scope
 from gateway.context import AppContext
-from gateway.errors import InvalidInput, NotFound
-from gateway.persons import repository as people
 from gateway.privacy import disclosed_code, mask_code
 from gateway.registry import corrections, outcomes, reviews, service, verification
 from gateway.registry.outcomes import HeldElsewhere
@@ -107,27 +104,14 @@ def search(
     body: SearchRequest,
 ) -> SearchResponse:
     """Ranked candidates for a record; only persons inside the caller's jurisdiction are shown."""
-    from gateway.identity import normalise_record
-    from gateway.matching import search_outcome
-
-    normalised = normalise_record(body.model_dump(exclude_unset=True))
-    if normalised.record is None:
-        raise InvalidInput(
-            errors=[{"field": i.field, "code": i.code, "message": i.message} for i in normalised.errors]
-        )
-    hits, _outcome, _holders = service.find_candidates(session, deps, normalised.record)
-    # A G code is an ID number: shown in full only when it carries the very number searched with.
-    supplied = frozenset({normalised.record.id_number} if normalised.record.id_number else ())
-    visible = [h for h in hits if caller.jurisdiction.covers(h.person.region, h.person.school_code)]
-    shown = [h for h in visible if h.result.band != "non_match"][:20]
-    audit.record(session, action="search", caller=caller, object_type="search", record_count=len(shown))
+    found = service.search(session, deps, caller, body.model_dump(exclude_unset=True))
     config = deps.model.config
     return SearchResponse(
-        outcome=search_outcome([h.result for h in visible], config),
+        outcome=found.outcome,
         config=f"{config.name}@{config.version}",
         candidates=[
             SearchCandidate(
-                code=disclosed_code(h.person.current_code, supplied=supplied) or h.person.current_code,
+                code=disclosed_code(h.person.current_code, supplied=found.supplied) or h.person.current_code,
                 score=round(h.result.probability, 6),
                 band=h.result.band,
                 grade=h.result.grade,
@@ -137,7 +121,7 @@ def search(
                 ],
                 rules_fired=list(h.result.rules_fired),
             )
-            for h in shown
+            for h in found.shown
         ],
     )
 
@@ -211,16 +195,12 @@ def undo_merge(
     caller: Annotated[Caller, Depends(require_scope(Scope.REVIEWS_WRITE))],
     session: SessionDep,
 ) -> MergeResponse:
-    merge = reviews.undo_merge(session, caller, merge_id)
-    survivor = people.get_person(session, merge.survivor_id)
-    restored = people.get_person(session, merge.merged_id)
-    if survivor is None or restored is None or merge.undone_at is None:
-        raise NotFound("no such merge")
+    undone = reviews.undo_merge(session, caller, merge_id)
     return MergeResponse(
         merge_id=merge_id,
-        survivor_code=str(mask_code(survivor.current_code)),
-        restored_code=str(mask_code(restored.current_code)),
-        undone_at=merge.undone_at,
+        survivor_code=str(mask_code(undone.survivor_code)),
+        restored_code=str(mask_code(undone.restored_code)),
+        undone_at=undone.undone_at,
     )
 
 

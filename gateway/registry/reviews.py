@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlmodel import Session
@@ -270,7 +271,18 @@ def merge_persons(
     return merge
 
 
-def undo_merge(session: Session, caller: Caller, merge_id: int) -> Merge:
+@dataclass(frozen=True)
+class UndoneMerge:
+    """A merge undone: both persons' codes as they are again, and when."""
+
+    merge_id: int
+    survivor_code: str
+    restored_code: str
+    undone_at: datetime
+
+
+def undo_merge(session: Session, caller: Caller, merge_id: int) -> UndoneMerge:
+    """Restore the merged person and their code; refused during an open transfer."""
     merge = repository.get_merge(session, merge_id, for_update=True)
     if merge is None:
         raise NotFound("no such merge")
@@ -301,7 +313,7 @@ def undo_merge(session: Session, caller: Caller, merge_id: int) -> Merge:
         detail=f"merge:{merge.id}",
     )
     session.flush()
-    return merge
+    return UndoneMerge(merge_id, survivor.current_code, merged.current_code, now)
 
 
 def report_duplicate(

@@ -23,8 +23,8 @@ from gateway.audit import service as audit
 from gateway.auth.caller import Caller
 from gateway.clock import utcnow
 from gateway.db import advisory_xact_locks
-from gateway.errors import Forbidden
-from gateway.identity import CanonicalRecord
+from gateway.errors import Forbidden, InvalidInput
+from gateway.identity import CanonicalRecord, normalise_record
 from gateway.idgen import service as codes
 from gateway.keyring import KeyRing
 from gateway.matching import (
@@ -94,6 +94,33 @@ def find_candidates(
     by_id = {str(p.id): p for p in active}
     hits = [SearchHit(by_id[r.record_id_2], r) for r in results]
     return hits, search_outcome(results, deps.model.config), holders
+
+
+@dataclass(frozen=True)
+class SearchFound:
+    """A real-time search as the caller may see it: the outcome over the persons inside its
+    jurisdiction, the candidates to show, and the ID number searched with (a G code carrying it
+    may be shown in full)."""
+
+    outcome: str
+    shown: list[SearchHit]
+    supplied: frozenset[str]
+
+
+def search(session: Session, deps: RegistryDeps, caller: Caller, fields: dict[str, Any]) -> SearchFound:
+    """Ranked candidates for a record (422 naming the fields it refuses); audited."""
+    normalised = normalise_record(fields)
+    if normalised.record is None:
+        raise InvalidInput(
+            errors=[{"field": i.field, "code": i.code, "message": i.message} for i in normalised.errors]
+        )
+    hits, _outcome, _holders = find_candidates(session, deps, normalised.record)
+    # A G code is an ID number: shown in full only when it carries the very number searched with.
+    supplied = frozenset({normalised.record.id_number} if normalised.record.id_number else ())
+    visible = [h for h in hits if caller.jurisdiction.covers(h.person.region, h.person.school_code)]
+    shown = [h for h in visible if h.result.band != "non_match"][:20]
+    audit.record(session, action="search", caller=caller, object_type="search", record_count=len(shown))
+    return SearchFound(search_outcome([h.result for h in visible], deps.model.config), shown, supplied)
 
 
 def explanation_json(hits: list[SearchHit]) -> str:
