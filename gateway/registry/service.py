@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Engine
@@ -254,8 +254,33 @@ def create_person(
     people.add_blocking_keys(
         session, person.id, digests if digests is not None else digests_of(record, deps), new_person=True
     )
+    repository.add_job(session, _verification_job(deps, person.id, submission, verdict, final, now))
+    problem_id = None
+    if verdict is not None and verdict.outcome == VerdictOutcome.FAILED:
+        problem_id = problems.open_wrong_id(session, deps.keyring, person, verdict.reason, actor).id
+    return person, Issued(
+        code=disclosed_code(person.current_code, supplied={str(record.id_number)}),
+        code_type=person.current_code[0],
+        verification=status,
+        promoted_from=issued.temporary if issued.formal else None,
+        problem_id=problem_id,
+        warnings=submission.warnings,
+        flags=submission.flags,
+    )
+
+
+def _verification_job(
+    deps: RegistryDeps,
+    person_id: int,
+    submission: Submission,
+    verdict: Judgement | None,
+    final: bool,
+    now: datetime,
+) -> VerificationJob:
+    """A new person's verification job: queued, done with the verdict already in, or queued for
+    a retry when the verdict asked to be asked again."""
     job = VerificationJob(
-        person_id=person.id,
+        person_id=person_id,
         next_attempt_at=now,
         guardian_id_encrypted=deps.keyring.encrypt(submission.guardian_id_number, "job:guardian")
         if submission.guardian_id_number
@@ -273,19 +298,7 @@ def create_person(
         job.attempts = 1
         job.next_attempt_at = now + timedelta(seconds=deps.retry_backoff_seconds[0])
         job.last_reason = verdict.reason
-    repository.add_job(session, job)
-    problem_id = None
-    if verdict is not None and verdict.outcome == VerdictOutcome.FAILED:
-        problem_id = problems.open_wrong_id(session, deps.keyring, person, verdict.reason, actor).id
-    return person, Issued(
-        code=disclosed_code(person.current_code, supplied={str(record.id_number)}),
-        code_type=person.current_code[0],
-        verification=status,
-        promoted_from=issued.temporary if issued.formal else None,
-        problem_id=problem_id,
-        warnings=submission.warnings,
-        flags=submission.flags,
-    )
+    return job
 
 
 def _answer_existing(person: Person | PersonSummary, submission: Submission) -> Existing:
@@ -337,33 +350,51 @@ def _decide_registration(
     if held_elsewhere:
         return _answer_held_elsewhere(session, deps, caller, submission, hits, candidate_ids, held_elsewhere)
     if reviewable or holders:
-        if holders:
-            kind = "duplicate_id"
-        elif record.id_type == "none":
-            kind = "duplicate_no_id"
-        else:
-            kind = "possible_duplicate"
-        problem = problems.open_problem(
-            session,
-            deps.keyring,
-            kind=kind,
-            region=submission.school_region,
-            school_code=submission.school_code,
-            opened_by=actor,
-            candidates=candidate_ids,
-            submission=submission,
-            explanation=explanation_json(hits),
-        )
-        assert problem.id is not None
-        return ReviewRequired(
-            problem_id=problem.id,
-            problem_type=kind,
-            search_outcome=outcome,
-            candidate_count=len(candidate_ids),
+        return _answer_review_required(
+            session, deps, caller, submission, hits, outcome, candidate_ids, held_by_someone=bool(holders)
         )
     if defer_new:
         return None
     return create_person(session, deps, submission, actor, digests, verdict)[1]
+
+
+def _answer_review_required(
+    session: Session,
+    deps: RegistryDeps,
+    caller: Caller,
+    submission: Submission,
+    hits: list[SearchHit],
+    outcome: str,
+    candidate_ids: list[int],
+    *,
+    held_by_someone: bool,
+) -> ReviewRequired:
+    """Possibly someone registered already (inside the caller's jurisdiction): nothing issued, a
+    problem record for a reviewer, of the kind the evidence calls for."""
+    if held_by_someone:
+        kind = "duplicate_id"
+    elif submission.record.id_type == "none":
+        kind = "duplicate_no_id"
+    else:
+        kind = "possible_duplicate"
+    problem = problems.open_problem(
+        session,
+        deps.keyring,
+        kind=kind,
+        region=submission.school_region,
+        school_code=submission.school_code,
+        opened_by=caller.client_id,
+        candidates=candidate_ids,
+        submission=submission,
+        explanation=explanation_json(hits),
+    )
+    assert problem.id is not None
+    return ReviewRequired(
+        problem_id=problem.id,
+        problem_type=kind,
+        search_outcome=outcome,
+        candidate_count=len(candidate_ids),
+    )
 
 
 def _answer_held_elsewhere(

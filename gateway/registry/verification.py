@@ -23,6 +23,7 @@ from gateway.identity import CITIZEN_ID_TYPES
 from gateway.idgen import service as codes
 from gateway.keyring import KeyRing
 from gateway.persons import repository as people
+from gateway.persons.models import Person
 from gateway.persons.records import person_to_record
 from gateway.registry import problems, repository
 from gateway.registry.submission import Submission
@@ -105,12 +106,22 @@ def apply_verdict(
         return result
     person.verification_status = outcome
     session.add(person)
+    result.update(_promote_if_earned(session, deps, person, outcome, actor))
+    return result
+
+
+def _promote_if_earned(
+    session: Session, deps: VerificationDeps, person: Person, outcome: str, actor: str
+) -> dict[str, str]:
+    """Promote the code of an active person the verdict vouches for (none while a problem record
+    about them is open); the new code and the one it replaced, or nothing."""
+    assert person.id is not None
     if (
         person.status != "active"
         or person.current_code[0] == "G"
         or repository.open_problems_about(session, person.id)
     ):
-        return result
+        return {}
     record = person_to_record(person, deps.keyring)
     target = promotion_target(person.id_type, record.id_number, outcome)
     why = "verified_and_deduplicated" if outcome == "verified" else "deduplicated_without_id"
@@ -118,10 +129,10 @@ def apply_verdict(
         # A J code becomes G once the person has a verified resident ID number (student-codes.md),
         # unless that G form is already someone's code: then the J code simply stays.
         if target != "G" or codes.is_issued(session, "G" + str(record.id_number)):
-            return result
+            return {}
         why = "id_number_obtained"
     if target is None:
-        return result
+        return {}
     promotion = codes.promote_code(
         session,
         person.current_code,
@@ -130,10 +141,11 @@ def apply_verdict(
         actor=actor,
         reason=why,
     )
-    result.update(
-        {"code": promotion.new_code, "code_type": promotion.new_code[0], "promoted_from": promotion.old_code}
-    )
-    return result
+    return {
+        "code": promotion.new_code,
+        "code_type": promotion.new_code[0],
+        "promoted_from": promotion.old_code,
+    }
 
 
 def run_verification_job(
