@@ -1,7 +1,9 @@
 """Problem records and their decisions: merge (same person), issue (different persons), send back.
 
 Nothing is deleted. A merge marks one person merged into the survivor and turns its code into an
-alias; undoing it restores both persons and codes. Every decision is audited with the reviewer.
+alias (through ``gateway.idgen``); undoing it restores both persons and codes. Every decision is
+audited with the reviewer, and so is every read of a problem record (``read_problem``: the API's and
+the console's), which shows each person as the reader's jurisdiction may see them.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ person's blocking keys, the first unit of work decides it; when it is a new pers
 systems are asked outside any transaction (within a short deadline), and a second unit of work
 decides again under the same locks and writes the person, their codes (promoted at once when
 verified), blocking keys, identifier and verification job together. A verdict not reached in time
-leaves the job queued for ``gateway worker``, which applies it later (``apply_verdict``).
+leaves the job queued for ``gateway worker`` (``gateway.registry.verification``). The national
+duplicate search that registration runs (``find_candidates``) is here too: corrections, transfers and
+the real-time search use it.
 """
 
 from __future__ import annotations
