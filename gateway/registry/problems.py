@@ -91,6 +91,31 @@ def open_problem_about(
     )
 
 
+def open_problem_on_submission(
+    session: Session,
+    keyring: KeyRing,
+    submission: Submission,
+    *,
+    kind: str,
+    actor: str,
+    candidates: list[int],
+    explanation: str,
+) -> ProblemRecord:
+    """A problem record about a registration not written (nobody registered by it), filed where
+    the submitting school is and keeping what it submitted."""
+    return open_problem(
+        session,
+        keyring,
+        kind=kind,
+        region=submission.school_region,
+        school_code=submission.school_code,
+        opened_by=actor,
+        candidates=candidates,
+        submission=submission,
+        explanation=explanation,
+    )
+
+
 def open_wrong_id(
     session: Session, keyring: KeyRing, person: Person, reason: str, actor: str
 ) -> ProblemRecord:

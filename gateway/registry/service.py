@@ -379,15 +379,13 @@ def _answer_review_required(
         kind = "duplicate_no_id"
     else:
         kind = "possible_duplicate"
-    problem = problems.open_problem(
+    problem = problems.open_problem_on_submission(
         session,
         deps.keyring,
+        submission,
         kind=kind,
-        region=submission.school_region,
-        school_code=submission.school_code,
-        opened_by=caller.client_id,
+        actor=caller.client_id,
         candidates=candidate_ids,
-        submission=submission,
         explanation=explanation_json(hits),
     )
     assert problem.id is not None
@@ -411,15 +409,13 @@ def _answer_held_elsewhere(
     """The child is enrolled in another jurisdiction. Nothing is registered; a duplicate-enrolment
     problem record names both sides (each sees the other masked), and the registrant's way forward
     is a transfer application with the code the family holds."""
-    problem = problems.open_problem(
+    problem = problems.open_problem_on_submission(
         session,
         deps.keyring,
+        submission,
         kind="duplicate_enrolment",
-        region=submission.school_region,
-        school_code=submission.school_code,
-        opened_by=caller.client_id,
+        actor=caller.client_id,
         candidates=candidate_ids,
-        submission=submission,
         explanation=explanation_json(hits),
     )
     assert problem.id is not None
