@@ -25,7 +25,6 @@ from gateway.console import service, signin
 from gateway.context import AppContext
 from gateway.errors import FieldError, GatewayError, InvalidInput, NotAuthenticated, RateLimited
 from gateway.registry import reviews
-from gateway.registry.endpoints import problem_detail
 from gateway.registry.service import RegistryDeps
 from gateway.reports import service as reports
 from gateway.schemas import MAX_ROW_ID, RowId
@@ -193,20 +192,10 @@ def problem_page(
     """A problem record's persons side by side, the matcher's explanation and the decision forms."""
     try:
         caller = signin.caller_from_cookie(request, ctx)
-        problem = reviews.get_problem(session, caller, problem_id)
-        detail = problem_detail(session, _registry(ctx), problem, caller)
+        detail = reviews.read_problem(session, _registry(ctx), caller, problem_id)
     except GatewayError as exc:
         session.rollback()
         return _refused(request, ctx, exc)
-    # Every view of personal data is audited, as GET /v1/reviews/{id} is.
-    audit.record(
-        session,
-        action="review.read",
-        caller=caller,
-        object_type="problem_record",
-        object_ref=str(problem_id),
-        record_count=len(detail.candidates) + (1 if detail.subject else 0),
-    )
     return _page(
         request,
         ctx,
@@ -222,7 +211,7 @@ def problem_page(
 
 
 @router.post("/console/problems/{problem_id}/decision")
-def decide(
+def problem_decision(
     request: Request,
     ctx: ContextDep,
     session: SessionDep,
@@ -239,7 +228,7 @@ def decide(
             raise InvalidInput(
                 errors=[FieldError("decision", "unknown", "choose one of the three decisions")]
             )
-        reviews.decide(
+        reviews.decide_problem(
             session,
             _registry(ctx),
             caller,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 
 from sqlmodel import Session
@@ -305,6 +305,63 @@ def promote_code(
     )
     return Promotion(
         person, issued.code, formal.code.code, promoted=True, fallback_reason=formal.fallback_reason
+    )
+
+
+def alias_merged_code(
+    session: Session, merged: Person, survivor: Person, *, actor: str, at: datetime
+) -> None:
+    """A merge: the merged person's current code becomes an alias, its lineage leading to the
+    survivor's code (so resolving it finds the survivor)."""
+    _restate_code(
+        session, merged, "alias", merged.current_code, survivor.current_code, "merge", actor=actor, at=at
+    )
+
+
+def restore_unmerged_code(
+    session: Session, restored: Person, survivor: Person, *, actor: str, at: datetime
+) -> None:
+    """A merge undone: the restored person's code is current again, its lineage leading back from
+    the survivor's code."""
+    _restate_code(
+        session,
+        restored,
+        "current",
+        survivor.current_code,
+        restored.current_code,
+        "unmerge",
+        actor=actor,
+        at=at,
+    )
+
+
+def _restate_code(
+    session: Session,
+    person: Person,
+    status: str,
+    old_code: str,
+    new_code: str,
+    reason: str,
+    *,
+    actor: str,
+    at: datetime,
+) -> None:
+    """The person's current code takes ``status``, with the lineage entry that says why."""
+    assert person.id is not None
+    code = repository.get_code(session, person.current_code)
+    assert code is not None
+    code.status = status
+    session.add(code)
+    repository.add_lineage(
+        session,
+        CodeLineage(
+            person_id=person.id,
+            old_code=old_code,
+            new_code=new_code,
+            reason=reason,
+            actor=actor,
+            occurred_at=at,
+        ),
     )
 
 

@@ -30,7 +30,7 @@ def worker(
     from gateway.handoff.transfers import expire_overdue_transfers
     from gateway.handoff.webhooks import dispatch_once
     from gateway.observability import configure_logging
-    from gateway.registry.service import work_queue_once
+    from gateway.registry.verification import work_queue_once
     from gateway.settings import Settings
 
     settings = Settings()

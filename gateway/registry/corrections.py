@@ -26,7 +26,7 @@ from sqlmodel import Session
 from gateway.audit import service as audit
 from gateway.auth.caller import Caller
 from gateway.clock import utcnow
-from gateway.db import advisory_xact_lock, advisory_xact_locks, session_scope
+from gateway.db import advisory_xact_lock, advisory_xact_locks
 from gateway.errors import Conflict, FieldError, InvalidInput
 from gateway.feed import service as feed
 from gateway.handoff import repository as transfers
@@ -39,22 +39,21 @@ from gateway.privacy import disclosed_code
 from gateway.registry import idempotency, repository
 from gateway.registry.idempotency import StoredAnswer
 from gateway.registry.models import ProblemRecord, RecordCorrection, VerificationJob
+from gateway.registry.problems import open_problem_about
 from gateway.registry.schemas import CorrectionRequest
 from gateway.registry.service import (
     RegistryDeps,
     SearchHit,
-    Submission,
-    Verdict,
-    apply_verdict,
     attach_document,
     digests_of,
     explanation_json,
     find_candidates,
-    open_problem_about,
     scheme_of,
-    verify_now,
 )
+from gateway.registry.submission import Submission
+from gateway.registry.verification import apply_verdict, verify_now
 from gateway.students.service import find_student
+from gateway.verdicts import Judgement
 
 # The fields the external systems vouch for: changing one means verifying the person again.
 IDENTITY_FIELDS = frozenset({"name", "gender", "birth_date", "id_type", "id_number", "nationality"})
@@ -158,24 +157,23 @@ def correct_record(
     number is held by another person; nothing changed), 404, 409 (identity locked by a transfer) or
     422 (field errors; nothing stored).
     """
-    key = idempotency.check_key(idempotency_key)
-    digest = idempotency.request_hash({"correction_of": code, **request.model_dump(exclude_unset=True)})
-    with session_scope(engine) as session:
-        stored = idempotency.lookup(session, caller.client_id, key, digest)
-        if stored is not None:
-            return stored
-        person = _find_person(session, caller, code)
-        _refuse_if_locked(session, person)  # before asking the external systems for nothing
-        plan = _plan(session, deps, person, request)
-    verdict: Verdict | None = None
+    keyed = idempotency.idempotent_request(
+        caller.client_id, idempotency_key, {"correction_of": code, **request.model_dump(exclude_unset=True)}
+    )
+    with idempotency.answering(engine, keyed) as work:
+        if work.replay is not None:
+            return work.replay
+        person = _find_person(work.session, caller, code)
+        _refuse_if_locked(work.session, person)  # before asking the external systems for nothing
+        plan = _plan(work.session, deps, person, request)
+    verdict: Judgement | None = None
     if deps.verifier is not None and deps.verify_deadline > 0 and plan.identity_changed:
         verdict = verify_now(deps, _submission(plan))
-    with session_scope(engine) as session:
-        stored = idempotency.lookup(session, caller.client_id, key, digest)
-        if stored is not None:
-            return stored
-        answer = _apply(session, deps, caller, code, request, plan, verdict)
-        idempotency.insert(session, caller.client_id, key, digest, answer)
+    with idempotency.answering(engine, keyed) as work:
+        if work.replay is not None:
+            return work.replay
+        answer = _apply(work.session, deps, caller, code, request, plan, verdict)
+        work.store(answer)
         return answer
 
 
@@ -186,7 +184,7 @@ def _apply(
     code: str,
     request: CorrectionRequest,
     planned: Plan,
-    verdict: Verdict | None,
+    verdict: Judgement | None,
 ) -> StoredAnswer:
     person = _lock(session, deps, planned)
     if person.status != "active":
@@ -232,7 +230,7 @@ def _apply(
     if held_elsewhere:
         open_problem_about(
             session,
-            deps,
+            deps.keyring,
             person,
             kind="duplicate_id",
             actor=actor,
@@ -293,7 +291,7 @@ def _refuse_number_held(
     nothing changes, a duplicate-ID problem record is opened."""
     problem = open_problem_about(
         session,
-        deps,
+        deps.keyring,
         person,
         kind="duplicate_id",
         actor=caller.client_id,
@@ -363,7 +361,7 @@ def _open_possible_duplicate(
         return None
     problem = open_problem_about(
         session,
-        deps,
+        deps.keyring,
         person,
         kind="possible_duplicate",
         actor=actor,
@@ -375,7 +373,7 @@ def _open_possible_duplicate(
 
 
 def _verify_again(
-    session: Session, deps: RegistryDeps, person: Person, verdict: Verdict | None, actor: str
+    session: Session, deps: RegistryDeps, person: Person, verdict: Judgement | None, actor: str
 ) -> dict[str, Any]:
     """A new verification job for the corrected identity, with the verdict already in when the
     systems answered; an earlier job still queued for the old identity is finished as superseded."""

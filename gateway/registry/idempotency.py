@@ -1,7 +1,10 @@
 """Durable Idempotency-Key handling: the same key and body replay the stored answer; a different body is 409.
 
 The key is locked for the length of the transaction that answers it, so two requests with one key
-arriving together are answered once: the second waits and then replays the first's answer.
+arriving together are answered once: the second waits and then replays the first's answer. A
+workflow that asks the external systems between two units of work (registration, corrections) runs
+each unit inside ``answering``, which locks the key and reads its answer first, so a twin request
+answered in between is replayed rather than done twice.
 """
 
 from __future__ import annotations
@@ -9,15 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Engine, bindparam, select
 from sqlmodel import Session
 
 from gateway.clock import utcnow
-from gateway.db import advisory_xact_lock
+from gateway.db import advisory_xact_lock, session_scope
 from gateway.errors import FieldError, IdempotencyConflict, InvalidInput
 from gateway.registry.models import IdempotencyRecord
 
@@ -89,3 +94,39 @@ def insert(session: Session, client_id: str, key: str, digest: str, answer: Stor
 @cache
 def _insert() -> Any:
     return _TABLE.insert()
+
+
+@dataclass(frozen=True)
+class IdempotentRequest:
+    """A request made replayable by its key: who sent it, the key, and the digest of its body."""
+
+    client_id: str
+    key: str
+    digest: str
+
+
+def idempotent_request(client_id: str, key: str | None, body: Any) -> IdempotentRequest:
+    """The request's key checked (422 when missing or malformed) and its body digested."""
+    return IdempotentRequest(client_id, check_key(key), request_hash(body))
+
+
+@dataclass(frozen=True)
+class KeyedUnitOfWork:
+    """One transaction of an idempotent request, the key locked: ``replay`` is the answer stored
+    for the key (then nothing is to be done again), ``store`` keeps this request's answer."""
+
+    session: Session
+    request: IdempotentRequest
+    replay: StoredAnswer | None
+
+    def store(self, answer: StoredAnswer) -> None:
+        insert(self.session, self.request.client_id, self.request.key, self.request.digest, answer)
+
+
+@contextmanager
+def answering(engine: Engine, request: IdempotentRequest) -> Iterator[KeyedUnitOfWork]:
+    """A unit of work of ``request``: the key locked and its stored answer read before anything is
+    done (409 if the key answered another body); committed when the block ends without error."""
+    with session_scope(engine) as session:
+        stored = lookup(session, request.client_id, request.key, request.digest)
+        yield KeyedUnitOfWork(session, request, stored)

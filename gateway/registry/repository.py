@@ -1,14 +1,82 @@
-"""SQL for persons and their identifiers."""
+"""SQL for problem records (and the persons they name), merges, verification jobs and corrections."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
+from sqlalchemy import ColumnElement, exists, func, or_
 from sqlmodel import Session, col, select
 
+from gateway.auth.jurisdiction import Jurisdiction
 from gateway.persons.models import Person
 from gateway.persons.repository import insert_returning_id
-from gateway.registry.models import ProblemPerson, ProblemRecord, RecordCorrection, VerificationJob
+from gateway.registry.models import Merge, ProblemPerson, ProblemRecord, RecordCorrection, VerificationJob
+
+
+def get_problem(session: Session, problem_id: int, *, for_update: bool = False) -> ProblemRecord | None:
+    """A problem record read afresh (``for_update``: locked)."""
+    return session.get(ProblemRecord, problem_id, populate_existing=True, with_for_update=for_update)
+
+
+def get_merge(session: Session, merge_id: int, *, for_update: bool = False) -> Merge | None:
+    """A merge read afresh (``for_update``: locked)."""
+    return session.get(Merge, merge_id, populate_existing=True, with_for_update=for_update)
+
+
+def _in_jurisdiction(query: Any, jurisdiction: Jurisdiction) -> Any:
+    """Problem records filed inside the jurisdiction, or about a person who is inside it now."""
+    if jurisdiction.is_country:
+        return query
+    filed: ColumnElement[bool]
+    holds: ColumnElement[bool]
+    if jurisdiction.is_school:
+        filed = col(ProblemRecord.school_code) == jurisdiction.value
+        holds = col(Person.school_code) == jurisdiction.value
+    else:
+        filed = col(ProblemRecord.region).startswith(jurisdiction.value)
+        holds = col(Person.region).startswith(jurisdiction.value)
+    about_ours = exists(
+        select(ProblemPerson.problem_id)
+        .join(Person, col(Person.id) == col(ProblemPerson.person_id))
+        .where(col(ProblemPerson.problem_id) == col(ProblemRecord.id), holds)
+    )
+    return query.where(or_(filed, about_ours))
+
+
+def problems_in_jurisdiction(
+    session: Session,
+    jurisdiction: Jurisdiction,
+    *,
+    kind: str | None = None,
+    status: str | None = None,
+    region: str | None = None,
+    after_id: int = 0,
+    limit: int = 50,
+) -> Sequence[ProblemRecord]:
+    query = _in_jurisdiction(select(ProblemRecord), jurisdiction).where(col(ProblemRecord.id) > after_id)
+    if kind:
+        query = query.where(ProblemRecord.type == kind)
+    if status:
+        query = query.where(ProblemRecord.status == status)
+    if region:
+        query = query.where(col(ProblemRecord.region).startswith(region))
+    rows: Sequence[ProblemRecord] = session.exec(query.order_by(col(ProblemRecord.id)).limit(limit)).all()
+    return rows
+
+
+def count_problems_in_jurisdiction(session: Session, jurisdiction: Jurisdiction) -> dict[str, int]:
+    query = _in_jurisdiction(
+        select(ProblemRecord.status, func.count()).group_by(ProblemRecord.status), jurisdiction
+    )
+    return {str(status): int(n) for status, n in session.exec(query).all()}
+
+
+def add_problem(session: Session, problem: ProblemRecord) -> None:
+    """Write a new problem record (its id is set)."""
+    session.add(problem)
+    session.flush()
 
 
 def add_problem_persons(session: Session, problem_id: int, person_ids: list[int]) -> None:
@@ -57,6 +125,32 @@ def corrections_of(session: Session, person_id: int) -> Sequence[RecordCorrectio
         .where(RecordCorrection.person_id == person_id)
         .order_by(col(RecordCorrection.id))
     ).all()
+
+
+def get_job(session: Session, job_id: int, *, for_update: bool = False) -> VerificationJob | None:
+    """A verification job; ``for_update``: locked, and read afresh over what the session holds."""
+    if for_update:
+        return session.get(VerificationJob, job_id, populate_existing=True, with_for_update=True)
+    return session.get(VerificationJob, job_id)
+
+
+def due_jobs_unleased(session: Session, now: datetime, limit: int) -> Sequence[VerificationJob]:
+    """Queued jobs due by ``now`` that no live lease holds, oldest due first, locked (rows another
+    worker is leasing at this moment are skipped, not waited for)."""
+    query = (
+        select(VerificationJob)
+        .where(VerificationJob.status == "queued", col(VerificationJob.next_attempt_at) <= now)
+        .where((col(VerificationJob.lease_until).is_(None)) | (col(VerificationJob.lease_until) < now))
+        .order_by(col(VerificationJob.next_attempt_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return session.exec(query).all()
+
+
+def merge_of_problem(session: Session, problem_id: int) -> Merge | None:
+    """The merge a problem record's decision made, if it made one."""
+    return session.exec(select(Merge).where(Merge.problem_id == problem_id)).first()
 
 
 def add_job(session: Session, job: VerificationJob) -> None:

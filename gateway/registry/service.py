@@ -5,7 +5,9 @@ person's blocking keys, the first unit of work decides it; when it is a new pers
 systems are asked outside any transaction (within a short deadline), and a second unit of work
 decides again under the same locks and writes the person, their codes (promoted at once when
 verified), blocking keys, identifier and verification job together. A verdict not reached in time
-leaves the job queued for ``gateway worker``, which applies it later (``apply_verdict``).
+leaves the job queued for ``gateway worker`` (``gateway.registry.verification``). The national
+duplicate search that registration runs (``find_candidates``) is here too: corrections, transfers and
+the real-time search use it.
 """
 
 from __future__ import annotations
@@ -13,18 +15,18 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from gateway.audit import service as audit
 from gateway.auth.caller import Caller
 from gateway.clock import utcnow
-from gateway.db import advisory_xact_lock, advisory_xact_locks, session_scope
-from gateway.errors import FieldError, Forbidden, InvalidInput
-from gateway.identity import CITIZEN_ID_TYPES, CanonicalRecord, normalise_record, validate_document
+from gateway.db import advisory_xact_locks
+from gateway.errors import Forbidden, InvalidInput
+from gateway.identity import CanonicalRecord, normalise_record
 from gateway.idgen import service as codes
 from gateway.keyring import KeyRing
 from gateway.matching import (
@@ -40,15 +42,14 @@ from gateway.persons import repository as people
 from gateway.persons.models import Person, PersonSummary
 from gateway.persons.records import person_to_record, store_record
 from gateway.privacy import disclosed_code
-from gateway.registry import idempotency, outcomes, repository
-from gateway.registry.idempotency import StoredAnswer
-from gateway.registry.models import ProblemRecord, VerificationJob
+from gateway.registry import idempotency, outcomes, problems, repository, verification
+from gateway.registry.idempotency import IdempotentRequest, KeyedUnitOfWork, StoredAnswer
+from gateway.registry.models import VerificationJob
 from gateway.registry.outcomes import Existing, HeldElsewhere, Issued, RegistrationOutcome, ReviewRequired
-from gateway.verdicts import Judgement, VerdictOutcome, VerdictReason, Verifier
+from gateway.registry.submission import Submission, parse_submission
+from gateway.verdicts import Judgement, VerdictOutcome, Verifier
 
 logger = logging.getLogger(__name__)
-
-REGISTRATION_FIELDS = ("school_code", "school_region", "guardian_id_number")
 
 
 @dataclass
@@ -61,68 +62,6 @@ class RegistryDeps:
     verify_deadline: float = 2.0
     candidate_limit: int = 200
     retry_backoff_seconds: tuple[float, ...] = field(default=(30, 120, 600, 1800, 3600))
-
-
-@dataclass(frozen=True)
-class Submission:
-    record: CanonicalRecord
-    school_code: str
-    school_region: str
-    guardian_id_number: str | None
-    warnings: list[dict[str, str]]
-    flags: list[str]
-
-
-def parse_submission(body: Any) -> Submission:
-    """Normalise a registration body; every refusal names its field (422), nothing is stored."""
-    if not isinstance(body, dict):
-        raise InvalidInput(errors=[FieldError("body", "not_an_object", "the body must be a JSON object")])
-    errors: list[FieldError] = []
-    school_code = body.get("school_code")
-    school_region = body.get("school_region")
-    if not isinstance(school_code, str) or not (len(school_code) == 10 and school_code.isdigit()):
-        errors.append(
-            FieldError("school_code", "invalid", "school_code must be the 10-digit school identifier")
-        )
-    if not isinstance(school_region, str) or not (len(school_region) == 6 and school_region.isdigit()):
-        errors.append(
-            FieldError("school_region", "invalid", "school_region must be a 6-digit GB/T 2260 code")
-        )
-    elif not errors and isinstance(school_code, str) and school_code[:6] != school_region:
-        # A school identifier begins with its county's code: a mismatch files the child in one county
-        # under a school of another, past the jurisdiction check (which looks at the region).
-        errors.append(
-            FieldError(
-                "school_code",
-                "region_mismatch",
-                f"school_code {school_code} is not a school of region {school_region} (its first 6 digits)",
-            )
-        )
-    guardian_id = body.get("guardian_id_number")
-    if guardian_id is not None:
-        check = validate_document("resident_id", guardian_id) if isinstance(guardian_id, str) else None
-        if check is None or not check.valid:
-            errors.append(
-                FieldError(
-                    "guardian_id_number", "invalid", "guardian_id_number must be a valid resident ID number"
-                )
-            )
-        else:
-            guardian_id = check.number
-    record_fields = {k: v for k, v in body.items() if k not in REGISTRATION_FIELDS}
-    record_fields.setdefault("school_code", school_code)
-    normalised = normalise_record(record_fields)
-    errors.extend(FieldError(i.field, i.code, i.message) for i in normalised.errors)
-    if errors or normalised.record is None:
-        raise InvalidInput(errors=errors)
-    return Submission(
-        record=normalised.record,
-        school_code=str(school_code),
-        school_region=str(school_region),
-        guardian_id_number=guardian_id if isinstance(guardian_id, str) else None,
-        warnings=[{"field": w.field, "code": w.code, "message": w.message} for w in normalised.warnings],
-        flags=list(normalised.flags),
-    )
 
 
 def digests_of(record: CanonicalRecord, deps: RegistryDeps) -> list[str]:
@@ -159,6 +98,33 @@ def find_candidates(
     return hits, search_outcome(results, deps.model.config), holders
 
 
+@dataclass(frozen=True)
+class SearchFound:
+    """A real-time search as the caller may see it: the outcome over the persons inside its
+    jurisdiction, the candidates to show, and the ID number searched with (a G code carrying it
+    may be shown in full)."""
+
+    outcome: str
+    shown: list[SearchHit]
+    supplied: frozenset[str]
+
+
+def search(session: Session, deps: RegistryDeps, caller: Caller, fields: dict[str, Any]) -> SearchFound:
+    """Ranked candidates for a record (422 naming the fields it refuses); audited."""
+    normalised = normalise_record(fields)
+    if normalised.record is None:
+        raise InvalidInput(
+            errors=[{"field": i.field, "code": i.code, "message": i.message} for i in normalised.errors]
+        )
+    hits, _outcome, _holders = find_candidates(session, deps, normalised.record)
+    # A G code is an ID number: shown in full only when it carries the very number searched with.
+    supplied = frozenset({normalised.record.id_number} if normalised.record.id_number else ())
+    visible = [h for h in hits if caller.jurisdiction.covers(h.person.region, h.person.school_code)]
+    shown = [h for h in visible if h.result.band != "non_match"][:20]
+    audit.record(session, action="search", caller=caller, object_type="search", record_count=len(shown))
+    return SearchFound(search_outcome([h.result for h in visible], deps.model.config), shown, supplied)
+
+
 def explanation_json(hits: list[SearchHit]) -> str:
     return json.dumps(
         [
@@ -189,66 +155,6 @@ def scheme_of(record: CanonicalRecord) -> str | None:
     return None
 
 
-def open_problem(
-    session: Session,
-    deps: RegistryDeps,
-    *,
-    kind: str,
-    region: str,
-    school_code: str | None,
-    opened_by: str,
-    subject: Person | None = None,
-    candidates: list[int] | None = None,
-    submission: Submission | None = None,
-    explanation: str | None = None,
-) -> ProblemRecord:
-    submitted = None
-    if submission is not None:
-        payload = {
-            "record": submission.record.to_dict(),
-            "school_code": submission.school_code,
-            "school_region": submission.school_region,
-            "guardian_id_number": submission.guardian_id_number,
-        }
-        submitted = deps.keyring.encrypt(json.dumps(payload, ensure_ascii=False), "problem:submission")
-    problem = ProblemRecord(
-        type=kind,
-        region=region,
-        school_code=school_code,
-        subject_person_id=subject.id if subject else None,
-        candidate_person_ids=" ".join(str(c) for c in (candidates or [])),
-        submitted_encrypted=submitted,
-        explanation_json=explanation,
-        opened_at=utcnow(),
-        opened_by=opened_by,
-    )
-    session.add(problem)
-    session.flush()
-    assert problem.id is not None
-    involved = ([subject.id] if subject is not None and subject.id is not None else []) + list(
-        candidates or []
-    )
-    repository.add_problem_persons(session, problem.id, involved)
-    return problem
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """A verification verdict as the registry records it."""
-
-    outcome: VerdictOutcome
-    reason: VerdictReason
-
-
-def _verdict_of(result: Judgement) -> Verdict:
-    return Verdict(VerdictOutcome(result.outcome), VerdictReason(result.reason))
-
-
-def _is_final(outcome: str, id_type: str | None) -> bool:
-    """False when the verdict must be asked again later (the job stays queued)."""
-    return not (outcome == "pending" or (outcome == "not_applicable" and id_type in CITIZEN_ID_TYPES))
-
-
 def attach_document(
     session: Session,
     deps: RegistryDeps,
@@ -270,41 +176,6 @@ def attach_document(
             source=actor,
             new_person=new_person,
         )
-
-
-def open_problem_about(
-    session: Session,
-    deps: RegistryDeps,
-    person: Person,
-    *,
-    kind: str,
-    actor: str,
-    candidates: list[int] | None = None,
-    explanation: str | None = None,
-    submission: Submission | None = None,
-) -> ProblemRecord:
-    """A problem record whose subject is a registered person, filed where their school is."""
-    return open_problem(
-        session,
-        deps,
-        kind=kind,
-        region=person.region,
-        school_code=person.school_code,
-        opened_by=actor,
-        subject=person,
-        candidates=candidates,
-        submission=submission,
-        explanation=explanation,
-    )
-
-
-def _open_wrong_id(
-    session: Session, deps: RegistryDeps, person: Person, reason: str, actor: str
-) -> ProblemRecord:
-    """A failed verification: the person keeps their L code until a reviewer resolves this."""
-    return open_problem_about(
-        session, deps, person, kind="wrong_id", actor=actor, explanation=json.dumps({"reason": reason})
-    )
 
 
 def new_person(
@@ -353,7 +224,7 @@ def create_person(
     submission: Submission,
     actor: str,
     digests: list[str] | None = None,
-    verdict: Verdict | None = None,
+    verdict: Judgement | None = None,
 ) -> tuple[Person, Issued]:
     """A new person with their identifiers and blocking keys, and their verification.
 
@@ -363,9 +234,9 @@ def create_person(
     """
     record = submission.record
     now = utcnow()
-    final = verdict is not None and _is_final(verdict.outcome, str(record.id_type))
+    final = verdict is not None and verification.is_final(verdict.outcome, str(record.id_type))
     status = VerdictOutcome(verdict.outcome) if verdict is not None and final else VerdictOutcome.PENDING
-    target = _promotion_target(str(record.id_type), record.id_number, status)
+    target = verification.promotion_target(str(record.id_type), record.id_number, status)
     person, issued = new_person(
         session,
         region=submission.school_region,
@@ -385,8 +256,33 @@ def create_person(
     people.add_blocking_keys(
         session, person.id, digests if digests is not None else digests_of(record, deps), new_person=True
     )
+    repository.add_job(session, _verification_job(deps, person.id, submission, verdict, final, now))
+    problem_id = None
+    if verdict is not None and verdict.outcome == VerdictOutcome.FAILED:
+        problem_id = problems.open_wrong_id(session, deps.keyring, person, verdict.reason, actor).id
+    return person, Issued(
+        code=disclosed_code(person.current_code, supplied={str(record.id_number)}),
+        code_type=person.current_code[0],
+        verification=status,
+        promoted_from=issued.temporary if issued.formal else None,
+        problem_id=problem_id,
+        warnings=submission.warnings,
+        flags=submission.flags,
+    )
+
+
+def _verification_job(
+    deps: RegistryDeps,
+    person_id: int,
+    submission: Submission,
+    verdict: Judgement | None,
+    final: bool,
+    now: datetime,
+) -> VerificationJob:
+    """A new person's verification job: queued, done with the verdict already in, or queued for
+    a retry when the verdict asked to be asked again."""
     job = VerificationJob(
-        person_id=person.id,
+        person_id=person_id,
         next_attempt_at=now,
         guardian_id_encrypted=deps.keyring.encrypt(submission.guardian_id_number, "job:guardian")
         if submission.guardian_id_number
@@ -404,19 +300,7 @@ def create_person(
         job.attempts = 1
         job.next_attempt_at = now + timedelta(seconds=deps.retry_backoff_seconds[0])
         job.last_reason = verdict.reason
-    repository.add_job(session, job)
-    problem_id = None
-    if verdict is not None and verdict.outcome == VerdictOutcome.FAILED:
-        problem_id = _open_wrong_id(session, deps, person, verdict.reason, actor).id
-    return person, Issued(
-        code=disclosed_code(person.current_code, supplied={str(record.id_number)}),
-        code_type=person.current_code[0],
-        verification=status,
-        promoted_from=issued.temporary if issued.formal else None,
-        problem_id=problem_id,
-        warnings=submission.warnings,
-        flags=submission.flags,
-    )
+    return job
 
 
 def _answer_existing(person: Person | PersonSummary, submission: Submission) -> Existing:
@@ -425,13 +309,13 @@ def _answer_existing(person: Person | PersonSummary, submission: Submission) -> 
     return Existing(code=code, code_type=person.current_code[0])
 
 
-def _decide(
+def _decide_registration(
     session: Session,
     deps: RegistryDeps,
     caller: Caller,
     submission: Submission,
     *,
-    verdict: Verdict | None = None,
+    verdict: Judgement | None = None,
     defer_new: bool = False,
 ) -> RegistrationOutcome | None:
     """The one outcome of a registration, written; None (nothing written) when the outcome is a new
@@ -468,33 +352,49 @@ def _decide(
     if held_elsewhere:
         return _answer_held_elsewhere(session, deps, caller, submission, hits, candidate_ids, held_elsewhere)
     if reviewable or holders:
-        if holders:
-            kind = "duplicate_id"
-        elif record.id_type == "none":
-            kind = "duplicate_no_id"
-        else:
-            kind = "possible_duplicate"
-        problem = open_problem(
-            session,
-            deps,
-            kind=kind,
-            region=submission.school_region,
-            school_code=submission.school_code,
-            opened_by=actor,
-            candidates=candidate_ids,
-            submission=submission,
-            explanation=explanation_json(hits),
-        )
-        assert problem.id is not None
-        return ReviewRequired(
-            problem_id=problem.id,
-            problem_type=kind,
-            search_outcome=outcome,
-            candidate_count=len(candidate_ids),
+        return _answer_review_required(
+            session, deps, caller, submission, hits, outcome, candidate_ids, held_by_someone=bool(holders)
         )
     if defer_new:
         return None
     return create_person(session, deps, submission, actor, digests, verdict)[1]
+
+
+def _answer_review_required(
+    session: Session,
+    deps: RegistryDeps,
+    caller: Caller,
+    submission: Submission,
+    hits: list[SearchHit],
+    outcome: str,
+    candidate_ids: list[int],
+    *,
+    held_by_someone: bool,
+) -> ReviewRequired:
+    """Possibly someone registered already (inside the caller's jurisdiction): nothing issued, a
+    problem record for a reviewer, of the kind the evidence calls for."""
+    if held_by_someone:
+        kind = "duplicate_id"
+    elif submission.record.id_type == "none":
+        kind = "duplicate_no_id"
+    else:
+        kind = "possible_duplicate"
+    problem = problems.open_problem_on_submission(
+        session,
+        deps.keyring,
+        submission,
+        kind=kind,
+        actor=caller.client_id,
+        candidates=candidate_ids,
+        explanation=explanation_json(hits),
+    )
+    assert problem.id is not None
+    return ReviewRequired(
+        problem_id=problem.id,
+        problem_type=kind,
+        search_outcome=outcome,
+        candidate_count=len(candidate_ids),
+    )
 
 
 def _answer_held_elsewhere(
@@ -509,15 +409,13 @@ def _answer_held_elsewhere(
     """The child is enrolled in another jurisdiction. Nothing is registered; a duplicate-enrolment
     problem record names both sides (each sees the other masked), and the registrant's way forward
     is a transfer application with the code the family holds."""
-    problem = open_problem(
+    problem = problems.open_problem_on_submission(
         session,
-        deps,
+        deps.keyring,
+        submission,
         kind="duplicate_enrolment",
-        region=submission.school_region,
-        school_code=submission.school_code,
-        opened_by=caller.client_id,
+        actor=caller.client_id,
         candidates=candidate_ids,
-        submission=submission,
         explanation=explanation_json(hits),
     )
     assert problem.id is not None
@@ -529,8 +427,7 @@ def _answer_held_elsewhere(
 class Pending:
     """A registration that found nobody: verify it (``verify_now``), then ``finish`` it."""
 
-    key: str
-    digest: str
+    request: IdempotentRequest
     submission: Submission
 
 
@@ -539,34 +436,32 @@ def begin(
 ) -> RegistrationOutcome | Pending:
     """The first unit of work of a registration: its outcome, written, unless it is a new person to
     be verified first (``Pending``: nothing written, no lock held while the systems are asked)."""
-    key = idempotency.check_key(idempotency_key)
-    digest = idempotency.request_hash(body)
+    request = idempotency.idempotent_request(caller.client_id, idempotency_key, body)
     verify_first = deps.verifier is not None and deps.verify_deadline > 0
-    with session_scope(engine) as session:
-        stored = idempotency.lookup(session, caller.client_id, key, digest)
-        if stored is not None:
-            return outcomes.from_json(stored.body)
+    with idempotency.answering(engine, request) as work:
+        if work.replay is not None:
+            return outcomes.from_json(work.replay.body)
         submission = parse_submission(body)
         if not caller.jurisdiction.covers(submission.school_region, submission.school_code):
             raise Forbidden("the school is outside your jurisdiction")
-        decided = _decide(session, deps, caller, submission, defer_new=verify_first)
+        decided = _decide_registration(work.session, deps, caller, submission, defer_new=verify_first)
         if decided is not None:
-            return _record_answer(session, caller, key, digest, decided)
-    return Pending(key, digest, submission)
+            return _record_answer(work, caller, decided)
+    return Pending(request, submission)
 
 
 def finish(
-    engine: Engine, deps: RegistryDeps, caller: Caller, pending: Pending, verdict: Verdict | None
+    engine: Engine, deps: RegistryDeps, caller: Caller, pending: Pending, verdict: Judgement | None
 ) -> RegistrationOutcome:
     """The second unit of work: decided again under the same locks (a twin registered meanwhile is
     found), then the person, their codes and the verdict written together."""
-    with session_scope(engine) as session:
-        stored = idempotency.lookup(session, caller.client_id, pending.key, pending.digest)
-        if stored is not None:
-            return outcomes.from_json(stored.body)  # the same key, sent twice at once, was answered meanwhile
-        decided = _decide(session, deps, caller, pending.submission, verdict=verdict)
+    with idempotency.answering(engine, pending.request) as work:
+        if work.replay is not None:
+            # The same key, sent twice at once, was answered meanwhile.
+            return outcomes.from_json(work.replay.body)
+        decided = _decide_registration(work.session, deps, caller, pending.submission, verdict=verdict)
         assert decided is not None
-        return _record_answer(session, caller, pending.key, pending.digest, decided)
+        return _record_answer(work, caller, decided)
 
 
 def register(
@@ -585,21 +480,15 @@ def register(
     started = begin(engine, deps, caller, body, idempotency_key)
     if not isinstance(started, Pending):
         return started
-    return finish(engine, deps, caller, started, verify_now(deps, started.submission))
+    return finish(engine, deps, caller, started, verification.verify_now(deps, started.submission))
 
 
 def _record_answer(
-    session: Session, caller: Caller, key: str, digest: str, outcome: RegistrationOutcome
+    work: KeyedUnitOfWork, caller: Caller, outcome: RegistrationOutcome
 ) -> RegistrationOutcome:
-    idempotency.insert(
-        session,
-        caller.client_id,
-        key,
-        digest,
-        StoredAnswer(outcomes.status_of(outcome), outcomes.to_json(outcome)),
-    )
+    work.store(StoredAnswer(outcomes.status_of(outcome), outcomes.to_json(outcome)))
     audit.record(
-        session,
+        work.session,
         action="registration.create",
         caller=caller,
         object_type="person",
@@ -607,154 +496,3 @@ def _record_answer(
         outcome=outcome.kind,
     )
     return outcome
-
-
-def verify_now(deps: RegistryDeps, submission: Submission) -> Verdict | None:
-    """The external systems' verdict within the short deadline; None if asking failed outright
-    (the person is then written with a queued verification, as without a verifier)."""
-    assert deps.verifier is not None
-    try:
-        result = deps.verifier.verify_identity(
-            submission.record,
-            guardian_id_number=submission.guardian_id_number,
-            deadline_seconds=deps.verify_deadline,
-        )
-    except Exception:
-        logger.exception("verification during registration failed; the worker will verify later")
-        return None
-    return _verdict_of(result)
-
-
-# --- verification and promotion -------------------------------------------------------------
-
-
-def _promotion_target(id_type: str | None, id_number: str | None, outcome: str) -> str | None:
-    if outcome == "verified":
-        return "G" if id_type in CITIZEN_ID_TYPES and id_number else "J"
-    if outcome == "not_applicable" and id_type not in CITIZEN_ID_TYPES:
-        # No source can vouch for the document, but the national duplicate check passed.
-        return "J"
-    return None
-
-
-def apply_verdict(
-    session: Session, deps: RegistryDeps, job_id: int, outcome: str, reason: str, actor: str
-) -> dict[str, Any] | None:
-    """Record a verification verdict: promote, open a wrong-ID problem, or reschedule the job."""
-    job = session.get(VerificationJob, job_id, populate_existing=True, with_for_update=True)
-    if job is None or job.status == "done":
-        return None
-    advisory_xact_lock(session, "person", str(job.person_id))
-    person = people.get_person(session, job.person_id, for_update=True)
-    assert person is not None and person.id is not None
-    now = utcnow()
-    if not _is_final(outcome, person.id_type):
-        job.attempts += 1
-        delay = deps.retry_backoff_seconds[min(job.attempts - 1, len(deps.retry_backoff_seconds) - 1)]
-        job.next_attempt_at = now + timedelta(seconds=delay)
-        job.lease_until = None
-        job.last_reason = reason
-        session.add(job)
-        return {"verification": "pending"}
-    job.status, job.outcome, job.finished_at, job.lease_until, job.last_reason = (
-        "done",
-        outcome,
-        now,
-        None,
-        reason,
-    )
-    session.add(job)
-    result: dict[str, Any] = {"verification": outcome}
-    if outcome == "failed":
-        person.verification_status = "failed"
-        session.add(person)
-        result["problem_id"] = _open_wrong_id(session, deps, person, reason, actor).id
-        return result
-    person.verification_status = outcome
-    session.add(person)
-    if (
-        person.status != "active"
-        or person.current_code[0] == "G"
-        or repository.open_problems_about(session, person.id)
-    ):
-        return result
-    record = person_to_record(person, deps.keyring)
-    target = _promotion_target(person.id_type, record.id_number, outcome)
-    why = "verified_and_deduplicated" if outcome == "verified" else "deduplicated_without_id"
-    if person.current_code[0] == "J":
-        # A J code becomes G once the person has a verified resident ID number (student-codes.md),
-        # unless that G form is already someone's code: then the J code simply stays.
-        if target != "G" or codes.is_issued(session, "G" + str(record.id_number)):
-            return result
-        why = "id_number_obtained"
-    if target is None:
-        return result
-    promotion = codes.promote_code(
-        session,
-        person.current_code,
-        target="G" if target == "G" else "J",
-        resident_id=record.id_number if target == "G" else None,
-        actor=actor,
-        reason=why,
-    )
-    result.update(
-        {"code": promotion.new_code, "code_type": promotion.new_code[0], "promoted_from": promotion.old_code}
-    )
-    return result
-
-
-def run_verification_job(
-    engine: Engine, deps: RegistryDeps, job_id: int, *, deadline: float | None, actor: str
-) -> dict[str, Any] | None:
-    """Ask the external systems about a job's person (outside any transaction), then apply the verdict."""
-    if deps.verifier is None:
-        return None
-    with session_scope(engine) as session:
-        job = session.get(VerificationJob, job_id)
-        if job is None or job.status == "done":
-            return None
-        person = people.get_person(session, job.person_id)
-        assert person is not None
-        record = person_to_record(person, deps.keyring)
-        guardian = (
-            deps.keyring.decrypt(job.guardian_id_encrypted, "job:guardian")
-            if job.guardian_id_encrypted
-            else None
-        )
-    verdict = _verdict_of(
-        deps.verifier.verify_identity(record, guardian_id_number=guardian, deadline_seconds=deadline)
-    )
-    with session_scope(engine) as session:
-        return apply_verdict(session, deps, job_id, verdict.outcome, verdict.reason, actor)
-
-
-def claim_due_jobs(engine: Engine, limit: int, lease_seconds: float) -> list[int]:
-    """Lease due jobs to this worker; a worker that dies loses its lease, not the job."""
-    now = utcnow()
-    with session_scope(engine) as session:
-        query = (
-            select(VerificationJob)
-            .where(VerificationJob.status == "queued", col(VerificationJob.next_attempt_at) <= now)
-            .where((col(VerificationJob.lease_until).is_(None)) | (col(VerificationJob.lease_until) < now))
-            .order_by(col(VerificationJob.next_attempt_at))
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        jobs = session.exec(query).all()
-        for job in jobs:
-            job.lease_until = now + timedelta(seconds=lease_seconds)
-            session.add(job)
-        return [int(j.id or 0) for j in jobs]
-
-
-def work_queue_once(
-    engine: Engine, deps: RegistryDeps, *, limit: int = 20, lease_seconds: float = 120
-) -> int:
-    """One pass of the worker: claim due jobs and run each; returns how many were run."""
-    ids = claim_due_jobs(engine, limit, lease_seconds)
-    for job_id in ids:
-        try:
-            run_verification_job(engine, deps, job_id, deadline=None, actor="worker")
-        except Exception:
-            logger.exception("verification job %s failed; it stays queued", job_id)
-    return len(ids)

@@ -18,7 +18,7 @@ from gateway.auth.scopes import Role, Scope
 from gateway.context import AppContext
 from gateway.persons.models import Person
 from gateway.privacy import mask_code
-from gateway.registry import service
+from gateway.registry import service, verification
 from gateway.registry.models import IdempotencyRecord, ProblemRecord, VerificationJob
 from gateway.registry.outcomes import Issued
 from mocks.faults import FaultPlan
@@ -101,7 +101,7 @@ def test_outage_leaves_the_code_temporary_and_the_worker_finishes_later(
     reset_faults(mocks)
     deps = verified_context.services["registry"]
     _due_now(verified_context)
-    assert service.work_queue_once(verified_context.engine, deps) == 1
+    assert verification.work_queue_once(verified_context.engine, deps) == 1
     with Session(verified_context.engine) as s:
         stored = s.exec(select(Person)).one()
         assert stored.current_code == "G" + person.id_number and stored.verification_status == "verified"
@@ -126,7 +126,7 @@ def test_quota_exhaustion_queues_jobs_that_complete_once_quota_returns(
         keyring=verified_context.keyring, model=verified_context.services["registry"].model, verifier=next_day
     )
     _due_now(verified_context)
-    assert service.work_queue_once(verified_context.engine, deps) == 4
+    assert verification.work_queue_once(verified_context.engine, deps) == 4
     next_day.close()
     with Session(verified_context.engine) as s:
         codes = sorted(p.current_code for p in s.exec(select(Person)).all())
@@ -147,11 +147,11 @@ def test_worker_killed_mid_job_loses_no_job(
     engine, deps = verified_context.engine, verified_context.services["registry"]
     _due_now(verified_context)
     # A worker leases the job and dies before finishing it.
-    leased = service.claim_due_jobs(engine, limit=5, lease_seconds=0.5)
+    leased = verification.claim_due_jobs(engine, limit=5, lease_seconds=0.5)
     assert len(leased) == 1
-    assert service.claim_due_jobs(engine, limit=5, lease_seconds=0.5) == []  # leased: nobody else takes it
+    assert verification.claim_due_jobs(engine, limit=5, lease_seconds=0.5) == []  # leased: nobody else takes it
     time.sleep(0.6)
-    assert service.work_queue_once(engine, deps) == 1  # the lease ran out: another worker finishes it
+    assert verification.work_queue_once(engine, deps) == 1  # the lease ran out: another worker finishes it
     with Session(engine) as s:
         assert s.exec(select(VerificationJob)).one().status == "done"
         assert s.exec(select(Person)).one().current_code == "G" + person.id_number
@@ -165,7 +165,7 @@ def test_zero_deadline_leaves_verification_to_the_worker(
     deps.verify_deadline = 0
     answer = register(api, registry, registration_body(person), "z1")
     assert answer["code"].startswith("L") and answer["verification"] == "pending"
-    assert service.work_queue_once(verified_context.engine, deps) == 1
+    assert verification.work_queue_once(verified_context.engine, deps) == 1
     with Session(verified_context.engine) as s:
         assert s.exec(select(Person)).one().current_code == "G" + person.id_number
 
@@ -249,7 +249,7 @@ def test_a_verifier_that_breaks_leaves_the_person_queued_for_the_worker(
     with Session(verified_context.engine) as s:
         job = s.exec(select(VerificationJob)).one()
         assert job.status == "queued" and job.attempts == 0
-    assert service.work_queue_once(verified_context.engine, deps) == 1
+    assert verification.work_queue_once(verified_context.engine, deps) == 1
     with Session(verified_context.engine) as s:
         assert s.exec(select(Person)).one().current_code == "G" + person.id_number
 
