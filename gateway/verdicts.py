@@ -1,6 +1,6 @@
 """Verification verdicts, one name each for the adapters that reach them and the registry that records them.
 
-``Judgement`` is what the registry needs of any verdict (the orchestrator's ``Verdict`` carries more:
+``Judgement`` is what the registry needs of any verdict (the orchestrator's ``CombinedVerdict`` carries more:
 per-field flags, the sources asked); ``Verifier`` is what it needs of the verification orchestrator.
 """
 

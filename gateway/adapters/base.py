@@ -1,12 +1,12 @@
 """The typed boundary between the gateway and the government systems it verifies identities against.
 
-Every adapter takes a `VerificationQuery` and returns a `VerificationResult` in our own vocabulary
+Every adapter takes a `VerificationQuery` and returns a `SourceAnswer` in our own vocabulary
 (per-field verdicts and the source that gave them), so no wire format, zeep object or vendor field name
 leaves `gateway/adapters/`. Failures fall into the error tree below; the split decides what is retried:
 
     AdapterError
     ├── TechnicalAdapterError      timeouts, connection failures, 5xx, server faults: retried, trip breaker
-    │   └── RateLimited            429; carries Retry-After
+    │   └── SourceRateLimited            429; carries Retry-After
     ├── SourceUnavailable          the call gave up: breaker open, deadline spent, retries exhausted
     │   ├── CircuitOpen
     │   └── DeadlineExceeded
@@ -81,7 +81,7 @@ class VerificationQuery:
 
 
 @dataclass(frozen=True)
-class VerificationResult:
+class SourceAnswer:
     """One source's answer, mapped to our own types."""
 
     source: Source
@@ -116,9 +116,7 @@ class IdentityVerifier(Protocol):
         """Whether this source can say anything about the query (document type, fields present)."""
         ...
 
-    def verify(
-        self, query: VerificationQuery, *, deadline_seconds: float | None = None
-    ) -> VerificationResult:
+    def verify(self, query: VerificationQuery, *, deadline_seconds: float | None = None) -> SourceAnswer:
         """Ask the source, within the adapter's deadline (or a shorter one); raise an `AdapterError`."""
         ...
 
@@ -139,7 +137,7 @@ class TechnicalAdapterError(AdapterError):
     """Transient failure of the source or the network: worth another attempt."""
 
 
-class RateLimited(TechnicalAdapterError):
+class SourceRateLimited(TechnicalAdapterError):
     """HTTP 429: try again, but not before `retry_after` seconds."""
 
     def __init__(self, source: Source, message: str, retry_after: float | None) -> None:

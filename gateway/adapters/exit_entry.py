@@ -13,8 +13,8 @@ from gateway.adapters.base import (
     ContractViolation,
     FieldVerdict,
     Source,
+    SourceAnswer,
     VerificationQuery,
-    VerificationResult,
     VerifiedField,
 )
 from gateway.adapters.contracts import EXIT_ENTRY_NS, wsdl_path, xml_contract
@@ -55,7 +55,7 @@ class ExitEntryVerifier(GuardedVerifier):
     def supports(self, query: VerificationQuery) -> bool:
         return query.id_type in SUPPORTED_ID_TYPES and bool(query.id_number) and query.birth_date is not None
 
-    def _attempt(self, query: VerificationQuery, timeout: float) -> VerificationResult:
+    def _attempt(self, query: VerificationQuery, timeout: float) -> SourceAnswer:
         reply = self._soap.call(
             "verifyDocument",
             timeout,
@@ -67,7 +67,7 @@ class ExitEntryVerifier(GuardedVerifier):
             birthDate=query.birth_date,
         )
         if not reply.found:
-            return VerificationResult(
+            return SourceAnswer(
                 source=self.source, found=False, fields={VerifiedField.ID_NUMBER: FieldVerdict.NO_RECORD}
             )
         try:
@@ -79,7 +79,7 @@ class ExitEntryVerifier(GuardedVerifier):
         except KeyError as exc:
             raise ContractViolation(self.source, "found without field verdicts") from exc
         valid_until = reply.validUntil if isinstance(reply.validUntil, date) else None
-        return VerificationResult(
+        return SourceAnswer(
             source=self.source,
             found=True,
             fields=fields,

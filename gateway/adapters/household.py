@@ -15,8 +15,8 @@ from gateway.adapters.base import (
     ContractViolation,
     FieldVerdict,
     Source,
+    SourceAnswer,
     VerificationQuery,
-    VerificationResult,
     VerifiedField,
 )
 from gateway.adapters.resilience import GuardedVerifier
@@ -47,7 +47,7 @@ class HouseholdVerifier(GuardedVerifier):
             return True
         return bool(query.guardian_id_number and query.birth_date is not None)
 
-    def _attempt(self, query: VerificationQuery, timeout: float) -> VerificationResult:
+    def _attempt(self, query: VerificationQuery, timeout: float) -> SourceAnswer:
         by_member = query.id_type in MEMBER_ID_TYPES and bool(query.id_number)
         body: dict[str, Any]
         if by_member:
@@ -68,9 +68,7 @@ class HouseholdVerifier(GuardedVerifier):
         )
         if status == 404:
             missing = VerifiedField.ID_NUMBER if by_member else VerifiedField.GUARDIAN
-            return VerificationResult(
-                source=self.source, found=False, fields={missing: FieldVerdict.NO_RECORD}
-            )
+            return SourceAnswer(source=self.source, found=False, fields={missing: FieldVerdict.NO_RECORD})
         members: list[dict[str, Any]] = reply["members"]
         index: int = reply["matched_member"]
         if index >= len(members):
@@ -99,7 +97,7 @@ class HouseholdVerifier(GuardedVerifier):
         elif not by_member:
             # The guardian's number led to this household and the child is in it.
             fields[VerifiedField.GUARDIAN] = FieldVerdict.CONSISTENT
-        return VerificationResult(
+        return SourceAnswer(
             source=self.source, found=True, fields=fields, household_region=reply["region_code"]
         )
 

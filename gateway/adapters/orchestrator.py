@@ -25,10 +25,10 @@ from gateway.adapters.base import (
     IdentityVerifier,
     QuotaExhausted,
     Source,
+    SourceAnswer,
     SourceUnavailable,
     TechnicalAdapterError,
     VerificationQuery,
-    VerificationResult,
     VerifiedField,
 )
 from gateway.adapters.exit_entry import SUPPORTED_ID_TYPES as EXIT_ENTRY_ID_TYPES
@@ -74,7 +74,7 @@ class FieldFlag:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class CombinedVerdict:
     """The combined answer. `retry_sources` is non-empty exactly when the outcome is `pending`."""
 
     outcome: VerdictOutcome
@@ -130,29 +130,35 @@ def _error_reason(error: AdapterError) -> VerdictReason:
 
 def combine(
     primary: Source,
-    answers: Mapping[Source, VerificationResult | AdapterError],
+    answers: Mapping[Source, SourceAnswer | AdapterError],
     order: tuple[Source, ...],
-) -> Verdict:
+) -> CombinedVerdict:
     """Combine the sources' answers (primary first in `order`) into one verdict."""
     flags = tuple(
         FieldFlag(name, verdict, source)
         for source in order
-        if isinstance(answer := answers.get(source), VerificationResult)
+        if isinstance(answer := answers.get(source), SourceAnswer)
         for name, verdict in answer.fields.items()
     )
-    answered = tuple(source for source in order if isinstance(answers.get(source), VerificationResult))
+    answered = tuple(source for source in order if isinstance(answers.get(source), SourceAnswer))
     errors = {source: type(a).__name__ for source, a in answers.items() if isinstance(a, AdapterError)}
     decisive = answers[primary]
     if isinstance(decisive, AdapterError):
-        return Verdict(VerdictOutcome.PENDING, _error_reason(decisive), flags, answered, (primary,), errors)
+        return CombinedVerdict(
+            VerdictOutcome.PENDING, _error_reason(decisive), flags, answered, (primary,), errors
+        )
     if not decisive.found:
         reason = VerdictReason.NOT_FOUND if primary is Source.HOUSEHOLD else VerdictReason.NO_SUCH_NUMBER
-        return Verdict(VerdictOutcome.FAILED, reason, flags, answered, (), errors)
+        return CombinedVerdict(VerdictOutcome.FAILED, reason, flags, answered, (), errors)
     if decisive.verdict(VerifiedField.NAME) is FieldVerdict.INCONSISTENT:
-        return Verdict(VerdictOutcome.FAILED, VerdictReason.NAME_MISMATCH, flags, answered, (), errors)
+        return CombinedVerdict(
+            VerdictOutcome.FAILED, VerdictReason.NAME_MISMATCH, flags, answered, (), errors
+        )
     if FieldVerdict.INCONSISTENT in decisive.fields.values():
-        return Verdict(VerdictOutcome.FAILED, VerdictReason.FIELD_MISMATCH, flags, answered, (), errors)
-    return Verdict(VerdictOutcome.VERIFIED, VerdictReason.CONSISTENT, flags, answered, (), errors)
+        return CombinedVerdict(
+            VerdictOutcome.FAILED, VerdictReason.FIELD_MISMATCH, flags, answered, (), errors
+        )
+    return CombinedVerdict(VerdictOutcome.VERIFIED, VerdictReason.CONSISTENT, flags, answered, (), errors)
 
 
 class VerificationOrchestrator:
@@ -176,25 +182,27 @@ class VerificationOrchestrator:
         *,
         guardian_id_number: str | None = None,
         deadline_seconds: float | None = None,
-    ) -> Verdict:
+    ) -> CombinedVerdict:
         """Verify `record`; never raises an adapter error (an unanswered source makes it `pending`)."""
         return self.verify_query(
             query_from_record(record, guardian_id_number=guardian_id_number),
             deadline_seconds=deadline_seconds,
         )
 
-    def verify_query(self, query: VerificationQuery, *, deadline_seconds: float | None = None) -> Verdict:
+    def verify_query(
+        self, query: VerificationQuery, *, deadline_seconds: float | None = None
+    ) -> CombinedVerdict:
         """As `verify_identity`, for a query already built."""
         primary, corroborating, no_source_reason = plan_sources(query)
         if primary is None or primary not in self._verifiers:
             reason = no_source_reason if primary is None else VerdictReason.NO_SOURCE
-            return Verdict(VerdictOutcome.NOT_APPLICABLE, reason)
+            return CombinedVerdict(VerdictOutcome.NOT_APPLICABLE, reason)
         order = (primary, *(s for s in corroborating if s in self._verifiers))
         deadline = self._deadline if deadline_seconds is None else min(deadline_seconds, self._deadline)
-        futures: dict[Source, Future[VerificationResult]] = {
+        futures: dict[Source, Future[SourceAnswer]] = {
             source: self._pool.submit(self._ask(source, query, deadline)) for source in order
         }
-        answers: dict[Source, VerificationResult | AdapterError] = {}
+        answers: dict[Source, SourceAnswer | AdapterError] = {}
         for source, future in futures.items():
             try:
                 answers[source] = future.result()
@@ -210,9 +218,7 @@ class VerificationOrchestrator:
         )
         return verdict
 
-    def _ask(
-        self, source: Source, query: VerificationQuery, deadline: float
-    ) -> Callable[[], VerificationResult]:
+    def _ask(self, source: Source, query: VerificationQuery, deadline: float) -> Callable[[], SourceAnswer]:
         verifier = self._verifiers[source]
         return lambda: verifier.verify(query, deadline_seconds=deadline)
 

@@ -21,9 +21,9 @@ from gateway.adapters.base import (
     QuotaExhausted,
     RequestRejected,
     Source,
+    SourceAnswer,
     TechnicalAdapterError,
     VerificationQuery,
-    VerificationResult,
     VerifiedField,
 )
 from gateway.adapters.contracts import NCIIC_NS, ContractError, parse_xml, wsdl_path, xml_contract
@@ -57,7 +57,7 @@ class BatchStatus:
 
     job_id: str
     done: bool
-    results: tuple[VerificationResult, ...] = ()
+    results: tuple[SourceAnswer, ...] = ()
 
 
 class PublicSecurityVerifier(GuardedVerifier):
@@ -93,7 +93,7 @@ class PublicSecurityVerifier(GuardedVerifier):
     def _multi(self, query: VerificationQuery) -> bool:
         return bool(query.gender in ("1", "2") or query.ethnicity or query.birth_date)
 
-    def _attempt(self, query: VerificationQuery, timeout: float) -> VerificationResult:
+    def _attempt(self, query: VerificationQuery, timeout: float) -> SourceAnswer:
         multi = self._multi(query)
         conditions = self._conditions([query], multi=multi)
         out = self._soap.call(
@@ -153,7 +153,7 @@ class PublicSecurityVerifier(GuardedVerifier):
             raise TechnicalAdapterError(self.source, "service busy (RESPONSE envelope)")
         raise RequestRejected(self.source, f"request rejected, errorcode {code}")
 
-    def _results(self, rows: etree._Element) -> list[VerificationResult]:
+    def _results(self, rows: etree._Element) -> list[SourceAnswer]:
         results = []
         for row in rows.findall("ROW"):
             fields: dict[VerifiedField, FieldVerdict] = {}
@@ -170,7 +170,7 @@ class PublicSecurityVerifier(GuardedVerifier):
                 else:
                     element = item[0]
                     fields[_FIELDS[etree.QName(element).localname]] = _VERDICTS[element.text or ""]
-            results.append(VerificationResult(source=self.source, found=found, fields=fields))
+            results.append(SourceAnswer(source=self.source, found=found, fields=fields))
         return results
 
     def submit_batch(self, queries: Sequence[VerificationQuery], *, timeout: float | None = None) -> str:

@@ -31,13 +31,13 @@ from gateway.adapters.base import (
     ContractViolation,
     DeadlineExceeded,
     QuotaExhausted,
-    RateLimited,
     RequestRejected,
     RetriesExhausted,
     Source,
+    SourceAnswer,
+    SourceRateLimited,
     TechnicalAdapterError,
     VerificationQuery,
-    VerificationResult,
 )
 from gateway.adapters.settings import AdapterSettings
 
@@ -173,9 +173,7 @@ class PositiveAnswerCache:
             raise ValueError("the cache needs a non-empty HMAC key")
         self._key = hmac_key
         self._enabled = ttl > 0
-        self._cache: TTLCache[str, VerificationResult] = TTLCache(
-            maxsize=maxsize, ttl=max(ttl, 1e-9), timer=clock
-        )
+        self._cache: TTLCache[str, SourceAnswer] = TTLCache(maxsize=maxsize, ttl=max(ttl, 1e-9), timer=clock)
         self._lock = threading.Lock()
 
     def key_for(self, source: Source, query: VerificationQuery) -> str:
@@ -194,7 +192,7 @@ class PositiveAnswerCache:
         )
         return hmac.new(self._key, "\x1f".join(parts).encode("utf-8"), hashlib.sha256).hexdigest()
 
-    def get(self, key: str) -> VerificationResult | None:
+    def get(self, key: str) -> SourceAnswer | None:
         """The cached answer, marked `from_cache`, or None."""
         if not self._enabled:
             return None
@@ -202,7 +200,7 @@ class PositiveAnswerCache:
             hit = self._cache.get(key)
         return replace(hit, from_cache=True) if hit is not None else None
 
-    def put(self, key: str, result: VerificationResult) -> None:
+    def put(self, key: str, result: SourceAnswer) -> None:
         """Cache `result` if it is positive."""
         if self._enabled and result.positive:
             with self._lock:
@@ -220,7 +218,7 @@ class CallStats:
     gave_up: int = 0
 
 
-Attempt = Callable[[float], VerificationResult]
+Attempt = Callable[[float], SourceAnswer]
 
 
 class GuardedCaller:
@@ -255,7 +253,7 @@ class GuardedCaller:
 
     def call(
         self, query: VerificationQuery, attempt: Attempt, *, deadline_seconds: float | None = None
-    ) -> VerificationResult:
+    ) -> SourceAnswer:
         """Answer `query` from the cache or by calling `attempt(timeout)` until success or give-up."""
         self._count(calls=1)
         key = self.cache.key_for(self.source, query)
@@ -271,7 +269,7 @@ class GuardedCaller:
         )
         deadline = self._clock() + budget
 
-        def one_attempt() -> VerificationResult:
+        def one_attempt() -> SourceAnswer:
             remaining = deadline - self._clock()
             if remaining <= 0:
                 raise DeadlineExceeded(self.source, "deadline spent before the attempt")
@@ -306,7 +304,7 @@ class GuardedCaller:
         def wait(state: RetryCallState) -> float:
             pause = jitter(state)
             failure = state.outcome.exception() if state.outcome else None
-            if isinstance(failure, RateLimited) and failure.retry_after is not None:
+            if isinstance(failure, SourceRateLimited) and failure.retry_after is not None:
                 pause = max(pause, failure.retry_after)
             return pause
 
@@ -359,11 +357,9 @@ class GuardedVerifier(ABC):
     def supports(self, query: VerificationQuery) -> bool: ...
 
     @abstractmethod
-    def _attempt(self, query: VerificationQuery, timeout: float) -> VerificationResult: ...
+    def _attempt(self, query: VerificationQuery, timeout: float) -> SourceAnswer: ...
 
-    def verify(
-        self, query: VerificationQuery, *, deadline_seconds: float | None = None
-    ) -> VerificationResult:
+    def verify(self, query: VerificationQuery, *, deadline_seconds: float | None = None) -> SourceAnswer:
         if not self.supports(query):
             raise RequestRejected(self.source, self.REFUSAL.format(id_type=query.id_type))
         return self.guard.call(

@@ -16,9 +16,9 @@ import httpx
 from gateway.adapters.base import (
     ContractViolation,
     QuotaExhausted,
-    RateLimited,
     RequestRejected,
     Source,
+    SourceRateLimited,
     TechnicalAdapterError,
 )
 from gateway.adapters.contracts import ContractError, json_contract
@@ -69,7 +69,7 @@ class RestClient:
             if status == 429:
                 if payload.get("code") == "quota_exhausted":
                     raise QuotaExhausted(self._source, "daily quota exhausted (HTTP 429)")
-                raise RateLimited(
+                raise SourceRateLimited(
                     self._source, "HTTP 429", retry_after_seconds(response.headers.get("Retry-After"))
                 )
             return status, payload

@@ -24,9 +24,9 @@ from gateway.adapters.base import (
     AdapterError,
     ContractViolation,
     QuotaExhausted,
-    RateLimited,
     RequestRejected,
     Source,
+    SourceRateLimited,
     TechnicalAdapterError,
 )
 from gateway.adapters.contracts import SOAP_ENV_NS, ContractError, XmlContract
@@ -68,7 +68,7 @@ class _ClassifyingTransport(zeep.Transport):
             raise TechnicalAdapterError(self._source, f"connection failed: {type(exc).__name__}") from exc
         status = response.status_code
         if status == 429:
-            raise RateLimited(
+            raise SourceRateLimited(
                 self._source, "HTTP 429", retry_after_seconds(response.headers.get("Retry-After"))
             )
         media_type = response.headers.get("Content-Type", "")

@@ -9,8 +9,8 @@ from __future__ import annotations
 from gateway.adapters.base import (
     FieldVerdict,
     Source,
+    SourceAnswer,
     VerificationQuery,
-    VerificationResult,
     VerifiedField,
 )
 from gateway.adapters.resilience import GuardedVerifier
@@ -38,7 +38,7 @@ class SocialSecurityVerifier(GuardedVerifier):
     def supports(self, query: VerificationQuery) -> bool:
         return query.id_type in SUPPORTED_ID_TYPES and bool(query.id_number)
 
-    def _attempt(self, query: VerificationQuery, timeout: float) -> VerificationResult:
+    def _attempt(self, query: VerificationQuery, timeout: float) -> SourceAnswer:
         body = {"id_number": query.id_number, "name": query.name}
         if query.birth_date is not None:
             body["birth_date"] = query.birth_date.isoformat()
@@ -46,10 +46,10 @@ class SocialSecurityVerifier(GuardedVerifier):
             PATH, body, request_schema="InsuredQuery", reply_schema="InsuredAnswer", timeout=timeout
         )
         if not reply["enrolled"]:
-            return VerificationResult(
+            return SourceAnswer(
                 source=self.source, found=False, fields={VerifiedField.ID_NUMBER: FieldVerdict.NO_RECORD}
             )
-        return VerificationResult(
+        return SourceAnswer(
             source=self.source,
             found=True,
             fields={

@@ -44,7 +44,7 @@ from gateway.students.statemachine import (
     StatusEventType,
     transition,
 )
-from gateway.students.verification import Claim, StoredFacts, VerificationResult, verify
+from gateway.students.verification import Claim, FactCheck, StoredFacts, verify
 
 NOT_FOUND = "no such student"
 # Events are recorded on the day they happen or after; a day of slack covers the time-zone gap
@@ -318,7 +318,7 @@ def _claim(request: VerificationRequest) -> Claim:
 
 def verify_partner_claim(
     session: Session, caller: Caller, keyring: KeyRing, request: VerificationRequest
-) -> VerificationResult:
+) -> FactCheck:
     """Does ``request.code`` belong to the person described? An outcome with per-field flags.
 
     A code outside the caller's jurisdiction is ``code_not_found``, like a code never issued.

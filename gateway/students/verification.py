@@ -76,7 +76,9 @@ class FieldFlags:
 
 
 @dataclass(frozen=True)
-class VerificationResult:
+class FactCheck:
+    """A partner's claimed facts held against the stored ones: the outcome and the flag per field."""
+
     outcome: Outcome
     flags: FieldFlags | None  # None exactly when the code was not found
 
@@ -162,7 +164,7 @@ def compare_id_number(claimed: str | None, stored: str | None) -> FieldFlag:
     )
 
 
-def decide(flags: FieldFlags, *, code_is_current: bool) -> Outcome:
+def outcome_of(flags: FieldFlags, *, code_is_current: bool) -> Outcome:
     values = flags.all()
     if FieldFlag.INCONSISTENT in values:
         return Outcome.NO_MATCH
@@ -171,14 +173,14 @@ def decide(flags: FieldFlags, *, code_is_current: bool) -> Outcome:
     return Outcome.MATCH if code_is_current else Outcome.LINKED_MATCH
 
 
-def verify(claim: Claim, stored: StoredFacts | None) -> VerificationResult:
+def verify(claim: Claim, stored: StoredFacts | None) -> FactCheck:
     """Compare a partner's claim with the stored facts of the code's holder (None: no such code)."""
     if stored is None:
-        return VerificationResult(Outcome.CODE_NOT_FOUND, None)
+        return FactCheck(Outcome.CODE_NOT_FOUND, None)
     flags = FieldFlags(
         name=compare_name(claim.name, stored.name),
         birth_date=compare_birth_date(claim.birth_date, stored.birth_date),
         gender=compare_gender(claim.gender, stored.gender),
         id_number=compare_id_number(claim.id_number, stored.id_number),
     )
-    return VerificationResult(decide(flags, code_is_current=stored.code_is_current), flags)
+    return FactCheck(outcome_of(flags, code_is_current=stored.code_is_current), flags)

@@ -13,8 +13,8 @@ from gateway.adapters.base import (
     QuotaExhausted,
     RetriesExhausted,
     Source,
+    SourceAnswer,
     VerificationQuery,
-    VerificationResult,
     VerifiedField,
 )
 from gateway.adapters.orchestrator import (
@@ -163,10 +163,8 @@ def test_thirty_percent_faults_every_verification_completes(
 
 
 # Pure combination, on hand-made answers.
-def found(source: Source, **fields: FieldVerdict) -> VerificationResult:
-    return VerificationResult(
-        source=source, found=True, fields={VerifiedField(k): v for k, v in fields.items()}
-    )
+def found(source: Source, **fields: FieldVerdict) -> SourceAnswer:
+    return SourceAnswer(source=source, found=True, fields={VerifiedField(k): v for k, v in fields.items()})
 
 
 @pytest.mark.parametrize(
@@ -200,7 +198,7 @@ def found(source: Source, **fields: FieldVerdict) -> VerificationResult:
     ],
 )
 def test_combine(
-    primary_answer: VerificationResult | AdapterError, outcome: VerdictOutcome, reason: VerdictReason
+    primary_answer: SourceAnswer | AdapterError, outcome: VerdictOutcome, reason: VerdictReason
 ) -> None:
     corroboration = found(Source.SOCIAL_SECURITY, name=FieldVerdict.INCONSISTENT)
     verdict = combine(

@@ -12,12 +12,12 @@ from gateway.adapters.base import (
     DeadlineExceeded,
     FieldVerdict,
     QuotaExhausted,
-    RateLimited,
     RetriesExhausted,
     Source,
+    SourceAnswer,
+    SourceRateLimited,
     TechnicalAdapterError,
     VerificationQuery,
-    VerificationResult,
     VerifiedField,
 )
 from gateway.adapters.resilience import (
@@ -31,7 +31,7 @@ from gateway.adapters.settings import AdapterSettings, Implementation
 
 SOURCE = Source.PUBLIC_SECURITY
 QUERY = VerificationQuery(id_type="resident_id", id_number="110105201503070016", name="王子涵")
-GOOD = VerificationResult(
+GOOD = SourceAnswer(
     source=SOURCE,
     found=True,
     fields={VerifiedField.NAME: FieldVerdict.CONSISTENT, VerifiedField.ID_NUMBER: FieldVerdict.CONSISTENT},
@@ -81,7 +81,7 @@ class Script:
         self.clock = clock
         self.cost = cost
 
-    def __call__(self, timeout: float) -> VerificationResult:
+    def __call__(self, timeout: float) -> SourceAnswer:
         self.calls += 1
         self.timeouts.append(timeout)
         if self.clock is not None:
@@ -131,7 +131,7 @@ def test_retry_budget_is_bounded_by_deadline() -> None:
 
 def test_retry_after_is_honoured() -> None:
     clock = FakeClock()
-    script = Script(RateLimited(SOURCE, "429", retry_after=3.0))
+    script = Script(SourceRateLimited(SOURCE, "429", retry_after=3.0))
     guard(clock).call(QUERY, script)
     assert clock.sleeps == [pytest.approx(3.0, abs=0.5)] and clock.sleeps[0] >= 3.0
 
@@ -215,9 +215,7 @@ def test_only_positive_answers_are_cached_and_they_expire() -> None:
     caller.call(QUERY, expired)
     assert expired.calls == 1
 
-    mismatch = VerificationResult(
-        source=SOURCE, found=True, fields={VerifiedField.NAME: FieldVerdict.INCONSISTENT}
-    )
+    mismatch = SourceAnswer(source=SOURCE, found=True, fields={VerifiedField.NAME: FieldVerdict.INCONSISTENT})
     other = VerificationQuery(id_type="resident_id", id_number="110105201503070024", name="李浩宇")
     caller.call(other, lambda timeout: mismatch)
     calls = Script()
@@ -240,7 +238,7 @@ def test_concurrency_limit_makes_extra_callers_wait_then_give_up() -> None:
     release = threading.Event()
     entered = threading.Event()
 
-    def blocking(timeout: float) -> VerificationResult:
+    def blocking(timeout: float) -> SourceAnswer:
         entered.set()
         release.wait(5)
         return GOOD

@@ -17,7 +17,7 @@ from gateway.students.verification import (
     compare_gender,
     compare_id_number,
     compare_name,
-    decide,
+    outcome_of,
     verify,
 )
 
@@ -111,8 +111,8 @@ def test_a_legacy_15_digit_number_compares_with_its_18_digit_form() -> None:
         ((X, C, C, C), False, Outcome.NO_MATCH),
     ],
 )
-def test_decide(flags: tuple[FieldFlag, ...], current: bool, outcome: Outcome) -> None:
-    assert decide(FieldFlags(*flags), code_is_current=current) is outcome
+def test_outcome_of(flags: tuple[FieldFlag, ...], current: bool, outcome: Outcome) -> None:
+    assert outcome_of(FieldFlags(*flags), code_is_current=current) is outcome
 
 
 def test_verify_without_stored_facts_is_code_not_found() -> None:
