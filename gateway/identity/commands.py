@@ -15,9 +15,10 @@ from typing import Annotated, TextIO
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
 from gateway.identity.records import FLAG_MESSAGES, RECORD_FIELDS, normalise_record
+from gateway.terminal import progress_bar
 
 REPORT_FIELDS = ("row", "record_id", "severity", "field", "code", "message")
 _PROGRESS_EVERY = 1000
@@ -133,14 +134,7 @@ def normalize(
         console.print(f"[red]no such file:[/red] {input}")
         raise typer.Exit(code=2)
     errors_path = errors or out.with_suffix(".errors.csv")
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
+    with progress_bar(console) as progress:
         summary = normalise_file(input, out, errors_path, progress)
     console.print(
         f"{summary.rows} rows: {summary.written} written to {out}, {summary.rejected} rejected, "
