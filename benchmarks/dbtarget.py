@@ -10,16 +10,24 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import SecretStr
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from gateway.db import upgrade_database
+from gateway.db import build_engine, upgrade_database
 from gateway.keyring import generate_key_dirs
 from gateway.settings import Settings
+from gateway.wiring import install_logs
 
 POSTGRES_URL = os.environ.get(
     "GATEWAY_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+
+
+def engine_for(url: str, *, pool_size: int = 10) -> Engine:
+    """The gateway's engine on ``url``, with the audit chain and the change feed installed as every
+    entry point of the gateway installs them."""
+    install_logs()
+    return build_engine(url, pool_size=pool_size)
 
 
 def supplied_settings(data_dir: Path, url: str, secret: str, **extra: object) -> Settings:

@@ -1,7 +1,8 @@
 """The application factory: builds the FastAPI app, and at start-up the engine, keys and clients.
 
 Nothing happens at import time. ``create_app(settings)`` wires routers and middleware; the lifespan
-applies migrations (when configured), opens the engine and loads the keys.
+builds the process's context through ``gateway.wiring`` (migrations when configured, the engine, the
+keys, the shared services) and resumes the background work a stopped process left.
 """
 
 from __future__ import annotations
@@ -9,13 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
 
 import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from gateway import __version__, sealing
+from gateway import __version__
 from gateway.audit.endpoints import router as audit_router
 from gateway.auth.endpoints import router as auth_router
 from gateway.auth.scopes import role_scope_table
@@ -24,89 +24,22 @@ from gateway.console.endpoints import STATIC_DIR
 from gateway.console.endpoints import router as console_router
 from gateway.console.security import ConsoleSecurityHeaders
 from gateway.context import AppContext
-from gateway.db import build_engine, upgrade_database
 from gateway.handoff.endpoints import router as handoff_router
 from gateway.identity.endpoints import router as identity_router
 from gateway.idgen.endpoints import router as codes_router
-from gateway.keyring import KeyRing, load_keyring
 from gateway.observability import Metrics, configure_logging, install_request_middleware
 from gateway.ops.endpoints import router as ops_router
 from gateway.problems import install_error_handlers
 from gateway.registry.endpoints import router as registry_router
-from gateway.registrykeys import check_registry_keys
 from gateway.reports.endpoints import router as reports_router
 from gateway.settings import Settings
 from gateway.students.endpoints import router as students_router
-
-if TYPE_CHECKING:
-    from gateway.adapters.orchestrator import VerificationOrchestrator
+from gateway.wiring import build_context, close_context, resume_in_background
 
 logger = logging.getLogger(__name__)
 
 # File uploads, which read their bodies under their own, larger cap (MAX_BATCH_BYTES).
 UPLOAD_ROUTES = frozenset({("POST", "/v1/batches"), ("POST", "/v1/handoff/intakes")})
-
-
-def build_verifier(settings: Settings, keyring: KeyRing) -> VerificationOrchestrator | None:
-    if not settings.verification_enabled:
-        return None
-    from gateway.adapters.orchestrator import build_orchestrator
-
-    return build_orchestrator(settings.adapters, hmac_key=keyring.hmac_key)
-
-
-def attach_services(ctx: AppContext, verifier: VerificationOrchestrator | None) -> AppContext:
-    """Build what the workflows share: the trained matcher (loaded once) and the verifier."""
-    from gateway.matching import load_config, load_model
-    from gateway.registry.service import RegistryDeps
-
-    ctx.services["registry"] = RegistryDeps(
-        keyring=ctx.keyring,
-        model=load_model(
-            ctx.settings.matching_model_file, config=load_config(ctx.settings.matching_config_file)
-        ),
-        verifier=verifier,
-        verify_deadline=ctx.settings.registration_verify_deadline,
-    )
-    if verifier is not None:
-        ctx.services["verifier"] = verifier
-    from gateway.batches.service import BatchRunner
-    from gateway.handoff.egress import TargetPolicy
-    from gateway.handoff.worker import HandoffWorker
-    from gateway.students.endpoints import VERIFICATION_LIMITER
-    from gateway.students.ratelimit import TokenBucketLimiter
-
-    ctx.services["batches"] = BatchRunner(ctx.engine, ctx.services["registry"], settings=ctx.settings)
-    ctx.services["handoff"] = HandoffWorker()
-    ctx.services["webhooks"] = TargetPolicy(allow_loopback=ctx.settings.webhooks.allow_loopback)
-    ctx.services[VERIFICATION_LIMITER] = TokenBucketLimiter(
-        burst=ctx.settings.verification_rate_burst,
-        rate_per_second=ctx.settings.verification_rate_per_second,
-    )
-    return ctx
-
-
-def build_context(settings: Settings) -> AppContext:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    keyring = load_keyring(settings)
-    sealing.install_from(keyring)  # before migrating: a migration may seal or open stored codes
-    if settings.migrate_on_start:
-        upgrade_database(settings.resolved_database_url)
-    engine = build_engine(settings.resolved_database_url, pool_size=settings.database_pool_size)
-    check_registry_keys(engine, keyring)  # one set of keys per registry, or no start
-    ctx = AppContext(settings=settings, engine=engine, keyring=keyring)
-    return attach_services(ctx, build_verifier(settings, keyring))
-
-
-def close_context(ctx: AppContext) -> None:
-    for name in ("batches", "handoff"):
-        runner = ctx.services.get(name)
-        if runner is not None:
-            runner.close()
-    verifier = ctx.services.get("verifier")
-    if verifier is not None:
-        verifier.close()
-    ctx.engine.dispose()
 
 
 def create_app(settings: Settings | None = None, context: AppContext | None = None) -> FastAPI:
@@ -121,8 +54,7 @@ def create_app(settings: Settings | None = None, context: AppContext | None = No
         anyio.to_thread.current_default_thread_limiter().total_tokens = ctx.settings.request_threads
         if owned:
             # Batches and exports left unfinished by a stopped process carry on where they were.
-            ctx.services["batches"].submit_unfinished()
-            ctx.services["handoff"].submit_unfinished_exports(ctx.engine, ctx.keyring, ctx.settings)
+            resume_in_background(ctx)
         logger.info("gateway started", extra={"event": "startup"})
         try:
             yield

@@ -131,7 +131,9 @@ def _engine(settings: Settings):  # type: ignore[no-untyped-def]
     from gateway import sealing
     from gateway.db import build_engine, upgrade_database
     from gateway.registrykeys import KeysMismatch, check_registry_keys
+    from gateway.wiring import install_logs
 
+    install_logs()  # the commands below write the audit trail
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     keyring = _keys_or_exit(settings)
     sealing.install_from(keyring)
@@ -368,8 +370,8 @@ def _register_domain_commands() -> None:
     from gateway.batches.commands import import_file
     from gateway.identity.commands import normalize
     from gateway.matching.commands import register as register_matching_commands
-    from gateway.registry.commands import worker
     from gateway.reports.commands import report_app
+    from gateway.worker import worker
     from mocks.server import serve as serve_mocks
 
     app.command("normalize")(normalize)

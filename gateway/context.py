@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -11,14 +11,18 @@ from gateway import sealing
 from gateway.keyring import KeyRing
 from gateway.settings import Settings
 
+if TYPE_CHECKING:
+    from gateway.wiring import Services
+
 
 @dataclass
 class AppContext:
     settings: Settings
     engine: Engine
     keyring: KeyRing
-    # Built by later capabilities (adapter clients, caches, ...), keyed by name.
-    services: dict[str, Any] = field(default_factory=dict)
+    # What the workflows share (registry dependencies, background jobs, ...): set by
+    # ``gateway.wiring.attach_services`` once the context exists.
+    services: Services = field(init=False)
 
     # The engine in autocommit mode, for single reads that need no transaction (no BEGIN or COMMIT
     # round trips; on SQLite, no write lock taken).

@@ -175,22 +175,38 @@ class Appender:
     export: Callable[[Session], tuple[list[dict[str, Any]], Callable[[list[Any]], None]]]
 
 
-_APPENDERS: list[Appender] = []
+# The logs installed in this process, by their note key. Nothing is installed at import: the
+# composition root (``gateway.wiring.install_logs``) installs the audit chain and the change feed, and a
+# note for a log that is not installed is refused rather than silently dropped at commit.
+_APPENDERS: dict[str, Appender] = {}
 
 
-def register_appender(appender: Appender) -> None:
-    _APPENDERS.append(appender)
+def install_append_logs(*appenders: Appender) -> None:
+    """Write these logs' notes at commit (and drop them on rollback). Idempotent."""
+    for appender in appenders:
+        _APPENDERS[appender.key] = appender
+    if not event.contains(Session, "before_commit", _append_logs):
+        event.listen(Session, "before_commit", _append_logs)
+        event.listen(Session, "after_rollback", _drop_appends)
+
+
+def note_append(session: Session, appender: Appender, row: Any) -> None:
+    """Note a row for an append-only log; it is written just before the transaction commits."""
+    if _APPENDERS.get(appender.key) is not appender:
+        raise RuntimeError(
+            f"the {appender.key} log is not installed in this process (gateway.wiring.install_logs)"
+        )
+    session.info.setdefault(appender.key, []).append(row)
 
 
 def take_append_lock(session: Session) -> None:
     advisory_xact_lock(session, APPEND_LOCK)
 
 
-@event.listens_for(Session, "before_commit")
 def _append_logs(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint being released: the transaction itself has not committed yet
-    due = [a for a in _APPENDERS if session.info.get(a.key)]
+    due = [a for a in _APPENDERS.values() if session.info.get(a.key)]
     if not due:
         return
     session.flush()  # the transaction's own rows, before the global lock is taken
@@ -217,7 +233,6 @@ def _append_logs(session: Session) -> None:
         done(list(result))
 
 
-@event.listens_for(Session, "after_rollback")
 def _drop_appends(session: Session) -> None:
-    for appender in _APPENDERS:
+    for appender in _APPENDERS.values():
         session.info.pop(appender.key, None)

@@ -49,3 +49,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "db: uses the gateway's database (applied automatically)")
     os.environ.setdefault("GATEWAY_LOG_JSON", "true")
+    # The audit chain and the change feed, installed as every entry point installs them
+    # (gateway.wiring): the tests build engines and sessions of their own.
+    from gateway.wiring import install_logs
+
+    install_logs()

@@ -33,12 +33,13 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import response_schema_conformance
 from sqlalchemy import Engine
 
-from gateway.app import attach_services, create_app
+from gateway.app import create_app
 from gateway.auth.scopes import ROLE_SCOPES, Role
 from gateway.context import AppContext
 from gateway.db import build_engine
 from gateway.keyring import load_keyring
 from gateway.settings import Settings
+from gateway.wiring import attach_services
 from tests.fixtures.api import ApiCaller, offline, register_caller
 from tests.fixtures.database import DatabaseFactory
 from tests.fixtures.registrations import citizen, register, verify_holder
@@ -216,8 +217,7 @@ def world(database_factory: DatabaseFactory, keys_dir: Path) -> Iterator[World]:
             _seed(api, world)
         yield world
     finally:
-        for name in ("batches", "handoff"):
-            context.services[name].close()
+        context.services.jobs.close()
         engine.dispose()
 
 

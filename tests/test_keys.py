@@ -158,8 +158,8 @@ def test_a_process_with_other_keys_does_not_start_on_a_registry(
 
 
 def _first_then_other(settings: Callable[[str], Settings]) -> None:
-    from gateway.app import build_context, close_context
     from gateway.registrykeys import KeysMismatch
+    from gateway.wiring import build_context, close_context
 
     close_context(build_context(settings("first-machine")))
     close_context(build_context(settings("first-machine")))  # the same keys, another process: fine

@@ -17,10 +17,10 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from benchmarks.dbtarget import postgres_database
+from benchmarks.dbtarget import engine_for, postgres_database
 from gateway.audit import service as audit
 from gateway.clock import utcnow
-from gateway.db import build_engine, session_scope
+from gateway.db import session_scope
 from gateway.feed import service as feed
 from gateway.registry.models import IdempotencyRecord
 from gateway.registry.service import new_person
@@ -29,7 +29,7 @@ N = 3000
 
 
 def _rate(url: str, kind: str, threads: int) -> float:
-    engine = build_engine(url, pool_size=threads)
+    engine = engine_for(url, pool_size=threads)
     with session_scope(engine) as session:
         person = new_person(
             session, region="410102", school_code=None, birth_date=date(2016, 1, 1), actor="bench"

@@ -9,8 +9,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
-from benchmarks.dbtarget import postgres_database, sqlite_database
-from gateway.db import build_engine, session_scope
+from benchmarks.dbtarget import engine_for, postgres_database, sqlite_database
+from gateway.db import session_scope
 from gateway.idgen import service
 from gateway.registry.service import new_person
 
@@ -18,7 +18,7 @@ N = 2000
 
 
 def _rate(url: str, kind: str, threads: int) -> float:
-    engine = build_engine(url, pool_size=threads)
+    engine = engine_for(url, pool_size=threads)
     per_thread = N // threads
 
     def work(t: int) -> None:

@@ -176,9 +176,8 @@ def measure_floor(url: str, seconds: int, clients: int = CLIENTS, keyring: KeyRi
 
 
 def main() -> None:
-    from benchmarks.dbtarget import postgres_database, supplied_settings
+    from benchmarks.dbtarget import engine_for, postgres_database, supplied_settings
     from benchmarks.registry_data import load_registry
-    from gateway.db import build_engine
     from gateway.keyring import load_keyring
 
     sizes = [int(s) for s in os.environ.get("REG_BENCH_SIZES", "100000,1000000").split(",")]
@@ -190,7 +189,7 @@ def main() -> None:
                 return
             settings = supplied_settings(Path(tmp), url, "floor-benchmark-secret-not-for-production-0000000")
             keyring = load_keyring(settings)
-            engine = build_engine(url)
+            engine = engine_for(url)
             took = load_registry(engine, keyring, persons, seed=1)
             engine.dispose()
             print(f"  {persons:,} persons loaded in {took:.0f} s")

@@ -26,11 +26,10 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.dbtarget import postgres_database, supplied_settings
+from benchmarks.dbtarget import engine_for, postgres_database, supplied_settings
 from benchmarks.http_gateway import create_client, fetch_token, print_cpu_per, run_clients, running_gateway
 from benchmarks.registration.floor import FloorUnavailable, measure_floor, seconds_from_env
 from benchmarks.registry_data import load_registry
-from gateway.db import build_engine
 from gateway.identity import RECORD_FIELDS
 from gateway.keyring import load_keyring
 from gateway.matching import generate_population
@@ -55,7 +54,7 @@ def run_size(persons: int, requests: int) -> None:
             return
         settings = supplied_settings(Path(tmp), url, SECRET, migrate_on_start=False)
         keyring = load_keyring(settings)
-        engine = build_engine(url)
+        engine = engine_for(url)
         took = load_registry(engine, keyring, persons, seed=1)
         print(f"  {persons:,} persons loaded in {took:.0f} s")
         new_people = _bodies(requests, seed=persons + 7)

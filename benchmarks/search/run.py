@@ -19,10 +19,9 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from benchmarks.dbtarget import postgres_database, sqlite_database, supplied_settings
+from benchmarks.dbtarget import engine_for, postgres_database, sqlite_database, supplied_settings
 from benchmarks.registry_data import load_registry
 from gateway import sealing
-from gateway.db import build_engine
 from gateway.identity import CanonicalRecord
 from gateway.keyring import load_keyring
 from gateway.matching import generate_population, load_model
@@ -69,7 +68,7 @@ def run(store: str, persons: int) -> None:
         settings = supplied_settings(Path(tmp), url, SECRET)
         keyring = load_keyring(settings)
         sealing.install_from(keyring)  # the search reads code columns
-        engine = build_engine(url)
+        engine = engine_for(url)
         took = load_registry(engine, keyring, persons, seed=5)
         deps = RegistryDeps(keyring=keyring, model=load_model(), verifier=None)
         queries = draw_queries(persons, loaded_seed=5, count=QUERIES)

@@ -20,11 +20,10 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.dbtarget import postgres_database, supplied_settings
+from benchmarks.dbtarget import engine_for, postgres_database, supplied_settings
 from benchmarks.http_gateway import create_client, fetch_token, print_cpu_per, run_clients, running_gateway
 from benchmarks.registry_data import load_registry
 from benchmarks.search.run import draw_queries
-from gateway.db import build_engine
 from gateway.keyring import load_keyring
 
 THREADS = 16
@@ -38,7 +37,7 @@ def run_size(persons: int, count: int, workers: str) -> None:
             return
         settings = supplied_settings(Path(tmp), url, SECRET, migrate_on_start=False)
         keyring = load_keyring(settings)
-        engine = build_engine(url)
+        engine = engine_for(url)
         took = load_registry(engine, keyring, persons, seed=LOADED_SEED)
         print(f"  {persons:,} persons loaded in {took:.0f} s")
         client_id, secret = create_client(engine)

@@ -11,9 +11,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.dbtarget import postgres_database, sqlite_database
+from benchmarks.dbtarget import engine_for, postgres_database, sqlite_database
 from gateway.auth import service
-from gateway.db import build_engine, session_scope
+from gateway.db import session_scope
 from gateway.errors import GatewayError
 from gateway.settings import Settings
 
@@ -39,7 +39,7 @@ def _attempt(engine: object, settings: Settings, client_id: str, address: str) -
 
 
 def _figures(url: str, settings: Settings, unlimited: Settings) -> dict[str, tuple[float, int]]:
-    engine = build_engine(url)
+    engine = engine_for(url)
     with session_scope(engine) as session:
         known = service.create_client(
             session, name="bench", role="province", jurisdiction="41", scopes="all"

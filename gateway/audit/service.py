@@ -17,14 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event as orm_events
 from sqlalchemy.orm import ORMExecuteState
 from sqlmodel import Session
 
 from gateway.audit import repository
 from gateway.audit.models import AuditEvent
 from gateway.clock import as_utc, utcnow
-from gateway.db import Appender, register_appender, take_append_lock
+from gateway.db import Appender, note_append, take_append_lock
 from gateway.privacy import mask_id_numbers
 
 if TYPE_CHECKING:
@@ -100,7 +99,7 @@ def record(
         prev_hash="",
         hash="",
     )
-    session.info.setdefault(_PENDING, []).append(event)
+    note_append(session, AUDIT_LOG, event)
     return event
 
 
@@ -135,11 +134,12 @@ def _export_pending(session: Session) -> tuple[list[dict[str, Any]], Callable[[l
     return rows, written
 
 
-register_appender(Appender(key=_PENDING, write=_write_pending, argument="audit_rows", export=_export_pending))
+AUDIT_LOG = Appender(key=_PENDING, write=_write_pending, argument="audit_rows", export=_export_pending)
 
 
-@orm_events.listens_for(Session, "do_orm_execute")
-def _write_before_reading(state: ORMExecuteState) -> None:
+def write_before_reading(state: ORMExecuteState) -> None:
+    """A ``do_orm_execute`` listener (installed by ``gateway.wiring``): a query of the audit table
+    in a transaction that noted rows writes them first, so that it sees them."""
     session = state.session
     if (
         session.info.get(_PENDING)

@@ -12,9 +12,21 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from gateway.auth import repository as clients
+from gateway.auth.caller import Caller
+from gateway.auth.scopes import Scope, held_scopes
+from gateway.auth.service import check_usable
+from gateway.batches import service
 from gateway.batches.parsing import BatchFormat
+from gateway.batches.schemas import BatchAccepted, BatchStatus
+from gateway.context import AppContext
+from gateway.db import session_scope
+from gateway.errors import GatewayError, InvalidInput
+from gateway.identity.commands import detect_encoding
+from gateway.settings import Settings
+from gateway.terminal import progress_bar
+from gateway.wiring import build_context, close_context
 
 _PROBLEM_OUTCOMES = ("rejected", "forbidden", "error")
 
@@ -23,6 +35,56 @@ def _format_of(path: Path, given: str | None) -> BatchFormat:
     if given:
         return BatchFormat(given)
     return BatchFormat.NDJSON if path.suffix.lower() in (".ndjson", ".jsonl") else BatchFormat.CSV
+
+
+def _refuse(console: Console, message: str) -> typer.Exit:
+    """Say why the file or the client is unusable; the command exits 2."""
+    console.print(f"[red]{message}[/red]")
+    return typer.Exit(code=2)
+
+
+def _caller_of(ctx: AppContext, client_id: str, console: Console) -> Caller:
+    """The client the rows are registered as, if it exists, is usable and may submit batches."""
+    with session_scope(ctx.engine) as session:
+        client = clients.get_client(session, client_id)
+        if client is None:
+            raise _refuse(console, f"no such client: {client_id}")
+        try:
+            check_usable(client, ctx.settings)
+        except GatewayError as exc:
+            raise _refuse(console, exc.detail) from None
+        scopes = held_scopes(client.role, client.scopes)
+        caller = Caller.of_client(client, scopes=scopes, acting_user="cli")
+    if Scope.BATCHES_WRITE.value not in scopes:
+        raise _refuse(console, f"client {client_id} does not hold the scope batches:write")
+    return caller
+
+
+def _submit(ctx: AppContext, caller: Caller, file: Path, fmt: BatchFormat, console: Console) -> BatchAccepted:
+    text = file.read_text(encoding=detect_encoding(file), errors="replace")
+    try:
+        return service.submit_batch(ctx.engine, ctx.keyring, caller, text, fmt)
+    except InvalidInput as exc:
+        for error in exc.errors:
+            console.print(f"[red]{error.field}: {error.message}[/red]")
+        raise typer.Exit(code=2) from None
+
+
+def _register(ctx: AppContext, caller: Caller, file: Path, fmt: BatchFormat, results: Path) -> BatchStatus:
+    """Store the file's rows, run them with a progress bar, write the per-row results."""
+    console = Console(stderr=True)
+    accepted = _submit(ctx, caller, file, fmt, console)
+    with progress_bar(console, "registering") as progress:
+        task = progress.add_task("rows", total=accepted.total_rows, completed=accepted.error_rows)
+        service.run_batch(
+            ctx.engine,
+            ctx.services.registry,
+            accepted.id,
+            on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    with session_scope(ctx.engine) as session:
+        results.write_text(service.results_csv(session, caller, accepted.id), encoding="utf-8")
+        return service.batch_status(session, caller, accepted.id)
 
 
 def import_file(
@@ -43,71 +105,17 @@ def import_file(
     Exits 0 when every row was registered (issued, existing or sent to review), 1 when some rows
     were rejected, refused or failed (see the results), 2 when the file or the client is unusable.
     """
-    from gateway.app import build_context, close_context
-    from gateway.auth import repository as clients
-    from gateway.auth.caller import Caller
-    from gateway.auth.scopes import Scope, held_scopes
-    from gateway.auth.service import check_usable
-    from gateway.batches import service
-    from gateway.db import session_scope
-    from gateway.errors import GatewayError, InvalidInput
-    from gateway.identity.commands import detect_encoding
-    from gateway.settings import Settings
-
     console = Console(stderr=True)
     if not file.is_file():
-        console.print(f"[red]no such file:[/red] {file}")
-        raise typer.Exit(code=2)
+        raise _refuse(console, f"no such file: {file}")
     if file_format not in (None, "csv", "ndjson"):
-        console.print("[red]--format must be csv or ndjson[/red]")
-        raise typer.Exit(code=2)
+        raise _refuse(console, "--format must be csv or ndjson")
     results_path = out or file.with_suffix(".results.csv")
-    settings = Settings()
-    ctx = build_context(settings)
+    ctx = build_context(Settings())
     try:
-        with session_scope(ctx.engine) as session:
-            client = clients.get_client(session, client_id)
-            if client is None:
-                console.print(f"[red]no such client:[/red] {client_id}")
-                raise typer.Exit(code=2)
-            try:
-                check_usable(client, settings)
-            except GatewayError as exc:
-                console.print(f"[red]{exc.detail}[/red]")
-                raise typer.Exit(code=2) from None
-            scopes = held_scopes(client.role, client.scopes)
-            caller = Caller.of_client(client, scopes=scopes, acting_user="cli")
-        if Scope.BATCHES_WRITE.value not in scopes:
-            console.print(f"[red]client {client_id} does not hold the scope batches:write[/red]")
-            raise typer.Exit(code=2)
-        text = file.read_text(encoding=detect_encoding(file), errors="replace")
-        try:
-            accepted = service.submit_batch(
-                ctx.engine, ctx.keyring, caller, text, _format_of(file, file_format)
-            )
-        except InvalidInput as exc:
-            for error in exc.errors:
-                console.print(f"[red]{error.field}: {error.message}[/red]")
-            raise typer.Exit(code=2) from None
-        deps = ctx.services["registry"]
-        with Progress(
-            TextColumn("registering"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as progress:
-            task = progress.add_task("rows", total=accepted.total_rows, completed=accepted.error_rows)
-            service.run_batch(
-                ctx.engine,
-                deps,
-                accepted.id,
-                on_progress=lambda done, total: progress.update(task, completed=done, total=total),
-            )
-        with session_scope(ctx.engine) as session:
-            status = service.batch_status(session, caller, accepted.id)
-            results_path.write_text(service.results_csv(session, caller, accepted.id), encoding="utf-8")
+        status = _register(
+            ctx, _caller_of(ctx, client_id, console), file, _format_of(file, file_format), results_path
+        )
     finally:
         close_context(ctx)
     counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(status.counts.items()))

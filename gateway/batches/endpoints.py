@@ -58,9 +58,10 @@ async def submit_batch(request: Request, caller: BatchCaller, ctx: ContextDep) -
     accepted = await run_in_threadpool(
         lambda: service.submit_batch(ctx.engine, ctx.keyring, caller, decode_upload(data), fmt)
     )
-    runner: service.BatchRunner | None = ctx.services.get("batches")
-    if runner is not None and accepted.status != "done":
-        runner.submit(accepted.id)
+    if accepted.status != "done":
+        service.run_in_background(
+            ctx.services.jobs, ctx.engine, ctx.services.registry, accepted.id, settings=ctx.settings
+        )
     return JSONResponse(
         accepted.model_dump(mode="json"), status_code=202, headers={"Location": accepted.status_url}
     )

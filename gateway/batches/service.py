@@ -20,12 +20,9 @@ import csv
 import io
 import json
 import logging
-import os
 import secrets
-import socket
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -45,6 +42,7 @@ from gateway.batches.schemas import BatchAccepted, BatchStatus
 from gateway.clock import as_utc, utcnow
 from gateway.db import session_scope
 from gateway.errors import FieldError, Forbidden, GatewayError, InvalidInput, NotFound
+from gateway.jobs import BackgroundJobs, Lane, lease_is_free, new_lease_owner
 from gateway.keyring import KeyRing
 from gateway.registry import outcomes
 from gateway.registry import service as registry
@@ -275,7 +273,7 @@ def _claim(session: Session, batch_id: str, owner: str, lease_seconds: float) ->
     if batch is None or batch.status == "done":
         return None
     now = utcnow()
-    if batch.lease_until is not None and as_utc(batch.lease_until) > now:
+    if not lease_is_free(batch.lease_until, now):
         return None
     batch.lease_owner = owner
     batch.lease_until = now + timedelta(seconds=lease_seconds)
@@ -378,10 +376,6 @@ def _refuse_remaining(engine: Engine, batch_id: str, owner: str, reason: str, le
     return refused
 
 
-def new_lease_owner() -> str:
-    return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
 def run_batch(
     engine: Engine,
     deps: RegistryDeps,
@@ -445,50 +439,22 @@ def resume_unfinished(engine: Engine, deps: RegistryDeps, **options: Any) -> lis
     return [run_batch(engine, deps, batch_id, **options) for batch_id in batch_ids]
 
 
-class BatchRunner:
-    """Runs batches in background threads of one process; lives in ``ctx.services["batches"]``."""
+def run_in_background(
+    jobs: BackgroundJobs, engine: Engine, deps: RegistryDeps, batch_id: str, settings: Settings | None = None
+) -> Future[RunReport]:
+    """Run a batch on this process's batch threads; it stops after the row in hand when the process
+    closes, and what is left stays queued for the next start."""
+    return jobs.submit(
+        Lane.BATCHES,
+        f"batch {batch_id}",
+        lambda: run_batch(engine, deps, batch_id, should_stop=jobs.should_stop, settings=settings),
+    )
 
-    def __init__(
-        self,
-        engine: Engine,
-        deps: RegistryDeps,
-        *,
-        workers: int = 1,
-        lease_seconds: float = 120.0,
-        chunk_size: int = 200,
-        verify_inline: bool = False,
-        settings: Settings | None = None,
-    ) -> None:
-        self._engine = engine
-        self._deps = deps
-        self._options: dict[str, Any] = {
-            "lease_seconds": lease_seconds,
-            "chunk_size": chunk_size,
-            "verify_inline": verify_inline,
-            "settings": settings,
-        }
-        self._stopping = threading.Event()
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch")
 
-    def _run(self, batch_id: str) -> RunReport:
-        try:
-            return run_batch(
-                self._engine, self._deps, batch_id, should_stop=self._stopping.is_set, **self._options
-            )
-        except Exception:
-            # The lease expires and the batch is resumed later; the thread must not die silently.
-            logger.exception("batch %s stopped by an error; it will be resumed", batch_id)
-            raise
-
-    def submit(self, batch_id: str) -> Future[RunReport]:
-        return self._executor.submit(self._run, batch_id)
-
-    def submit_unfinished(self) -> list[Future[RunReport]]:
-        with session_scope(self._engine) as session:
-            batch_ids = repository.unfinished_batch_ids(session, utcnow())
-        return [self.submit(batch_id) for batch_id in batch_ids]
-
-    def close(self) -> None:
-        """Stop after the row in hand; unstarted batches stay queued for the next start."""
-        self._stopping.set()
-        self._executor.shutdown(wait=True, cancel_futures=True)
+def resume_in_background(
+    jobs: BackgroundJobs, engine: Engine, deps: RegistryDeps, settings: Settings | None = None
+) -> list[Future[RunReport]]:
+    """At start-up: carry on, in the background, with the batches a stopped process left."""
+    with session_scope(engine) as session:
+        batch_ids = repository.unfinished_batch_ids(session, utcnow())
+    return [run_in_background(jobs, engine, deps, batch_id, settings) for batch_id in batch_ids]

@@ -61,7 +61,7 @@ def _refused(request: Request, ctx: AppContext, exc: GatewayError) -> Response:
 
 
 def _registry(ctx: AppContext) -> RegistryDeps:
-    deps: RegistryDeps = ctx.services["registry"]
+    deps: RegistryDeps = ctx.services.registry
     return deps
 
 

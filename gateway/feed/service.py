@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from gateway.auth.jurisdiction import Jurisdiction
 from gateway.clock import as_utc, utcnow
-from gateway.db import Appender, register_appender
+from gateway.db import Appender, note_append
 from gateway.feed.models import ChangeEvent
 from gateway.persons.models import Person
 from gateway.sealing import stored_values
@@ -46,7 +46,9 @@ def append(
 ) -> None:
     """Record a change of ``person`` (as it is now, or holding ``code``) in the caller's transaction."""
     assert person.id is not None
-    session.info.setdefault(_PENDING, []).append(
+    note_append(
+        session,
+        FEED_LOG,
         {
             "occurred_at": utcnow(),
             "type": type,
@@ -56,7 +58,7 @@ def append(
             "region": person.region,
             "school_code": person.school_code,
             "detail": detail,
-        }
+        },
     )
 
 
@@ -82,7 +84,7 @@ def _export_pending(session: Session) -> tuple[list[dict[str, Any]], Callable[[l
     return rows, lambda _result: None
 
 
-register_appender(Appender(key=_PENDING, write=_write_pending, argument="feed_rows", export=_export_pending))
+FEED_LOG = Appender(key=_PENDING, write=_write_pending, argument="feed_rows", export=_export_pending)
 
 
 def read_since(

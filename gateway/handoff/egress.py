@@ -139,7 +139,7 @@ def _invalid(message: str) -> TargetRefused:
 
 @dataclass(frozen=True)
 class TargetPolicy:
-    """The rules a webhook target must meet; lives in ``ctx.services["webhooks"]``."""
+    """The rules a webhook target must meet; lives in ``ctx.services.webhooks``."""
 
     allow_loopback: bool = False
     resolve: Resolver = system_resolver

@@ -30,8 +30,7 @@ from gateway.handoff.disclosure import Disclosure
 from gateway.handoff.egress import TargetPolicy
 from gateway.handoff.schemas import ClaimRequest, TransferApplication, TransferDecision, WebhookRequest
 from gateway.handoff.signing import SIGNATURE_HEADER, canonical_json, sign_detached
-from gateway.handoff.worker import HandoffWorker
-from gateway.registry.service import RegistryDeps
+from gateway.jobs import Lane
 from gateway.schemas import Offset, PlainText, RowId
 
 router = APIRouter(tags=["handoff"])
@@ -40,7 +39,6 @@ HandoffWriter = Annotated[Caller, Depends(require_scope(Scope.HANDOFF_WRITE))]
 HandoffReader = Annotated[Caller, Depends(require_scope(Scope.HANDOFF_READ))]
 FeedReader = Annotated[Caller, Depends(require_scope(Scope.FEED_READ))]
 TransferCaller = Annotated[Caller, Depends(require_scope(Scope.TRANSFERS_WRITE))]
-WORKER = "handoff"
 # Opaque ids of intakes, exports and subscriptions (``in_``, ``ex_``, ``wh_`` + hex).
 OpaqueId = Annotated[PlainText, Path(max_length=40)]
 
@@ -84,18 +82,6 @@ def signed(ctx: AppContext, caller: Caller, data: Any, status_code: int = 200, *
     )
 
 
-def worker(ctx: AppContext) -> HandoffWorker:
-    found = ctx.services.get(WORKER)
-    if not isinstance(found, HandoffWorker):
-        found = ctx.services.setdefault(WORKER, HandoffWorker())
-    return found
-
-
-def _deps(ctx: AppContext) -> RegistryDeps:
-    deps: RegistryDeps = ctx.services["registry"]
-    return deps
-
-
 # --- preschool intake -------------------------------------------------------------------------
 
 
@@ -137,8 +123,10 @@ async def submit_intake(
     intake = await run_in_threadpool(
         lambda: intakes.submit_intake(ctx.engine, ctx.keyring, caller, decode_upload(data), fmt, basis)
     )
-    deps = _deps(ctx)
-    worker(ctx).submit(lambda: intakes.run_intake(ctx.engine, deps, intake.id))
+    deps = ctx.services.registry
+    ctx.services.jobs.submit(
+        Lane.HANDOFF, f"intake {intake.id}", lambda: intakes.run_intake(ctx.engine, deps, intake.id)
+    )
     url = intakes.intake_path(intake.id)
     body = {"id": intake.id, "status": intake.status, "total_rows": intake.total_rows, "status_url": url}
     return signed(ctx, caller, body, 202, Location=url)
@@ -169,7 +157,7 @@ def claim(
     refused claim; 409 ``claim-ambiguous`` when it finds several people inside the jurisdiction."""
     result = claims.claim_student(
         session,
-        _deps(ctx),
+        ctx.services.registry,
         caller,
         claims.ClaimInput(
             code=body.code,
@@ -227,7 +215,11 @@ def start_export(
     session.commit()
     export_id = export.id
     policy = exports.ExportPolicy.from_settings(ctx.settings)
-    worker(ctx).submit(lambda: exports.run_export(ctx.engine, ctx.keyring, policy, export_id))
+    ctx.services.jobs.submit(
+        Lane.HANDOFF,
+        f"export {export_id}",
+        lambda: exports.run_export(ctx.engine, ctx.keyring, policy, export_id),
+    )
     url = exports.export_path(export_id)
     return signed(
         ctx,
@@ -313,7 +305,7 @@ def read_feed(
 
 
 def _target_policy(ctx: AppContext) -> TargetPolicy:
-    policy: TargetPolicy = ctx.services["webhooks"]
+    policy = ctx.services.webhooks
     return policy
 
 

@@ -35,11 +35,10 @@ from gateway.registry.schemas import (
 from gateway.schemas import Offset, PlainText, RowId
 
 router = APIRouter(tags=["registry"])
-VERIFICATION_WAITS = "registry.verification_waits"
 
 
 async def registry_deps(ctx: ContextDep) -> service.RegistryDeps:
-    deps: service.RegistryDeps = ctx.services["registry"]
+    deps: service.RegistryDeps = ctx.services.registry
     return deps
 
 
@@ -89,10 +88,10 @@ async def register(
 
 def verification_waits(ctx: AppContext) -> CapacityLimiter:
     """How many registrations of this process may wait for the external systems at once."""
-    limiter = ctx.services.get(VERIFICATION_WAITS)
-    if not isinstance(limiter, CapacityLimiter):
+    limiter = ctx.services.verification_waits
+    if limiter is None:
         limiter = CapacityLimiter(ctx.settings.registration_verification_waits)
-        ctx.services[VERIFICATION_WAITS] = limiter
+        ctx.services.verification_waits = limiter
     return limiter
 
 

@@ -29,12 +29,14 @@ def progress(
     from gateway.keyring import load_keyring
     from gateway.reports import export, service
     from gateway.settings import Settings
+    from gateway.wiring import install_logs
 
     console = Console(stderr=True)
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     sealing.install_from(load_keyring(settings))  # the report reads code columns
     upgrade_database(settings.resolved_database_url)
+    install_logs()  # the report's reading is audited
     engine = build_engine(settings.resolved_database_url, pool_size=2)
     try:
         with session_scope(engine) as session:

@@ -11,13 +11,12 @@ from fastapi import APIRouter, Depends, Path
 from gateway.auth.caller import Caller
 from gateway.auth.dependencies import ContextDep, SessionDep, require_scope
 from gateway.auth.scopes import Scope
-from gateway.context import AppContext
 from gateway.errors import RateLimited
 from gateway.privacy import disclosed_code, mask_id_numbers
 from gateway.registry.models import StatusEvent
 from gateway.schemas import PlainText
 from gateway.students import service
-from gateway.students.ratelimit import TokenBucketLimiter, retry_after_seconds
+from gateway.students.ratelimit import retry_after_seconds
 from gateway.students.schemas import (
     StatusEventOut,
     StatusEventRequest,
@@ -32,18 +31,8 @@ router = APIRouter(tags=["students"])
 
 StudentsReader = Annotated[Caller, Depends(require_scope(Scope.STUDENTS_READ))]
 StudentsWriter = Annotated[Caller, Depends(require_scope(Scope.STUDENTS_WRITE))]
-Verifier = Annotated[Caller, Depends(require_scope(Scope.VERIFICATIONS_WRITE))]
+VerifyingCaller = Annotated[Caller, Depends(require_scope(Scope.VERIFICATIONS_WRITE))]
 CodePath = Annotated[PlainText, Path(max_length=64)]
-
-# Where the app's one verification limiter lives; a test or the app factory may put its own there.
-VERIFICATION_LIMITER = "students.verification_limiter"
-
-
-def verification_limiter(ctx: AppContext) -> TokenBucketLimiter:
-    limiter = ctx.services.get(VERIFICATION_LIMITER)
-    if not isinstance(limiter, TokenBucketLimiter):
-        limiter = ctx.services.setdefault(VERIFICATION_LIMITER, TokenBucketLimiter())
-    return limiter
 
 
 def _shown(code: str, asked: str) -> str:
@@ -112,10 +101,10 @@ def record_event(
 
 @router.post("/v1/verifications", response_model=VerificationResponse)
 def verify_student(
-    body: VerificationRequest, caller: Verifier, session: SessionDep, ctx: ContextDep
+    body: VerificationRequest, caller: VerifyingCaller, session: SessionDep, ctx: ContextDep
 ) -> VerificationResponse:
     """Whether a code and the demographics given belong together: an outcome and per-field flags."""
-    wait = verification_limiter(ctx).try_acquire(caller.client_id)
+    wait = ctx.services.verification_limiter.try_acquire(caller.client_id)
     if wait > 0:
         retry_after = retry_after_seconds(wait)
         raise RateLimited(f"too many verifications; retry in {retry_after} s", retry_after=retry_after)

@@ -14,6 +14,7 @@ from gateway.audit.models import AuditEvent
 from gateway.batches import service
 from gateway.batches.models import BatchRow
 from gateway.context import AppContext
+from gateway.jobs import BackgroundJobs
 from gateway.persons.models import Person
 from tests.fixtures.api import ApiCaller, register_caller
 from tests.fixtures.batches import CHILDREN, COLUMNS, count, read_results, to_csv
@@ -35,7 +36,7 @@ def _submit(api: TestClient, caller: ApiCaller, text: str, media: str = "text/cs
 
 
 def _run(ctx: AppContext, batch_id: str) -> service.RunReport:
-    return service.run_batch(ctx.engine, ctx.services["registry"], batch_id)
+    return service.run_batch(ctx.engine, ctx.services.registry, batch_id)
 
 
 def _mixed_csv() -> str:
@@ -190,8 +191,7 @@ def test_refusals_of_the_whole_file(
 def test_the_runner_in_the_app_context_works_a_submitted_batch(
     batch_api: TestClient, province: ApiCaller, committed_context: AppContext
 ) -> None:
-    runner = service.BatchRunner(committed_context.engine, committed_context.services["registry"])
-    committed_context.services["batches"] = runner
+    jobs = committed_context.services.jobs = BackgroundJobs()
     try:
         batch_id = _submit(batch_api, province, to_csv(CHILDREN)).json()["id"]
         deadline = time.monotonic() + 60
@@ -201,8 +201,7 @@ def test_the_runner_in_the_app_context_works_a_submitted_batch(
                 break
             time.sleep(0.05)
     finally:
-        runner.close()
-        del committed_context.services["batches"]
+        jobs.close()
     assert status["status"] == "done"
     assert status["counts"] == {"issued": 5}
     assert count(committed_context, Person) == 5

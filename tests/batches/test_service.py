@@ -76,7 +76,7 @@ def _registrations_audited(ctx: AppContext) -> int:
 def test_a_crashed_batch_resumes_and_registers_every_row_exactly_once(
     committed_context: AppContext, batch_id: str
 ) -> None:
-    ctx, deps = committed_context, committed_context.services["registry"]
+    ctx, deps = committed_context, committed_context.services.registry
     first = service.run_batch(ctx.engine, deps, batch_id, stop_after=2)
     assert (first.rows_worked, first.finished) == (2, False)
     done_before = {r.row_number: r.finished_at for r in _rows(ctx, batch_id) if r.status == "done"}
@@ -110,7 +110,7 @@ def test_a_crashed_batch_resumes_and_registers_every_row_exactly_once(
 def test_a_runner_that_loses_its_lease_stops_and_leaves_the_row_to_the_new_holder(
     committed_context: AppContext, batch_id: str
 ) -> None:
-    ctx, deps = committed_context, committed_context.services["registry"]
+    ctx, deps = committed_context, committed_context.services.registry
 
     def steal_after_first_row(done: int, _total: int) -> None:
         if done == 1:
@@ -132,7 +132,7 @@ def test_a_runner_that_loses_its_lease_stops_and_leaves_the_row_to_the_new_holde
 def test_a_disabled_submitters_queued_batch_is_refused_not_run(
     committed_context: AppContext, batch_id: str
 ) -> None:
-    ctx, deps = committed_context, committed_context.services["registry"]
+    ctx, deps = committed_context, committed_context.services.registry
     with session_scope(ctx.engine) as s:
         auth_service.disable_client(s, PROVINCE.client_id)
     report = service.run_batch(ctx.engine, deps, batch_id)
@@ -149,7 +149,7 @@ def test_a_disabled_submitters_queued_batch_is_refused_not_run(
 def test_a_batch_stops_when_its_submitter_is_disabled_mid_run(
     committed_context: AppContext, batch_id: str
 ) -> None:
-    ctx, deps = committed_context, committed_context.services["registry"]
+    ctx, deps = committed_context, committed_context.services.registry
 
     def disable_after_two_rows(done: int, _total: int) -> None:
         if done == 2:
@@ -163,7 +163,7 @@ def test_a_batch_stops_when_its_submitter_is_disabled_mid_run(
 
 
 def test_a_frozen_submitters_batch_is_refused(committed_context: AppContext, batch_id: str) -> None:
-    ctx, deps = committed_context, committed_context.services["registry"]
+    ctx, deps = committed_context, committed_context.services.registry
     idle = utcnow() - timedelta(days=ctx.settings.client_freeze_days + 1)
     with session_scope(ctx.engine) as s:
         s.execute(update(ApiClient).where(col(ApiClient.id) == PROVINCE.client_id).values(last_used_at=idle))
@@ -173,7 +173,7 @@ def test_a_frozen_submitters_batch_is_refused(committed_context: AppContext, bat
 
 
 def test_a_done_batch_is_not_run_again(committed_context: AppContext, batch_id: str) -> None:
-    ctx, deps = committed_context, committed_context.services["registry"]
+    ctx, deps = committed_context, committed_context.services.registry
     assert service.run_batch(ctx.engine, deps, batch_id).finished
     again = service.run_batch(ctx.engine, deps, batch_id)
     assert (again.claimed, again.rows_worked) == (False, 0)
@@ -186,7 +186,7 @@ def test_a_batch_of_only_unreadable_lines_is_done_at_once(committed_context: App
         committed_context.engine, committed_context.keyring, PROVINCE, "{oops\n[]\n", BatchFormat.NDJSON
     )
     assert (accepted.status, accepted.total_rows, accepted.error_rows) == ("done", 2, 2)
-    assert service.resume_unfinished(committed_context.engine, committed_context.services["registry"]) == []
+    assert service.resume_unfinished(committed_context.engine, committed_context.services.registry) == []
 
 
 def _body_of(ctx: AppContext, batch_id: str, row_number: int) -> dict[str, str]:

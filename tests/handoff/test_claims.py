@@ -187,7 +187,7 @@ def test_an_intake_left_behind_is_finished_on_resume(
         Disclosure("handover", "A-1"),
     )
     # Nobody ran it (the process stopped after accepting it); the worker's resume finishes it.
-    assert intakes.resume_intakes(committed_context.engine, committed_context.services["registry"]) == [
+    assert intakes.resume_intakes(committed_context.engine, committed_context.services.registry) == [
         intake.id
     ]
     status = handoff_api.get(f"/v1/handoff/intakes/{intake.id}", headers=preschool.headers).json()

@@ -18,18 +18,11 @@ from gateway.audit.models import AuditEvent
 from gateway.clock import utcnow
 from gateway.context import AppContext
 from gateway.handoff import exports
-from gateway.handoff.endpoints import WORKER
 from gateway.handoff.models import Export
-from gateway.handoff.worker import HandoffWorker
+from gateway.jobs import Lane
 from tests.fixtures.api import ApiCaller
 from tests.fixtures.handoff import BASIS, MakeParty, cohort, hand_over, verified, wait_for
-
-
-class _DeadWorker(HandoffWorker):
-    """The process died right after answering 202: the job it was given never runs."""
-
-    def submit(self, job: Any) -> Any:
-        return None
+from tests.fixtures.jobs import HeldJobs
 
 
 def _preschool_with_cohort(api: TestClient, party: MakeParty, size: int) -> ApiCaller:
@@ -58,7 +51,7 @@ def test_an_export_whose_process_died_is_finished_by_the_next_runner(
     handoff_api: TestClient, party: MakeParty, committed_context: AppContext
 ) -> None:
     preschool = _preschool_with_cohort(handoff_api, party, 4)
-    committed_context.services[WORKER] = _DeadWorker()
+    committed_context.services.jobs = HeldJobs(Lane.HANDOFF)  # the process died after 202
     url = _start(handoff_api, preschool)
     export_id = url.rsplit("/", 1)[-1]
     assert handoff_api.get(url, headers=preschool.headers).status_code == 202
@@ -89,7 +82,7 @@ def test_a_running_export_with_a_live_lease_is_left_to_its_runner(
     handoff_api: TestClient, party: MakeParty, committed_context: AppContext
 ) -> None:
     preschool = _preschool_with_cohort(handoff_api, party, 1)
-    committed_context.services[WORKER] = _DeadWorker()
+    committed_context.services.jobs = HeldJobs(Lane.HANDOFF)  # the process died after 202
     export_id = _start(handoff_api, preschool).rsplit("/", 1)[-1]
     with Session(committed_context.engine) as s:
         row = s.get(Export, export_id)

@@ -42,7 +42,7 @@ def test_notifications_are_signed_thin_and_retried(
         return httpx.Response(next(answers))
 
     engine, keyring = committed_context.engine, committed_context.keyring
-    policy = committed_context.services["webhooks"]
+    policy = committed_context.services.webhooks
     with httpx.Client(transport=httpx.MockTransport(receiver)) as client:
         assert webhooks.enqueue(engine, keyring) == 2
         assert webhooks.enqueue(engine, keyring) == 0  # the cursor moved on
@@ -161,7 +161,7 @@ def test_deliveries_report_an_outcome_class_not_the_answer(
     handoff_api: TestClient, committed_context: AppContext, party: MakeParty, answer: object, outcome: str
 ) -> None:
     subscription_id, preschool = _subscribe_and_hand_over(handoff_api, party, RECEIVER)
-    policy = committed_context.services["webhooks"]
+    policy = committed_context.services.webhooks
     with httpx.Client(transport=httpx.MockTransport(answer)) as client:  # type: ignore[arg-type]
         webhooks.enqueue(committed_context.engine, committed_context.keyring)
         webhooks.deliver_due(committed_context.engine, committed_context.keyring, client, policy)
@@ -196,7 +196,7 @@ def test_a_delivery_goes_to_the_checked_address_with_the_name_as_host(
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    committed_context.services["webhooks"] = TargetPolicy(
+    committed_context.services.webhooks = TargetPolicy(
         allow_loopback=True, resolve=lambda host, port: [ipaddress.ip_address("127.0.0.1")]
     )
     port = server.server_address[1]
@@ -206,7 +206,7 @@ def test_a_delivery_goes_to_the_checked_address_with_the_name_as_host(
         )
         with httpx.Client() as client:
             webhooks.enqueue(committed_context.engine, committed_context.keyring)
-            policy = committed_context.services["webhooks"]
+            policy = committed_context.services.webhooks
             assert (
                 webhooks.deliver_due(committed_context.engine, committed_context.keyring, client, policy) == 1
             )

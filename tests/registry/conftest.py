@@ -8,8 +8,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from gateway.app import attach_services, create_app
+from gateway.app import create_app
 from gateway.context import AppContext
+from gateway.wiring import attach_services
 from mocks.population import Population
 from mocks.server import RunningMocks
 from tests.fixtures.adapters import orchestrator

@@ -177,7 +177,7 @@ def test_no_id_number_is_stored_in_clear(
     assert _ok(api.get("/v1/feed", headers=central.headers))["events"]
     with httpx.Client(transport=httpx.MockTransport(lambda _r: httpx.Response(500))) as client:
         webhooks.enqueue(context.engine, context.keyring)  # unless the app's worker did already
-        webhooks.deliver_due(context.engine, context.keyring, client, context.services["webhooks"])
+        webhooks.deliver_due(context.engine, context.keyring, client, context.services.webhooks)
     deliveries = api.get(f"/v1/webhooks/{subscription['id']}/deliveries", headers=preschool.headers)
     assert _ok(deliveries)["deliveries"]
 

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from gateway.app import attach_services, create_app
+from gateway.app import create_app
 from gateway.context import AppContext
 from gateway.idgen import service as code_service
 from gateway.idgen.models import IssuedCode
@@ -27,6 +27,7 @@ from gateway.matching import generate_population
 from gateway.persons import identifiers
 from gateway.persons.models import Person
 from gateway.registry.models import ProblemRecord, VerificationJob
+from gateway.wiring import attach_services
 from tests.fixtures.adapters import orchestrator
 from tests.fixtures.mocks import known_population, running_mocks
 from tests.fixtures.server import serve_in_thread
@@ -94,7 +95,7 @@ def test_16_clients_2000_overlapping_persons_one_code_each(
             attach_services(committed_context, verifier)
             # The short deadline is not what is under test here; on a loaded machine 2 s can pass
             # while 16 clients queue at the mocks, and the answer is then (rightly) pending.
-            committed_context.services["registry"].verify_deadline = 8.0
+            committed_context.services.registry.verify_deadline = 8.0
         _run(committed_context, tokens_by_province, submissions, results, lock)
     _check(committed_context, results, verification)
 

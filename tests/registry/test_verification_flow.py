@@ -99,7 +99,7 @@ def test_outage_leaves_the_code_temporary_and_the_worker_finishes_later(
     assert answer["outcome"] == "issued" and answer["verification"] == "pending"
     assert answer["code"].startswith("L")
     reset_faults(mocks)
-    deps = verified_context.services["registry"]
+    deps = verified_context.services.registry
     _due_now(verified_context)
     assert verification.work_queue_once(verified_context.engine, deps) == 1
     with Session(verified_context.engine) as s:
@@ -123,7 +123,7 @@ def test_quota_exhaustion_queues_jobs_that_complete_once_quota_returns(
     reset_faults(mocks)
     next_day = orchestrator(mocks)
     deps = service.RegistryDeps(
-        keyring=verified_context.keyring, model=verified_context.services["registry"].model, verifier=next_day
+        keyring=verified_context.keyring, model=verified_context.services.registry.model, verifier=next_day
     )
     _due_now(verified_context)
     assert verification.work_queue_once(verified_context.engine, deps) == 4
@@ -144,12 +144,14 @@ def test_worker_killed_mid_job_loses_no_job(
     mocks.injectors["public_security"].set_plan(FaultPlan(down=True))
     register(api, registry, registration_body(person), "k1")
     reset_faults(mocks)
-    engine, deps = verified_context.engine, verified_context.services["registry"]
+    engine, deps = verified_context.engine, verified_context.services.registry
     _due_now(verified_context)
     # A worker leases the job and dies before finishing it.
     leased = verification.claim_due_jobs(engine, limit=5, lease_seconds=0.5)
     assert len(leased) == 1
-    assert verification.claim_due_jobs(engine, limit=5, lease_seconds=0.5) == []  # leased: nobody else takes it
+    assert (
+        verification.claim_due_jobs(engine, limit=5, lease_seconds=0.5) == []
+    )  # leased: nobody else takes it
     time.sleep(0.6)
     assert verification.work_queue_once(engine, deps) == 1  # the lease ran out: another worker finishes it
     with Session(engine) as s:
@@ -161,7 +163,7 @@ def test_zero_deadline_leaves_verification_to_the_worker(
     api: TestClient, registry: ApiCaller, population: Population, verified_context: AppContext
 ) -> None:
     person = citizens(population)[9]
-    deps = verified_context.services["registry"]
+    deps = verified_context.services.registry
     deps.verify_deadline = 0
     answer = register(api, registry, registration_body(person), "z1")
     assert answer["code"].startswith("L") and answer["verification"] == "pending"
@@ -198,7 +200,7 @@ def test_a_twin_registered_while_the_first_is_being_verified_is_still_found(
     # Both registrations find nobody; the second is written while the first waits for the external
     # systems. The first must decide again after the answer, find the second, and issue nothing.
     person = citizens(population)[11]
-    deps = verified_context.services["registry"]
+    deps = verified_context.services.registry
     inner: list[dict[str, Any]] = []
     deps.verifier = _Interposed(
         deps.verifier, lambda: inner.append(register(api, registry, registration_body(person), "t2"))
@@ -214,7 +216,7 @@ def test_death_while_the_systems_are_asked_leaves_nothing_half_written(
     registry: ApiCaller, population: Population, verified_context: AppContext
 ) -> None:
     person = citizens(population)[12]
-    engine, deps = verified_context.engine, verified_context.services["registry"]
+    engine, deps = verified_context.engine, verified_context.services.registry
     real = deps.verifier
 
     def die() -> None:
@@ -236,7 +238,7 @@ def test_a_verifier_that_breaks_leaves_the_person_queued_for_the_worker(
     api: TestClient, registry: ApiCaller, population: Population, verified_context: AppContext
 ) -> None:
     person = citizens(population)[13]
-    deps = verified_context.services["registry"]
+    deps = verified_context.services.registry
     real = deps.verifier
 
     def broken() -> None:
@@ -268,7 +270,7 @@ def test_a_slow_register_holds_no_request_thread_while_it_is_asked(
     monkeypatch.setattr(verified_context.settings, "request_threads", 1)
     mocks.injectors["public_security"].set_plan(FaultPlan(latency_ms=1500))
     finished: list[str] = []
-    verifier = verified_context.services["registry"].verifier
+    verifier = verified_context.services.registry.verifier
     ask = verifier.verify_identity
 
     def recorded(*args: Any, **kwargs: Any) -> Any:

@@ -12,7 +12,6 @@ from sqlmodel import Session, col, select
 
 from gateway.audit.models import AuditEvent
 from gateway.idgen import service as idgen
-from gateway.students.endpoints import VERIFICATION_LIMITER
 from gateway.students.ratelimit import TokenBucketLimiter
 from tests.fixtures.api import ApiCaller, MakeCaller
 from tests.fixtures.students import Seeded, SeedStudent, merge_into
@@ -205,7 +204,7 @@ def test_each_verification_is_audited_with_its_outcome(
 def test_rate_limit_per_client(
     api: TestClient, make_caller: MakeCaller, partner: ApiCaller, student: Seeded
 ) -> None:
-    api.app.state.ctx.services[VERIFICATION_LIMITER] = TokenBucketLimiter(burst=2, rate_per_second=0.01)  # type: ignore[attr-defined]
+    api.app.state.ctx.services.verification_limiter = TokenBucketLimiter(burst=2, rate_per_second=0.01)  # type: ignore[attr-defined]
     body = {"code": student.code, "name": "张晓明", "birth_date": "2014-03-07"}
     assert [
         api.post("/v1/verifications", json=body, headers=partner.headers).status_code for _ in range(2)
