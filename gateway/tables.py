@@ -11,8 +11,6 @@ from gateway.handoff.models import (
     Admission,
     Export,
     Intake,
-    Transfer,
-    TransferStep,
     WebhookDelivery,
     WebhookSubscription,
 )
@@ -24,9 +22,9 @@ from gateway.registry.models import (
     ProblemPerson,
     ProblemRecord,
     RecordCorrection,
-    StatusEvent,
     VerificationJob,
 )
+from gateway.students.models import StatusEvent, Transfer, TransferStep
 
 metadata = SQLModel.metadata
 

@@ -1,4 +1,5 @@
-"""Tables of the handoff domain: who admitted whom, preschool intakes, bulk exports, transfers.
+"""Tables of the handoff domain: who admitted whom, preschool intakes, bulk exports, webhooks (the
+transfers between provinces are students' rows, in ``gateway.students.models``).
 
 An admission is the fact that gives a registry or school the right to see a student: it claimed
 them (or, for a preschool, handed them over). Nothing here holds an ID number; persons are referred
@@ -79,41 +80,6 @@ class Export(SQLModel, table=True):
         sa_column=Column(DateTime(timezone=True), index=True),
         description="when the files are removed (retention of disclosed personal data)",
     )
-
-
-class Transfer(SQLModel, table=True):
-    """A cross-province transfer through the central platform (workflows.md), one row per case."""
-
-    __tablename__ = "handoff_transfer"
-
-    id: int | None = Field(default=None, primary_key=True)
-    person_id: int = Field(foreign_key="person.id", index=True)
-    state: str = Field(max_length=30, index=True)
-    from_region: str = Field(max_length=6, index=True)
-    from_school: str | None = Field(default=None, max_length=10)
-    to_region: str = Field(max_length=6, index=True)
-    to_school: str = Field(max_length=10)
-    applied_by: str = Field(sa_type=SealedText(100))
-    applied_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    due_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
-    closed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
-    reason: str | None = Field(default=None, sa_type=SealedText(500))
-
-
-class TransferStep(SQLModel, table=True):
-    """One decision on a transfer: who approved or rejected which step, and when."""
-
-    __tablename__ = "handoff_transfer_step"
-
-    id: int | None = Field(default=None, primary_key=True)
-    transfer_id: int = Field(foreign_key="handoff_transfer.id", index=True)
-    from_state: str = Field(max_length=30)
-    to_state: str = Field(max_length=30)
-    decision: str = Field(max_length=20, description="apply, approve, reject or pull")
-    actor: str = Field(sa_type=SealedText(100))
-    role: str = Field(max_length=20)
-    decided_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    note: str | None = Field(default=None, sa_type=SealedText(500))
 
 
 class WebhookSubscription(SQLModel, table=True):

@@ -20,8 +20,8 @@ from gateway.persons import repository as people
 from gateway.persons.models import Person
 from gateway.persons.records import person_to_record
 from gateway.privacy import disclosed_code, mask_id_number
-from gateway.registry.models import StatusEvent
 from gateway.students import repository as students
+from gateway.students.models import StatusEvent
 from gateway.students.statemachine import SchoolStatus, StatusEventType
 
 

@@ -3,7 +3,7 @@ deliveries."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func
@@ -14,19 +14,11 @@ from gateway.handoff.models import (
     Admission,
     Export,
     Intake,
-    Transfer,
-    TransferStep,
     WebhookDelivery,
     WebhookSubscription,
 )
-
-OPEN_TRANSFER_STATES = (
-    "applied",
-    "receiving_approved",
-    "validated",
-    "sending_school_approved",
-    "released",
-)
+from gateway.students.models import Transfer, TransferStep
+from gateway.students.repository import OPEN_TRANSFER_STATES
 
 
 def get_admission(session: Session, client_id: str, person_id: int) -> Admission | None:
@@ -75,24 +67,6 @@ def get_export(session: Session, export_id: str, *, for_update: bool = False) ->
 
 def get_transfer(session: Session, transfer_id: int, *, for_update: bool = False) -> Transfer | None:
     return session.get(Transfer, transfer_id, populate_existing=True, with_for_update=for_update)
-
-
-def open_transfer_holding(session: Session, person_ids: Iterable[int], now: datetime) -> Transfer | None:
-    """The open transfer that locks one of these persons, or None. An application past its deadline
-    (``due_at``) has expired and locks nobody, whether or not its expiry has been recorded yet: this
-    is the one test of the transfer lock, for moves, corrections, merges and new applications."""
-    ids = sorted(set(person_ids))
-    if not ids:
-        return None
-    return session.exec(
-        select(Transfer)
-        .where(
-            col(Transfer.person_id).in_(ids),
-            col(Transfer.state).in_(OPEN_TRANSFER_STATES),
-            col(Transfer.due_at) > now,
-        )
-        .order_by(col(Transfer.id))
-    ).first()
 
 
 def overdue_transfers(

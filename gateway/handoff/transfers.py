@@ -7,8 +7,9 @@ open step can be rejected by whoever would approve it, and by the holder (the si
 held by) at every step. While a transfer is open the student is locked: other moves, identity
 corrections and merges are refused until the transfer completes, is rejected or expires. An
 application still open at its deadline (ten working days, ``workdays``) expires: it locks nothing
-from that moment (``repository.open_transfer_holding``), and the expiry is recorded, audited and the
-lock flag cleared when the transfer is next read or decided, or by the worker.
+from that moment (``gateway.students.repository.open_transfer_holding``), and the expiry is
+recorded, audited and the lock flag cleared when the transfer is next read or decided, or by the
+worker. The transfer rows are students' (``gateway.students.models``); this module is the workflow.
 
 Knowing a code, a name and a birth date is what an application needs, not what it discloses: an
 application whose code or identity does not match is answered exactly as an unknown code, and the
@@ -36,7 +37,7 @@ from gateway.db import advisory_xact_lock, session_scope
 from gateway.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from gateway.handoff import repository
 from gateway.handoff.disclosure import Disclosure, audit_disclosure
-from gateway.handoff.models import Admission, Transfer, TransferStep
+from gateway.handoff.models import Admission
 from gateway.handoff.presentation import build_record
 from gateway.handoff.workdays import add_working_days
 from gateway.identity import InvalidField, normalise_name, parse_date
@@ -47,7 +48,9 @@ from gateway.persons import repository as people
 from gateway.persons.models import Person
 from gateway.persons.records import person_to_record
 from gateway.privacy import disclosed_code
+from gateway.students import repository as students
 from gateway.students import service as student_service
+from gateway.students.models import Transfer, TransferStep
 from gateway.students.schemas import StatusEventRequest
 from gateway.students.statemachine import SchoolStatus, StatusEventType
 from gateway.students.verification import Claim, Outcome, StoredFacts, verify
@@ -297,7 +300,7 @@ def _lock_transferable(session: Session, person: Person, application: Applicatio
         )
     if locked.school_status not in (SchoolStatus.IN_ATTENDANCE.value, SchoolStatus.SUSPENDED.value):
         raise Conflict(f"a student in status {locked.school_status} cannot be transferred")
-    if repository.open_transfer_holding(session, [person.id], utcnow()) is not None:
+    if students.open_transfer_holding(session, [person.id], utcnow()) is not None:
         raise Conflict("this student already has an open transfer")
     return locked
 
@@ -465,7 +468,7 @@ def list_transfers(session: Session, caller: Caller, *, overdue: bool, open_only
     school = jurisdiction.value if jurisdiction.is_school else None
     now = utcnow()
     due = repository.transfers(
-        session, jurisdiction.region_prefix, school, states=repository.OPEN_TRANSFER_STATES, due_before=now
+        session, jurisdiction.region_prefix, school, states=students.OPEN_TRANSFER_STATES, due_before=now
     )
     # In the order of the students' ids, as every writer taking several of their locks does.
     for transfer in sorted(due, key=lambda t: (t.person_id, t.id or 0)):
@@ -475,7 +478,7 @@ def list_transfers(session: Session, caller: Caller, *, overdue: bool, open_only
     if overdue:
         states = (TransferState.EXPIRED.value,)
     elif open_only:
-        states = repository.OPEN_TRANSFER_STATES
+        states = students.OPEN_TRANSFER_STATES
     return repository.transfers(session, jurisdiction.region_prefix, school, states=states, due_before=None)
 
 

@@ -45,7 +45,7 @@ class Person(SQLModel, table=True):
     )
     school_status: str = Field(default="registered", max_length=30, index=True)
     # Mirrors whether a transfer is open; the lock itself is an open transfer not past its deadline
-    # (gateway.handoff.repository.open_transfer_holding), which every check asks.
+    # (gateway.students.repository.open_transfer_holding), which every check asks.
     locked_by_transfer: bool = Field(default=False)
 
 

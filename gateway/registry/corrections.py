@@ -29,7 +29,6 @@ from gateway.clock import utcnow
 from gateway.db import advisory_xact_lock, advisory_xact_locks
 from gateway.errors import Conflict, FieldError, InvalidInput
 from gateway.feed import service as feed
-from gateway.handoff import repository as transfers
 from gateway.identity import RECORD_FIELDS, CanonicalRecord, normalise_record
 from gateway.persons import identifiers
 from gateway.persons import repository as people
@@ -52,6 +51,7 @@ from gateway.registry.service import (
 )
 from gateway.registry.submission import Submission
 from gateway.registry.verification import apply_verdict, verify_now
+from gateway.students import repository as transfers
 from gateway.students.service import find_student
 from gateway.verdicts import Judgement
 

@@ -1,11 +1,12 @@
-"""Tables of the registry's workflow: idempotency, problem records, merges, status events,
-verification jobs and record corrections (the persons themselves are in ``gateway.persons``)."""
+"""Tables of the registry's workflow: idempotency, problem records, merges, verification jobs and
+record corrections (the persons themselves are in ``gateway.persons``, their status events in
+``gateway.students``)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
-from sqlalchemy import Column, Date, DateTime, Index
+from sqlalchemy import Column, DateTime, Index
 from sqlmodel import Field, SQLModel
 
 from gateway.sealing import SealedCode, SealedText
@@ -70,29 +71,6 @@ class Merge(SQLModel, table=True):
     decided_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     undone_by: str | None = Field(default=None, sa_type=SealedText(100))
     undone_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
-
-
-class StatusEvent(SQLModel, table=True):
-    """One status change (学籍异动) of a student."""
-
-    __tablename__ = "status_event"
-
-    id: int | None = Field(default=None, primary_key=True)
-    person_id: int = Field(foreign_key="person.id", index=True)
-    event: str = Field(max_length=30)
-    from_status: str = Field(max_length=30)
-    to_status: str = Field(max_length=30)
-    effective_date: date = Field(sa_column=Column(Date, nullable=False))
-    school_code: str | None = Field(default=None, max_length=10)
-    region: str = Field(max_length=6)
-    to_school_code: str | None = Field(
-        default=None,
-        max_length=10,
-        description="transferred_out: the school the student left for, the only one that may take them in",
-    )
-    recorded_by: str = Field(sa_type=SealedText(100))
-    recorded_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    note: str | None = Field(default=None, sa_type=SealedText(500))
 
 
 class VerificationJob(SQLModel, table=True):

@@ -22,7 +22,6 @@ from gateway.clock import utcnow
 from gateway.db import advisory_xact_lock
 from gateway.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from gateway.feed import service as feed
-from gateway.handoff import repository as transfers
 from gateway.idgen import service as code_service
 from gateway.persons import identifiers
 from gateway.persons import repository as people
@@ -33,6 +32,7 @@ from gateway.registry.models import Merge, ProblemRecord
 from gateway.registry.problems import open_problem, stored_submission
 from gateway.registry.schemas import PersonView, ProblemDetail, ProblemSummary
 from gateway.registry.service import RegistryDeps, attach_document, create_person, scheme_of
+from gateway.students import repository as transfers
 
 Decision = Literal["same_person", "different_persons", "needs_evidence"]
 PROBLEM_TYPES = ("wrong_id", "duplicate_id", "duplicate_no_id", "possible_duplicate", "duplicate_enrolment")

@@ -16,7 +16,8 @@ from sqlmodel import Session, col, select
 
 from gateway.idgen.models import CodeLineage, IssuedCode
 from gateway.persons.models import Person
-from gateway.registry.models import ProblemPerson, ProblemRecord, StatusEvent, VerificationJob
+from gateway.registry.models import ProblemPerson, ProblemRecord, VerificationJob
+from gateway.students.models import StatusEvent
 
 # Lineage reasons that are not promotions (a merge makes an alias, an unmerge restores it).
 NON_PROMOTION_REASONS = ("merge", "unmerge")

@@ -13,9 +13,9 @@ from gateway.auth.dependencies import ContextDep, SessionDep, require_scope
 from gateway.auth.scopes import Scope
 from gateway.errors import RateLimited
 from gateway.privacy import disclosed_code, mask_id_numbers
-from gateway.registry.models import StatusEvent
 from gateway.schemas import PlainText
 from gateway.students import service
+from gateway.students.models import StatusEvent
 from gateway.students.ratelimit import retry_after_seconds
 from gateway.students.schemas import (
     StatusEventOut,

@@ -1,13 +1,22 @@
-"""SQL for status events (the persons merged into a student are found by ``gateway.persons.repository``)."""
+"""SQL for status events and the transfer lock (the persons merged into a student are found by
+``gateway.persons.repository``; the transfer workflow's own queries are ``gateway.handoff.repository``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
 
 from sqlmodel import Session, col, func, select
 
-from gateway.registry.models import StatusEvent
+from gateway.students.models import StatusEvent, Transfer
+
+OPEN_TRANSFER_STATES = (
+    "applied",
+    "receiving_approved",
+    "validated",
+    "sending_school_approved",
+    "released",
+)
 
 
 def add_event(session: Session, event: StatusEvent) -> StatusEvent:
@@ -36,4 +45,22 @@ def latest_departure(session: Session, person_id: int) -> StatusEvent | None:
         .where(StatusEvent.person_id == person_id, StatusEvent.event == "transferred_out")
         .order_by(col(StatusEvent.id).desc())
         .limit(1)
+    ).first()
+
+
+def open_transfer_holding(session: Session, person_ids: Iterable[int], now: datetime) -> Transfer | None:
+    """The open transfer that locks one of these persons, or None. An application past its deadline
+    (``due_at``) has expired and locks nobody, whether or not its expiry has been recorded yet: this
+    is the one test of the transfer lock, for moves, corrections, merges and new applications."""
+    ids = sorted(set(person_ids))
+    if not ids:
+        return None
+    return session.exec(
+        select(Transfer)
+        .where(
+            col(Transfer.person_id).in_(ids),
+            col(Transfer.state).in_(OPEN_TRANSFER_STATES),
+            col(Transfer.due_at) > now,
+        )
+        .order_by(col(Transfer.id))
     ).first()

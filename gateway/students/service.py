@@ -24,7 +24,6 @@ from gateway.clock import utcnow
 from gateway.db import advisory_xact_lock
 from gateway.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from gateway.feed import service as feed
-from gateway.handoff import repository as transfers
 from gateway.identity import InvalidField, canonical_number, is_known_region, normalise_name, parse_date
 from gateway.identity.codes import parse_gender
 from gateway.idgen.service import Resolution, resolve_code
@@ -32,8 +31,8 @@ from gateway.keyring import KeyRing
 from gateway.persons import repository as people
 from gateway.persons.models import Person
 from gateway.persons.records import person_to_record
-from gateway.registry.models import StatusEvent
 from gateway.students import repository
+from gateway.students.models import StatusEvent
 from gateway.students.schemas import StatusEventRequest, VerificationRequest
 from gateway.students.statemachine import (
     DESTINATION_REQUIRED,
@@ -256,7 +255,7 @@ def record_event(
     if (
         not transfer_workflow
         and (moving_to is not None or change.event is StatusEventType.TRANSFERRED_OUT)
-        and transfers.open_transfer_holding(session, [person.id], utcnow()) is not None
+        and repository.open_transfer_holding(session, [person.id], utcnow()) is not None
     ):
         raise Conflict("an open cross-province transfer holds this student; it moves them when it completes")
     try:

@@ -8,8 +8,8 @@ from typing import Any
 from sqlmodel import Session, select
 
 from gateway.context import AppContext
-from gateway.handoff.models import Transfer
 from gateway.persons.models import Person
+from gateway.students.models import Transfer
 from mocks.population import Population
 from tests.fixtures.registrations import citizen
 

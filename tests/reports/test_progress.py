@@ -21,10 +21,11 @@ from gateway.context import AppContext
 from gateway.errors import InvalidInput
 from gateway.idgen.models import CodeLineage, IssuedCode
 from gateway.persons.models import Person
-from gateway.registry.models import ProblemRecord, StatusEvent, VerificationJob
+from gateway.registry.models import ProblemRecord, VerificationJob
 from gateway.reports import service
 from gateway.reports.commands import report_app
 from gateway.reports.endpoints import router
+from gateway.students.models import StatusEvent
 from tests.fixtures.api import register_caller
 
 CST = timezone(timedelta(hours=8))

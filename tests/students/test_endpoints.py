@@ -9,10 +9,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 from gateway.audit.models import AuditEvent
-from gateway.handoff.models import Transfer
 from gateway.idgen import service as idgen
 from gateway.persons.models import Person
-from gateway.registry.models import StatusEvent
+from gateway.students.models import StatusEvent, Transfer
 from tests.fixtures.api import MakeCaller
 from tests.fixtures.students import SeedStudent, merge_into
 
