@@ -1,4 +1,8 @@
-"""Layering: only the HTTP layer knows FastAPI.
+"""Layering: imports run downward only, and only the HTTP layer knows FastAPI.
+
+The import direction (which domain may import which, and that repositories and services never import
+routes or entry points) is written as import-linter contracts in ``pyproject.toml``; the first tests
+here run them, and show on a copy of the tree that a single upward import breaks them.
 
 Services, repositories, models, schemas, domain code and CLI commands take plain values (a
 ``Caller``, a session) and raise ``gateway.errors``; routes, dependencies, the app factory, the error
@@ -10,12 +14,66 @@ checked without being listed.
 from __future__ import annotations
 
 import ast
+import os
+import shutil
+import subprocess
+import sys
 from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
 
-GATEWAY = Path(__file__).resolve().parent.parent / "gateway"
+ROOT = Path(__file__).resolve().parent.parent
+GATEWAY = ROOT / "gateway"
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+
+
+def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    """import-linter's contracts (pyproject.toml under ``root``) checked on the gateway under ``root``."""
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_imports_run_downward_only() -> None:
+    result = _lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Contracts: 3 kept, 0 broken." in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "upward_import", "broken"),
+    [
+        # a lower domain reaching up into a workflow above it
+        (
+            "students/statemachine.py",
+            "from gateway.registry import reviews",
+            "gateway.students is not allowed",
+        ),
+        # a repository reaching up into a service of its own domain
+        ("registry/repository.py", "from gateway.registry import service", "gateway.registry.repository"),
+        # a service reaching up to the composition root
+        ("batches/service.py", "from gateway import wiring", "gateway.batches.service"),
+    ],
+)
+def test_an_upward_import_breaks_the_contracts(
+    tmp_path: Path, module: str, upward_import: str, broken: str
+) -> None:
+    shutil.copytree(GATEWAY, tmp_path / "gateway", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    with (tmp_path / "gateway" / module).open("a", encoding="utf-8") as source:
+        source.write(f"\n{upward_import}  # noqa\n")
+    result = _lint_imports(tmp_path)
+    assert result.returncode != 0
+    assert broken in result.stdout, result.stdout
+
+
 WEB_PACKAGES = ("fastapi", "starlette")
 
 # The HTTP layer (paths relative to gateway/, fnmatch patterns): the only modules that may import
