@@ -238,18 +238,8 @@ def _record_promotion(
     actor: str,
 ) -> None:
     """The lineage entry and the feed event of a promotion from ``old_code`` to ``new_code``."""
-    assert person.id is not None
-    repository.add_lineage(
-        session,
-        CodeLineage(
-            person_id=person.id,
-            old_code=old_code,
-            new_code=new_code,
-            reason=reason,
-            detail=fallback_reason,
-            actor=actor,
-            occurred_at=utcnow(),
-        ),
+    _add_lineage(
+        session, person, old_code, new_code, reason, actor=actor, at=utcnow(), detail=fallback_reason
     )
     feed.append(session, type="code.promoted", person=person, old_code=old_code, detail=reason[:200])
 
@@ -352,6 +342,22 @@ def _restate_code(
     assert code is not None
     code.status = status
     session.add(code)
+    _add_lineage(session, person, old_code, new_code, reason, actor=actor, at=at)
+
+
+def _add_lineage(
+    session: Session,
+    person: Person,
+    old_code: str,
+    new_code: str,
+    reason: str,
+    *,
+    actor: str,
+    at: datetime,
+    detail: str | None = None,
+) -> None:
+    """One entry of the person's code lineage: ``old_code`` became ``new_code``, and why."""
+    assert person.id is not None
     repository.add_lineage(
         session,
         CodeLineage(
@@ -359,6 +365,7 @@ def _restate_code(
             old_code=old_code,
             new_code=new_code,
             reason=reason,
+            detail=detail,
             actor=actor,
             occurred_at=at,
         ),
