@@ -14,12 +14,12 @@ from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any
 
-from sqlalchemy import func, insert
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from gateway.auth.jurisdiction import Jurisdiction
 from gateway.clock import as_utc, utcnow
 from gateway.db import Appender, note_append
+from gateway.feed import repository
 from gateway.feed.models import ChangeEvent
 from gateway.persons.models import Person
 from gateway.sealing import stored_values
@@ -67,9 +67,10 @@ def _write_pending(session: Session) -> None:
     pending: list[dict[str, Any]] | None = session.info.pop(_PENDING, None)
     if not pending:
         return
-    last = session.execute(select(func.max(ChangeEvent.version))).scalar_one_or_none() or 0
-    rows = [{**change, "version": int(last) + n} for n, change in enumerate(pending, start=1)]
-    session.execute(insert(ChangeEvent), rows)
+    last = repository.latest_version(session)
+    repository.insert_events(
+        session, [{**change, "version": last + n} for n, change in enumerate(pending, start=1)]
+    )
 
 
 def _export_pending(session: Session) -> tuple[list[dict[str, Any]], Callable[[list[Any]], None]]:
@@ -92,13 +93,12 @@ def read_since(
 ) -> Sequence[ChangeEvent]:
     """Events after ``since``, oldest first: about persons inside a jurisdiction, or about a set of
     persons wherever they are held (a reader scoped by whom it admitted)."""
-    query = select(ChangeEvent).where(col(ChangeEvent.version) > since)
     if not isinstance(scope, Jurisdiction):
         if not scope:
             return []
-        query = query.where(col(ChangeEvent.person_id).in_(sorted(scope)))
-    elif scope.is_school:
-        query = query.where(ChangeEvent.school_code == scope.value)
-    elif not scope.is_country:
-        query = query.where(col(ChangeEvent.region).startswith(scope.value))
-    return session.exec(query.order_by(col(ChangeEvent.version)).limit(limit)).all()
+        return repository.events_after(session, since, limit, person_ids=sorted(scope))
+    if scope.is_school:
+        return repository.events_after(session, since, limit, school_code=scope.value)
+    if scope.is_country:
+        return repository.events_after(session, since, limit)
+    return repository.events_after(session, since, limit, region_prefix=scope.value)

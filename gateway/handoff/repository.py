@@ -6,10 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func
 from sqlmodel import Session, col, or_, select
 
-from gateway.feed.models import ChangeEvent
 from gateway.handoff.models import (
     Admission,
     Export,
@@ -113,10 +111,6 @@ def steps_of(session: Session, transfer_id: int) -> Sequence[TransferStep]:
     return session.exec(
         select(TransferStep).where(TransferStep.transfer_id == transfer_id).order_by(col(TransferStep.id))
     ).all()
-
-
-def latest_feed_version(session: Session) -> int:
-    return int(session.execute(select(func.max(ChangeEvent.version))).scalar_one_or_none() or 0)
 
 
 def get_subscription(

@@ -36,6 +36,7 @@ from gateway.auth.scopes import Scope
 from gateway.clock import as_utc, utcnow
 from gateway.db import session_scope
 from gateway.errors import FieldError, InvalidInput, NotFound
+from gateway.feed import repository as feed_repository
 from gateway.handoff import repository
 from gateway.handoff.egress import TargetPolicy, TargetRefused, TargetUnresolved
 from gateway.handoff.feed import feed_events
@@ -113,7 +114,7 @@ def subscribe(
     The URL must be https to a host whose every address is public (``gateway.handoff.egress``)."""
     checked = _check_url(policy, url)
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-    since = repository.latest_feed_version(session)
+    since = feed_repository.latest_version(session)
     subscription = WebhookSubscription(
         id=f"wh_{secrets.token_hex(8)}",
         client_id=caller.client_id,

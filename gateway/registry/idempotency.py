@@ -15,16 +15,15 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from gateway.clock import utcnow
 from gateway.db import advisory_xact_lock, session_scope
 from gateway.errors import FieldError, IdempotencyConflict, InvalidInput
-from gateway.registry.models import IdempotencyRecord
+from gateway.registry import repository
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
@@ -55,20 +54,10 @@ def check_key(key: str | None) -> str:
     return key
 
 
-_TABLE = IdempotencyRecord.__table__  # type: ignore[attr-defined]
-
-
-@cache
-def _lookup() -> Any:
-    return select(_TABLE.c.request_hash, _TABLE.c.status_code, _TABLE.c.response_json).where(
-        _TABLE.c.client_id == bindparam("client"), _TABLE.c.key == bindparam("key")
-    )
-
-
 def lookup(session: Session, client_id: str, key: str, digest: str) -> StoredAnswer | None:
     """Lock the key, then return the stored answer (or None); 409 if it answered another body."""
     advisory_xact_lock(session, "idempotency", client_id, key)
-    row = session.connection().execute(_lookup(), {"client": client_id, "key": key}).first()
+    row = repository.stored_answer(session, client_id, key)
     if row is None:
         return None
     if row.request_hash != digest:
@@ -78,8 +67,8 @@ def lookup(session: Session, client_id: str, key: str, digest: str) -> StoredAns
 
 def insert(session: Session, client_id: str, key: str, digest: str, answer: StoredAnswer) -> None:
     """Store the answer to a key that ``lookup`` found unanswered in this transaction (its lock held)."""
-    session.connection().execute(
-        _insert(),
+    repository.insert_answer(
+        session,
         {
             "client_id": client_id,
             "key": key,
@@ -89,11 +78,6 @@ def insert(session: Session, client_id: str, key: str, digest: str, answer: Stor
             "created_at": utcnow(),
         },
     )
-
-
-@cache
-def _insert() -> Any:
-    return _TABLE.insert()
 
 
 @dataclass(frozen=True)

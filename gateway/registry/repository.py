@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, or_
+from sqlalchemy import ColumnElement, Row, bindparam, exists, func, or_
 from sqlmodel import Session, col, select
 
 from gateway.auth.jurisdiction import Jurisdiction
 from gateway.persons.models import Person
 from gateway.persons.repository import insert_returning_id
-from gateway.registry.models import Merge, ProblemPerson, ProblemRecord, RecordCorrection, VerificationJob
+from gateway.registry.models import (
+    IdempotencyRecord,
+    Merge,
+    ProblemPerson,
+    ProblemRecord,
+    RecordCorrection,
+    VerificationJob,
+)
 
 
 def get_problem(session: Session, problem_id: int, *, for_update: bool = False) -> ProblemRecord | None:
@@ -156,3 +164,29 @@ def merge_of_problem(session: Session, problem_id: int) -> Merge | None:
 def add_job(session: Session, job: VerificationJob) -> None:
     """Queue (or record as done) a person's verification: one INSERT, outside the unit of work."""
     job.id = insert_returning_id(session, VerificationJob, job.model_dump(exclude={"id"}))
+
+
+# --- idempotency: one row per answered key (the rules are gateway.registry.idempotency's) ----------
+
+_IDEMPOTENCY = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+
+
+@cache
+def _stored_answer() -> Any:
+    return select(
+        _IDEMPOTENCY.c.request_hash, _IDEMPOTENCY.c.status_code, _IDEMPOTENCY.c.response_json
+    ).where(_IDEMPOTENCY.c.client_id == bindparam("client"), _IDEMPOTENCY.c.key == bindparam("key"))
+
+
+def stored_answer(session: Session, client_id: str, key: str) -> Row[Any] | None:
+    """The answer stored for a client's key: ``request_hash``, ``status_code``, ``response_json``."""
+    return session.connection().execute(_stored_answer(), {"client": client_id, "key": key}).first()
+
+
+@cache
+def _insert_answer() -> Any:
+    return _IDEMPOTENCY.insert()
+
+
+def insert_answer(session: Session, values: dict[str, Any]) -> None:
+    session.connection().execute(_insert_answer(), values)
