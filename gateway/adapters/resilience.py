@@ -268,59 +268,9 @@ class GuardedCaller:
             else min(deadline_seconds, self.settings.deadline)
         )
         deadline = self._clock() + budget
-
-        def one_attempt() -> SourceAnswer:
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                raise DeadlineExceeded(self.source, "deadline spent before the attempt")
-            self.breaker.before_call()
-            if not self._slots.acquire(timeout=remaining):
-                raise DeadlineExceeded(self.source, "no free connection slot before the deadline")
-            try:
-                self.quota.consume()
-                self._count(attempts=1)
-                timeout = min(self.settings.read_timeout, max(deadline - self._clock(), 0.001))
-                try:
-                    result = attempt(timeout)
-                except TechnicalAdapterError:
-                    self._count(technical_failures=1)
-                    self.breaker.record_failure()
-                    raise
-                except QuotaExhausted:
-                    self.breaker.record_success()
-                    self.quota.mark_exhausted()
-                    raise
-                except Exception:
-                    # A logical answer still proves the source is up.
-                    self.breaker.record_success()
-                    raise
-                self.breaker.record_success()
-                return result
-            finally:
-                self._slots.release()
-
-        jitter = wait_random_exponential(multiplier=self.settings.backoff_base, max=self.settings.backoff_max)
-
-        def wait(state: RetryCallState) -> float:
-            pause = jitter(state)
-            failure = state.outcome.exception() if state.outcome else None
-            if isinstance(failure, SourceRateLimited) and failure.retry_after is not None:
-                pause = max(pause, failure.retry_after)
-            return pause
-
-        def stop(state: RetryCallState) -> bool:
-            out_of_attempts = state.attempt_number >= self.settings.max_attempts
-            return out_of_attempts or self._clock() + state.upcoming_sleep >= deadline
-
-        retrying = Retrying(
-            retry=retry_if_exception_type(TechnicalAdapterError),
-            wait=wait,
-            stop=stop,
-            sleep=self._sleep,
-            reraise=False,
-        )
+        retrying = self._retrying(deadline)
         try:
-            result = retrying(one_attempt)
+            result = retrying(lambda: self._one_attempt(attempt, deadline))
         except ContractViolation as exc:
             # An alert, not noise: the source broke its contract. The message never holds an ID number.
             logger.error(
@@ -336,6 +286,61 @@ class GuardedCaller:
             ) from last
         self.cache.put(key, result)
         return result
+
+    def _one_attempt(self, attempt: Attempt, deadline: float) -> SourceAnswer:
+        """One attempt within the deadline: past the breaker, in a connection slot, within the quota."""
+        remaining = deadline - self._clock()
+        if remaining <= 0:
+            raise DeadlineExceeded(self.source, "deadline spent before the attempt")
+        self.breaker.before_call()
+        if not self._slots.acquire(timeout=remaining):
+            raise DeadlineExceeded(self.source, "no free connection slot before the deadline")
+        try:
+            self.quota.consume()
+            self._count(attempts=1)
+            timeout = min(self.settings.read_timeout, max(deadline - self._clock(), 0.001))
+            try:
+                result = attempt(timeout)
+            except TechnicalAdapterError:
+                self._count(technical_failures=1)
+                self.breaker.record_failure()
+                raise
+            except QuotaExhausted:
+                self.breaker.record_success()
+                self.quota.mark_exhausted()
+                raise
+            except Exception:
+                # A logical answer still proves the source is up.
+                self.breaker.record_success()
+                raise
+            self.breaker.record_success()
+            return result
+        finally:
+            self._slots.release()
+
+    def _retrying(self, deadline: float) -> Retrying:
+        """Retry technical failures with full-jitter backoff (at least a 429's Retry-After), while
+        attempts are left and the next one could start before the deadline."""
+        jitter = wait_random_exponential(multiplier=self.settings.backoff_base, max=self.settings.backoff_max)
+
+        def wait(state: RetryCallState) -> float:
+            pause = jitter(state)
+            failure = state.outcome.exception() if state.outcome else None
+            if isinstance(failure, SourceRateLimited) and failure.retry_after is not None:
+                pause = max(pause, failure.retry_after)
+            return pause
+
+        def stop(state: RetryCallState) -> bool:
+            out_of_attempts = state.attempt_number >= self.settings.max_attempts
+            return out_of_attempts or self._clock() + state.upcoming_sleep >= deadline
+
+        return Retrying(
+            retry=retry_if_exception_type(TechnicalAdapterError),
+            wait=wait,
+            stop=stop,
+            sleep=self._sleep,
+            reraise=False,
+        )
 
 
 class GuardedVerifier(ABC):
