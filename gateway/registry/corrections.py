@@ -186,13 +186,7 @@ def _apply(
     planned: Plan,
     verdict: Judgement | None,
 ) -> StoredAnswer:
-    person = _lock(session, deps, planned)
-    if person.status != "active":
-        raise Conflict("the student was merged while this correction was submitted; submit it again")
-    _refuse_if_locked(session, person)
-    plan = _plan(session, deps, person, request)
-    if plan.digests != planned.digests:
-        raise Conflict("the student's record changed while this correction was submitted; submit again")
+    person, plan = _relock(session, deps, request, planned)
     if plan.corrected != planned.corrected:
         verdict = None  # the systems were asked about another record: the worker asks again
     actor = caller.client_id
@@ -214,19 +208,78 @@ def _apply(
     # attached while the other person holds it, and a duplicate-ID record both sides see masked
     # keeps the conflict in view (no promotion while it is open).
     held_elsewhere = held_by_others
-    session.add(_history(deps, person, plan, request, actor))
-    _replace_document(session, deps, person, plan, actor, attach=not held_elsewhere)
-    store_record(person, plan.corrected, deps.keyring)
-    person.updated_at = utcnow()
-    session.add(person)
-    people.add_blocking_keys(session, person.id, plan.digests)
+    _write_correction(session, deps, person, plan, request, actor, attach=not held_elsewhere)
     body: dict[str, Any] = {
         "outcome": "corrected",
         "code": _shown_code(person, code, plan),
         "changed_fields": list(plan.changed),
+        **_open_follow_ups(session, deps, caller, person, plan, request, hits, held_elsewhere),
     }
+    if plan.warnings:
+        body["warnings"] = plan.warnings
+    if plan.flags:
+        body["flags"] = plan.flags
+    # Noted before any promotion, so a follower reads the correction, then the new code.
+    feed.append(session, type="record.corrected", person=person, detail=" ".join(plan.changed))
     if plan.identity_changed:
-        body["closed_problem_ids"] = _close_wrong_id_problems(session, person, actor, request.reason)
+        body.update(_verify_again(session, deps, person, verdict, actor))
+    _audit(session, caller, person, "corrected")
+    body["code"] = _shown_code(person, code, plan)  # a verified L code was promoted just now
+    return StoredAnswer(200, body)
+
+
+def _relock(
+    session: Session, deps: RegistryDeps, request: CorrectionRequest, planned: Plan
+) -> tuple[Person, Plan]:
+    """The person locked again and the correction planned again: refused if the person was merged,
+    is held by a transfer, or their record changed since the correction was first planned."""
+    person = _lock(session, deps, planned)
+    if person.status != "active":
+        raise Conflict("the student was merged while this correction was submitted; submit it again")
+    _refuse_if_locked(session, person)
+    plan = _plan(session, deps, person, request)
+    if plan.digests != planned.digests:
+        raise Conflict("the student's record changed while this correction was submitted; submit again")
+    return person, plan
+
+
+def _write_correction(
+    session: Session,
+    deps: RegistryDeps,
+    person: Person,
+    plan: Plan,
+    request: CorrectionRequest,
+    actor: str,
+    *,
+    attach: bool,
+) -> None:
+    """The history row, the replaced document (attached unless another person holds it), the
+    corrected record and its blocking keys."""
+    assert person.id is not None
+    session.add(_history(deps, person, plan, request, actor))
+    _replace_document(session, deps, person, plan, actor, attach=attach)
+    store_record(person, plan.corrected, deps.keyring)
+    person.updated_at = utcnow()
+    session.add(person)
+    people.add_blocking_keys(session, person.id, plan.digests)
+
+
+def _open_follow_ups(
+    session: Session,
+    deps: RegistryDeps,
+    caller: Caller,
+    person: Person,
+    plan: Plan,
+    request: CorrectionRequest,
+    hits: list[SearchHit],
+    held_elsewhere: list[int],
+) -> dict[str, Any]:
+    """What a correction closes and opens: wrong-ID records closed when the identity changed, a
+    duplicate-ID record while another person holds the number, a possible duplicate it now matches."""
+    actor = caller.client_id
+    answer: dict[str, Any] = {}
+    if plan.identity_changed:
+        answer["closed_problem_ids"] = _close_wrong_id_problems(session, person, actor, request.reason)
     if held_elsewhere:
         open_problem_about(
             session,
@@ -240,18 +293,8 @@ def _apply(
         )
     duplicate = _open_possible_duplicate(session, deps, person, hits, actor, ours=caller)
     if duplicate is not None:
-        body["problem_id"], body["problem_type"] = duplicate.id, duplicate.type
-    if plan.warnings:
-        body["warnings"] = plan.warnings
-    if plan.flags:
-        body["flags"] = plan.flags
-    # Noted before any promotion, so a follower reads the correction, then the new code.
-    feed.append(session, type="record.corrected", person=person, detail=" ".join(plan.changed))
-    if plan.identity_changed:
-        body.update(_verify_again(session, deps, person, verdict, actor))
-    _audit(session, caller, person, "corrected")
-    body["code"] = _shown_code(person, code, plan)  # a verified L code was promoted just now
-    return StoredAnswer(200, body)
+        answer["problem_id"], answer["problem_type"] = duplicate.id, duplicate.type
+    return answer
 
 
 def _history(
