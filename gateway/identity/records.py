@@ -206,8 +206,8 @@ def normalise_record(
         )
 
 
-def _normalise_record(raw: Mapping[str, object], today: date, require_record_id: bool) -> NormalisedRecord:
-    out = _Collector()
+def _field_values(raw: Mapping[str, object], out: _Collector) -> dict[str, str | None]:
+    """The record's known fields as text; a value that is not text, or too long, is an error."""
     values: dict[str, str | None] = {}
     for key, value in raw.items():
         field = _field_key(key)
@@ -223,6 +223,48 @@ def _normalise_record(raw: Mapping[str, object], today: date, require_record_id:
             )
             continue
         values[field] = text
+    return values
+
+
+def _document_type(values: Mapping[str, str | None], out: _Collector) -> IdType | None:
+    """The document type; none given and no number either is taken as ``none``, with a warning."""
+    id_type_text = values.get("id_type")
+    if (id_type_text is None or not id_type_text.strip()) and not (values.get("id_number") or "").strip():
+        out.warnings.append(
+            FieldIssue("id_type", "missing_id_type", "no id_type and no number: taken as 'none'")
+        )
+        return IdType.NONE
+    return out.run(lambda: parse_id_type(id_type_text))
+
+
+def _document_number(
+    id_type: IdType,
+    number_text: str | None,
+    today: date,
+    stated: tuple[date | None, Gender | None, str | None],
+    out: _Collector,
+    flags: list[str],
+) -> str | None:
+    """The document number checked for its type; where the number itself carries a birth date, a
+    gender or a nationality that disagrees with the one stated (birth date, gender, nationality), a flag."""
+    check = validate_document(id_type, number_text, today=today)
+    if not check.valid:
+        out.errors.append(check.issue or FieldIssue("id_number", "invalid", "the number is not valid"))
+        return None
+    out.warnings.extend(check.warnings)
+    birth_date, gender, nationality = stated
+    if check.birth_date is not None and birth_date is not None and check.birth_date != birth_date:
+        flags.append("id_birth_date_mismatch")
+    if check.gender is not None and gender in (Gender.MALE, Gender.FEMALE) and check.gender != gender:
+        flags.append("id_gender_mismatch")
+    if check.nationality is not None and nationality is not None and check.nationality != nationality:
+        flags.append("id_nationality_mismatch")
+    return check.number or None
+
+
+def _normalise_record(raw: Mapping[str, object], today: date, require_record_id: bool) -> NormalisedRecord:
+    out = _Collector()
+    values = _field_values(raw, out)
     if out.errors:
         return NormalisedRecord(record=None, errors=tuple(out.errors))
 
@@ -235,34 +277,15 @@ def _normalise_record(raw: Mapping[str, object], today: date, require_record_id:
     household_region = out.run(lambda: _parse_region(values.get("household_region"), out.warnings))
     guardian_name = out.run(lambda: _optional_name(values.get("guardian_name"), "guardian_name"))
     school_code = out.run(lambda: _parse_school_code(values.get("school_code")))
-
-    number_text = values.get("id_number")
-    id_type_text = values.get("id_type")
-    id_type: IdType | None
-    if (id_type_text is None or not id_type_text.strip()) and not (number_text or "").strip():
-        id_type = IdType.NONE
-        out.warnings.append(
-            FieldIssue("id_type", "missing_id_type", "no id_type and no number: taken as 'none'")
-        )
-    else:
-        id_type = out.run(lambda: parse_id_type(id_type_text))
-
+    id_type = _document_type(values, out)
     flags: list[str] = []
-    id_number: str | None = None
-    if id_type is not None:
-        check = validate_document(id_type, number_text, today=today)
-        if not check.valid:
-            issue = check.issue
-            out.errors.append(issue or FieldIssue("id_number", "invalid", "the number is not valid"))
-        else:
-            id_number = check.number or None
-            out.warnings.extend(check.warnings)
-            if check.birth_date is not None and birth_date is not None and check.birth_date != birth_date:
-                flags.append("id_birth_date_mismatch")
-            if check.gender is not None and gender in (Gender.MALE, Gender.FEMALE) and check.gender != gender:
-                flags.append("id_gender_mismatch")
-            if check.nationality is not None and nationality is not None and check.nationality != nationality:
-                flags.append("id_nationality_mismatch")
+    id_number = (
+        None
+        if id_type is None
+        else _document_number(
+            id_type, values.get("id_number"), today, (birth_date, gender, nationality), out, flags
+        )
+    )
 
     if out.errors:
         return NormalisedRecord(
