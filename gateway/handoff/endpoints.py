@@ -413,7 +413,7 @@ def decide_transfer(
     decision is then refused (409)."""
     transfers.get_transfer(session, caller, transfer_id)
     session.commit()
-    transfer = transfers.decide(session, caller, transfer_id, body.decision, body.note)
+    transfer = transfers.decide_step(session, caller, transfer_id, body.decision, body.note)
     return signed(ctx, caller, transfers.view(session, caller, transfer))
 
 

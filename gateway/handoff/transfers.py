@@ -334,7 +334,7 @@ def _open_and_mine(transfer: Transfer, caller: Caller, decision: str) -> Transfe
     return state
 
 
-def decide(
+def decide_step(
     session: Session,
     caller: Caller,
     transfer_id: int,
