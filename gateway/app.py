@@ -27,7 +27,8 @@ from gateway.context import AppContext
 from gateway.handoff.endpoints import router as handoff_router
 from gateway.identity.endpoints import router as identity_router
 from gateway.idgen.endpoints import router as codes_router
-from gateway.observability import Metrics, configure_logging, install_request_middleware
+from gateway.logs import configure_logging
+from gateway.observability import Metrics, install_request_middleware
 from gateway.ops.endpoints import router as ops_router
 from gateway.problems import install_error_handlers
 from gateway.registry.endpoints import router as registry_router

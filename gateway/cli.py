@@ -68,7 +68,7 @@ def serve(
 
     from gateway.app import create_app
     from gateway.db import upgrade_database
-    from gateway.observability import configure_logging
+    from gateway.logs import configure_logging
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_json)

@@ -1,93 +1,29 @@
-"""Logs, request ids and metrics.
+"""Request ids, metrics and the request middleware of the HTTP layer.
 
-Logs are JSON lines carrying the request id; a filter masks anything shaped like an ID number in
-every record, whoever logged it. Metrics are prometheus-client counters and histograms per route.
+Every request gets a request id (the caller's, when it is well formed) that log lines and audit rows
+carry (``gateway.logs``); metrics are prometheus-client counters and histograms per route; bodies
+are capped before they are read.
 """
 
 from __future__ import annotations
 
-import contextvars
-import json
 import logging
 import re
 import secrets
-import sys
 import time
-from typing import Any
 
 from fastapi import FastAPI, Request
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.logs import request_id_var
 from gateway.privacy import mask_id_numbers
 from gateway.problems import problem_response
 
 # What a caller's request id may be (else one is generated): it goes into log lines and audit rows,
 # so no spaces, quotes, markup, control or non-ASCII characters, and no more than an audit row holds.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
-request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
-
-
-class MaskIdNumbersFilter(logging.Filter):
-    """Rewrite each record's message with ID-shaped numbers masked, before any handler sees it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a bad format string must not lose the record
-            message = str(record.msg)
-        record.msg = mask_id_numbers(message)
-        record.args = None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = mask_id_numbers(record.exc_text)
-        return True
-
-
-class RequestIdFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get()
-        return True
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        request_id = getattr(record, "request_id", None)
-        if request_id:
-            entry["request_id"] = request_id
-        for key in ("event", "adapter", "status", "path", "method", "duration_ms", "client_id"):
-            if hasattr(record, key):
-                entry[key] = getattr(record, key)
-        if record.exc_text:
-            entry["exception"] = record.exc_text
-        return json.dumps(entry, ensure_ascii=False)
-
-
-def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
-    """Install one stderr handler on the root logger with masking and request ids."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(MaskIdNumbersFilter())
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(
-        JsonFormatter() if json_lines else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
-    )
-    root = logging.getLogger()
-    for existing in list(root.handlers):
-        if getattr(existing, "_gateway", False):
-            root.removeHandler(existing)
-    handler._gateway = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
-    root.setLevel(level)
-    # uvicorn's access log would print query strings; ours carries the route and request id instead.
-    logging.getLogger("uvicorn.access").disabled = True
 
 
 class Metrics:

@@ -28,7 +28,7 @@ from gateway.handoff.exports import ExportPolicy, expire_exports, resume_exports
 from gateway.handoff.intakes import resume_intakes
 from gateway.handoff.transfers import expire_overdue_transfers
 from gateway.handoff.webhooks import dispatch_once
-from gateway.observability import configure_logging
+from gateway.logs import configure_logging
 from gateway.registry.verification import work_queue_once
 from gateway.settings import Settings
 from gateway.wiring import build_context, close_context

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.context import AppContext
-from gateway.observability import configure_logging
+from gateway.logs import configure_logging
 from gateway.privacy import mask_code
 from tests.fixtures.disclosure import assert_not_disclosed
 from tests.fixtures.handoff import (

@@ -8,7 +8,7 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
-from gateway.observability import JsonFormatter, MaskIdNumbersFilter
+from gateway.logs import JsonFormatter, MaskIdNumbersFilter
 from gateway.privacy import mask_id_number, mask_id_numbers
 from tests.fixtures.api import MakeCaller, request_token
 
