@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from gateway.audit import service
 from gateway.audit.models import AuditEvent
-from gateway.db import build_engine, is_postgres, session_scope
+from gateway.db import Appender, build_engine, is_postgres, note_append, session_scope
 
 
 def _write_some(session: Session, n: int = 5) -> list[AuditEvent]:
@@ -141,3 +141,13 @@ def test_the_chain_written_at_commit_verifies_with_any_text(fresh_db_url: str) -
     engine.dispose()
     assert report.ok and report.rows_checked == 13
     assert refs[4:9] == [f'G1{i} 王子涵 ‘引号’ \\ "quote"' for i in range(4)] + ["after"]
+
+
+def test_a_note_for_a_log_that_is_not_installed_is_refused_rather_than_lost() -> None:
+    # Installed logs are written at commit; a log nobody installed would drop its notes silently.
+    stray = Appender(
+        key="tests.stray-log", write=lambda session: None, argument="audit_rows", export=lambda s: ([], print)
+    )
+    with Session() as session, pytest.raises(RuntimeError, match="not installed"):
+        note_append(session, stray, {"action": "student.read"})
+    assert "tests.stray-log" not in session.info
