@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, event
+from sqlalchemy import event
 from sqlmodel import Session
 
 from gateway import sealing
@@ -58,12 +58,6 @@ def install_logs() -> None:
     install_append_logs(audit.AUDIT_LOG, feed.FEED_LOG)
     if not event.contains(Session, "do_orm_execute", audit.write_before_reading):
         event.listen(Session, "do_orm_execute", audit.write_before_reading)
-
-
-def open_engine(settings: Settings) -> Engine:
-    """The engine of the configured database, with the logs installed (command-line tools)."""
-    install_logs()
-    return build_engine(settings.resolved_database_url, pool_size=settings.database_pool_size)
 
 
 def build_verifier(settings: Settings, keyring: KeyRing) -> VerificationOrchestrator | None:
