@@ -360,7 +360,7 @@ class GuardedCaller:
         limits = limits or LocalLimits()
         self.quota = limits.quota(source, settings.daily_quota)
         self.cache = PositiveAnswerCache(hmac_key, settings.cache_ttl, settings.cache_size, clock)
-        self._slots = limits.slots(source, settings.max_concurrency)
+        self.slots = limits.slots(source, settings.max_concurrency)
         self._stats_lock = threading.Lock()
         self.stats = CallStats()
         self.observer: GuardObserver = _Unobserved()
@@ -428,7 +428,7 @@ class GuardedCaller:
             raise DeadlineExceeded(self.source, "deadline spent before the attempt")
         self.breaker.before_call()
         try:
-            release = self._slots.acquire(remaining)
+            release = self.slots.acquire(remaining)
         except BaseException:
             self.breaker.abandon_trial()
             raise
