@@ -248,7 +248,7 @@ class LocalLimits:
 
 
 class GuardObserver(Protocol):
-    """Told what the guard does, for metrics (`gateway.adapters.metrics.AdapterMetrics`)."""
+    """Told what the guard does, for metrics (`gateway.observability.AdapterMetrics`)."""
 
     def call_finished(self, source: Source, outcome: str, seconds: float) -> None: ...
 
