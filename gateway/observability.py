@@ -1,8 +1,8 @@
 """Request ids, metrics and the request middleware of the HTTP layer.
 
 Every request gets a request id (the caller's, when it is well formed) that log lines and audit rows
-carry (``gateway.logs``); metrics are prometheus-client counters and histograms per route; bodies
-are capped before they are read.
+carry (``gateway.logs``); metrics are prometheus-client counters and histograms per route, and per
+verification source (``AdapterMetrics``); bodies are capped before they are read.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ import secrets
 import time
 
 from fastapi import FastAPI, Request
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.adapters.base import Source
+from gateway.adapters.resilience import BreakerState
 from gateway.logs import request_id_var
 from gateway.privacy import mask_id_numbers
 from gateway.problems import problem_response
@@ -44,6 +46,56 @@ class Metrics:
             registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        self.adapters = AdapterMetrics(self.registry)
+
+
+class AdapterMetrics:
+    """What an operator watches of the verification sources, per source: calls by outcome, their
+    latency, the breaker's state and the day's quota used. The adapters' guards report here
+    (``GuardObserver``); nothing about the query is ever a label.
+
+    The breaker is this process's own (docs/adr/010-shared-adapter-limits.md), so is its gauge; the
+    quota used is the deployment's count on PostgreSQL, this process's on SQLite, as of the last
+    call this process made."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.calls = Counter(
+            "gateway_adapter_calls_total",
+            "Verification calls per source by outcome (found, not_found, cached or the error's kind)",
+            ["source", "outcome"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "gateway_adapter_call_duration_seconds",
+            "Latency of verification calls not answered from the cache, retries and waits included",
+            ["source"],
+            registry=registry,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30),
+        )
+        self.breaker = Gauge(
+            "gateway_adapter_breaker_state",
+            "1 for the circuit breaker's current state per source (closed, open, half_open), else 0",
+            ["source", "state"],
+            registry=registry,
+        )
+        self.quota = Gauge(
+            "gateway_adapter_quota_used",
+            "Calls counted today (Beijing time) against the source's daily quota",
+            ["source"],
+            registry=registry,
+        )
+
+    def call_finished(self, source: Source, outcome: str, seconds: float) -> None:
+        self.calls.labels(source.value, outcome).inc()
+        if outcome != "cached":
+            self.latency.labels(source.value).observe(seconds)
+
+    def breaker_state(self, source: Source, state: BreakerState) -> None:
+        for each in BreakerState:
+            self.breaker.labels(source.value, each.value).set(1 if each is state else 0)
+
+    def quota_used(self, source: Source, used: int) -> None:
+        self.quota.labels(source.value).set(used)
 
 
 _access_log = logging.getLogger("gateway.access")

@@ -15,6 +15,7 @@ from gateway.handoff.models import (
     WebhookSubscription,
 )
 from gateway.idgen.models import CodeLineage, CodeSequence, IssuedCode
+from gateway.limits.models import AdapterQuota
 from gateway.persons.models import BlockingKey, Person, PersonIdentifier
 from gateway.registry.models import (
     IdempotencyRecord,
@@ -29,6 +30,7 @@ from gateway.students.models import StatusEvent, Transfer, TransferStep
 metadata = SQLModel.metadata
 
 __all__ = [
+    "AdapterQuota",
     "Admission",
     "ApiClient",
     "AuditEvent",

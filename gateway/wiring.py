@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from gateway import sealing
@@ -61,11 +62,30 @@ def install_logs() -> None:
 
 
 def build_verifier(settings: Settings, keyring: KeyRing) -> VerificationOrchestrator | None:
+    """The orchestrator of the enabled adapters. On PostgreSQL their daily quotas and calls in flight
+    are shared by every process of the deployment (``gateway.limits``, on a small pool of its own: one
+    connection per call in flight); on SQLite, a single process, they are this process's own."""
     if not settings.verification_enabled:
         return None
     from gateway.adapters.orchestrator import build_orchestrator
 
-    return build_orchestrator(settings.adapters, hmac_key=keyring.hmac_key)
+    url = settings.resolved_database_url
+    if make_url(url).get_backend_name() != "postgresql":
+        return build_orchestrator(settings.adapters, hmac_key=keyring.hmac_key)
+    from gateway.limits.service import SharedLimits
+
+    adapters = settings.adapters
+    slots = sum(
+        slot.max_concurrency
+        for slot in (
+            adapters.public_security,
+            adapters.exit_entry,
+            adapters.household,
+            adapters.social_security,
+        )
+    )
+    limits = SharedLimits(build_engine(url, pool_size=slots + 2))
+    return build_orchestrator(adapters, hmac_key=keyring.hmac_key, limits=limits)
 
 
 def attach_services(ctx: AppContext, verifier: VerificationOrchestrator | None) -> AppContext:

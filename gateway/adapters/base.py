@@ -9,7 +9,8 @@ leaves `gateway/adapters/`. Failures fall into the error tree below; the split d
     │   └── SourceRateLimited            429; carries Retry-After
     ├── SourceUnavailable          the call gave up: breaker open, deadline spent, retries exhausted
     │   ├── CircuitOpen
-    │   └── DeadlineExceeded
+    │   ├── DeadlineExceeded
+    │   └── LimitsUnavailable      the shared quota or slots could not be checked (our database)
     └── LogicalAdapterError        never retried
         ├── QuotaExhausted         the subscriber's daily quota is spent
         ├── ContractViolation      a malformed or schema-violating reply
@@ -155,6 +156,11 @@ class CircuitOpen(SourceUnavailable):
 
 class DeadlineExceeded(SourceUnavailable):
     """The overall deadline ran out before an answer."""
+
+
+class LimitsUnavailable(SourceUnavailable):
+    """The limits shared by the gateway's processes (quota, calls in flight) could not be checked, as
+    our own database did not answer: the call is not made, rather than made past the agreed limits."""
 
 
 class RetriesExhausted(SourceUnavailable):

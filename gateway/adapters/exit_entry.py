@@ -18,7 +18,7 @@ from gateway.adapters.base import (
     VerifiedField,
 )
 from gateway.adapters.contracts import EXIT_ENTRY_NS, wsdl_path, xml_contract
-from gateway.adapters.resilience import GuardedVerifier
+from gateway.adapters.resilience import AdapterLimits, GuardedVerifier
 from gateway.adapters.settings import AdapterSettings
 from gateway.adapters.soap import SoapClient
 
@@ -41,9 +41,11 @@ class ExitEntryVerifier(GuardedVerifier):
     SOURCE = Source.EXIT_ENTRY
     REFUSAL = "cannot verify a {id_type} document without a birth date"
 
-    def __init__(self, settings: AdapterSettings, *, hmac_key: bytes) -> None:
+    def __init__(
+        self, settings: AdapterSettings, *, hmac_key: bytes, limits: AdapterLimits | None = None
+    ) -> None:
         self._settings = settings
-        super().__init__(settings, hmac_key=hmac_key)
+        super().__init__(settings, hmac_key=hmac_key, limits=limits)
         self._soap = SoapClient(
             Source.EXIT_ENTRY,
             wsdl=wsdl_path("exit_entry", "exit_entry.wsdl"),

@@ -19,7 +19,7 @@ from gateway.adapters.base import (
     VerificationQuery,
     VerifiedField,
 )
-from gateway.adapters.resilience import GuardedVerifier
+from gateway.adapters.resilience import AdapterLimits, GuardedVerifier
 from gateway.adapters.rest import RestClient
 from gateway.adapters.settings import AdapterSettings
 
@@ -38,8 +38,10 @@ class HouseholdVerifier(GuardedVerifier):
     SOURCE = Source.HOUSEHOLD
     REFUSAL = "needs a citizen ID number, or a guardian's and a birth date"
 
-    def __init__(self, settings: AdapterSettings, *, hmac_key: bytes) -> None:
-        super().__init__(settings, hmac_key=hmac_key)
+    def __init__(
+        self, settings: AdapterSettings, *, hmac_key: bytes, limits: AdapterLimits | None = None
+    ) -> None:
+        super().__init__(settings, hmac_key=hmac_key, limits=limits)
         self._rest = RestClient(Source.HOUSEHOLD, system="household", settings=settings)
 
     def supports(self, query: VerificationQuery) -> bool:

@@ -35,6 +35,7 @@ from gateway.adapters.exit_entry import SUPPORTED_ID_TYPES as EXIT_ENTRY_ID_TYPE
 from gateway.adapters.exit_entry import ExitEntryVerifier
 from gateway.adapters.household import HouseholdVerifier
 from gateway.adapters.public_security import PublicSecurityVerifier
+from gateway.adapters.resilience import AdapterLimits, GuardedVerifier, GuardObserver, LocalLimits
 from gateway.adapters.settings import AdapterSettings, AdaptersSettings, Implementation
 from gateway.adapters.social_security import SocialSecurityVerifier
 from gateway.identity import CITIZEN_ID_TYPES
@@ -165,10 +166,15 @@ class VerificationOrchestrator:
     """Asks the right sources about a record, in parallel, within one deadline, and combines them."""
 
     def __init__(
-        self, verifiers: Mapping[Source, IdentityVerifier], *, deadline_seconds: float = 15.0
+        self,
+        verifiers: Mapping[Source, IdentityVerifier],
+        *,
+        deadline_seconds: float = 15.0,
+        limits: AdapterLimits | None = None,
     ) -> None:
         self._verifiers = dict(verifiers)
         self._deadline = deadline_seconds
+        self._limits = limits or LocalLimits()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="verify")
 
     @property
@@ -222,25 +228,41 @@ class VerificationOrchestrator:
         verifier = self._verifiers[source]
         return lambda: verifier.verify(query, deadline_seconds=deadline)
 
+    def report_to(self, observer: GuardObserver) -> None:
+        """Tell `observer` (the process's metrics) what every adapter's guard does from now on."""
+        for verifier in self._verifiers.values():
+            if isinstance(verifier, GuardedVerifier):
+                verifier.guard.observer = observer
+
     def close(self) -> None:
-        """Stop the worker threads and close every adapter's connections."""
+        """Stop the worker threads and close every adapter's connections and the limits'."""
         self._pool.shutdown(wait=True)
         for verifier in self._verifiers.values():
             verifier.close()
+        self._limits.close()
 
 
-def build_verifiers(settings: AdaptersSettings, *, hmac_key: bytes) -> dict[Source, IdentityVerifier]:
-    """One adapter per enabled source, as the settings choose; built once at start-up."""
+def build_verifiers(
+    settings: AdaptersSettings, *, hmac_key: bytes, limits: AdapterLimits | None = None
+) -> dict[Source, IdentityVerifier]:
+    """One adapter per enabled source, as the settings choose; built once at start-up. `limits` holds
+    each source's quota and calls in flight (in this process when not given)."""
     builders: dict[tuple[Source, Implementation], Callable[[AdapterSettings], IdentityVerifier]] = {
         (Source.PUBLIC_SECURITY, Implementation.NCIIC_SOAP): lambda s: PublicSecurityVerifier(
-            s, hmac_key=hmac_key, place_code=settings.place_code, business_type=settings.business_type
+            s,
+            hmac_key=hmac_key,
+            place_code=settings.place_code,
+            business_type=settings.business_type,
+            limits=limits,
         ),
         (Source.EXIT_ENTRY, Implementation.EXIT_ENTRY_SOAP): lambda s: ExitEntryVerifier(
-            s, hmac_key=hmac_key
+            s, hmac_key=hmac_key, limits=limits
         ),
-        (Source.HOUSEHOLD, Implementation.HOUSEHOLD_REST): lambda s: HouseholdVerifier(s, hmac_key=hmac_key),
+        (Source.HOUSEHOLD, Implementation.HOUSEHOLD_REST): lambda s: HouseholdVerifier(
+            s, hmac_key=hmac_key, limits=limits
+        ),
         (Source.SOCIAL_SECURITY, Implementation.SOCIAL_SECURITY_REST): lambda s: SocialSecurityVerifier(
-            s, hmac_key=hmac_key
+            s, hmac_key=hmac_key, limits=limits
         ),
     }
     slots = {
@@ -260,8 +282,13 @@ def build_verifiers(settings: AdaptersSettings, *, hmac_key: bytes) -> dict[Sour
     return verifiers
 
 
-def build_orchestrator(settings: AdaptersSettings, *, hmac_key: bytes) -> VerificationOrchestrator:
-    """The orchestrator over every enabled adapter (the app's lifespan builds one and closes it)."""
+def build_orchestrator(
+    settings: AdaptersSettings, *, hmac_key: bytes, limits: AdapterLimits | None = None
+) -> VerificationOrchestrator:
+    """The orchestrator over every enabled adapter (the app's lifespan builds one and closes it, and
+    the limits with it)."""
     return VerificationOrchestrator(
-        build_verifiers(settings, hmac_key=hmac_key), deadline_seconds=settings.verification_deadline
+        build_verifiers(settings, hmac_key=hmac_key, limits=limits),
+        deadline_seconds=settings.verification_deadline,
+        limits=limits,
     )

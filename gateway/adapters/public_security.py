@@ -27,7 +27,7 @@ from gateway.adapters.base import (
     VerifiedField,
 )
 from gateway.adapters.contracts import NCIIC_NS, ContractError, parse_xml, wsdl_path, xml_contract
-from gateway.adapters.resilience import GuardedVerifier
+from gateway.adapters.resilience import AdapterLimits, GuardedVerifier
 from gateway.adapters.settings import AdapterSettings
 from gateway.adapters.soap import SoapClient
 
@@ -72,11 +72,12 @@ class PublicSecurityVerifier(GuardedVerifier):
         hmac_key: bytes,
         place_code: str = "100000",
         business_type: str = "学籍核验",
+        limits: AdapterLimits | None = None,
     ) -> None:
         self._settings = settings
         self._place_code = place_code
         self._business_type = business_type
-        super().__init__(settings, hmac_key=hmac_key)
+        super().__init__(settings, hmac_key=hmac_key, limits=limits)
         self._soap = SoapClient(
             Source.PUBLIC_SECURITY,
             wsdl=wsdl_path("public_security", "nciic.wsdl"),

@@ -3,10 +3,11 @@
 `GuardedCaller` wraps one adapter's raw attempt function. Technical errors are retried with tenacity's
 full-jitter exponential backoff (honouring Retry-After) while the overall deadline allows; logical
 errors never are. A circuit breaker fails fast after a burst of technical failures and lets one trial
-call through after its reset timeout. A semaphore bounds calls in flight. Positive answers are cached
-for a TTL under an HMAC of the query, so the cache never holds a raw ID number as a key. A local quota
-counter refuses calls once the day's allowance is spent (per process: across replicas the source's own
-quota-exhausted answer is what counts, and it is honoured until the end of the day too).
+call through after its reset timeout. Calls in flight are bounded and the day's calls counted by the
+limits the guard is given (`AdapterLimits`): in process by default (a semaphore and a counter), shared
+by every gateway process when the limits live in the database (`gateway.limits`, PostgreSQL). Positive
+answers are cached for a TTL under an HMAC of the query, so the cache never holds a raw ID number as a
+key. A source's own quota-exhausted answer is honoured until the end of the day too.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from cachetools import TTLCache
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, wait_random_exponential
 
 from gateway.adapters.base import (
+    AdapterError,
     CircuitOpen,
     ContractViolation,
     DeadlineExceeded,
@@ -101,6 +103,12 @@ class CircuitBreaker:
                     raise CircuitOpen(self._source, "circuit breaker half open, trial call in flight")
                 self._trial_in_flight = True
 
+    def abandon_trial(self) -> None:
+        """The call let through never reached the source (no free slot, quota spent): a half-open
+        breaker lets the next call be its trial instead."""
+        with self._lock:
+            self._trial_in_flight = False
+
     def record_success(self) -> None:
         """The source answered (even with a logical error): it is up."""
         with self._lock:
@@ -124,13 +132,61 @@ class CircuitBreaker:
                 self._trial_in_flight = False
 
 
+class QuotaStore(Protocol):
+    """Where one source's calls of the day are counted (the day of the sources: Beijing time)."""
+
+    @property
+    def used(self) -> int:
+        """Calls counted today."""
+        ...
+
+    def consume(self) -> int:
+        """Count one call and return the calls counted today, or raise `QuotaExhausted`."""
+        ...
+
+    def mark_exhausted(self) -> None:
+        """The source said the quota is spent: refuse further calls until the day rolls over."""
+        ...
+
+
+Release = Callable[[], None]
+
+
+class SlotStore(Protocol):
+    """The calls in flight to one source, bounded."""
+
+    def acquire(self, timeout: float) -> Release | None:
+        """Take a slot, waiting at most `timeout` seconds; the function that gives it back, or None
+        when no slot freed up in time."""
+        ...
+
+
+class AdapterLimits(Protocol):
+    """Builds each source's quota and slots; in process (`LocalLimits`) or shared by every process
+    of a deployment (`gateway.limits`)."""
+
+    def quota(self, source: Source, limit: int | None) -> QuotaStore: ...
+
+    def slots(self, source: Source, cap: int) -> SlotStore: ...
+
+    def close(self) -> None:
+        """Release what the limits hold (connections)."""
+        ...
+
+
+def china_today() -> date:
+    """Today at the sources, whose quotas reset at midnight Beijing time."""
+    return datetime.now(CHINA_TZ).date()
+
+
 class DailyQuota:
-    """Calls left today at one source; thread safe. `limit=None` counts without refusing."""
+    """Calls left today at one source, in this process; thread safe. `limit=None` counts without
+    refusing."""
 
     def __init__(self, source: Source, limit: int | None, today: Callable[[], date] | None = None) -> None:
         self._source = source
         self._limit = limit
-        self._today = today or (lambda: datetime.now(CHINA_TZ).date())
+        self._today = today or china_today
         self._lock = threading.Lock()
         self._day = self._today()
         self._used = 0
@@ -148,7 +204,7 @@ class DailyQuota:
             self._roll()
             return self._used
 
-    def consume(self) -> None:
+    def consume(self) -> int:
         """Count one call, or raise `QuotaExhausted` when the day's allowance is spent."""
         with self._lock:
             self._roll()
@@ -157,12 +213,72 @@ class DailyQuota:
             if self._limit is not None and self._used >= self._limit:
                 raise QuotaExhausted(self._source, f"daily quota of {self._limit} calls spent")
             self._used += 1
+            return self._used
 
     def mark_exhausted(self) -> None:
         """The source said the quota is spent: refuse further calls until the day rolls over."""
         with self._lock:
             self._roll()
             self._exhausted_by_source = True
+
+
+class LocalSlots:
+    """Calls in flight to one source from this process, bounded by a semaphore."""
+
+    def __init__(self, cap: int) -> None:
+        self._semaphore = threading.BoundedSemaphore(cap)
+
+    def acquire(self, timeout: float) -> Release | None:
+        if not self._semaphore.acquire(timeout=max(timeout, 0.0)):
+            return None
+        return self._semaphore.release
+
+
+class LocalLimits:
+    """Limits of one process (SQLite, a single gateway, tests): what each guard counts is its own."""
+
+    def quota(self, source: Source, limit: int | None) -> QuotaStore:
+        return DailyQuota(source, limit)
+
+    def slots(self, source: Source, cap: int) -> SlotStore:
+        return LocalSlots(cap)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class GuardObserver(Protocol):
+    """Told what the guard does, for metrics (`gateway.observability.AdapterMetrics`)."""
+
+    def call_finished(self, source: Source, outcome: str, seconds: float) -> None: ...
+
+    def breaker_state(self, source: Source, state: BreakerState) -> None: ...
+
+    def quota_used(self, source: Source, used: int) -> None: ...
+
+
+class _Unobserved:
+    def call_finished(self, source: Source, outcome: str, seconds: float) -> None:
+        pass
+
+    def breaker_state(self, source: Source, state: BreakerState) -> None:
+        pass
+
+    def quota_used(self, source: Source, used: int) -> None:
+        pass
+
+
+def call_outcome(result: SourceAnswer | BaseException) -> str:
+    """The outcome label of one guarded call: `found`, `not_found`, `cached`, or the error's kind
+    (`quota_exhausted`, `circuit_open`, ...); never anything from the query."""
+    if isinstance(result, SourceAnswer):
+        if result.from_cache:
+            return "cached"
+        return "found" if result.found else "not_found"
+    if isinstance(result, AdapterError):
+        name = type(result).__name__
+        return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+    return "error"
 
 
 class PositiveAnswerCache:
@@ -230,6 +346,7 @@ class GuardedCaller:
         settings: AdapterSettings,
         *,
         hmac_key: bytes,
+        limits: AdapterLimits | None = None,
         clock: Clock = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -240,11 +357,13 @@ class GuardedCaller:
         self.breaker = CircuitBreaker(
             source, settings.breaker_failure_threshold, settings.breaker_reset_timeout, clock
         )
-        self.quota = DailyQuota(source, settings.daily_quota)
+        limits = limits or LocalLimits()
+        self.quota = limits.quota(source, settings.daily_quota)
         self.cache = PositiveAnswerCache(hmac_key, settings.cache_ttl, settings.cache_size, clock)
-        self._slots = threading.BoundedSemaphore(settings.max_concurrency)
+        self.slots = limits.slots(source, settings.max_concurrency)
         self._stats_lock = threading.Lock()
         self.stats = CallStats()
+        self.observer: GuardObserver = _Unobserved()
 
     def _count(self, **increments: int) -> None:
         with self._stats_lock:
@@ -255,6 +374,21 @@ class GuardedCaller:
         self, query: VerificationQuery, attempt: Attempt, *, deadline_seconds: float | None = None
     ) -> SourceAnswer:
         """Answer `query` from the cache or by calling `attempt(timeout)` until success or give-up."""
+        started = self._clock()
+        outcome: SourceAnswer | BaseException
+        try:
+            outcome = self._call(query, attempt, deadline_seconds)
+        except BaseException as error:
+            outcome = error
+            raise
+        finally:
+            self.observer.call_finished(self.source, call_outcome(outcome), self._clock() - started)
+            self.observer.breaker_state(self.source, self.breaker.state)
+        return outcome
+
+    def _call(
+        self, query: VerificationQuery, attempt: Attempt, deadline_seconds: float | None
+    ) -> SourceAnswer:
         self._count(calls=1)
         key = self.cache.key_for(self.source, query)
         cached = self.cache.get(key)
@@ -293,10 +427,21 @@ class GuardedCaller:
         if remaining <= 0:
             raise DeadlineExceeded(self.source, "deadline spent before the attempt")
         self.breaker.before_call()
-        if not self._slots.acquire(timeout=remaining):
+        try:
+            release = self.slots.acquire(remaining)
+        except BaseException:
+            self.breaker.abandon_trial()
+            raise
+        if release is None:
+            self.breaker.abandon_trial()
             raise DeadlineExceeded(self.source, "no free connection slot before the deadline")
         try:
-            self.quota.consume()
+            try:
+                used = self.quota.consume()
+            except BaseException:
+                self.breaker.abandon_trial()
+                raise
+            self.observer.quota_used(self.source, used)
             self._count(attempts=1)
             timeout = min(self.settings.read_timeout, max(deadline - self._clock(), 0.001))
             try:
@@ -316,7 +461,7 @@ class GuardedCaller:
             self.breaker.record_success()
             return result
         finally:
-            self._slots.release()
+            release()
 
     def _retrying(self, deadline: float) -> Retrying:
         """Retry technical failures with full-jitter backoff (at least a 429's Retry-After), while
@@ -351,8 +496,10 @@ class GuardedVerifier(ABC):
     SOURCE: ClassVar[Source]
     REFUSAL: ClassVar[str] = "cannot verify a {id_type} document"
 
-    def __init__(self, settings: AdapterSettings, *, hmac_key: bytes) -> None:
-        self.guard = GuardedCaller(self.SOURCE, settings, hmac_key=hmac_key)
+    def __init__(
+        self, settings: AdapterSettings, *, hmac_key: bytes, limits: AdapterLimits | None = None
+    ) -> None:
+        self.guard = GuardedCaller(self.SOURCE, settings, hmac_key=hmac_key, limits=limits)
 
     @property
     def source(self) -> Source:

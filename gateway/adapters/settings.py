@@ -52,13 +52,21 @@ class AdapterSettings(BaseModel):
     breaker_reset_timeout: float = Field(
         default=30.0, gt=0, description="Seconds an open breaker waits before letting one trial call through."
     )
-    max_concurrency: int = Field(default=8, ge=1, description="Calls in flight to this source at once.")
+    max_concurrency: int = Field(
+        default=8,
+        ge=1,
+        description="Calls in flight to this source at once, by every gateway process together "
+        "on PostgreSQL.",
+    )
     cache_ttl: float = Field(
         default=3600.0, ge=0, description="Seconds a positive answer is cached; 0 disables the cache."
     )
     cache_size: int = Field(default=10_000, ge=1, description="Positive answers kept in the cache.")
     daily_quota: int | None = Field(
-        default=None, ge=0, description="Calls allowed per day (Asia/Shanghai); None for no local limit."
+        default=None,
+        ge=0,
+        description="Calls allowed per day (Asia/Shanghai), by every gateway process together on PostgreSQL; "
+        "None for no local limit.",
     )
 
 

@@ -13,7 +13,7 @@ from gateway.adapters.base import (
     VerificationQuery,
     VerifiedField,
 )
-from gateway.adapters.resilience import GuardedVerifier
+from gateway.adapters.resilience import AdapterLimits, GuardedVerifier
 from gateway.adapters.rest import RestClient
 from gateway.adapters.settings import AdapterSettings
 
@@ -31,8 +31,10 @@ class SocialSecurityVerifier(GuardedVerifier):
 
     SOURCE = Source.SOCIAL_SECURITY
 
-    def __init__(self, settings: AdapterSettings, *, hmac_key: bytes) -> None:
-        super().__init__(settings, hmac_key=hmac_key)
+    def __init__(
+        self, settings: AdapterSettings, *, hmac_key: bytes, limits: AdapterLimits | None = None
+    ) -> None:
+        super().__init__(settings, hmac_key=hmac_key, limits=limits)
         self._rest = RestClient(Source.SOCIAL_SECURITY, system="social_security", settings=settings)
 
     def supports(self, query: VerificationQuery) -> bool:

@@ -253,3 +253,30 @@ def test_concurrency_limit_makes_extra_callers_wait_then_give_up() -> None:
     release.set()
     holder.join(5)
     assert caller.call(QUERY, Script()) == GOOD
+
+
+def test_a_trial_call_that_never_reached_the_source_leaves_the_trial_to_the_next_call() -> None:
+    clock = FakeClock()
+    caller = guard(clock, breaker_failure_threshold=1, daily_quota=1, max_attempts=1)
+    with pytest.raises(RetriesExhausted):
+        caller.call(QUERY, Script(TechnicalAdapterError(SOURCE, "503")))
+    assert caller.breaker.state is BreakerState.OPEN
+    clock.now += 30.0
+    # Half open: the trial is refused by the spent quota before it goes out ...
+    with pytest.raises(QuotaExhausted):
+        caller.call(QUERY, Script())
+    # ... so the next call may be the trial (not "trial call in flight" for ever).
+    with pytest.raises(QuotaExhausted):
+        caller.call(QUERY, Script())
+    assert caller.breaker.state is BreakerState.HALF_OPEN
+
+
+def test_call_outcomes_are_named_without_the_query() -> None:
+    from gateway.adapters.resilience import call_outcome
+
+    assert call_outcome(GOOD) == "found"
+    assert call_outcome(SourceAnswer(source=SOURCE, found=False)) == "not_found"
+    assert call_outcome(SourceAnswer(source=SOURCE, found=True, from_cache=True)) == "cached"
+    assert call_outcome(QuotaExhausted(SOURCE, "spent")) == "quota_exhausted"
+    assert call_outcome(CircuitOpen(SOURCE, "open")) == "circuit_open"
+    assert call_outcome(RuntimeError("bug")) == "error"
