@@ -30,9 +30,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
+from pydantic import BaseModel
 
+from gateway.settings import Settings
 from mocks.exit_entry.app import PATH as EXIT_ENTRY_PATH
 from mocks.public_security.app import PATH as PUBLIC_SECURITY_PATH
+from mocks.settings import MocksSettings
 from tests.fixtures.server import free_port
 
 CHECKOUT = Path(__file__).resolve().parents[1]
@@ -155,6 +159,91 @@ def test_the_runtime_lock_holds_no_development_tool() -> None:
     assert not set(runtime) & set(development), "a package pinned in both lock files"
     assert "-r requirements.lock" in (CHECKOUT / "requirements-dev.lock").read_text("utf-8").splitlines()
     assert all("==" in line for line in [*runtime.values(), *development.values()]), "an unpinned line"
+
+
+def _interpolated(value: object) -> str:
+    """A compose value as compose would pass it: ``${VAR:-default}`` its default, ``${VAR:?...}`` (a
+    secret the operator must set) a placeholder long enough for any secret."""
+    text = str(value)
+    text = re.sub(r"\$\{[A-Z0-9_]+:\?[^}]*\}", "x" * 48, text)
+    return re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", text)
+
+
+def _names_a_setting(model: type[BaseModel], path: list[str]) -> bool:
+    """Whether ``path`` (an environment name split at ``__``) leads to a field of ``model``."""
+    field = model.model_fields.get(path[0])
+    if field is None:
+        return False
+    if len(path) == 1:
+        return True
+    nested = field.annotation
+    return isinstance(nested, type) and issubclass(nested, BaseModel) and _names_a_setting(nested, path[1:])
+
+
+def test_the_compose_file_runs_the_production_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    compose = yaml.safe_load((CHECKOUT / "docker-compose.yml").read_text("utf-8"))
+    services = compose["services"]
+    always = {name for name, service in services.items() if "profiles" not in service}
+    assert always == {"nginx", "gateway-1", "gateway-2", "worker", "postgres"}
+    gateways = {name for name, service in services.items() if service.get("command") == ["gateway", "serve"]}
+    assert gateways == {"gateway-1", "gateway-2"}
+    assert services["worker"]["command"] == ["gateway", "worker"]
+    assert services["worker"]["healthcheck"] == {"disable": True}  # no HTTP in the worker
+    assert services["mocks"]["profiles"] == ["dev"]
+    assert services["mocks"]["command"] == ["gateway", "mocks", "serve"]
+
+    # nginx sends to exactly the gateway services, and is the one proxy the gateways believe.
+    nginx = services["nginx"]
+    assert "./deploy/nginx/gateway.conf:/etc/nginx/conf.d/default.conf:ro" in nginx["volumes"]
+    conf = (CHECKOUT / "deploy" / "nginx" / "gateway.conf").read_text("utf-8")
+    assert set(re.findall(r"^\s*server\s+([\w.-]+):8000\b", conf, re.MULTILINE)) == gateways
+    assert set(nginx["depends_on"]) == gateways
+    proxy = _interpolated(nginx["networks"]["backend"]["ipv4_address"])
+
+    for name in [*sorted(gateways), "worker"]:
+        service = services[name]
+        assert service["image"] == services["mocks"]["image"], "one image for every role"
+        environment = {key: _interpolated(value) for key, value in service["environment"].items()}
+        for key in environment:
+            assert key.startswith("GATEWAY_"), key
+            path = key.removeprefix("GATEWAY_").lower().split("__")
+            assert _names_a_setting(Settings, path), f"{name}: {key} is no setting"
+        assert environment["GATEWAY_TRUSTED_PROXIES"] == proxy
+        for key, value in environment.items():
+            monkeypatch.setenv(key, value)
+        settings = Settings(_env_file=None)  # type: ignore[call-arg]
+        assert not settings.is_sqlite and not settings.is_development
+        assert settings.secret_key is not None and settings.token_keys_dir and settings.statement_keys_dir
+        assert settings.adapters.household.base_url.startswith("http://mocks:")
+    for key, value in services["mocks"]["environment"].items():
+        assert _names_a_setting(MocksSettings, [key.removeprefix("GATEWAY_MOCKS_").lower()]), key
+        monkeypatch.setenv(key, _interpolated(value))
+    MocksSettings()
+
+
+def test_the_image_installs_the_runtime_lock_only() -> None:
+    instructions = [
+        line
+        for line in (CHECKOUT / "Dockerfile").read_text("utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    text = "\n".join(instructions)
+    assert "-r requirements.lock" in text and "requirements-dev.lock" not in text
+    copied = {
+        source
+        for line in instructions
+        if line.startswith("COPY ") and "--from" not in line
+        for source in line.split()[1:-1]
+    }
+    assert copied == {"requirements.lock", *SOURCES}
+    ignored = {
+        line.strip()
+        for line in (CHECKOUT / ".dockerignore").read_text("utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".git", ".venv", "var", ".env", "tests", "benchmarks", "requirements-dev.lock"} <= ignored
+    assert not copied & ignored, "the Dockerfile copies what .dockerignore leaves out"
+    assert instructions[-1] == 'CMD ["gateway", "serve"]'
 
 
 def test_the_wheel_carries_the_contracts(installed: Installed) -> None:
