@@ -1,5 +1,7 @@
 # The two commands: `make run` (service + mock government systems, SQLite under ./var)
-# and `make test` (the whole suite). Both build .venv from the pinned lock file themselves.
+# and `make test` (the whole suite). Both build .venv from the pinned lock files themselves:
+# requirements.lock (what the service, the worker and the mocks need; all the container installs)
+# and requirements-dev.lock (the test, lint and type tools on top of it).
 
 PYTHON ?= python3
 VENV := .venv
@@ -12,10 +14,10 @@ STAMP := $(VENV)/.installed-stamp
 # work here); CJK fonts so that Chinese names render in the screenshots.
 CHROMIUM := /usr/bin/chromium
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet -r requirements-dev.lock  # includes -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 

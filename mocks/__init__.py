@@ -1,1 +1,1 @@
-"""Mock government systems speaking the contracts under `contracts/`, for tests, trials and the demo."""
+"""Mock government systems speaking the contracts in `gateway/contracts/`, for tests, trials, the demo."""

@@ -1,7 +1,9 @@
-"""Loading of the external-system contracts under `contracts/` and validation of messages against them.
+"""Loading of the external-system contracts (`gateway/contracts/`) and validation of messages against them.
 
 The contracts are the single source of truth for the wire formats: the adapters and the mock servers
-both load them from here, so neither can drift from the other. XML is parsed only through a hardened
+both load them from here, so neither can drift from the other. They are package data of `gateway`
+(WSDL, XSD and OpenAPI files, no Python), so a checkout and an installed wheel find them at the same
+place beside this package, and the wheel carries them. XML is parsed only through a hardened
 lxml parser (no entity resolution, no network, no DTD, bounded size); JSON bodies are validated against
 the schemas of the OpenAPI documents with `jsonschema`, resolving `$ref`s inside the document itself.
 """
@@ -19,7 +21,8 @@ from lxml import etree
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
+# gateway/adapters/contracts.py -> gateway/contracts/<system>/<file>, in a checkout and in site-packages.
+CONTRACTS_DIR = Path(__file__).resolve().parents[1] / "contracts"
 MAX_XML_BYTES = 2 * 1024 * 1024
 
 SOAP_ENV_NS = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -79,14 +82,14 @@ class XmlContract:
 
 @cache
 def xml_contract(system: str, filename: str) -> XmlContract:
-    """Load (once) the XSD `contracts/<system>/<filename>`."""
+    """Load (once) the XSD `gateway/contracts/<system>/<filename>`."""
     path = CONTRACTS_DIR / system / filename
     document = etree.parse(str(path), parser=hardened_parser())
     return XmlContract(name=f"{system}/{filename}", schema=etree.XMLSchema(document))
 
 
 def wsdl_path(system: str, filename: str) -> Path:
-    """Path of a WSDL under `contracts/`, for zeep to load from disk."""
+    """Path of a WSDL under `gateway/contracts/`, for zeep to load from disk (imports beside it)."""
     return CONTRACTS_DIR / system / filename
 
 
@@ -114,7 +117,7 @@ class JsonContract:
 
 @cache
 def json_contract(system: str, filename: str = "openapi.json") -> JsonContract:
-    """Load (once) the OpenAPI document `contracts/<system>/<filename>`."""
+    """Load (once) the OpenAPI document `gateway/contracts/<system>/<filename>`."""
     document: dict[str, Any] = json.loads((CONTRACTS_DIR / system / filename).read_text("utf-8"))
     resource = Resource.from_contents(document, default_specification=DRAFT202012)
     registry: Registry[Any] = Registry().with_resource(f"urn:contract:{system}", resource)

@@ -1,4 +1,4 @@
-"""Mock of the exit-entry administration's document verification (contracts/exit_entry).
+"""Mock of the exit-entry administration's document verification (gateway/contracts/exit_entry).
 
 Speaks SOAP 1.1: `verifyDocument` answers found / not found with per-field verdicts, the document's
 validity dates and the holder's nationality and Latin-script name. Whole-request failures are SOAP

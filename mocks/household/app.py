@@ -1,4 +1,4 @@
-"""Mock of the household registration (户籍) lookup (contracts/household/openapi.json).
+"""Mock of the household registration (户籍) lookup (gateway/contracts/household/openapi.json).
 
 Finds a household by a member's citizen ID number, or a child without an ID document by the
 guardian's ID number + the child's name and birth date, and answers with the household's region,

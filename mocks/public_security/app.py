@@ -1,4 +1,4 @@
-"""Mock of the public-security citizen-ID verification service (contracts/public_security).
+"""Mock of the public-security citizen-ID verification service (gateway/contracts/public_security).
 
 Speaks SOAP 1.1 for real: `nciicCheck` (name + number), `nciicCheckMulti` (adds gender, ethnicity
 and birth date) and the batch pair `nciicBatchSubmit` / `nciicBatchResult`. The licence and the

@@ -1,4 +1,4 @@
-"""Mock of the social security enrolment lookup (contracts/social_security/openapi.json).
+"""Mock of the social security enrolment lookup (gateway/contracts/social_security/openapi.json).
 
 Every citizen in the population is taken as enrolled (children in resident medical insurance, adults
 in employee medical insurance), so an answer corroborates existence, name and birth date.
