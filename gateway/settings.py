@@ -11,7 +11,16 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    DirectoryPath,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gateway.adapters.settings import AdaptersSettings
@@ -235,7 +244,7 @@ class Settings(BaseSettings):
             "on this machine only) or `auto`: the database on PostgreSQL, the directory on SQLite."
         ),
     )
-    prometheus_multiproc_dir: Path | None = Field(
+    prometheus_multiproc_dir: DirectoryPath | None = Field(
         default=None,
         validation_alias=AliasChoices("prometheus_multiproc_dir", "PROMETHEUS_MULTIPROC_DIR"),
         description=(
