@@ -166,3 +166,21 @@ def test_an_export_written_on_one_replica_is_downloaded_from_another(
     finally:
         engine.dispose()
     assert not (other_dir / "exports").exists()
+
+
+def test_files_split_at_their_size_across_chunks(
+    handoff_api: TestClient, party: MakeParty, committed_context: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(exports, "EXPORT_FILE_ROWS", 2)
+    monkeypatch.setattr(exports, "EXPORT_CHUNK", 3)  # the second file starts in one chunk, ends in the next
+    preschool = _preschool_with_cohort(handoff_api, party, 5)
+    url = _start(handoff_api, preschool)
+    wait_for(lambda: handoff_api.get(url, headers=preschool.headers).status_code == 200)
+    manifest = verified(handoff_api, handoff_api.get(url, headers=preschool.headers))
+    assert [(o["url"].rsplit("/", 1)[-1], o["count"]) for o in manifest["output"]] == [
+        ("HandoffRecord-1.ndjson", 2),
+        ("HandoffRecord-2.ndjson", 2),
+        ("HandoffRecord-3.ndjson", 1),
+    ]
+    lines = _lines(handoff_api, preschool, manifest)
+    assert len(lines) == 5 and len({json.dumps(line, sort_keys=True) for line in lines}) == 5
