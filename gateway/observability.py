@@ -3,23 +3,32 @@
 Every request gets a request id (the caller's, when it is well formed) that log lines and audit rows
 carry (``gateway.logs``); metrics are prometheus-client counters and histograms per route, and per
 verification source (``AdapterMetrics``); bodies are capped before they are read.
+
+A scrape (``exposition``) shows this process's counters or, in prometheus-client's multiprocess
+mode (``PROMETHEUS_MULTIPROC_DIR``), those of every gateway process of the machine summed, and the
+backlog gauges read from the database at that moment (ADR 011).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import secrets
 import time
+from collections.abc import Iterable
+from pathlib import Path
 
 from fastapi import FastAPI, Request
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily, Metric
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.adapters.base import Source
 from gateway.adapters.resilience import BreakerState
 from gateway.logs import request_id_var
+from gateway.ops.service import Backlog
 from gateway.privacy import mask_id_numbers
 from gateway.problems import problem_response
 
@@ -77,12 +86,14 @@ class AdapterMetrics:
             "1 for the circuit breaker's current state per source (closed, open, half_open), else 0",
             ["source", "state"],
             registry=registry,
+            multiprocess_mode="liveall",  # each process's own breaker, labelled by its pid
         )
         self.quota = Gauge(
             "gateway_adapter_quota_used",
             "Calls counted today (Beijing time) against the source's daily quota",
             ["source"],
             registry=registry,
+            multiprocess_mode="livemax",  # the deployment's count, as the last process to call saw it
         )
 
     def call_finished(self, source: Source, outcome: str, seconds: float) -> None:
@@ -96,6 +107,73 @@ class AdapterMetrics:
 
     def quota_used(self, source: Source, used: int) -> None:
         self.quota.labels(source.value).set(used)
+
+
+class _Families:
+    """Metric families computed before the scrape, handed to a registry as a collector."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self.families = list(families)
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
+def backlog_families(backlog: Backlog) -> list[Metric]:
+    waiting = GaugeMetricFamily(
+        "gateway_backlog",
+        "Rows waiting in each background queue, by queue and state",
+        labels=["queue", "state"],
+    )
+    for (queue, state), rows in sorted(backlog.waiting.items()):
+        waiting.add_metric([queue, state], rows)
+    feed = GaugeMetricFamily("gateway_feed_latest_version", "The change feed's newest version")
+    feed.add_metric([], backlog.feed_version)
+    return [waiting, feed]
+
+
+# The files prometheus-client writes per process for live gauges ("gauge_livesum_<pid>.db", ...).
+_LIVE_GAUGE_FILE = re.compile(r"gauge_live[a-z]*_(\d+)\.db")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # somebody else's process
+        return True
+    return True
+
+
+def mark_dead_processes(directory: Path) -> list[int]:
+    """Drop the live gauges of the processes that left the multiprocess directory without saying so
+    (a worker killed or crashed; one that stops cleanly marks itself). uvicorn's supervisor, which
+    restarts a dead worker, has no hook to do it when it happens, so each scrape does it first."""
+    dead = sorted(
+        {
+            int(m.group(1))
+            for p in directory.glob("gauge_live*.db")
+            if (m := _LIVE_GAUGE_FILE.fullmatch(p.name))
+        }
+    )
+    dead = [pid for pid in dead if not _alive(pid)]
+    for pid in dead:
+        multiprocess.mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
+    return dead
+
+
+def exposition(metrics: Metrics, backlog: Backlog, multiprocess_dir: Path | None) -> bytes:
+    """The text a scrape gets: request metrics (this process's, or the machine's in multiprocess
+    mode) and the backlog gauges."""
+    registry = CollectorRegistry()
+    if multiprocess_dir is None:
+        registry.register(_Families(metrics.registry.collect()))
+    else:
+        mark_dead_processes(multiprocess_dir)
+        multiprocess.MultiProcessCollector(registry, path=str(multiprocess_dir))  # type: ignore[no-untyped-call]
+    registry.register(_Families(backlog_families(backlog)))
+    return generate_latest(registry)
 
 
 _access_log = logging.getLogger("gateway.access")

@@ -11,7 +11,16 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    DirectoryPath,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gateway.adapters.settings import AdaptersSettings
@@ -226,6 +235,24 @@ class Settings(BaseSettings):
         default=300,
         gt=0,
         description="A running export not heard of for this long is taken over by another process.",
+    )
+    export_storage: Literal["auto", "database", "directory"] = Field(
+        default="auto",
+        description=(
+            "Where export files are kept: `database` (in the gateway's database, so every replica can "
+            "serve an export written or taken over on another machine), `directory` (data_dir/exports "
+            "on this machine only) or `auto`: the database on PostgreSQL, the directory on SQLite."
+        ),
+    )
+    prometheus_multiproc_dir: DirectoryPath | None = Field(
+        default=None,
+        validation_alias=AliasChoices("prometheus_multiproc_dir", "PROMETHEUS_MULTIPROC_DIR"),
+        description=(
+            "PROMETHEUS_MULTIPROC_DIR (no GATEWAY_ prefix: prometheus-client reads the same variable). "
+            "Set, every gateway process on this machine (`gateway serve` workers, `gateway worker`) "
+            "counts into files there and /metrics sums them all; an empty directory of this machine's "
+            "own, emptied when the service starts (a tmpfs). Unset: /metrics shows its own process."
+        ),
     )
     start_mocks: bool = Field(
         default=False,

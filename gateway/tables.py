@@ -10,6 +10,7 @@ from gateway.feed.models import ChangeEvent
 from gateway.handoff.models import (
     Admission,
     Export,
+    ExportFileChunk,
     Intake,
     WebhookDelivery,
     WebhookSubscription,
@@ -42,6 +43,7 @@ __all__ = [
     "CodeLineage",
     "CodeSequence",
     "Export",
+    "ExportFileChunk",
     "IdempotencyRecord",
     "Intake",
     "IssuedCode",

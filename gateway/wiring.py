@@ -10,9 +10,11 @@ the webhook target policy and the verification rate limiter. ``close_context`` r
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from prometheus_client import multiprocess
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
@@ -135,3 +137,6 @@ def close_context(ctx: AppContext) -> None:
     if ctx.services.verifier is not None:
         ctx.services.verifier.close()
     ctx.engine.dispose()
+    if ctx.settings.prometheus_multiproc_dir is not None:
+        # This process's live gauges leave with it; its counters stay in the machine's sums.
+        multiprocess.mark_process_dead(os.getpid(), str(ctx.settings.prometheus_multiproc_dir))  # type: ignore[no-untyped-call]

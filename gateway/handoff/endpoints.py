@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
@@ -201,10 +200,6 @@ def read_record(
 # --- bulk export ------------------------------------------------------------------------------
 
 
-def _exports_dir(ctx: AppContext) -> FilePath:
-    return exports.ExportPolicy.from_settings(ctx.settings).directory
-
-
 @router.post("/v1/handoff/exports", status_code=202)
 def start_export(
     request: Request, caller: HandoffReader, basis: DisclosureDep, session: SessionDep, ctx: ContextDep
@@ -275,8 +270,8 @@ def export_file(
     ctx: ContextDep,
 ) -> Response:
     """One NDJSON file of a finished export, for the client that started it only; signed."""
-    path = exports.export_file(session, caller, _exports_dir(ctx), export_id, name)
-    content = path.read_bytes()
+    store = exports.ExportPolicy.from_settings(ctx.settings).store(ctx.engine, ctx.keyring)
+    content = exports.export_file(session, caller, store, export_id, name)
     signature = sign_detached(ctx.keyring, content, audience=caller.client_id)
     return Response(
         content=content, media_type="application/fhir+ndjson", headers={SIGNATURE_HEADER: signature}

@@ -1,15 +1,15 @@
 """Bulk exports: a caller's whole admitted cohort written, in the background, as NDJSON files of
 handoff records with a manifest (in the manner of a FHIR bulk export). Each chunk of records and
 its disclosure audit rows commit together; a runner holds a lease on the export, so an export whose
-process died is taken over and written again from the start. Files are kept for a retention period,
-then removed while the export row and its audit trail stay."""
+process died is taken over and written again from the start. Files are kept (``gateway.handoff.storage``:
+in the database, or a directory) for a retention period, then removed while the export row and its
+audit trail stay."""
 
 from __future__ import annotations
 
 import json
 import logging
 import secrets
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,6 +29,7 @@ from gateway.handoff import repository
 from gateway.handoff.disclosure import Disclosure, audit_disclosure
 from gateway.handoff.models import Export
 from gateway.handoff.presentation import build_record
+from gateway.handoff.storage import ExportStorage, ExportStore, MissingExportFile, open_store, read_file
 from gateway.keyring import KeyRing
 from gateway.persons.repository import current_holder
 from gateway.settings import Settings
@@ -71,57 +72,60 @@ def start_export(session: Session, caller: Caller, disclosure: Disclosure, reque
 
 
 def _write_export_files(
-    engine: Engine, keyring: KeyRing, export: Export, folder: Path, renew: Callable[[], None]
+    engine: Engine, keyring: KeyRing, export: Export, store: ExportStore, renew: Callable[[], None]
 ) -> list[dict[str, Any]]:
     disclosure = Disclosure(export.purpose, export.approval_ref)
     outputs: list[dict[str, Any]] = []
     after, part, in_file = 0, 0, EXPORT_FILE_ROWS
-    handle = None
-    try:
-        while True:
-            # One transaction per chunk: the records written and their audit rows commit together.
-            with session_scope(engine) as session:
-                admissions = repository.admissions_page(session, export.client_id, after, EXPORT_CHUNK)
-                lines = []
-                for admission in admissions:
-                    person = current_holder(session, admission.person_id)
-                    record = build_record(session, keyring, person, admission, identity=export.identity_scope)
-                    lines.append(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
-                    audit_disclosure(
-                        session, None, export.client_id, person.current_code, "handoff.export", disclosure
-                    )
-            if not admissions:
-                break
-            renew()  # still alive: nobody else takes the export over
-            after = int(admissions[-1].id or 0)
-            for line in lines:
-                if in_file >= EXPORT_FILE_ROWS:
-                    if handle is not None:
-                        handle.close()
-                    part += 1
-                    name = f"HandoffRecord-{part}.ndjson"
-                    outputs.append(
-                        {"type": "HandoffRecord", "url": f"{export_path(export.id)}/files/{name}", "count": 0}
-                    )
-                    handle = (folder / name).open("w", encoding="utf-8")
-                    in_file = 0
-                assert handle is not None
-                handle.write(line + "\n")
-                in_file += 1
-                outputs[-1]["count"] += 1
-    finally:
-        if handle is not None:
-            handle.close()
+    while True:
+        # One transaction per chunk: the records written and their audit rows commit together.
+        with session_scope(engine) as session:
+            admissions = repository.admissions_page(session, export.client_id, after, EXPORT_CHUNK)
+            lines = []
+            for admission in admissions:
+                person = current_holder(session, admission.person_id)
+                record = build_record(session, keyring, person, admission, identity=export.identity_scope)
+                lines.append(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+                audit_disclosure(
+                    session, None, export.client_id, person.current_code, "handoff.export", disclosure
+                )
+        if not admissions:
+            break
+        renew()  # still alive: nobody else takes the export over
+        after = int(admissions[-1].id or 0)
+        pending: list[str] = []  # the chunk's lines for the current file, stored in one piece
+        for line in lines:
+            if in_file >= EXPORT_FILE_ROWS:
+                _store_lines(store, export.id, outputs, pending)
+                part += 1
+                name = f"HandoffRecord-{part}.ndjson"
+                outputs.append(
+                    {"type": "HandoffRecord", "url": f"{export_path(export.id)}/files/{name}", "count": 0}
+                )
+                in_file = 0
+            pending.append(line)
+            in_file += 1
+            outputs[-1]["count"] += 1
+        _store_lines(store, export.id, outputs, pending)
     return outputs
+
+
+def _store_lines(store: ExportStore, export_id: str, outputs: list[dict[str, Any]], lines: list[str]) -> None:
+    if lines:
+        name = str(outputs[-1]["url"]).rsplit("/", 1)[-1]
+        store.append(export_id, name, "".join(line + "\n" for line in lines).encode("utf-8"))
+        lines.clear()
 
 
 @dataclass(frozen=True)
 class ExportPolicy:
-    """Where export files live, how long they are kept, and how long a silent runner keeps its claim."""
+    """Where export files live (``storage``; ``directory`` when on this machine), how long they are
+    kept, and how long a silent runner keeps its claim."""
 
     directory: Path
     retention: timedelta = timedelta(hours=72)
     lease: timedelta = timedelta(minutes=5)
+    storage: ExportStorage = ExportStorage.AUTO
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ExportPolicy:
@@ -129,7 +133,12 @@ class ExportPolicy:
             directory=settings.data_dir / "exports",
             retention=timedelta(hours=settings.export_retention_hours),
             lease=timedelta(seconds=settings.export_lease_seconds),
+            storage=ExportStorage(settings.export_storage),
         )
+
+    def store(self, engine: Engine, keyring: KeyRing | None = None) -> ExportStore:
+        """The store of export files (the keyring's key writes and reads files kept in the database)."""
+        return open_store(self.storage, self.directory, engine, keyring.encryption_key if keyring else None)
 
 
 def _claim_export(engine: Engine, export_id: str, policy: ExportPolicy) -> Export | None:
@@ -166,16 +175,15 @@ def run_export(engine: Engine, keyring: KeyRing, policy: ExportPolicy, export_id
     export = _claim_export(engine, export_id, policy)
     if export is None:
         return
-    folder = policy.directory / export_id
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True, exist_ok=True)
+    store = policy.store(engine, keyring)
+    store.remove(export_id)  # what an interrupted run left
     try:
         outputs = _write_export_files(
-            engine, keyring, export, folder, renew=lambda: _renew_lease(engine, export_id, policy)
+            engine, keyring, export, store, renew=lambda: _renew_lease(engine, export_id, policy)
         )
     except Exception as exc:
         logger.exception("export %s failed", export_id)
-        shutil.rmtree(folder, ignore_errors=True)
+        store.remove(export_id)
         with session_scope(engine) as session:
             failed = repository.get_export(session, export_id, for_update=True)
             assert failed is not None
@@ -215,8 +223,9 @@ def expire_exports(engine: Engine, policy: ExportPolicy) -> list[str]:
     with session_scope(engine) as session:
         due = repository.expired_export_ids(session, now)
     expired = []
+    store = policy.store(engine)
     for export_id in due:
-        shutil.rmtree(policy.directory / export_id, ignore_errors=True)
+        store.remove(export_id)
         with session_scope(engine) as session:
             export = repository.get_export(session, export_id, for_update=True)
             if export is None or export.status == "expired":
@@ -250,7 +259,8 @@ def _refuse_expired(export: Export) -> None:
         raise Gone(f"the files of this export were removed at {expired_at}; start a new export")
 
 
-def export_file(session: Session, caller: Caller, exports_dir: Path, export_id: str, name: str) -> Path:
+def export_file(session: Session, caller: Caller, store: ExportStore, export_id: str, name: str) -> bytes:
+    """The bytes of one file of a finished export of the caller's, its download audited."""
     export = get_export(session, caller, export_id)
     _refuse_expired(export)
     manifest = json.loads(export.manifest_json or "{}")
@@ -266,4 +276,7 @@ def export_file(session: Session, caller: Caller, exports_dir: Path, export_id: 
         purpose=export.purpose,
         approval_ref=export.approval_ref,
     )
-    return exports_dir / export_id / name
+    try:
+        return read_file(store, export_id, name)
+    except MissingExportFile:
+        raise NotFound("no such export file") from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import Column, DateTime, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from gateway.sealing import SealedText
@@ -80,6 +80,19 @@ class Export(SQLModel, table=True):
         sa_column=Column(DateTime(timezone=True), index=True),
         description="when the files are removed (retention of disclosed personal data)",
     )
+
+
+class ExportFileChunk(SQLModel, table=True):
+    """A piece of one NDJSON file of an export, stored in the database so every replica can serve it
+    (``gateway.handoff.storage``); a file is its pieces in ``seq`` order. The piece is AES-GCM
+    encrypted: the records hold codes and ID numbers that are never stored in clear."""
+
+    __tablename__ = "handoff_export_chunk"
+
+    export_id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(primary_key=True, max_length=80)
+    seq: int = Field(primary_key=True)
+    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class WebhookSubscription(SQLModel, table=True):

@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, col, delete, func, or_, select
 
 from gateway.handoff.models import (
     Admission,
     Export,
+    ExportFileChunk,
     Intake,
     WebhookDelivery,
     WebhookSubscription,
@@ -183,3 +184,47 @@ def expired_export_ids(session: Session, now: datetime) -> list[str]:
     return list(
         session.exec(select(Export.id).where(Export.status == "done", col(Export.expires_at) <= now)).all()
     )
+
+
+# --- export files stored in the database (gateway.handoff.storage) ---------------------------------
+
+
+def next_chunk_seq(session: Session, export_id: str, name: str) -> int:
+    last = session.exec(
+        select(func.max(ExportFileChunk.seq)).where(
+            ExportFileChunk.export_id == export_id, ExportFileChunk.name == name
+        )
+    ).one()
+    return 0 if last is None else int(last) + 1
+
+
+def add_chunk(session: Session, chunk: ExportFileChunk) -> None:
+    session.add(chunk)
+
+
+def chunk_seqs(session: Session, export_id: str, name: str) -> list[int]:
+    query = (
+        select(ExportFileChunk.seq)
+        .where(ExportFileChunk.export_id == export_id, ExportFileChunk.name == name)
+        .order_by(col(ExportFileChunk.seq))
+    )
+    return list(session.exec(query).all())
+
+
+def get_chunk(session: Session, export_id: str, name: str, seq: int) -> ExportFileChunk | None:
+    return session.get(ExportFileChunk, (export_id, name, seq))
+
+
+def export_file_names(session: Session, export_id: str) -> list[str]:
+    query = (
+        select(ExportFileChunk.name)
+        .where(ExportFileChunk.export_id == export_id)
+        .distinct()
+        .order_by(col(ExportFileChunk.name))
+    )
+    return list(session.exec(query).all())
+
+
+def delete_export_chunks(session: Session, export_id: str) -> int:
+    result = session.exec(delete(ExportFileChunk).where(col(ExportFileChunk.export_id) == export_id))
+    return int(result.rowcount)

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.auth.caller import Caller
-from gateway.auth.dependencies import ContextDep, require_scope
+from gateway.auth.dependencies import ContextDep, SessionDep, require_scope
 from gateway.auth.scopes import Scope
 from gateway.errors import ServiceUnavailable
+from gateway.observability import exposition
+from gateway.ops import service
 
 router = APIRouter(tags=["operations"])
 
@@ -42,6 +44,13 @@ def jwks(ctx: ContextDep) -> dict[str, Any]:
 
 @router.get("/metrics")
 def metrics(
-    request: Request, _caller: Annotated[Caller, Depends(require_scope(Scope.METRICS_READ))]
+    request: Request,
+    _caller: Annotated[Caller, Depends(require_scope(Scope.METRICS_READ))],
+    session: SessionDep,
+    ctx: ContextDep,
 ) -> Response:
-    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus text: request counts and latencies (every process of this machine's in multiprocess
+    mode) and, read now from the database, the background queues' backlog and the feed's version."""
+    backlog = service.read_backlog(session)
+    text = exposition(request.app.state.metrics, backlog, ctx.settings.prometheus_multiproc_dir)
+    return Response(text, media_type=CONTENT_TYPE_LATEST)

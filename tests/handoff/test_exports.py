@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from gateway.app import create_app
 from gateway.audit.models import AuditEvent
 from gateway.clock import utcnow
 from gateway.context import AppContext
+from gateway.db import build_engine
 from gateway.handoff import exports
 from gateway.handoff.models import Export
+from gateway.handoff.storage import read_file
 from gateway.jobs import Lane
-from tests.fixtures.api import ApiCaller
+from gateway.wiring import attach_services
+from tests.fixtures.api import ApiCaller, offline
 from tests.fixtures.handoff import BASIS, MakeParty, cohort, hand_over, verified, wait_for
 from tests.fixtures.jobs import HeldJobs
 
@@ -64,8 +70,9 @@ def test_an_export_whose_process_died_is_finished_by_the_next_runner(
         row.status, row.lease_until = "running", utcnow() - timedelta(seconds=1)
         s.add(row)
         s.commit()
-    (policy.directory / second).mkdir(parents=True)
-    (policy.directory / second / "HandoffRecord-7.ndjson").write_text('{"half": "a record"}\n')
+    store = policy.store(committed_context.engine, committed_context.keyring)
+    store.append(second, "HandoffRecord-7.ndjson", b'{"half": "a record"}\n')
+    store.append(second, "HandoffRecord-1.ndjson", b'{"half": "a')
 
     assert exports.resume_exports(committed_context.engine, committed_context.keyring, policy) == [
         export_id,
@@ -75,7 +82,9 @@ def test_an_export_whose_process_died_is_finished_by_the_next_runner(
         manifest = verified(handoff_api, handoff_api.get(status_url, headers=preschool.headers))
         assert manifest["status"] == "done"
         assert len(_lines(handoff_api, preschool, manifest)) == 4
-    assert not (policy.directory / second / "HandoffRecord-7.ndjson").exists()
+    # The partial files were replaced: only the rewritten file is stored, holding whole records.
+    assert store.names(second) == ["HandoffRecord-1.ndjson"]
+    assert len(read_file(store, second, "HandoffRecord-1.ndjson").decode().splitlines()) == 4
 
 
 def test_a_running_export_with_a_live_lease_is_left_to_its_runner(
@@ -107,8 +116,10 @@ def test_files_are_removed_after_retention_and_the_export_is_gone(
     manifest = verified(handoff_api, handoff_api.get(url, headers=preschool.headers))
     file_url = manifest["output"][0]["url"]
     policy = exports.ExportPolicy.from_settings(committed_context.settings)
+    store = policy.store(committed_context.engine)
     # Within retention nothing is removed.
     assert exports.expire_exports(committed_context.engine, policy) == []
+    assert store.names(export_id) == ["HandoffRecord-1.ndjson"]
     assert handoff_api.get(file_url, headers=preschool.headers).status_code == 200
     with Session(committed_context.engine) as s:
         row = s.get(Export, export_id)
@@ -117,6 +128,7 @@ def test_files_are_removed_after_retention_and_the_export_is_gone(
         s.add(row)
         s.commit()
     assert exports.expire_exports(committed_context.engine, policy) == [export_id]
+    assert store.names(export_id) == []
     assert not (policy.directory / export_id).exists()
     status = handoff_api.get(url, headers=preschool.headers)
     assert status.status_code == 410 and verified(handoff_api, status)["status"] == "expired"
@@ -126,3 +138,49 @@ def test_files_are_removed_after_retention_and_the_export_is_gone(
         expiry = s.exec(select(AuditEvent).where(AuditEvent.action == "handoff.export.expire")).all()
         assert [e.object_ref for e in expiry] == [export_id]
     assert exports.expire_exports(committed_context.engine, policy) == []  # done once
+
+
+@pytest.mark.postgres
+def test_an_export_written_on_one_replica_is_downloaded_from_another(
+    handoff_api: TestClient, party: MakeParty, committed_context: AppContext, tmp_path: Path
+) -> None:
+    preschool = _preschool_with_cohort(handoff_api, party, 3)
+    url = _start(handoff_api, preschool)
+    wait_for(lambda: handoff_api.get(url, headers=preschool.headers).status_code == 200)
+    # Another machine: its own engine on the same database, its own (empty) data directory, the
+    # registry's keys.
+    other_dir = tmp_path / "replica-b"
+    settings = committed_context.settings.model_copy(update={"data_dir": other_dir})
+    engine = build_engine(committed_context.engine.url.render_as_string(hide_password=False), pool_size=2)
+    replica = offline(attach_services(AppContext(settings, engine, committed_context.keyring), None))
+    try:
+        with TestClient(create_app(context=replica), raise_server_exceptions=False) as other:
+            manifest = verified(other, other.get(url, headers=preschool.headers))
+            assert manifest["status"] == "done"
+            for output in manifest["output"]:
+                here = handoff_api.get(output["url"], headers=preschool.headers)
+                there = other.get(output["url"], headers=preschool.headers)
+                assert there.status_code == 200, there.text
+                assert verified(other, there) == here.text and there.content == here.content
+            assert len(_lines(other, preschool, manifest)) == 3
+    finally:
+        engine.dispose()
+    assert not (other_dir / "exports").exists()
+
+
+def test_files_split_at_their_size_across_chunks(
+    handoff_api: TestClient, party: MakeParty, committed_context: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(exports, "EXPORT_FILE_ROWS", 2)
+    monkeypatch.setattr(exports, "EXPORT_CHUNK", 3)  # the second file starts in one chunk, ends in the next
+    preschool = _preschool_with_cohort(handoff_api, party, 5)
+    url = _start(handoff_api, preschool)
+    wait_for(lambda: handoff_api.get(url, headers=preschool.headers).status_code == 200)
+    manifest = verified(handoff_api, handoff_api.get(url, headers=preschool.headers))
+    assert [(o["url"].rsplit("/", 1)[-1], o["count"]) for o in manifest["output"]] == [
+        ("HandoffRecord-1.ndjson", 2),
+        ("HandoffRecord-2.ndjson", 2),
+        ("HandoffRecord-3.ndjson", 1),
+    ]
+    lines = _lines(handoff_api, preschool, manifest)
+    assert len(lines) == 5 and len({json.dumps(line, sort_keys=True) for line in lines}) == 5
