@@ -13,6 +13,8 @@ STAMP := $(VENV)/.installed-stamp
 # The console's browser test drives Debian's Chromium (a test tool's own browser download cannot
 # work here); CJK fonts so that Chinese names render in the screenshots.
 CHROMIUM := /usr/bin/chromium
+# The replica test and benchmark put Debian's nginx in front of several gateway processes.
+NGINX := /usr/sbin/nginx
 
 $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,9 +31,12 @@ $(CHROMIUM):
 
 browser: $(CHROMIUM)
 
+$(NGINX):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null
+
 # Lint and types first; the suite runs on SQLite; then, when GATEWAY_TEST_DATABASE_URL is set (CI sets it), every test
 # that touches the database runs again on PostgreSQL, including the PostgreSQL-only concurrency tests.
-test: $(STAMP) $(CHROMIUM)
+test: $(STAMP) $(CHROMIUM) $(NGINX)
 	$(VENV)/bin/ruff check gateway mocks tests benchmarks
 	$(VENV)/bin/mypy
 	env -u GATEWAY_TEST_DATABASE_URL $(PY) -m pytest
@@ -47,7 +52,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-bench: $(STAMP)
+bench: $(STAMP) $(NGINX)
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	command -v pgbench >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-contrib >/dev/null)
 	$(PY) -m benchmarks
