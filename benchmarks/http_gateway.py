@@ -24,24 +24,9 @@ from benchmarks import cpu
 from gateway.auth import service as auth_service
 from gateway.db import session_scope
 from gateway.settings import Settings
-from tests.fixtures.server import free_port
+from tests.fixtures.server import free_port, wait_until_up
 
 T = TypeVar("T")
-
-
-def wait(url: str, process: subprocess.Popen[bytes], seconds: float = 120) -> None:
-    """Until ``url`` answers (below 500); raises if ``process`` exits or time runs out."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the process serving {url} exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"{url} did not come up")
 
 
 def create_client(engine: Engine) -> tuple[str, str]:
@@ -154,9 +139,9 @@ def running_gateway(
     server = subprocess.Popen([gateway_bin, "serve", "--no-mocks"], env=env, stdout=subprocess.DEVNULL)
     try:
         base = f"http://127.0.0.1:{port}"
-        wait(f"{base}/healthz", server)
+        wait_until_up(f"{base}/healthz", server)
         if mocks is not None and mock_ports is not None:
-            wait(f"http://127.0.0.1:{mock_ports[3]}/docs", mocks)
+            wait_until_up(f"http://127.0.0.1:{mock_ports[3]}/docs", mocks)
         yield Running(base, server, mocks)
     finally:
         for process in (server, mocks):
@@ -172,15 +157,20 @@ def run_clients(
 ) -> tuple[float, dict[str, float]]:
     """``work`` on ``clients`` threads, each given every ``clients``-th item: the wall-clock seconds
     and each party's CPU seconds used meanwhile."""
-    threads = [threading.Thread(target=work, args=(items[i::clients],)) for i in range(clients)]
     before = gateway.cpu()
+    wall = in_threads(work, items, clients)
+    return wall, {k: v - before[k] for k, v in gateway.cpu().items()}
+
+
+def in_threads(work: Callable[[list[T]], None], items: list[T], clients: int) -> float:
+    """``work`` on ``clients`` threads, each given every ``clients``-th item: the wall-clock seconds."""
+    threads = [threading.Thread(target=work, args=(items[i::clients],)) for i in range(clients)]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    wall = time.perf_counter() - started
-    return wall, {k: v - before[k] for k, v in gateway.cpu().items()}
+    return time.perf_counter() - started
 
 
 def print_cpu_per(noun: str, plural: str, used: dict[str, float], count: int) -> None:

@@ -9,9 +9,7 @@ asked no more often than the deployment's daily quota allows, whatever process a
 
 from __future__ import annotations
 
-import json
 import random
-import subprocess
 import threading
 import time
 from collections import defaultdict
@@ -27,7 +25,7 @@ from gateway.db import build_engine
 from gateway.idgen.service import resolve_code
 from gateway.keyring import load_keyring
 from gateway.settings import Settings
-from tests.fixtures.replicas import GATEWAY, NGINX, Deployment, deployment, registrants
+from tests.fixtures.replicas import NGINX, deployment, registrants
 
 pytestmark = pytest.mark.postgres
 
@@ -35,31 +33,6 @@ CHILDREN = 1_200
 REQUESTS = 2_000
 CLIENTS = 16
 QUOTA = 900  # calls a day the public-security register allows the whole deployment
-
-
-def _client(running: Deployment) -> tuple[str, str]:
-    created = subprocess.run(
-        [
-            GATEWAY,
-            "clients",
-            "create",
-            "--name",
-            "replica test",
-            "--role",
-            "central",
-            "--jurisdiction",
-            "CN",
-            "--scopes",
-            "all",
-        ],
-        env=running.env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    out = json.loads(created.stdout.strip().splitlines()[-1])
-    return str(out["client_id"]), str(out["client_secret"])
 
 
 def _register(http: httpx.Client, key: str, body: dict[str, str]) -> dict[str, Any] | None:
@@ -98,12 +71,7 @@ def test_three_gateways_and_two_workers_behind_nginx_survive_kills_with_one_code
         workers=2,
         GATEWAY_ADAPTERS__PUBLIC_SECURITY__DAILY_QUOTA=str(QUOTA),
     ) as running:
-        client_id, secret = _client(running)
-        token = httpx.post(
-            f"{running.base}/v1/token",
-            data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
-            timeout=30,
-        ).json()["access_token"]
+        token = running.central_token()
 
         def client(items: list[tuple[str, int]]) -> None:
             with httpx.Client(

@@ -9,11 +9,9 @@ the deployment behaves here, not what more machines would give.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
@@ -22,7 +20,8 @@ from pathlib import Path
 import httpx
 
 from benchmarks.dbtarget import postgres_database
-from tests.fixtures.replicas import GATEWAY, NGINX, deployment, registrants
+from benchmarks.http_gateway import in_threads
+from tests.fixtures.replicas import NGINX, deployment, registrants
 
 CLIENTS = 16
 
@@ -37,35 +36,7 @@ def run(gateways: int, requests: int) -> None:
         plan += [(f"r{i}", rng.choice(children[: len(plan)])) for i in range(requests - len(plan))]
         rng.shuffle(plan)
         with deployment(Path(tmp), url, children, gateways=gateways, workers=1) as running:
-            created = subprocess.run(
-                [
-                    GATEWAY,
-                    "clients",
-                    "create",
-                    "--name",
-                    "bench",
-                    "--role",
-                    "central",
-                    "--jurisdiction",
-                    "CN",
-                    "--scopes",
-                    "all",
-                ],
-                env=running.env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            client = json.loads(created.stdout.strip().splitlines()[-1])
-            token = httpx.post(
-                f"{running.base}/v1/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": client["client_id"],
-                    "client_secret": client["client_secret"],
-                },
-                timeout=30,
-            ).json()["access_token"]
+            token = running.central_token()
             latencies: list[float] = []
             outcomes: dict[str, int] = {}
             lock = threading.Lock()
@@ -82,13 +53,7 @@ def run(gateways: int, requests: int) -> None:
                             latencies.append(elapsed)
                             outcomes[outcome] = outcomes.get(outcome, 0) + 1
 
-            threads = [threading.Thread(target=work, args=(plan[i::CLIENTS],)) for i in range(CLIENTS)]
-            started = time.perf_counter()
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            wall = time.perf_counter() - started
+            wall = in_threads(work, plan, CLIENTS)
         q = statistics.quantiles(latencies, n=100)
         print(
             f"  {gateways} gateway process(es) behind nginx | {len(latencies)} requests, {CLIENTS} clients | "
