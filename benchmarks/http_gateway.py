@@ -24,7 +24,7 @@ from benchmarks import cpu
 from gateway.auth import service as auth_service
 from gateway.db import session_scope
 from gateway.settings import Settings
-from tests.fixtures.server import free_port, wait_until_up
+from tests.fixtures.server import free_port, mocks_at, wait_until_up
 
 T = TypeVar("T")
 
@@ -74,17 +74,7 @@ def gateway_env(
     if population_file is not None:
         env["GATEWAY_MOCKS_POPULATION"] = str(population_file)
     if mock_ports is not None:
-        security, exit_entry, household, social = mock_ports
-        env |= {
-            "GATEWAY_MOCKS_PUBLIC_SECURITY_PORT": str(security),
-            "GATEWAY_MOCKS_EXIT_ENTRY_PORT": str(exit_entry),
-            "GATEWAY_MOCKS_HOUSEHOLD_PORT": str(household),
-            "GATEWAY_MOCKS_SOCIAL_SECURITY_PORT": str(social),
-            "GATEWAY_ADAPTERS__PUBLIC_SECURITY__BASE_URL": f"http://127.0.0.1:{security}/nciic/services/NciicServices",
-            "GATEWAY_ADAPTERS__EXIT_ENTRY__BASE_URL": f"http://127.0.0.1:{exit_entry}/exit-entry/verification",
-            "GATEWAY_ADAPTERS__HOUSEHOLD__BASE_URL": f"http://127.0.0.1:{household}",
-            "GATEWAY_ADAPTERS__SOCIAL_SECURITY__BASE_URL": f"http://127.0.0.1:{social}",
-        }
+        env |= mocks_at(mock_ports)
     return env
 
 
