@@ -21,6 +21,9 @@ $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.lock  # includes -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps -e .
+	# The runtime wheels (and setuptools, to build ours) for the installed-package test, which
+	# installs offline from here: tests send no traffic beyond loopback.
+	$(PY) -m pip wheel --quiet -r requirements.lock "setuptools>=69" --wheel-dir $(VENV)/wheelhouse
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -63,7 +63,10 @@ DEVELOPMENT_ONLY = frozenset(
 )
 SEED = 20260901
 POPULATION = 40
-INSTALL_TIMEOUT = 900  # a cold pip cache downloads every runtime wheel
+INSTALL_TIMEOUT = 900
+# The runtime wheels `make` puts beside the venv: the test installs from them alone, offline.
+WHEELHOUSE = Path(sys.prefix) / "wheelhouse"
+OFFLINE = ["--no-index", "--find-links", str(WHEELHOUSE)]
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(INSTALL_TIMEOUT + 300)]
 
@@ -127,10 +130,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
             shutil.copytree(origin, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             shutil.copy2(origin, source / name)
+    assert WHEELHOUSE.is_dir(), f"no wheelhouse at {WHEELHOUSE}: run `make test`, which builds it"
     pip_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     dist = root / "dist"
     _run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", dist, source],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", *OFFLINE, "--wheel-dir", dist, source],
         cwd=root,
         env=pip_env,
     )
@@ -140,12 +144,12 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     python = venv / "bin" / "python"
     lock = CHECKOUT / "requirements.lock"
     _run(
-        [python, "-m", "pip", "install", "--quiet", "-r", lock],
+        [python, "-m", "pip", "install", "--quiet", *OFFLINE, "-r", lock],
         cwd=root,
         env=pip_env,
         timeout=INSTALL_TIMEOUT,
     )
-    _run([python, "-m", "pip", "install", "--quiet", "--no-deps", wheel], cwd=root, env=pip_env)
+    _run([python, "-m", "pip", "install", "--quiet", *OFFLINE, "--no-deps", wheel], cwd=root, env=pip_env)
     workdir = root / "run"
     workdir.mkdir()
     return Installed(wheel=wheel, venv=venv, workdir=workdir)
