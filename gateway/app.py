@@ -52,9 +52,8 @@ def create_app(settings: Settings | None = None, context: AppContext | None = No
         owned = context is None
         ctx = context or build_context(settings)
         app.state.ctx = ctx
-        services = getattr(ctx, "services", None)  # a bare context (some tests) has none
-        if services is not None and services.verifier is not None:
-            services.verifier.report_to(app.state.metrics.adapters)
+        if ctx.services.verifier is not None:
+            ctx.services.verifier.report_to(app.state.metrics.adapters)
         anyio.to_thread.current_default_thread_limiter().total_tokens = ctx.settings.request_threads
         if owned:
             # Batches and exports left unfinished by a stopped process carry on where they were.

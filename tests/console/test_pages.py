@@ -88,6 +88,13 @@ def test_console_pages_send_security_headers(console: TestClient, committed_cont
     assert "content-security-policy" not in console.get("/healthz").headers
 
 
+def _with_settings(context: AppContext, settings: Settings) -> AppContext:
+    """The same process's context under other settings (``replace`` leaves the services behind)."""
+    other = replace(context, settings=settings)
+    other.services = context.services
+    return other
+
+
 def test_cookie_is_secure_behind_a_tls_proxy(console: TestClient, committed_context: AppContext) -> None:
     # Production (PostgreSQL, listening beyond loopback) behind a proxy that terminates TLS: the request
     # arrives as plain http, and the cookie must still be Secure and HSTS sent.
@@ -98,7 +105,7 @@ def test_cookie_is_secure_behind_a_tls_proxy(console: TestClient, committed_cont
         database_url="postgresql+psycopg://gateway@db.internal/gateway",
         host="0.0.0.0",  # noqa: S104 - a setting compared, nothing is bound
     )
-    app = create_app(context=replace(committed_context, settings=production))
+    app = create_app(context=_with_settings(committed_context, production))
     with TestClient(app) as behind_proxy:
         reply = behind_proxy.post(
             "/console/login",
@@ -109,7 +116,7 @@ def test_cookie_is_secure_behind_a_tls_proxy(console: TestClient, committed_cont
     assert "; secure" in reply.headers["set-cookie"].lower()
     assert reply.headers["strict-transport-security"].startswith("max-age=")
     configured_off = Settings(data_dir=committed_context.settings.data_dir, console_cookie_secure=False)
-    app = create_app(context=replace(committed_context, settings=configured_off))
+    app = create_app(context=_with_settings(committed_context, configured_off))
     with TestClient(app) as explicit:
         reply = explicit.post(
             "https://testserver/console/login",
