@@ -15,7 +15,6 @@ seconds of pgbench: REG_BENCH_FLOOR_SECONDS (default 20; 0 skips the floor).
 
 from __future__ import annotations
 
-import csv
 import os
 import random
 import statistics
@@ -30,22 +29,11 @@ from benchmarks.dbtarget import engine_for, postgres_database, supplied_settings
 from benchmarks.http_gateway import create_client, fetch_token, print_cpu_per, run_clients, running_gateway
 from benchmarks.registration.floor import FloorUnavailable, measure_floor, seconds_from_env
 from benchmarks.registry_data import load_registry
-from gateway.identity import RECORD_FIELDS
 from gateway.keyring import load_keyring
-from gateway.matching import generate_population
+from tests.fixtures.replicas import registrants, write_population
 
 THREADS = int(os.environ.get("REG_BENCH_CLIENTS", "16"))
 SECRET = "benchmark-secret-key-not-for-production-0123456789"
-
-
-def _bodies(n: int, seed: int) -> list[dict[str, str]]:
-    out = []
-    for p in generate_population(n, seed):
-        body = {k: v for k, v in p.to_dict().items() if v is not None and k != "record_id"}
-        body["school_region"] = p.household_region or "110101"
-        body["school_code"] = body["school_region"] + "0001"
-        out.append(body)
-    return out
 
 
 def run_size(persons: int, requests: int) -> None:
@@ -57,18 +45,9 @@ def run_size(persons: int, requests: int) -> None:
         engine = engine_for(url)
         took = load_registry(engine, keyring, persons, seed=1)
         print(f"  {persons:,} persons loaded in {took:.0f} s")
-        new_people = _bodies(requests, seed=persons + 7)
+        new_people = registrants(requests, seed=persons + 7)
         population_file = Path(tmp) / "registrants.csv"
-        with population_file.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(
-                fh,
-                fieldnames=list(RECORD_FIELDS),
-            )
-            writer.writeheader()
-            for i, body in enumerate(new_people):
-                writer.writerow(
-                    {"record_id": f"R{i}", **{k: v for k, v in body.items() if k in writer.fieldnames}}
-                )
+        write_population(population_file, new_people)
         client_id, secret = create_client(engine)
         engine.dispose()
         with running_gateway(
