@@ -141,6 +141,21 @@ def advisory_xact_locks(session: Session, names: list[str]) -> None:
         session.connection().execute(_LOCK_MANY, {"keys": keys})
 
 
+_GATE_KEY = lock_key("registration-gate")
+_GATE_SHARED = text("SELECT pg_advisory_xact_lock_shared(:k)")
+
+
+def registration_gate(session: Session, *, exclusive: bool) -> None:
+    """The gate every writer of persons' blocking keys passes until its transaction ends: shared by
+    single registrations and corrections (which then lock their own keys), exclusive for a bulk
+    load's unit of work, which decides thousands of rows at once and so cannot lock their keys one
+    by one (PostgreSQL's lock table holds a few thousand locks in all). While a bulk unit of work
+    holds it, single registrations wait for it to commit, and the other way round. SQLite's write
+    lock already serialises every writer."""
+    if is_postgres(session):
+        session.connection().execute(_LOCK_ONE if exclusive else _GATE_SHARED, {"k": _GATE_KEY})
+
+
 def advisory_xact_lock(session: Session, *parts: str) -> None:
     """Serialise transactions on a name until the current transaction ends.
 

@@ -38,6 +38,10 @@ class Batch(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     started_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    # The current (or last) run: when it took the batch and how many rows were done then, so the
+    # status can say how fast this run goes and when it should end.
+    run_started_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    run_started_rows: int | None = Field(default=None)
 
 
 class BatchRow(SQLModel, table=True):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, func, insert, or_, update
+from sqlalchemy import CursorResult, bindparam, func, insert, or_, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -96,6 +96,28 @@ def finish_row(session: Session, batch_id: str, row_number: int, values: dict[st
         .values(status="done", **values)
     )
     return _rowcount(result) == 1
+
+
+def finish_rows(session: Session, batch_id: str, rows: dict[int, dict[str, Any]]) -> None:
+    """Mark many pending rows done, each with its own values (row number -> values), in one
+    statement executed for all of them."""
+    if not rows:
+        return
+    columns = sorted({name for values in rows.values() for name in values})
+    statement = (
+        update(BatchRow)
+        .where(
+            col(BatchRow.batch_id) == batch_id,
+            col(BatchRow.row_number) == bindparam("row_number_"),
+            col(BatchRow.status) == "pending",
+        )
+        .values(status="done", **{name: bindparam(f"{name}_") for name in columns})
+    )
+    params = [
+        {"row_number_": number, **{f"{name}_": values.get(name) for name in columns}}
+        for number, values in rows.items()
+    ]
+    session.connection().execute(statement, params)
 
 
 def finish_pending_rows(session: Session, batch_id: str, values: dict[str, Any]) -> int:

@@ -44,8 +44,9 @@ from gateway.db import session_scope
 from gateway.errors import FieldError, Forbidden, GatewayError, InvalidInput, NotFound
 from gateway.jobs import BackgroundJobs, Lane, lease_is_free, new_lease_owner
 from gateway.keyring import KeyRing
-from gateway.registry import outcomes
+from gateway.registry import bulk, idempotency, outcomes
 from gateway.registry import service as registry
+from gateway.registry.bulk import Refused, RowAnswer
 from gateway.registry.outcomes import RegistrationOutcome
 from gateway.registry.service import RegistryDeps
 from gateway.settings import Settings
@@ -198,8 +199,22 @@ def batch_status(session: Session, caller: Caller, batch_id: str) -> BatchStatus
         created_at=as_utc(batch.created_at),
         started_at=as_utc(batch.started_at) if batch.started_at else None,
         finished_at=as_utc(batch.finished_at) if batch.finished_at else None,
+        **_pace(batch),
         results_url=results_path(batch.id),
     )
+
+
+def _pace(batch: Batch) -> dict[str, float | None]:
+    """How fast the current (or last) run went, and how long it should still take."""
+    if batch.run_started_at is None or batch.run_started_rows is None:
+        return {"rows_per_second": None, "eta_seconds": None}
+    end = as_utc(batch.finished_at) if batch.status == "done" and batch.finished_at else utcnow()
+    elapsed = (end - as_utc(batch.run_started_at)).total_seconds()
+    rows = batch.done_rows - batch.run_started_rows
+    rate = rows / elapsed if elapsed > 0 and rows > 0 else None
+    left = batch.total_rows - batch.done_rows
+    eta = 0.0 if batch.status == "done" else (round(left / rate, 1) if rate else None)
+    return {"rows_per_second": round(rate, 1) if rate else None, "eta_seconds": eta}
 
 
 def _safe_cell(value: str) -> str:
@@ -279,6 +294,7 @@ def _claim(session: Session, batch_id: str, owner: str, lease_seconds: float) ->
     batch.lease_until = now + timedelta(seconds=lease_seconds)
     batch.status = "running"
     batch.started_at = batch.started_at or now
+    batch.run_started_at, batch.run_started_rows = now, batch.done_rows
     session.add(batch)
     return _Claim(caller_of(batch), batch.total_rows, batch.done_rows)
 
@@ -376,13 +392,130 @@ def _refuse_remaining(engine: Engine, batch_id: str, owner: str, reason: str, le
     return refused
 
 
+def _row_of_answer(answer: RowAnswer) -> dict[str, Any]:
+    if isinstance(answer, Refused):
+        return {
+            "outcome": answer.kind,
+            "http_status": answer.status,
+            "errors_json": _errors_json(answer.errors),
+        }
+    return _row_of_outcome(answer)
+
+
+def _record_answers(
+    session: Session,
+    batch_id: str,
+    owner: str,
+    answers: dict[int, dict[str, Any]],
+    lease_seconds: float,
+) -> None:
+    """Mark rows done with their answers and count them, in the caller's transaction, while this
+    runner still holds the lease (otherwise the whole transaction is undone)."""
+    now = utcnow()
+    repository.finish_rows(session, batch_id, {n: {**v, "finished_at": now} for n, v in answers.items()})
+    lease_until = now + timedelta(seconds=lease_seconds)
+    if not repository.advance_under_lease(session, batch_id, owner, lease_until, len(answers)):
+        raise _LeaseLost
+
+
+@dataclass
+class _Run:
+    """One run of a batch: who holds it and how far it got."""
+
+    engine: Engine
+    deps: RegistryDeps
+    batch_id: str
+    owner: str
+    claim: _Claim
+    lease_seconds: float
+    on_progress: ProgressCallback | None
+    worked: int = 0
+
+    def progress(self, rows: int) -> None:
+        self.worked += rows
+        if self.on_progress is not None:
+            self.on_progress(self.claim.done_rows + self.worked, self.claim.total_rows)
+
+    def record(self, session: Session, answers: dict[int, RowAnswer]) -> None:
+        values = {n: _row_of_answer(a) for n, a in answers.items()}
+        _record_answers(session, self.batch_id, self.owner, values, self.lease_seconds)
+
+    def singly(self, rows: Sequence[BatchRow]) -> None:
+        """The rows one by one through the single registration (with their idempotency keys)."""
+        for row in rows:
+            values = _work_row(self.engine, self.deps, self.claim.caller, self.batch_id, row)
+            _record_row(self.engine, self.batch_id, row.row_number, self.owner, values, self.lease_seconds)
+            self.progress(1)
+
+    def replays(self, rows: Sequence[BatchRow]) -> dict[int, dict[str, Any]]:
+        """Rows a single registration answered already (an earlier run registered them by their
+        key, then stopped before marking them done): their stored answers."""
+        keys = {f"batch:{self.batch_id}:{row.row_number}": row.row_number for row in rows}
+        with session_scope(self.engine) as session:
+            stored = idempotency.answered(session, self.claim.caller.client_id, list(keys))
+        return {keys[k]: _row_of_outcome(outcomes.from_json(a.body)) for k, a in stored.items()}
+
+    def chunk(self, rows: Sequence[BatchRow], should_stop: Callable[[], bool]) -> bool:
+        """Register a chunk of pending rows set-based, wave by wave; False when told to stop
+        between waves (the rest stays pending)."""
+        replayed = self.replays(rows)
+        if replayed:
+            with session_scope(self.engine) as session:
+                _record_answers(session, self.batch_id, self.owner, replayed, self.lease_seconds)
+            self.progress(len(replayed))
+        items: list[tuple[int, Any]] = []
+        unreadable: list[BatchRow] = []
+        for row in rows:
+            if row.row_number in replayed:
+                continue
+            if row.payload_encrypted is None:
+                unreadable.append(row)
+                continue
+            items.append(
+                (row.row_number, json.loads(self.deps.keyring.decrypt(row.payload_encrypted, ROW_CONTEXT)))
+            )
+        if unreadable:
+            self.singly(unreadable)
+        refused, ready = bulk.prepare(self.deps, self.claim.caller, items)
+        by_number = {row.row_number: row for row in rows}
+        waves = [w[i : i + WAVE_ROWS] for w in bulk.waves(ready) for i in range(0, len(w), WAVE_ROWS)]
+        if not waves and refused:
+            with session_scope(self.engine) as session:
+                self.record(session, dict(refused))
+            self.progress(len(refused))
+        for index, wave in enumerate(waves):
+            if should_stop():
+                return False
+            first = refused if index == 0 else {}
+            try:
+                bulk.register_wave(self.engine, self.deps, self.claim.caller, wave, self.record, first)
+            except _LeaseLost:
+                raise
+            except Exception:
+                # Whatever failed is undone; the wave's rows go the single way, each on its own.
+                logger.exception(
+                    "batch %s: a wave of %s rows failed; registering them one by one",
+                    self.batch_id,
+                    len(wave),
+                )
+                self.singly([by_number[n] for n in sorted([*first, *(r.number for r in wave)])])
+                continue
+            self.progress(len(wave) + len(first))
+        return True
+
+
+# A wave's rows go to the database in one transaction; its size bounds the statements' parameter
+# lists (SQLite takes 32,766 parameters at most) and how long single registrations wait.
+WAVE_ROWS = 2000
+
+
 def run_batch(
     engine: Engine,
     deps: RegistryDeps,
     batch_id: str,
     *,
     lease_seconds: float = 120.0,
-    chunk_size: int = 200,
+    chunk_size: int = 5000,
     verify_inline: bool = False,
     stop_after: int | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -391,10 +524,13 @@ def run_batch(
 ) -> RunReport:
     """Work a batch's pending rows in row order under a lease; returns what this run did.
 
-    ``stop_after`` and ``should_stop`` end the run early (the lease is released and the batch goes
-    back to ``queued``); a run that finds the batch leased by someone else does nothing. Before each
-    row the submitting client is looked at afresh: disabled (or, given ``settings``, frozen), the
-    rest of the batch is refused and the batch is done.
+    Rows are registered set-based (``registry.bulk``), a chunk at a time, each row with the outcome a
+    single registration would give it; with ``verify_inline`` they go one by one through the single
+    registration, each verified as it is written. ``stop_after`` and ``should_stop`` end the run
+    early (the lease is released and the batch goes back to ``queued``); a run that finds the batch
+    leased by someone else does nothing. Before each chunk the submitting client is looked at
+    afresh: disabled (or, given ``settings``, frozen), the rest of the batch is refused and the
+    batch is done.
     """
     owner = new_lease_owner()
     with session_scope(engine) as session:
@@ -402,34 +538,47 @@ def run_batch(
     if claim is None:
         return RunReport(batch_id, claimed=False, rows_worked=0, finished=False)
     row_deps = deps if verify_inline else replace(deps, verifier=None)
-    worked, done, after = 0, claim.done_rows, 0
+    run = _Run(engine, row_deps, batch_id, owner, claim, lease_seconds, on_progress)
+    told_to_stop = should_stop or (lambda: False)
+
+    def stopping() -> bool:
+        return (stop_after is not None and run.worked >= stop_after) or told_to_stop()
+
     try:
-        while True:
+        while not stopping():
+            refusal = _submitter_refusal(engine, claim.caller.client_id, settings)
+            if refusal is not None:
+                refused = _refuse_remaining(engine, batch_id, owner, refusal, lease_seconds)
+                logger.warning("batch %s stopped: %s; %s rows refused", batch_id, refusal, refused)
+                break
+            limit = chunk_size if stop_after is None else min(chunk_size, stop_after - run.worked)
+            if verify_inline:
+                limit = min(limit, 50)
             with session_scope(engine) as session:
-                rows = list(repository.pending_rows(session, batch_id, after, chunk_size))
+                rows = list(repository.pending_rows(session, batch_id, 0, limit))
             if not rows:
                 break
-            for row in rows:
-                if (stop_after is not None and worked >= stop_after) or (should_stop and should_stop()):
-                    with session_scope(engine) as session:
-                        repository.release(session, batch_id, owner, status="queued", finished_at=None)
-                    return RunReport(batch_id, claimed=True, rows_worked=worked, finished=False)
-                refusal = _submitter_refusal(engine, claim.caller.client_id, settings)
-                if refusal is not None:
-                    refused = _refuse_remaining(engine, batch_id, owner, refusal, lease_seconds)
-                    logger.warning("batch %s stopped: %s; %s rows refused", batch_id, refusal, refused)
-                    break
-                values = _work_row(engine, row_deps, claim.caller, batch_id, row)
-                _record_row(engine, batch_id, row.row_number, owner, values, lease_seconds)
-                worked, done, after = worked + 1, done + 1, row.row_number
-                if on_progress is not None:
-                    on_progress(done, claim.total_rows)
+            if verify_inline:
+                run.singly(rows)
+            elif not run.chunk(rows, stopping):
+                break
+        if stopping() and _has_pending(engine, batch_id):
+            with session_scope(engine) as session:
+                repository.release(session, batch_id, owner, status="queued", finished_at=None)
+            return RunReport(batch_id, claimed=True, rows_worked=run.worked, finished=False)
     except _LeaseLost:
-        logger.warning("batch %s: lease lost after %s rows; another runner continues", batch_id, worked)
-        return RunReport(batch_id, claimed=True, rows_worked=worked, finished=False, lease_lost=True)
+        logger.warning("batch %s: lease lost after %s rows; another runner continues", batch_id, run.worked)
+        return RunReport(batch_id, claimed=True, rows_worked=run.worked, finished=False, lease_lost=True)
     with session_scope(engine) as session:
         released = repository.release(session, batch_id, owner, status="done", finished_at=utcnow())
-    return RunReport(batch_id, claimed=True, rows_worked=worked, finished=released, lease_lost=not released)
+    return RunReport(
+        batch_id, claimed=True, rows_worked=run.worked, finished=released, lease_lost=not released
+    )
+
+
+def _has_pending(engine: Engine, batch_id: str) -> bool:
+    with session_scope(engine) as session:
+        return bool(repository.pending_rows(session, batch_id, 0, 1))
 
 
 def resume_unfinished(engine: Engine, deps: RegistryDeps, **options: Any) -> list[RunReport]:

@@ -52,6 +52,36 @@ def _code_insert(postgres: bool) -> Any:
     return insert_(table).on_conflict_do_nothing(index_elements=["code"]).returning(table.c.code)
 
 
+def insert_codes(session: Session, codes: list[IssuedCode]) -> set[str]:
+    """Insert many codes in few statements; the set of those inserted (a code issued before, by
+    anyone, ever, is left out and the transaction goes on)."""
+    if not codes:
+        return set()
+    values = [
+        {
+            "code": c.code,
+            "type": c.type,
+            "person_id": c.person_id,
+            "status": c.status,
+            "issued_at": c.issued_at,
+            "issued_by": c.issued_by,
+        }
+        for c in codes
+    ]
+    return set(session.connection().execute(_code_insert(is_postgres(session)), values).scalars())
+
+
+@cache
+def _bind_code() -> Any:
+    return update(_TABLE).where(_TABLE.c.code == bindparam("bound_code")).values(person_id=bindparam("owner"))
+
+
+def bind_codes_many(session: Session, owners: list[tuple[str, int]]) -> None:
+    """Give each code issued moments ago (with no person yet) to its person: (code, person id)."""
+    if owners:
+        session.connection().execute(_bind_code(), [{"bound_code": c, "owner": p} for c, p in owners])
+
+
 @cache
 def _bind_codes() -> Any:
     return (

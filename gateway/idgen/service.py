@@ -206,6 +206,45 @@ def issue_new_person_codes(
     return NewCodes(temporary.code, promoted.code.code, promoted.fallback_reason)
 
 
+def issue_temporary_codes(
+    session: Session, wanted: list[tuple[str, date, str | None]], actor: str
+) -> list[str]:
+    """``L`` codes for many persons not written yet, one per (region, birth date, ID number), in
+    one statement where the random suffixes are free (the rest as ``allocate_l_code`` does)."""
+    now = utcnow()
+    chosen: list[str] = []
+    taken: set[str] = set()
+    for region, born, id_number in wanted:
+        prefix = formats.l_prefix(region, born)
+        forbidden = _revealing_suffix(prefix, id_number)
+        while True:
+            suffix = secrets.randbelow(10_000)
+            code = formats.build_l_code(region, born, suffix)
+            if suffix != forbidden and code not in taken:
+                break
+        taken.add(code)
+        chosen.append(code)
+    rows = [
+        IssuedCode(
+            code=c, type=CodeType.L.value, person_id=None, status="current", issued_at=now, issued_by=actor
+        )
+        for c in chosen
+    ]
+    inserted = repository.insert_codes(session, rows)
+    for i, (region, born, id_number) in enumerate(wanted):
+        if chosen[i] not in inserted:
+            chosen[i] = allocate_l_code(session, region, born, actor, id_number=id_number).code
+    return chosen
+
+
+def bind_temporary_codes(session: Session, owners: list[tuple[str, Person]]) -> None:
+    """Give the codes of ``issue_temporary_codes`` to the persons just written, with their feed
+    events: the same rows as ``bind_new_codes`` for each."""
+    repository.bind_codes_many(session, [(code, int(person.id or 0)) for code, person in owners])
+    for code, person in owners:
+        feed.append(session, type="code.issued", person=person, code=code)
+
+
 def bind_new_codes(
     session: Session, codes: NewCodes, person: Person, *, actor: str, reason: str | None = None
 ) -> None:

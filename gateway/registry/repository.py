@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from gateway.auth.jurisdiction import Jurisdiction
 from gateway.persons.models import Person
-from gateway.persons.repository import insert_returning_id
+from gateway.persons.repository import insert_many_returning_ids, insert_returning_id
 from gateway.registry.models import (
     IdempotencyRecord,
     Merge,
@@ -166,6 +166,13 @@ def add_job(session: Session, job: VerificationJob) -> None:
     job.id = insert_returning_id(session, VerificationJob, job.model_dump(exclude={"id"}))
 
 
+def add_jobs(session: Session, jobs: list[VerificationJob]) -> None:
+    """Queue the verification of many new persons in few statements (their ids are set)."""
+    rows = [job.model_dump(exclude={"id"}) for job in jobs]
+    for job, new_id in zip(jobs, insert_many_returning_ids(session, VerificationJob, rows), strict=True):
+        job.id = new_id
+
+
 # --- idempotency: one row per answered key (the rules are gateway.registry.idempotency's) ----------
 
 _IDEMPOTENCY = IdempotencyRecord.__table__  # type: ignore[attr-defined]
@@ -190,3 +197,14 @@ def _insert_answer() -> Any:
 
 def insert_answer(session: Session, values: dict[str, Any]) -> None:
     session.connection().execute(_insert_answer(), values)
+
+
+def stored_answers(session: Session, client_id: str, keys: list[str]) -> list[Row[Any]]:
+    """The answers stored for many of a client's keys: ``key``, ``status_code``, ``response_json``."""
+    if not keys:
+        return []
+    query = select(_IDEMPOTENCY.c.key, _IDEMPOTENCY.c.status_code, _IDEMPOTENCY.c.response_json).where(
+        _IDEMPOTENCY.c.client_id == client_id, _IDEMPOTENCY.c.key.in_(bindparam("keys", expanding=True))
+    )
+    rows: list[Row[Any]] = list(session.connection().execute(query, {"keys": keys}))
+    return rows

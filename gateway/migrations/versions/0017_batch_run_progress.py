@@ -1,0 +1,28 @@
+"""batch run progress: when the current run of a batch started and how many rows were done then
+
+Revision ID: 0017
+Revises: 0016
+Create Date: 2026-12-04 17:00:00
+"""
+from typing import Sequence, Union
+
+from alembic import op
+import sqlalchemy as sa
+
+
+revision: str = '0017'
+down_revision: Union[str, None] = '0016'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('batch') as batch:
+        batch.add_column(sa.Column('run_started_at', sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column('run_started_rows', sa.Integer(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('batch') as batch:
+        batch.drop_column('run_started_rows')
+        batch.drop_column('run_started_at')

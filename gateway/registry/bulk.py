@@ -1,0 +1,235 @@
+"""Registering many rows at once: the set-based path of a bulk load (a province's first collection).
+
+Each row ends in the outcome a single registration (``registry.service.register``) would give it,
+in row order, but the work is done for many rows per unit of work:
+
+1. ``prepare`` normalises every row and computes its blocking keys and document hash; a row that
+   fails is refused (naming its fields) as a single registration would refuse it.
+2. ``waves`` orders the rows so that rows sharing any blocking key or document (the same child
+   submitted twice, twins, namesakes born the same month) are decided one after the other, in row
+   order, each seeing what the earlier ones wrote; rows sharing nothing are independent, because a
+   registration reads and writes only persons found through its own keys and document.
+3. ``register_wave`` decides one wave in one transaction: the registration gate taken exclusively
+   (``gateway.db.registration_gate``: single registrations, which take it shared, wait for the wave
+   and the wave waits for them), every candidate read in three queries, each row scored and decided
+   by the same ``decide_found`` as a single registration, the new persons written with multi-row
+   statements (codes, persons, identifiers, blocking keys, verification jobs), one audit row per
+   registration; the caller's ``record`` writes its own bookkeeping (the batch rows marked done)
+   in the same transaction, so a crash loses or repeats nothing.
+
+New persons get their ``L`` code and a queued verification job, verified in bulk afterwards; a bulk
+load never waits on the external systems row by row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from gateway.auth.caller import Caller
+from gateway.clock import utcnow
+from gateway.db import registration_gate, session_scope
+from gateway.errors import FieldError, Forbidden, GatewayError, InvalidInput
+from gateway.identity import CanonicalRecord
+from gateway.idgen import service as codes
+from gateway.persons import identifiers
+from gateway.persons import repository as people
+from gateway.persons.models import Person
+from gateway.persons.records import store_record
+from gateway.privacy import disclosed_code
+from gateway.registry import repository
+from gateway.registry.models import VerificationJob
+from gateway.registry.outcomes import Issued, RegistrationOutcome
+from gateway.registry.service import (
+    RegistryDeps,
+    audit_registration,
+    decide_found,
+    digests_of,
+    document_of,
+    rank_found,
+    scheme_of,
+)
+from gateway.registry.submission import Submission, parse_submission
+from gateway.verdicts import VerdictOutcome
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A row not registered: refused as a single registration would be (nothing written)."""
+
+    kind: Literal["rejected", "forbidden", "error"]
+    status: int
+    errors: list[FieldError]
+
+
+RowAnswer = RegistrationOutcome | Refused
+
+
+@dataclass(frozen=True)
+class BulkRow:
+    """A row ready to be decided: its number, submission, blocking keys and document."""
+
+    number: int
+    submission: Submission
+    digests: list[str]
+    document: tuple[str, str] | None
+
+
+def refusal_of(exc: GatewayError) -> Refused:
+    """How a single registration's refusal reads as a row's answer."""
+    if isinstance(exc, InvalidInput):
+        return Refused("rejected", 422, list(exc.errors))
+    if isinstance(exc, Forbidden):
+        return Refused("forbidden", 403, [FieldError("school_code", "outside_jurisdiction", exc.detail)])
+    return Refused("error", exc.status, [FieldError("row", exc.type_slug, exc.detail)])
+
+
+def prepare(
+    deps: RegistryDeps, caller: Caller, items: Sequence[tuple[int, Any]]
+) -> tuple[dict[int, Refused], list[BulkRow]]:
+    """Normalise rows (number, body) and compute their keys; the rows refused, and the rest."""
+    refused: dict[int, Refused] = {}
+    rows: list[BulkRow] = []
+    for number, body in items:
+        try:
+            submission = parse_submission(body)
+            if not caller.jurisdiction.covers(submission.school_region, submission.school_code):
+                raise Forbidden("the school is outside your jurisdiction")
+        except GatewayError as exc:
+            refused[number] = refusal_of(exc)
+            continue
+        record = submission.record
+        rows.append(BulkRow(number, submission, digests_of(record, deps), document_of(record, deps)))
+    return refused, rows
+
+
+def waves(rows: Sequence[BulkRow]) -> list[list[BulkRow]]:
+    """Rows in the order they may be decided: a row comes in a later wave than every earlier row
+    (by number) that shares a blocking key or its document with it; in a wave no two rows share any."""
+    last_wave: dict[Any, int] = {}
+    out: list[list[BulkRow]] = []
+    for row in sorted(rows, key=lambda r: r.number):
+        keys: list[Any] = list(row.digests)
+        if row.document is not None:
+            keys.append(row.document)
+        wave = 1 + max((last_wave.get(k, -1) for k in keys), default=-1)
+        for k in keys:
+            last_wave[k] = wave
+        if wave == len(out):
+            out.append([])
+        out[wave].append(row)
+    return out
+
+
+Record = Callable[[Session, dict[int, RowAnswer]], None]
+
+
+def register_wave(
+    engine: Engine,
+    deps: RegistryDeps,
+    caller: Caller,
+    wave: Sequence[BulkRow],
+    record: Record,
+    refused: dict[int, Refused] | None = None,
+) -> dict[int, RowAnswer]:
+    """Decide and write one wave (rows sharing no key) in one transaction, with ``record`` writing
+    the caller's bookkeeping of every answer (and of ``refused``, rows refused before) in it too."""
+    with session_scope(engine) as session:
+        answers: dict[int, RowAnswer] = dict(refused or {})
+        answers.update(_decide_wave(session, deps, caller, wave))
+        record(session, answers)
+    return answers
+
+
+def _decide_wave(
+    session: Session, deps: RegistryDeps, caller: Caller, wave: Sequence[BulkRow]
+) -> dict[int, RegistrationOutcome]:
+    if not wave:
+        return {}
+    registration_gate(session, exclusive=True)
+    found = people.search_candidates_many(
+        session,
+        [d for row in wave for d in row.digests],
+        [row.document for row in wave if row.document is not None],
+    )
+    records: dict[int, CanonicalRecord] = {}
+    answers: dict[int, RegistrationOutcome] = {}
+    new: list[BulkRow] = []
+    for row in wave:
+        persons, holders = found.search(row.digests, row.document, deps.candidate_limit)
+        ranked = rank_found(deps, row.submission.record, persons, holders, records)
+        decided = decide_found(session, deps, caller, row.submission, ranked)
+        if decided is None:
+            new.append(row)
+        else:
+            answers[row.number] = decided
+    for row, issued in zip(new, create_persons(session, deps, new, caller.client_id), strict=True):
+        answers[row.number] = issued
+    for number in sorted(answers):
+        audit_registration(session, caller, answers[number])
+    return answers
+
+
+def create_persons(session: Session, deps: RegistryDeps, rows: Sequence[BulkRow], actor: str) -> list[Issued]:
+    """New persons for rows whose search found nobody, written with few statements: the same rows
+    as ``registry.service.create_person`` without a verdict (an ``L`` code, a queued verification)."""
+    if not rows:
+        return []
+    wanted = [
+        (row.submission.school_region, row.submission.record.birth_date, row.submission.record.id_number)
+        for row in rows
+    ]
+    temporary = codes.issue_temporary_codes(session, wanted, actor)
+    now = utcnow()
+    persons = []
+    for row, code in zip(rows, temporary, strict=True):
+        person = Person(
+            current_code=code,
+            region=row.submission.school_region,
+            school_code=row.submission.school_code,
+            birth_date=row.submission.record.birth_date,
+            created_at=now,
+            updated_at=now,
+            verification_status=VerdictOutcome.PENDING,
+        )
+        store_record(person, row.submission.record, deps.keyring)
+        persons.append(person)
+    people.insert_persons(session, persons)
+    codes.bind_temporary_codes(session, list(zip(temporary, persons, strict=True)))
+    documents = []
+    for row, person in zip(rows, persons, strict=True):
+        scheme = scheme_of(row.submission.record)
+        if scheme and row.submission.record.id_number:
+            documents.append((int(person.id or 0), scheme, row.submission.record.id_number))
+    identifiers.attach_new_identifiers(session, deps.keyring, documents, source=actor)
+    people.add_new_blocking_keys(
+        session, [(int(p.id or 0), row.digests) for row, p in zip(rows, persons, strict=True)]
+    )
+    repository.add_jobs(
+        session,
+        [
+            VerificationJob(
+                person_id=int(person.id or 0),
+                next_attempt_at=now,
+                guardian_id_encrypted=deps.keyring.encrypt(row.submission.guardian_id_number, "job:guardian")
+                if row.submission.guardian_id_number
+                else None,
+                created_at=now,
+            )
+            for row, person in zip(rows, persons, strict=True)
+        ],
+    )
+    return [
+        Issued(
+            code=disclosed_code(person.current_code, supplied={str(row.submission.record.id_number)}),
+            code_type=person.current_code[0],
+            verification=VerdictOutcome.PENDING,
+            warnings=row.submission.warnings,
+            flags=row.submission.flags,
+        )
+        for row, person in zip(rows, persons, strict=True)
+    ]
