@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from gateway.db import is_postgres
+from gateway.db import is_postgres, write_rows
 from gateway.idgen.models import CodeLineage, CodeSequence, IssuedCode
 from gateway.persons.repository import insert_returning_id
 
@@ -52,34 +52,18 @@ def _code_insert(postgres: bool) -> Any:
     return insert_(table).on_conflict_do_nothing(index_elements=["code"]).returning(table.c.code)
 
 
-def insert_codes(session: Session, codes: list[IssuedCode]) -> set[str]:
-    """Insert many codes in few statements; the set of those inserted (a code issued before, by
-    anyone, ever, is left out and the transaction goes on)."""
+def issued_among(session: Session, codes: list[str]) -> set[str]:
+    """Which of these codes were ever issued."""
     if not codes:
         return set()
-    values = [
-        {
-            "code": c.code,
-            "type": c.type,
-            "person_id": c.person_id,
-            "status": c.status,
-            "issued_at": c.issued_at,
-            "issued_by": c.issued_by,
-        }
-        for c in codes
-    ]
-    return set(session.connection().execute(_code_insert(is_postgres(session)), values).scalars())
+    query = select(IssuedCode.code).where(col(IssuedCode.code).in_(codes))
+    return set(session.exec(query).all())
 
 
-@cache
-def _bind_code() -> Any:
-    return update(_TABLE).where(_TABLE.c.code == bindparam("bound_code")).values(person_id=bindparam("owner"))
-
-
-def bind_codes_many(session: Session, owners: list[tuple[str, int]]) -> None:
-    """Give each code issued moments ago (with no person yet) to its person: (code, person id)."""
-    if owners:
-        session.connection().execute(_bind_code(), [{"bound_code": c, "owner": p} for c, p in owners])
+def write_codes(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Write many codes issued in this transaction (``issued_code`` columns) with one COPY (or
+    INSERT); a code issued before breaks the primary key and the transaction fails."""
+    write_rows(session, _TABLE, rows)
 
 
 @cache

@@ -9,13 +9,13 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ARRAY, String, Table, any_, bindparam, false, insert, union, update
+from sqlalchemy import ARRAY, String, Table, any_, bindparam, false, insert, text, union, update
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, SQLModel, col, or_, select
 
-from gateway.db import is_postgres
+from gateway.db import is_postgres, write_rows
 from gateway.persons.models import BlockingKey, Person, PersonIdentifier, PersonSummary
 
 
@@ -66,28 +66,62 @@ def insert_many_returning_ids(
     return [int(i) for i in result.scalars()]
 
 
-def insert_persons(session: Session, persons: list[Person]) -> None:
-    """Write many new persons at once and set their ids (the objects stay outside the session)."""
-    columns = [c.name for c in _table(Person).columns if c.name != "id"]
-    ids = insert_many_returning_ids(session, Person, [{c: getattr(p, c) for c in columns} for p in persons])
-    for person, new_id in zip(persons, ids, strict=True):
-        person.id = new_id
+def _python_defaults(model: type[SQLModel]) -> dict[str, Any]:
+    """The values the model's columns take when none is given (SQLModel sets them in Python, so a
+    COPY must carry them)."""
+    defaults: dict[str, Any] = {}
+    for column in _table(model).columns:
+        if column.name == "id":
+            continue
+        default = column.default
+        defaults[column.name] = (
+            getattr(default, "arg", None) if default is not None and default.is_scalar else None
+        )
+    return defaults
 
 
-def add_new_identifiers(session: Session, identifiers: list[PersonIdentifier]) -> int:
-    """Insert many identifiers of new persons; how many were written (an active national number
-    already held is left out, as ``add_identifier`` does)."""
-    if not identifiers:
-        return 0
-    values = [i.model_dump(exclude={"id"}) for i in identifiers]
-    return len(session.connection().execute(_identifier_upsert(is_postgres(session)), values).all())
+def insert_new_persons(session: Session, rows: list[dict[str, Any]]) -> list[PersonSummary]:
+    """Write many new persons at once (each a mapping of ``Person`` columns; those left out take
+    their defaults); the persons as written, ids set, in the order given."""
+    if not rows:
+        return []
+    values = [{**_python_defaults(Person), **row} for row in rows]
+    if is_postgres(session):
+        ids = [
+            int(i)
+            for i in session.connection()
+            .execute(
+                text("SELECT nextval(pg_get_serial_sequence('person', 'id')) FROM generate_series(1, :n)"),
+                {"n": len(values)},
+            )
+            .scalars()
+        ]
+        for row, new_id in zip(values, ids, strict=True):
+            row["id"] = new_id
+        write_rows(session, _table(Person), values)
+    else:
+        ids = insert_many_returning_ids(session, Person, values)
+        for row, new_id in zip(values, ids, strict=True):
+            row["id"] = new_id
+    return [PersonSummary(**{name: row[name] for name in _SUMMARY}) for row in values]
+
+
+def new_rows_of(model: type[SQLModel], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of ``model`` with every column but the id, those left out at their defaults."""
+    defaults = _python_defaults(model)
+    return [{**defaults, **row} for row in rows]
+
+
+def add_new_identifiers(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Write the identifiers of persons written in this transaction (``PersonIdentifier`` columns).
+    An active national number held already breaks the unique index: the transaction fails."""
+    write_rows(session, _table(PersonIdentifier), new_rows_of(PersonIdentifier, rows))
 
 
 def add_new_blocking_keys(session: Session, keys: list[tuple[int, list[str]]]) -> None:
     """The blocking keys of many new persons: (person id, digests)."""
     rows = [{"digest": d, "person_id": pid} for pid, digests in keys for d in sorted(set(digests))]
-    if rows:
-        session.connection().execute(insert(_table(BlockingKey)), rows)
+    write_rows(session, _table(BlockingKey), rows)
 
 
 def get_person(session: Session, person_id: int, *, for_update: bool = False) -> Person | None:

@@ -34,21 +34,20 @@ from gateway.auth.caller import Caller
 from gateway.clock import utcnow
 from gateway.db import registration_gate, session_scope
 from gateway.errors import FieldError, Forbidden, GatewayError, InvalidInput
-from gateway.identity import CanonicalRecord
 from gateway.idgen import service as codes
+from gateway.matching import prepare_record
+from gateway.matching.comparators import PreparedRecord
 from gateway.persons import identifiers
 from gateway.persons import repository as people
-from gateway.persons.models import Person
-from gateway.persons.records import store_record
+from gateway.persons.records import stored_fields
 from gateway.privacy import disclosed_code
 from gateway.registry import repository
-from gateway.registry.models import VerificationJob
 from gateway.registry.outcomes import Issued, RegistrationOutcome
 from gateway.registry.service import (
     RegistryDeps,
     audit_registration,
     decide_found,
-    digests_of,
+    digests_of_prepared,
     document_of,
     rank_found,
     scheme_of,
@@ -75,6 +74,7 @@ class BulkRow:
 
     number: int
     submission: Submission
+    prepared: PreparedRecord
     digests: list[str]
     document: tuple[str, str] | None
 
@@ -103,7 +103,9 @@ def prepare(
             refused[number] = refusal_of(exc)
             continue
         record = submission.record
-        rows.append(BulkRow(number, submission, digests_of(record, deps), document_of(record, deps)))
+        prepared = prepare_record(record, deps.model.config)
+        digests = digests_of_prepared(prepared, deps)
+        rows.append(BulkRow(number, submission, prepared, digests, document_of(record, deps)))
     return refused, rows
 
 
@@ -156,12 +158,12 @@ def _decide_wave(
         [d for row in wave for d in row.digests],
         [row.document for row in wave if row.document is not None],
     )
-    records: dict[int, CanonicalRecord] = {}
+    cache: dict[int, PreparedRecord] = {}
     answers: dict[int, RegistrationOutcome] = {}
     new: list[BulkRow] = []
     for row in wave:
         persons, holders = found.search(row.digests, row.document, deps.candidate_limit)
-        ranked = rank_found(deps, row.submission.record, persons, holders, records)
+        ranked = rank_found(deps, row.submission.record, persons, holders, prepared=row.prepared, cache=cache)
         decided = decide_found(session, deps, caller, row.submission, ranked)
         if decided is None:
             new.append(row)
@@ -175,61 +177,70 @@ def _decide_wave(
 
 
 def create_persons(session: Session, deps: RegistryDeps, rows: Sequence[BulkRow], actor: str) -> list[Issued]:
-    """New persons for rows whose search found nobody, written with few statements: the same rows
-    as ``registry.service.create_person`` without a verdict (an ``L`` code, a queued verification)."""
+    """New persons for rows whose search found nobody, written with a few bulk statements: the same
+    rows as ``registry.service.create_person`` without a verdict (an ``L`` code, a queued
+    verification), in the same transaction."""
     if not rows:
         return []
-    wanted = [
-        (row.submission.school_region, row.submission.record.birth_date, row.submission.record.id_number)
-        for row in rows
-    ]
-    temporary = codes.issue_temporary_codes(session, wanted, actor)
-    now = utcnow()
-    persons = []
-    for row, code in zip(rows, temporary, strict=True):
-        person = Person(
-            current_code=code,
-            region=row.submission.school_region,
-            school_code=row.submission.school_code,
-            birth_date=row.submission.record.birth_date,
-            created_at=now,
-            updated_at=now,
-            verification_status=VerdictOutcome.PENDING,
-        )
-        store_record(person, row.submission.record, deps.keyring)
-        persons.append(person)
-    people.insert_persons(session, persons)
-    codes.bind_temporary_codes(session, list(zip(temporary, persons, strict=True)))
-    documents = []
-    for row, person in zip(rows, persons, strict=True):
-        scheme = scheme_of(row.submission.record)
-        if scheme and row.submission.record.id_number:
-            documents.append((int(person.id or 0), scheme, row.submission.record.id_number))
-    identifiers.attach_new_identifiers(session, deps.keyring, documents, source=actor)
-    people.add_new_blocking_keys(
-        session, [(int(p.id or 0), row.digests) for row, p in zip(rows, persons, strict=True)]
-    )
-    repository.add_jobs(
+    records = [row.submission.record for row in rows]
+    temporary = codes.choose_temporary_codes(
         session,
         [
-            VerificationJob(
-                person_id=int(person.id or 0),
-                next_attempt_at=now,
-                guardian_id_encrypted=deps.keyring.encrypt(row.submission.guardian_id_number, "job:guardian")
+            (row.submission.school_region, r.birth_date, r.id_number)
+            for row, r in zip(rows, records, strict=True)
+        ],
+    )
+    now = utcnow()
+    persons = people.insert_new_persons(
+        session,
+        [
+            {
+                "current_code": code,
+                "region": row.submission.school_region,
+                "school_code": row.submission.school_code,
+                "created_at": now,
+                "updated_at": now,
+                "verification_status": VerdictOutcome.PENDING.value,
+                **stored_fields(record, deps.keyring),
+            }
+            for row, record, code in zip(rows, records, temporary, strict=True)
+        ],
+    )
+    codes.write_temporary_codes(session, list(zip(temporary, persons, strict=True)), actor)
+    identifiers.attach_new_identifiers(
+        session,
+        deps.keyring,
+        [
+            (person.id, scheme, str(record.id_number))
+            for record, person in zip(records, persons, strict=True)
+            if (scheme := scheme_of(record)) and record.id_number
+        ],
+        source=actor,
+    )
+    people.add_new_blocking_keys(session, [(p.id, row.digests) for row, p in zip(rows, persons, strict=True)])
+    repository.add_new_jobs(
+        session,
+        [
+            {
+                "person_id": person.id,
+                "next_attempt_at": now,
+                "guardian_id_encrypted": deps.keyring.encrypt(
+                    row.submission.guardian_id_number, "job:guardian"
+                )
                 if row.submission.guardian_id_number
                 else None,
-                created_at=now,
-            )
+                "created_at": now,
+            }
             for row, person in zip(rows, persons, strict=True)
         ],
     )
     return [
         Issued(
-            code=disclosed_code(person.current_code, supplied={str(row.submission.record.id_number)}),
+            code=disclosed_code(person.current_code, supplied={str(record.id_number)}),
             code_type=person.current_code[0],
             verification=VerdictOutcome.PENDING,
             warnings=row.submission.warnings,
             flags=row.submission.flags,
         )
-        for row, person in zip(rows, persons, strict=True)
+        for row, record, person in zip(rows, records, persons, strict=True)
     ]

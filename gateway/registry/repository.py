@@ -11,8 +11,9 @@ from sqlalchemy import ColumnElement, Row, bindparam, exists, func, or_
 from sqlmodel import Session, col, select
 
 from gateway.auth.jurisdiction import Jurisdiction
+from gateway.db import write_rows
 from gateway.persons.models import Person
-from gateway.persons.repository import insert_many_returning_ids, insert_returning_id
+from gateway.persons.repository import insert_returning_id, new_rows_of
 from gateway.registry.models import (
     IdempotencyRecord,
     Merge,
@@ -166,11 +167,13 @@ def add_job(session: Session, job: VerificationJob) -> None:
     job.id = insert_returning_id(session, VerificationJob, job.model_dump(exclude={"id"}))
 
 
-def add_jobs(session: Session, jobs: list[VerificationJob]) -> None:
-    """Queue the verification of many new persons in few statements (their ids are set)."""
-    rows = [job.model_dump(exclude={"id"}) for job in jobs]
-    for job, new_id in zip(jobs, insert_many_returning_ids(session, VerificationJob, rows), strict=True):
-        job.id = new_id
+def add_new_jobs(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Queue the verification of many new persons with one COPY (or INSERT): ``VerificationJob``
+    columns, those left out at their defaults."""
+    write_rows(session, _JOBS, new_rows_of(VerificationJob, rows))
+
+
+_JOBS = VerificationJob.__table__  # type: ignore[attr-defined]
 
 
 # --- idempotency: one row per answered key (the rules are gateway.registry.idempotency's) ----------

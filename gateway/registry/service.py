@@ -33,10 +33,12 @@ from gateway.matching import (
     MatchModel,
     MatchResult,
     blocking_key_digest,
-    blocking_keys,
-    rank_candidates,
+    prepare_record,
+    prepared_blocking_keys,
+    rank_prepared,
     search_outcome,
 )
+from gateway.matching.comparators import PreparedRecord
 from gateway.persons import identifiers
 from gateway.persons import repository as people
 from gateway.persons.models import Person, PersonSummary
@@ -65,9 +67,13 @@ class RegistryDeps:
 
 
 def digests_of(record: CanonicalRecord, deps: RegistryDeps) -> list[str]:
-    return sorted(
-        {blocking_key_digest(k, deps.keyring.hmac_key) for k in blocking_keys(record, deps.model.config)}
-    )
+    return digests_of_prepared(prepare_record(record, deps.model.config), deps)
+
+
+def digests_of_prepared(prepared: PreparedRecord, deps: RegistryDeps) -> list[str]:
+    """The stored form (keyed digests) of a prepared record's blocking keys."""
+    keys = prepared_blocking_keys(prepared, deps.model.config)
+    return sorted({blocking_key_digest(k, deps.keyring.hmac_key) for k in keys})
 
 
 @dataclass(frozen=True)
@@ -99,23 +105,29 @@ def rank_found(
     record: CanonicalRecord,
     found: list[PersonSummary],
     holders: list[int],
-    records: dict[int, CanonicalRecord] | None = None,
+    *,
+    prepared: PreparedRecord | None = None,
+    cache: dict[int, PreparedRecord] | None = None,
 ) -> Found:
-    """Score the persons a search read (in id order) against the record. ``records`` caches the
-    persons' records (decrypted once) when one set of persons serves many searches."""
+    """Score the persons a search read (in id order) against the record (``prepared`` already, or
+    not). ``cache`` keeps the persons' prepared records (decrypted once) when one set of persons
+    serves many searches."""
+    config = deps.model.config
     active = [p for p in found if p.status == "active"]
     candidates = []
     for p in active:
-        cached = records.get(int(p.id or 0)) if records is not None else None
-        if cached is None:
-            cached = person_to_record(p, deps.keyring)
-            if records is not None:
-                records[int(p.id or 0)] = cached
-        candidates.append(cached)
-    results = rank_candidates(record, candidates, deps.model)
+        person_id = int(p.id or 0)
+        ready = cache.get(person_id) if cache is not None else None
+        if ready is None:
+            ready = prepare_record(person_to_record(p, deps.keyring), config)
+            if cache is not None:
+                cache[person_id] = ready
+        candidates.append(ready)
+    query = prepared if prepared is not None else prepare_record(record, config)
+    results = rank_prepared(query, candidates, deps.model)
     by_id = {str(p.id): p for p in active}
     hits = [SearchHit(by_id[r.record_id_2], r) for r in results]
-    return Found(hits, search_outcome(results, deps.model.config), holders)
+    return Found(hits, search_outcome(results, config), holders)
 
 
 def find_candidates(
