@@ -231,6 +231,14 @@ class Settings(BaseSettings):
             "(children's personal data is not left lying about) and the export answers 410 Gone."
         ),
     )
+    batch_lease_seconds: float = Field(
+        default=120,
+        gt=0,
+        description=(
+            "A running batch not heard of for this long (its runner stopped or was killed) is taken "
+            "over by another runner: `gateway import` run again, `gateway worker`, or a restarted gateway."
+        ),
+    )
     export_lease_seconds: float = Field(
         default=300,
         gt=0,

@@ -39,6 +39,15 @@ def unfinished_batch_ids(session: Session, now: datetime) -> list[str]:
     return list(session.exec(query).all())
 
 
+def unfinished_batch_from(session: Session, client_id: str, digest: str) -> Batch | None:
+    query = (
+        select(Batch)
+        .where(Batch.client_id == client_id, Batch.source_digest == digest, Batch.status != "done")
+        .order_by(col(Batch.created_at).desc())
+    )
+    return session.exec(query).first()
+
+
 def pending_rows(session: Session, batch_id: str, after_row: int, limit: int) -> Sequence[BatchRow]:
     query = (
         select(BatchRow)

@@ -17,6 +17,7 @@ tens of thousands must not wait on external systems row by row.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -126,6 +127,7 @@ def submit_batch(
     """Parse and store a batch with all its rows in one transaction; it is then ready to run."""
     parsed = parse_batch(text, fmt)
     batch_id = f"bt_{secrets.token_hex(8)}"
+    digest = source_digest(text)
     error_rows = parsed.error_rows
     total = len(parsed.rows)
     finished = error_rows == total
@@ -141,6 +143,7 @@ def submit_batch(
         acting_user=caller.acting_user,
         request_id=caller.request_id,
         format=fmt.value,
+        source_digest=digest,
         status="done" if finished else "queued",
         total_rows=total,
         done_rows=error_rows,
@@ -165,6 +168,15 @@ def submit_batch(
         status_url=status_path(batch_id),
         results_url=results_path(batch_id),
     )
+
+
+def source_digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def unfinished_batch_of(session: Session, caller: Caller, text: str) -> Batch | None:
+    """The caller's batch of this very file that is not done yet (its run was stopped or killed)."""
+    return repository.unfinished_batch_from(session, caller.client_id, source_digest(text))
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -514,7 +526,7 @@ def run_batch(
     deps: RegistryDeps,
     batch_id: str,
     *,
-    lease_seconds: float = 120.0,
+    lease_seconds: float | None = None,
     chunk_size: int = 5000,
     verify_inline: bool = False,
     stop_after: int | None = None,
@@ -532,6 +544,8 @@ def run_batch(
     afresh: disabled (or, given ``settings``, frozen), the rest of the batch is refused and the
     batch is done.
     """
+    if lease_seconds is None:
+        lease_seconds = settings.batch_lease_seconds if settings is not None else 120.0
     owner = new_lease_owner()
     with session_scope(engine) as session:
         claim = _claim(session, batch_id, owner, lease_seconds)
@@ -574,6 +588,12 @@ def run_batch(
     return RunReport(
         batch_id, claimed=True, rows_worked=run.worked, finished=released, lease_lost=not released
     )
+
+
+def is_done(engine: Engine, batch_id: str) -> bool:
+    with session_scope(engine) as session:
+        batch = repository.get_batch(session, batch_id)
+        return batch is not None and batch.status == "done"
 
 
 def _has_pending(engine: Engine, batch_id: str) -> bool:
