@@ -239,6 +239,14 @@ class Settings(BaseSettings):
             "over by another runner: `gateway import` run again, `gateway worker`, or a restarted gateway."
         ),
     )
+    batch_chunk_rows: int = Field(
+        default=5000,
+        ge=1,
+        description=(
+            "Rows a batch run reads and decides at a time (each chunk in units of work of at most "
+            "2,000 rows); smaller chunks acknowledge progress more often, larger ones go faster."
+        ),
+    )
     export_lease_seconds: float = Field(
         default=300,
         gt=0,

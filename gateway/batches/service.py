@@ -527,7 +527,7 @@ def run_batch(
     batch_id: str,
     *,
     lease_seconds: float | None = None,
-    chunk_size: int = 5000,
+    chunk_size: int | None = None,
     verify_inline: bool = False,
     stop_after: int | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -546,6 +546,8 @@ def run_batch(
     """
     if lease_seconds is None:
         lease_seconds = settings.batch_lease_seconds if settings is not None else 120.0
+    if chunk_size is None:
+        chunk_size = settings.batch_chunk_rows if settings is not None else 5000
     owner = new_lease_owner()
     with session_scope(engine) as session:
         claim = _claim(session, batch_id, owner, lease_seconds)

@@ -200,7 +200,6 @@ def test_a_province_file_ends_the_same_row_by_row_and_set_based(
     assert not differing, f"{len(differing)} rows differ, e.g. {list(differing.items())[:5]}"
     # The file exercises every outcome, so the comparison above means something.
     kinds = Counter(answer[0] for answer in one_by_one.values())
-    print(dict(kinds))
     assert {"issued", "existing", "review_required", "held_elsewhere", "rejected", "forbidden"} <= set(
         kinds
     ), kinds
