@@ -246,7 +246,9 @@ class PublicSecurityVerifier(GuardedVerifier):
                 found = False
                 fields[VerifiedField.ID_NUMBER] = FieldVerdict.NO_RECORD
             elif message == MISSING_FIELD:
-                return RequestRejected(self.source, f"required field missing: {item.findtext('errormesagecol')}")
+                return RequestRejected(
+                    self.source, f"required field missing: {item.findtext('errormesagecol')}"
+                )
             elif message == ROW_NOT_ANSWERED:
                 return TechnicalAdapterError(self.source, "row not answered this time (service busy)")
             else:

@@ -613,7 +613,8 @@ class GuardedVerifier(ABC):
             sendable = [index for position, index in enumerate(indices) if position not in refused]
             for start in range(0, len(sendable), self.MAX_ROWS_PER_CALL):
                 chunk = sendable[start : start + self.MAX_ROWS_PER_CALL]
-                results.update(zip(chunk, self._ask_chunk([queries[i] for i in chunk], deadline_seconds)))
+                answers = self._ask_chunk([queries[i] for i in chunk], deadline_seconds)
+                results.update(zip(chunk, answers, strict=True))
         return [results[index] for index in range(len(queries))]
 
     def _ask_chunk(
