@@ -229,7 +229,7 @@ def create_app(
                 etree.SubElement(out, "UNEXPECTED").text = "?"
         response = etree.Element(_q(etree.QName(operation).localname + "Response"), nsmap={"tns": NCIIC_NS})
         etree.SubElement(response, _q("out")).text = etree.tostring(out, encoding="unicode")
-        if decision.fault not in (FaultKind.SCHEMA_VIOLATION, FaultKind.MALFORMED_ROW):
+        if decision.fault is not FaultKind.SCHEMA_VIOLATION:
             messages.validate(response)
         elif decision.variant % 2 == 1:
             etree.SubElement(response, _q("unexpected")).text = "?"

@@ -29,7 +29,8 @@ Item = tuple[Person, str | None]
 
 @pytest.fixture
 def verify(mocks: RunningMocks) -> Iterator[VerificationOrchestrator]:
-    built = orchestrator(mocks)
+    # A read timeout no reply of the loaded test machine outlasts: calls are counted exactly below.
+    built = orchestrator(mocks, read_timeout=2.0)
     yield built
     built.close()
 
@@ -111,7 +112,7 @@ def test_a_chunks_verdicts_are_the_single_verdicts(
 def test_the_quota_counts_rows_and_a_chunk_that_does_not_fit_is_refused(
     mocks: RunningMocks, population: Population
 ) -> None:
-    built = orchestrator(mocks, daily_quota=150)
+    built = orchestrator(mocks, daily_quota=150, read_timeout=2.0)
     try:
         guard: GuardedCaller = built.verifiers[Source.PUBLIC_SECURITY].guard  # type: ignore[attr-defined]
         first = [(p, None) for p in citizens(population)[:120]]
@@ -130,13 +131,17 @@ def test_the_quota_counts_rows_and_a_chunk_that_does_not_fit_is_refused(
 
 
 def test_a_timed_out_chunk_leaves_its_rows_pending_and_is_retried_per_call(
-    mocks: RunningMocks, verify: VerificationOrchestrator, population: Population
+    mocks: RunningMocks, population: Population
 ) -> None:
     mocks.injectors["public_security"].set_plan(
-        FaultPlan(error_rate=1.0, error_kinds=[FaultKind.TIMEOUT], timeout_seconds=0.5)
+        FaultPlan(error_rate=1.0, error_kinds=[FaultKind.TIMEOUT], timeout_seconds=0.8)
     )
+    verify = orchestrator(mocks, read_timeout=0.3)
     items: list[Item] = [(p, None) for p in citizens(population)[:40]]
-    verdicts = verify.verify_identities(items, deadline_seconds=1.5)
+    try:
+        verdicts = verify.verify_identities(items, deadline_seconds=2.0)
+    finally:
+        verify.close()
     assert {(v.outcome, v.reason, v.retry_sources) for v in verdicts} == {
         (VerdictOutcome.PENDING, VerdictReason.SOURCE_UNAVAILABLE, (Source.PUBLIC_SECURITY,))
     }
