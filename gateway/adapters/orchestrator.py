@@ -296,7 +296,7 @@ class VerificationOrchestrator:
             return [DeadlineExceeded(source, "deadline spent before the chunk's call")] * len(queries)
         try:
             return self._verifiers[source].verify_many(queries, deadline_seconds=remaining)
-        except AdapterError as error:  # verify_many answers per row; this is a belt and braces
+        except AdapterError as error:  # an adapter that fails a whole chunk fails only that chunk
             return [error] * len(queries)
 
     def _ask(self, source: Source, query: VerificationQuery, deadline: float) -> Callable[[], SourceAnswer]:

@@ -435,6 +435,14 @@ class GuardedCaller:
                     deadline_seconds,
                     rows=len(sent),
                 )
+                for row in answered:
+                    if isinstance(row, ContractViolation):  # as a whole call's is, in `_attempts`
+                        logger.error(
+                            "contract violation by %s in one row: %s",
+                            self.source.value,
+                            row,
+                            extra={"adapter": self.source.value},
+                        )
             except AdapterError as error:
                 answered = [error] * len(sent)
             for index, result in zip(todo, answered, strict=True):
