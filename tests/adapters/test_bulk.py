@@ -229,3 +229,14 @@ def test_an_adapter_splits_more_rows_than_one_call_may_carry(
     answers = adapter.verify_many(queries)
     assert len(answers) == 230 and all(getattr(a, "found", False) for a in answers)
     assert requests(mocks, "public_security") == 3
+
+
+def test_an_adapter_that_sent_more_rows_than_agreed_would_be_refused_whole(
+    mocks: RunningMocks, verify: VerificationOrchestrator, population: Population
+) -> None:
+    adapter = verify.verifiers[Source.PUBLIC_SECURITY]
+    assert isinstance(adapter, PublicSecurityVerifier)
+    adapter.MAX_ROWS_PER_CALL = 101  # type: ignore[misc]  # break the agreement, on this instance only
+    answers = adapter.verify_many([query_from_record(p) for p in citizens(population)[:101]])
+    assert {type(a).__name__ for a in answers} == {"RequestRejected"}
+    assert requests(mocks, "public_security") == 1  # refused, not retried
