@@ -44,7 +44,7 @@ from gateway.verdicts import Judgement, Verifier
 
 logger = logging.getLogger(__name__)
 
-# Verdicts applied in one transaction (and persons asked about in one call to a source).
+# Verdicts applied in one transaction (as many as one call to a source answers).
 APPLY_CHUNK = 100
 # Given jobs leased, asked about and applied at a time by ``work_jobs``.
 JOBS_PER_LEASE = 500
