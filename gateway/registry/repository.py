@@ -157,6 +157,29 @@ def due_jobs_unleased(session: Session, now: datetime, limit: int) -> Sequence[V
     return session.exec(query).all()
 
 
+def jobs_by_ids(session: Session, ids: Sequence[int]) -> Sequence[VerificationJob]:
+    """The verification jobs with these ids (those that exist), in id order."""
+    if not ids:
+        return []
+    query = select(VerificationJob).where(col(VerificationJob.id).in_(list(ids)))
+    return session.exec(query.order_by(col(VerificationJob.id))).all()
+
+
+def free_jobs_among(session: Session, ids: Sequence[int], now: datetime) -> Sequence[VerificationJob]:
+    """Of these jobs, the queued ones no live lease holds, due or not, locked (rows another worker
+    is leasing at this moment are skipped, not waited for)."""
+    if not ids:
+        return []
+    query = (
+        select(VerificationJob)
+        .where(col(VerificationJob.id).in_(list(ids)), VerificationJob.status == "queued")
+        .where((col(VerificationJob.lease_until).is_(None)) | (col(VerificationJob.lease_until) < now))
+        .order_by(col(VerificationJob.id))
+        .with_for_update(skip_locked=True)
+    )
+    return session.exec(query).all()
+
+
 def merge_of_problem(session: Session, problem_id: int) -> Merge | None:
     """The merge a problem record's decision made, if it made one."""
     return session.exec(select(Merge).where(Merge.problem_id == problem_id)).first()
