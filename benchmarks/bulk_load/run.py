@@ -109,7 +109,7 @@ def previous_path(env: dict[str, str], client_id: str, path: Path) -> tuple[int,
         accepted = batches.submit_batch(ctx.engine, ctx.keyring, caller, text, BatchFormat.CSV)
         assert ctx.services.registry.verifier is None
         started = time.perf_counter()
-        batches.run_batch(ctx.engine, ctx.services.registry, accepted.id, verify_inline=True)
+        batches.run_batch(ctx.engine, ctx.services.registry, accepted.id, set_based=False)
         return accepted.total_rows, time.perf_counter() - started
     finally:
         close_context(ctx)
@@ -130,7 +130,13 @@ def run(registry_size: int, rows: int, baseline_rows: int) -> None:
         write_file(province, _file_rows(rows, registry_size, seed=registry_size + 11))
         started = time.perf_counter()
         done = subprocess.run(
-            [str(Path(sys.executable).with_name("gateway")), "import", str(province), "--client-id", client_id],
+            [
+                str(Path(sys.executable).with_name("gateway")),
+                "import",
+                str(province),
+                "--client-id",
+                client_id,
+            ],
             env=env,
             capture_output=True,
             text=True,

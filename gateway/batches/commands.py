@@ -84,7 +84,7 @@ def _submit_or_resume(
 
 
 def _run_to_the_end(
-    ctx: AppContext, batch_id: str, on_progress: service.ProgressCallback, console: Console
+    ctx: AppContext, batch_id: str, on_progress: service.ProgressCallback, console: Console, *, verify: bool
 ) -> None:
     """Run the batch until it is done; while another runner's lease on it is live (a killed run's,
     until it expires), wait and try again."""
@@ -96,6 +96,7 @@ def _run_to_the_end(
             ctx.services.registry,
             batch_id,
             lease_seconds=lease,
+            verify_inline=verify,
             on_progress=on_progress,
             settings=ctx.settings,
         )
@@ -109,7 +110,9 @@ def _run_to_the_end(
         time.sleep(min(1.0, lease / 4))
 
 
-def _register(ctx: AppContext, caller: Caller, file: Path, fmt: BatchFormat, results: Path) -> BatchStatus:
+def _register(
+    ctx: AppContext, caller: Caller, file: Path, fmt: BatchFormat, results: Path, *, verify: bool
+) -> BatchStatus:
     """Store the file's rows (or take up its unfinished batch), run them with a progress bar, write
     the per-row results."""
     console = Console(stderr=True)
@@ -122,6 +125,7 @@ def _register(ctx: AppContext, caller: Caller, file: Path, fmt: BatchFormat, res
             batch_id,
             lambda done, total: progress.update(task, completed=done, total=total),
             console,
+            verify=verify,
         )
     with session_scope(ctx.engine) as session:
         results.write_text(service.results_csv(session, caller, batch_id), encoding="utf-8")
@@ -140,6 +144,13 @@ def import_file(
     file_format: Annotated[
         str | None, typer.Option("--format", help="csv or ndjson (default: by file extension)")
     ] = None,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify/--no-verify",
+            help="verify each chunk's new persons in bulk as the load goes (default: `gateway worker` does)",
+        ),
+    ] = False,
 ) -> None:
     """Register every row of a batch file; prints counts per outcome and where the results went.
 
@@ -157,7 +168,12 @@ def import_file(
     ctx = build_context(Settings())
     try:
         status = _register(
-            ctx, _caller_of(ctx, client_id, console), file, _format_of(file, file_format), results_path
+            ctx,
+            _caller_of(ctx, client_id, console),
+            file,
+            _format_of(file, file_format),
+            results_path,
+            verify=verify,
         )
     finally:
         close_context(ctx)

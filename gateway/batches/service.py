@@ -45,7 +45,7 @@ from gateway.db import session_scope
 from gateway.errors import FieldError, Forbidden, GatewayError, InvalidInput, NotFound
 from gateway.jobs import BackgroundJobs, Lane, lease_is_free, new_lease_owner
 from gateway.keyring import KeyRing
-from gateway.registry import bulk, idempotency, outcomes
+from gateway.registry import bulk, idempotency, outcomes, verification
 from gateway.registry import service as registry
 from gateway.registry.bulk import Refused, RowAnswer
 from gateway.registry.outcomes import RegistrationOutcome
@@ -441,6 +441,7 @@ class _Run:
     claim: _Claim
     lease_seconds: float
     on_progress: ProgressCallback | None
+    verify: bool = False
     worked: int = 0
 
     def progress(self, rows: int) -> None:
@@ -491,6 +492,7 @@ class _Run:
         refused, ready = bulk.prepare(self.deps, self.claim.caller, items)
         by_number = {row.row_number: row for row in rows}
         waves = [w[i : i + WAVE_ROWS] for w in bulk.waves(ready) for i in range(0, len(w), WAVE_ROWS)]
+        created: list[int] = []
         if not waves and refused:
             with session_scope(self.engine) as session:
                 self.record(session, dict(refused))
@@ -500,7 +502,10 @@ class _Run:
                 return False
             first = refused if index == 0 else {}
             try:
-                bulk.register_wave(self.engine, self.deps, self.claim.caller, wave, self.record, first)
+                written = bulk.register_wave(
+                    self.engine, self.deps, self.claim.caller, wave, self.record, first
+                )
+                created.extend(written.new_persons)
             except _LeaseLost:
                 raise
             except Exception:
@@ -513,6 +518,9 @@ class _Run:
                 self.singly([by_number[n] for n in sorted([*first, *(r.number for r in wave)])])
                 continue
             self.progress(len(wave) + len(first))
+        if self.verify and created and self.deps.verifier is not None:
+            counts = verification.verify_new_persons(self.engine, self.deps, created)
+            logger.info("batch %s: verified in bulk: %s", self.batch_id, dict(counts.recorded))
         return True
 
 
@@ -529,6 +537,7 @@ def run_batch(
     lease_seconds: float | None = None,
     chunk_size: int | None = None,
     verify_inline: bool = False,
+    set_based: bool = True,
     stop_after: int | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_progress: ProgressCallback | None = None,
@@ -537,12 +546,14 @@ def run_batch(
     """Work a batch's pending rows in row order under a lease; returns what this run did.
 
     Rows are registered set-based (``registry.bulk``), a chunk at a time, each row with the outcome a
-    single registration would give it; with ``verify_inline`` they go one by one through the single
-    registration, each verified as it is written. ``stop_after`` and ``should_stop`` end the run
-    early (the lease is released and the batch goes back to ``queued``); a run that finds the batch
-    leased by someone else does nothing. Before each chunk the submitting client is looked at
-    afresh: disabled (or, given ``settings``, frozen), the rest of the batch is refused and the
-    batch is done.
+    single registration would give it; the persons a chunk wrote are then verified in bulk when
+    ``verify_inline`` is asked for (else by the worker). With ``set_based`` off, rows go one by one
+    through the single registration (each verified as it is written when ``verify_inline``): the
+    way every batch ran before the set-based path, kept for comparison. ``stop_after`` and
+    ``should_stop`` end the run early (the lease is released and the batch goes back to
+    ``queued``); a run that finds the batch leased by someone else does nothing. Before each chunk
+    the submitting client is looked at afresh: disabled (or, given ``settings``, frozen), the rest
+    of the batch is refused and the batch is done.
     """
     if lease_seconds is None:
         lease_seconds = settings.batch_lease_seconds if settings is not None else 120.0
@@ -553,8 +564,11 @@ def run_batch(
         claim = _claim(session, batch_id, owner, lease_seconds)
     if claim is None:
         return RunReport(batch_id, claimed=False, rows_worked=0, finished=False)
-    row_deps = deps if verify_inline else replace(deps, verifier=None)
-    run = _Run(engine, row_deps, batch_id, owner, claim, lease_seconds, on_progress)
+    if set_based:
+        run = _Run(engine, deps, batch_id, owner, claim, lease_seconds, on_progress, verify=verify_inline)
+    else:
+        row_deps = deps if verify_inline else replace(deps, verifier=None)
+        run = _Run(engine, row_deps, batch_id, owner, claim, lease_seconds, on_progress)
     told_to_stop = should_stop or (lambda: False)
 
     def stopping() -> bool:
@@ -568,13 +582,13 @@ def run_batch(
                 logger.warning("batch %s stopped: %s; %s rows refused", batch_id, refusal, refused)
                 break
             limit = chunk_size if stop_after is None else min(chunk_size, stop_after - run.worked)
-            if verify_inline:
+            if not set_based:
                 limit = min(limit, 50)
             with session_scope(engine) as session:
                 rows = list(repository.pending_rows(session, batch_id, 0, limit))
             if not rows:
                 break
-            if verify_inline:
+            if not set_based:
                 run.singly(rows)
             elif not run.chunk(rows, stopping):
                 break

@@ -130,6 +130,15 @@ def waves(rows: Sequence[BulkRow]) -> list[list[BulkRow]]:
 Record = Callable[[Session, dict[int, RowAnswer]], None]
 
 
+@dataclass(frozen=True)
+class WaveWritten:
+    """What one wave wrote: every row's answer, and the persons it created (their verification is
+    queued)."""
+
+    answers: dict[int, RowAnswer]
+    new_persons: list[int]
+
+
 def register_wave(
     engine: Engine,
     deps: RegistryDeps,
@@ -137,21 +146,22 @@ def register_wave(
     wave: Sequence[BulkRow],
     record: Record,
     refused: dict[int, Refused] | None = None,
-) -> dict[int, RowAnswer]:
+) -> WaveWritten:
     """Decide and write one wave (rows sharing no key) in one transaction, with ``record`` writing
     the caller's bookkeeping of every answer (and of ``refused``, rows refused before) in it too."""
     with session_scope(engine) as session:
         answers: dict[int, RowAnswer] = dict(refused or {})
-        answers.update(_decide_wave(session, deps, caller, wave))
+        decided, new_persons = _decide_wave(session, deps, caller, wave)
+        answers.update(decided)
         record(session, answers)
-    return answers
+    return WaveWritten(answers, new_persons)
 
 
 def _decide_wave(
     session: Session, deps: RegistryDeps, caller: Caller, wave: Sequence[BulkRow]
-) -> dict[int, RegistrationOutcome]:
+) -> tuple[dict[int, RegistrationOutcome], list[int]]:
     if not wave:
-        return {}
+        return {}, []
     registration_gate(session, exclusive=True)
     found = people.search_candidates_many(
         session,
@@ -169,17 +179,20 @@ def _decide_wave(
             new.append(row)
         else:
             answers[row.number] = decided
-    for row, issued in zip(new, create_persons(session, deps, new, caller.client_id), strict=True):
+    created = create_persons(session, deps, new, caller.client_id)
+    for row, (issued, _person_id) in zip(new, created, strict=True):
         answers[row.number] = issued
     for number in sorted(answers):
         audit_registration(session, caller, answers[number])
-    return answers
+    return answers, [person_id for _issued, person_id in created]
 
 
-def create_persons(session: Session, deps: RegistryDeps, rows: Sequence[BulkRow], actor: str) -> list[Issued]:
+def create_persons(
+    session: Session, deps: RegistryDeps, rows: Sequence[BulkRow], actor: str
+) -> list[tuple[Issued, int]]:
     """New persons for rows whose search found nobody, written with a few bulk statements: the same
     rows as ``registry.service.create_person`` without a verdict (an ``L`` code, a queued
-    verification), in the same transaction."""
+    verification), in the same transaction. Each row's answer and its new person's id."""
     if not rows:
         return []
     records = [row.submission.record for row in rows]
@@ -235,12 +248,15 @@ def create_persons(session: Session, deps: RegistryDeps, rows: Sequence[BulkRow]
         ],
     )
     return [
-        Issued(
-            code=disclosed_code(person.current_code, supplied={str(record.id_number)}),
-            code_type=person.current_code[0],
-            verification=VerdictOutcome.PENDING,
-            warnings=row.submission.warnings,
-            flags=row.submission.flags,
+        (
+            Issued(
+                code=disclosed_code(person.current_code, supplied={str(record.id_number)}),
+                code_type=person.current_code[0],
+                verification=VerdictOutcome.PENDING,
+                warnings=row.submission.warnings,
+                flags=row.submission.flags,
+            ),
+            person.id,
         )
         for row, record, person in zip(rows, records, persons, strict=True)
     ]

@@ -190,6 +190,16 @@ def add_job(session: Session, job: VerificationJob) -> None:
     job.id = insert_returning_id(session, VerificationJob, job.model_dump(exclude={"id"}))
 
 
+def queued_job_ids_of(session: Session, person_ids: list[int]) -> list[int]:
+    """The queued verification jobs of these persons, oldest first."""
+    query = (
+        select(VerificationJob.id)
+        .where(col(VerificationJob.person_id).in_(person_ids), VerificationJob.status == "queued")
+        .order_by(col(VerificationJob.id))
+    )
+    return [int(i) for i in session.exec(query).all() if i is not None]
+
+
 def add_new_jobs(session: Session, rows: list[dict[str, Any]]) -> None:
     """Queue the verification of many new persons with one COPY (or INSERT): ``VerificationJob``
     columns, those left out at their defaults."""

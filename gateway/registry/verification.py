@@ -355,3 +355,15 @@ def _apply_together(
             counts.already_done += 1
         else:
             counts.recorded[str(result["verification"])] += 1
+
+
+def verify_new_persons(
+    engine: Engine, deps: VerificationDeps, person_ids: Sequence[int]
+) -> VerificationCounts:
+    """Verify persons a bulk load just wrote, in bulk, as the worker would (``work_jobs`` on their
+    queued jobs); what stays unanswered stays queued for the worker."""
+    if not person_ids:
+        return VerificationCounts()
+    with session_scope(engine) as session:
+        job_ids = repository.queued_job_ids_of(session, list(person_ids))
+    return work_jobs(engine, deps, job_ids)
