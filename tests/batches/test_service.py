@@ -208,3 +208,23 @@ def _body_of(ctx: AppContext, batch_id: str, row_number: int) -> dict[str, str]:
 def _all(ctx: AppContext, column: object) -> list[str]:
     with Session(ctx.engine) as s:
         return list(s.exec(select(column)).all())  # type: ignore[call-overload]
+
+
+def test_a_running_batch_reports_its_pace_and_time_to_go(
+    committed_context: AppContext, batch_id: str
+) -> None:
+    ctx, deps = committed_context, committed_context.services.registry
+    seen: list[tuple[float | None, float | None]] = []
+
+    def look(done: int, _total: int) -> None:
+        with Session(ctx.engine) as s:
+            status = service.batch_status(s, PROVINCE, batch_id)
+        seen.append((status.rows_per_second, status.eta_seconds))
+
+    service.run_batch(ctx.engine, deps, batch_id, chunk_size=1, on_progress=look)
+    rates = [rate for rate, _eta in seen]
+    etas = [eta for _rate, eta in seen]
+    assert all(rate is not None and rate > 0 for rate in rates)
+    # Time to go shrinks as rows are done, to nothing at the last row (the run is not released yet).
+    assert all(eta is not None for eta in etas)
+    assert etas[-1] == 0 and etas[0] > 0
