@@ -62,20 +62,25 @@ def _caller_of(ctx: AppContext, client_id: str, console: Console) -> Caller:
 
 
 def _submit_or_resume(
-    ctx: AppContext, caller: Caller, text: str, fmt: BatchFormat, console: Console
+    ctx: AppContext, caller: Caller, file: Path, fmt: BatchFormat, console: Console
 ) -> tuple[str, int, int]:
-    """The batch of this file: the caller's unfinished one (a run stopped or killed), or a new one.
-    Returns its id, total rows and rows done already."""
+    """The batch of this file: the caller's unfinished one (a run stopped or killed), or a new one,
+    stored from the file read as a stream. Returns its id, total rows and rows done already."""
+    digest = service.file_digest(file)
     with session_scope(ctx.engine) as session:
-        unfinished = service.unfinished_batch_of(session, caller, text)
+        unfinished = service.unfinished_batch_of(session, caller, digest)
         if unfinished is not None:
             console.print(
                 f"resuming batch {unfinished.id} of this file: {unfinished.done_rows:,} of "
                 f"{unfinished.total_rows:,} rows done"
             )
             return unfinished.id, unfinished.total_rows, unfinished.done_rows
+    console.print(f"storing the rows of {file.name}")
     try:
-        accepted = service.submit_batch(ctx.engine, ctx.keyring, caller, text, fmt)
+        with file.open(encoding=detect_encoding(file), errors="replace", newline="") as source:
+            accepted = service.submit_batch(
+                ctx.engine, ctx.keyring, caller, source, fmt, max_rows=None, digest=digest
+            )
     except InvalidInput as exc:
         for error in exc.errors:
             console.print(f"[red]{error.field}: {error.message}[/red]")
@@ -116,8 +121,7 @@ def _register(
     """Store the file's rows (or take up its unfinished batch), run them with a progress bar, write
     the per-row results."""
     console = Console(stderr=True)
-    text = file.read_text(encoding=detect_encoding(file), errors="replace")
-    batch_id, total, done = _submit_or_resume(ctx, caller, text, fmt, console)
+    batch_id, total, done = _submit_or_resume(ctx, caller, file, fmt, console)
     with progress_bar(console, "registering") as progress:
         task = progress.add_task("rows", total=total, completed=done)
         _run_to_the_end(
@@ -128,7 +132,8 @@ def _register(
             verify=verify,
         )
     with session_scope(ctx.engine) as session:
-        results.write_text(service.results_csv(session, caller, batch_id), encoding="utf-8")
+        with results.open("w", encoding="utf-8", newline="") as out:
+            service.write_results(session, caller, batch_id, out)
         return service.batch_status(session, caller, batch_id)
 
 

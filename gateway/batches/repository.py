@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,8 +20,29 @@ _INSERT_SLICE = 2000
 def add_batch(session: Session, batch: Batch, rows: Sequence[dict[str, Any]]) -> None:
     session.add(batch)
     session.flush()
+    add_rows(session, rows)
+
+
+def add_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     for start in range(0, len(rows), _INSERT_SLICE):
         session.execute(insert(BatchRow), list(rows[start : start + _INSERT_SLICE]))
+
+
+def set_totals(
+    session: Session,
+    batch_id: str,
+    *,
+    total_rows: int,
+    done_rows: int,
+    status: str,
+    finished_at: datetime | None,
+) -> None:
+    """A stored batch's row counts, once all its rows are in."""
+    session.execute(
+        update(Batch)
+        .where(col(Batch.id) == batch_id)
+        .values(total_rows=total_rows, done_rows=done_rows, status=status, finished_at=finished_at)
+    )
 
 
 def get_batch(session: Session, batch_id: str, *, for_update: bool = False) -> Batch | None:
@@ -77,6 +98,30 @@ def result_rows(session: Session, batch_id: str) -> Sequence[ResultRow]:
         .order_by(col(BatchRow.row_number))
     )
     return session.execute(query).all()
+
+
+def iter_result_rows(session: Session, batch_id: str, slice_rows: int = 5000) -> Iterator[ResultRow]:
+    """``result_rows`` read a slice at a time by row number (never all in memory)."""
+    after = -1
+    while True:
+        query = (
+            sa_select(
+                col(BatchRow.row_number),
+                col(BatchRow.record_id),
+                col(BatchRow.outcome),
+                col(BatchRow.code),
+                col(BatchRow.problem_id),
+                col(BatchRow.errors_json),
+            )
+            .where(col(BatchRow.batch_id) == batch_id, col(BatchRow.row_number) > after)
+            .order_by(col(BatchRow.row_number))
+            .limit(slice_rows)
+        )
+        rows = session.execute(query).all()
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1][0]
 
 
 def outcome_counts(session: Session, batch_id: str) -> dict[str, int]:

@@ -25,8 +25,10 @@ import secrets
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from itertools import islice
+from pathlib import Path
+from typing import Any, TextIO
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -38,7 +40,7 @@ from gateway.auth.scopes import Role
 from gateway.auth.service import check_usable
 from gateway.batches import repository
 from gateway.batches.models import Batch, BatchRow
-from gateway.batches.parsing import BatchFormat, ParsedBatch, parse_batch
+from gateway.batches.parsing import MAX_ROWS, BatchFormat, ParsedRow, iter_batch
 from gateway.batches.schemas import BatchAccepted, BatchStatus
 from gateway.clock import as_utc, utcnow
 from gateway.db import session_scope
@@ -88,49 +90,54 @@ def _errors_json(errors: Sequence[FieldError]) -> str:
     return json.dumps([e.as_dict() for e in errors], ensure_ascii=False)
 
 
-def _row_values(batch_id: str, parsed: ParsedBatch, keyring: KeyRing) -> list[dict[str, Any]]:
-    now = utcnow()
-    rows: list[dict[str, Any]] = []
-    for row in parsed.rows:
-        values: dict[str, Any] = {
-            "batch_id": batch_id,
-            "row_number": row.row_number,
-            "record_id": row.record_id,
-            "payload_encrypted": None,
-            "status": "pending",
-            "outcome": None,
-            "http_status": None,
-            "code": None,
-            "problem_id": None,
-            "errors_json": None,
-            "finished_at": None,
-        }
-        if row.body is None:
-            values.update(
-                status="done",
-                outcome="rejected",
-                http_status=422,
-                errors_json=_errors_json(row.errors),
-                finished_at=now,
-            )
-        else:
-            values["payload_encrypted"] = keyring.encrypt(
-                json.dumps(row.body, ensure_ascii=False), ROW_CONTEXT
-            )
-        rows.append(values)
-    return rows
+def _row_values(batch_id: str, row: ParsedRow, keyring: KeyRing, now: datetime) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "batch_id": batch_id,
+        "row_number": row.row_number,
+        "record_id": row.record_id,
+        "payload_encrypted": None,
+        "status": "pending",
+        "outcome": None,
+        "http_status": None,
+        "code": None,
+        "problem_id": None,
+        "errors_json": None,
+        "finished_at": None,
+    }
+    if row.body is None:
+        values.update(
+            status="done",
+            outcome="rejected",
+            http_status=422,
+            errors_json=_errors_json(row.errors),
+            finished_at=now,
+        )
+    else:
+        values["payload_encrypted"] = keyring.encrypt(json.dumps(row.body, ensure_ascii=False), ROW_CONTEXT)
+    return values
+
+
+# Rows go to the database in slices, so a file of millions of rows is never held in memory at once.
+_STORE_SLICE = 2000
 
 
 def submit_batch(
-    engine: Engine, keyring: KeyRing, caller: Caller, text: str, fmt: BatchFormat
+    engine: Engine,
+    keyring: KeyRing,
+    caller: Caller,
+    source: str | TextIO,
+    fmt: BatchFormat,
+    *,
+    max_rows: int | None = MAX_ROWS,
+    digest: str | None = None,
 ) -> BatchAccepted:
-    """Parse and store a batch with all its rows in one transaction; it is then ready to run."""
-    parsed = parse_batch(text, fmt)
+    """Parse and store a batch with all its rows in one transaction; it is then ready to run.
+
+    ``source`` is the file's text, or the file itself, read as a stream and stored a slice at a time
+    (``max_rows`` None: no limit on rows, for a province's file given to ``gateway import``).
+    ``digest`` is the file's SHA-256 (computed from the text when not given)."""
+    stream = io.StringIO(source, newline="") if isinstance(source, str) else source
     batch_id = f"bt_{secrets.token_hex(8)}"
-    digest = source_digest(text)
-    error_rows = parsed.error_rows
-    total = len(parsed.rows)
-    finished = error_rows == total
     now = utcnow()
     batch = Batch(
         id=batch_id,
@@ -143,15 +150,29 @@ def submit_batch(
         acting_user=caller.acting_user,
         request_id=caller.request_id,
         format=fmt.value,
-        source_digest=digest,
-        status="done" if finished else "queued",
-        total_rows=total,
-        done_rows=error_rows,
+        source_digest=digest or (source_digest(source) if isinstance(source, str) else None),
+        status="queued",
+        total_rows=0,
+        done_rows=0,
         created_at=now,
-        finished_at=now if finished else None,
     )
+    total = error_rows = 0
     with session_scope(engine) as session:
-        repository.add_batch(session, batch, _row_values(batch_id, parsed, keyring))
+        repository.add_batch(session, batch, [])
+        rows = iter_batch(stream, fmt, max_rows=max_rows)
+        while piece := list(islice(rows, _STORE_SLICE)):
+            repository.add_rows(session, [_row_values(batch_id, row, keyring, now) for row in piece])
+            total += len(piece)
+            error_rows += sum(1 for row in piece if row.body is None)
+        finished = error_rows == total
+        repository.set_totals(
+            session,
+            batch_id,
+            total_rows=total,
+            done_rows=error_rows,
+            status="done" if finished else "queued",
+            finished_at=now if finished else None,
+        )
         audit.record(
             session,
             action="batch.submit",
@@ -162,7 +183,7 @@ def submit_batch(
         )
     return BatchAccepted(
         id=batch_id,
-        status=batch.status,
+        status="done" if finished else "queued",
         total_rows=total,
         error_rows=error_rows,
         status_url=status_path(batch_id),
@@ -170,13 +191,23 @@ def submit_batch(
     )
 
 
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file, read a block at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def source_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def unfinished_batch_of(session: Session, caller: Caller, text: str) -> Batch | None:
-    """The caller's batch of this very file that is not done yet (its run was stopped or killed)."""
-    return repository.unfinished_batch_from(session, caller.client_id, source_digest(text))
+def unfinished_batch_of(session: Session, caller: Caller, digest: str) -> Batch | None:
+    """The caller's batch of the file with this digest that is not done yet (its run was stopped or
+    killed)."""
+    return repository.unfinished_batch_from(session, caller.client_id, digest)
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -242,12 +273,22 @@ def _errors_text(errors_json: str | None) -> str:
 
 def results_csv(session: Session, caller: Caller, batch_id: str) -> str:
     """Every row's outcome as CSV (with a BOM, for spreadsheets); the download is audited."""
-    batch = get_visible_batch(session, caller, batch_id)
-    rows = repository.result_rows(session, batch.id)
     out = io.StringIO()
+    write_results(session, caller, batch_id, out)
+    return out.getvalue()
+
+
+def write_results(session: Session, caller: Caller, batch_id: str, out: TextIO) -> int:
+    """``results_csv`` written to ``out`` a slice of rows at a time (a province's file has millions);
+    the download is audited. Returns the rows written."""
+    batch = get_visible_batch(session, caller, batch_id)
+    out.write("\ufeff")
     writer = csv.writer(out)
     writer.writerow(RESULT_COLUMNS)
-    for row_number, record_id, outcome, code, problem_id, errors_json in rows:
+    written = 0
+    for row_number, record_id, outcome, code, problem_id, errors_json in repository.iter_result_rows(
+        session, batch.id
+    ):
         writer.writerow(
             (
                 row_number,
@@ -258,15 +299,16 @@ def results_csv(session: Session, caller: Caller, batch_id: str) -> str:
                 _safe_cell(_errors_text(errors_json)),
             )
         )
+        written += 1
     audit.record(
         session,
         action="batch.results",
         caller=caller,
         object_type="batch",
         object_ref=batch.id,
-        record_count=len(rows),
+        record_count=written,
     )
-    return "\ufeff" + out.getvalue()
+    return written
 
 
 # --- running ----------------------------------------------------------------------------------
