@@ -132,7 +132,8 @@ class Settings(BaseSettings):
         default=5,
         ge=1,
         description=(
-            "Failed sign-ins (POST /v1/token, console) with one client id, known or not, before it is "
+            "Failed sign-ins (POST /v1/token, console) with one client id or staff login, known or not, "
+            "before it is "
             "locked out (429 with Retry-After)."
         ),
     )

@@ -82,26 +82,13 @@ def login(
     request: Request,
     ctx: ContextDep,
     session: SessionDep,
-    client_id: Annotated[str, Form(max_length=60)],
-    client_secret: Annotated[str, Form(max_length=200)],
-    acting_user: Annotated[str, Form(max_length=100)] = "",
+    login: Annotated[str, Form(max_length=60)],
+    password: Annotated[str, Form(max_length=200)],
     next: Annotated[str, Form(max_length=300)] = "/console/queue",
 ) -> Response:
-    acting = acting_user.strip() or None
     try:
         signin.check_origin(request)
-        if acting is not None and not acting.isascii():
-            raise InvalidInput(
-                errors=[FieldError("acting_user", "invalid", "use the Latin (pinyin) spelling")]
-            )
-        issued, caller = signin.sign_in(
-            request,
-            session,
-            ctx,
-            client_id=client_id.strip(),
-            client_secret=client_secret,
-            acting_user=acting,
-        )
+        issued, caller = signin.sign_in(request, session, ctx, login=login.strip(), password=password)
     except GatewayError as exc:
         session.rollback()
         messages = [e.message for e in getattr(exc, "errors", [])] or [exc.detail]
@@ -117,10 +104,10 @@ def login(
             page.headers.update(exc.headers())
         return page
     audit.record(
-        session, action="console.login", caller=caller, object_type="client", object_ref=caller.client_id
+        session, action="console.login", caller=caller, object_type="staff", object_ref=caller.acting_user
     )
     response = RedirectResponse(_safe_next(next), status_code=303)
-    signin.set_session_cookies(response, request, ctx, issued, acting)
+    signin.set_session_cookies(response, request, ctx, issued)
     return response
 
 

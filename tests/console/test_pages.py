@@ -14,16 +14,13 @@ from gateway.context import AppContext
 from gateway.persons.models import Person
 from gateway.settings import Settings
 from tests.fixtures.api import ApiCaller, register_caller
-from tests.fixtures.console import county_reviewer
+from tests.fixtures.console import ConsoleReviewer, county_reviewer
 from tests.fixtures.registrations import CHILD, held_registration, post_registration
+from tests.fixtures.staff import add_staff
 
 
-def _sign_in(api: TestClient, who: ApiCaller, acting_user: str = "li.reviewer") -> None:
-    reply = api.post(
-        "/console/login",
-        data={"client_id": who.client_id, "client_secret": who.secret, "acting_user": acting_user},
-        follow_redirects=False,
-    )
+def _sign_in(api: TestClient, who: ConsoleReviewer) -> None:
+    reply = api.post("/console/login", data=who.login, follow_redirects=False)
     assert reply.status_code == 303, reply.text
 
 
@@ -43,14 +40,18 @@ def test_wrong_secret_and_wrong_role_are_refused(
     console: TestClient, committed_context: AppContext, province: ApiCaller
 ) -> None:
     reviewer = county_reviewer(console, committed_context)
-    bad = console.post("/console/login", data={"client_id": reviewer.client_id, "client_secret": "nope"})
+    bad = console.post("/console/login", data={**reviewer.login, "password": "nope"})
     assert bad.status_code == 401 and "gw_console" not in bad.cookies
+    # A client's own secret signs nobody in: the console is for named people.
+    shared = console.post(
+        "/console/login", data={"login": reviewer.client_id, "password": reviewer.client.secret}
+    )
+    assert shared.status_code == 401 and "gw_console" not in shared.cookies
     school = register_caller(
         console, committed_context.engine, role="school", jurisdiction="4101020001", scopes="students:read"
     )
-    refused = console.post(
-        "/console/login", data={"client_id": school.client_id, "client_secret": school.secret}
-    )
+    clerk = add_staff(committed_context.engine, school.client_id, "entry_clerk")
+    refused = console.post("/console/login", data={"login": clerk.login, "password": clerk.password})
     assert refused.status_code == 403 and "reviewers" in refused.text
 
 
@@ -58,7 +59,7 @@ def test_cookie_is_httponly_and_strict(console: TestClient, committed_context: A
     reviewer = county_reviewer(console, committed_context)
     reply = console.post(
         "/console/login",
-        data={"client_id": reviewer.client_id, "client_secret": reviewer.secret},
+        data=reviewer.login,
         follow_redirects=False,
     )
     cookie = reply.headers["set-cookie"].lower()
@@ -66,7 +67,7 @@ def test_cookie_is_httponly_and_strict(console: TestClient, committed_context: A
     assert "secure" not in cookie  # plain http here
     over_tls = console.post(
         "https://testserver/console/login",
-        data={"client_id": reviewer.client_id, "client_secret": reviewer.secret},
+        data=reviewer.login,
         follow_redirects=False,
     )
     assert "; secure" in over_tls.headers["set-cookie"].lower()
@@ -109,7 +110,7 @@ def test_cookie_is_secure_behind_a_tls_proxy(console: TestClient, committed_cont
     with TestClient(app) as behind_proxy:
         reply = behind_proxy.post(
             "/console/login",
-            data={"client_id": reviewer.client_id, "client_secret": reviewer.secret},
+            data=reviewer.login,
             follow_redirects=False,
         )
     assert reply.status_code == 303
@@ -120,7 +121,7 @@ def test_cookie_is_secure_behind_a_tls_proxy(console: TestClient, committed_cont
     with TestClient(app) as explicit:
         reply = explicit.post(
             "https://testserver/console/login",
-            data={"client_id": reviewer.client_id, "client_secret": reviewer.secret},
+            data=reviewer.login,
             follow_redirects=False,
         )
     assert "secure" not in reply.headers["set-cookie"].lower()
@@ -131,8 +132,7 @@ def test_forms_posted_from_another_site_are_refused(
 ) -> None:
     reviewer = county_reviewer(console, committed_context)
     elsewhere = {"Origin": "https://attacker.example"}
-    login = {"client_id": reviewer.client_id, "client_secret": reviewer.secret}
-    assert console.post("/console/login", data=login, headers=elsewhere).status_code == 403
+    assert console.post("/console/login", data=reviewer.login, headers=elsewhere).status_code == 403
     _sign_in(console, reviewer)
     _code, problem_id = held_registration(console, province)
     token = _csrf(console.get(f"/console/problems/{problem_id}").text)
@@ -170,7 +170,8 @@ def test_comparison_masks_id_numbers_and_is_audited(
     console: TestClient, committed_context: AppContext, province: ApiCaller
 ) -> None:
     _code, problem_id = held_registration(console, province)
-    _sign_in(console, county_reviewer(console, committed_context))
+    reviewer = county_reviewer(console, committed_context)
+    _sign_in(console, reviewer)
     page = console.get(f"/console/problems/{problem_id}").text
     assert CHILD["id_number"] not in page
     assert "410102********" in page
@@ -178,14 +179,15 @@ def test_comparison_masks_id_numbers_and_is_audited(
     assert "probability" in page
     with Session(committed_context.engine) as s:
         read = s.exec(select(AuditEvent).where(AuditEvent.action == "review.read")).one()
-    assert read.object_ref == str(problem_id) and read.acting_user == "li.reviewer"
+    assert read.object_ref == str(problem_id) and read.acting_user == reviewer.staff_id
 
 
 def test_decision_needs_the_csrf_token_then_goes_through_the_review_service(
     console: TestClient, committed_context: AppContext, province: ApiCaller
 ) -> None:
     _code, problem_id = held_registration(console, province)
-    _sign_in(console, county_reviewer(console, committed_context))
+    reviewer = county_reviewer(console, committed_context)
+    _sign_in(console, reviewer)
     page = console.get(f"/console/problems/{problem_id}").text
     forged = console.post(
         f"/console/problems/{problem_id}/decision", data={"decision": "same_person", "csrf": "0" * 64}
@@ -206,7 +208,7 @@ def test_decision_needs_the_csrf_token_then_goes_through_the_review_service(
     with Session(committed_context.engine) as s:
         assert len(s.exec(select(Person)).all()) == 1
         audit = s.exec(select(AuditEvent).where(AuditEvent.action == "review.same_person")).one()
-    assert audit.acting_user == "li.reviewer"
+    assert audit.acting_user == reviewer.staff_id
 
 
 def test_merge_can_be_undone_from_the_console(
