@@ -128,6 +128,15 @@ class Settings(BaseSettings):
     client_freeze_days: int = Field(
         default=180, ge=1, description="A client unused for this many days is frozen and refused tokens."
     )
+    problem_deadline_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description=(
+            "Days a problem record may stay open before the data-quality report and the circular count "
+            "it as overdue (the province's collection plan sets the handling deadline)."
+        ),
+    )
     signin_client_failures: int = Field(
         default=5,
         ge=1,
