@@ -179,6 +179,13 @@ class Settings(BaseSettings):
         default="INFO", description="Minimum level of log records written."
     )
     log_json: bool = Field(default=True, description="Write logs as one JSON object per line.")
+    log_file: Path | None = Field(
+        default=None,
+        description=(
+            "Where command-line tools (reports, circulars) append their JSON log lines; unset: stderr. "
+            "Their human-readable progress and summary go to stdout either way."
+        ),
+    )
     adapters: AdaptersSettings = Field(
         default_factory=AdaptersSettings,
         description="The external verification systems, one nested block each (GATEWAY_ADAPTERS__...).",

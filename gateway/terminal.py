@@ -1,4 +1,9 @@
-"""What the command-line tools share on the terminal: the progress bar of a long run."""
+"""What the command-line tools share on the terminal.
+
+The rule for an operator's command (reports, circulars): a person reads stdout (progress bars,
+tables, the summary), machines read the JSON log lines on stderr or in ``GATEWAY_LOG_FILE``
+(``gateway.logs.configure_logging``); the two never share a stream, so neither interleaves the other.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 
+def human_console() -> Console:
+    """Where a command's human-readable output goes: stdout (plain text when it is not a terminal)."""
+    return Console(stderr=False, highlight=False)
+
+
 def progress_bar(console: Console, label: str = "{task.description}") -> Progress:
-    """A bar with done/total and elapsed time on stderr, gone once the run ends."""
+    """A bar with done/total and elapsed time on ``console``, gone once the run ends."""
     return Progress(
         TextColumn(label),
         BarColumn(),

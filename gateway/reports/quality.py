@@ -167,6 +167,7 @@ def quality_report(
     return QualityReport(
         region=asked,
         unit_kind=kind,
+        day=day or as_of.astimezone(CHINA_STANDARD_TIME).date().isoformat(),
         as_of=as_of.astimezone(CHINA_STANDARD_TIME),
         deadline_days=deadline_days,
         units=lag_order(units),
@@ -201,6 +202,6 @@ def quality_for_caller(
         action="report.quality",
         caller=caller,
         object_type="region",
-        object_ref=f"{report.region}/{report.as_of.date().isoformat()}",
+        object_ref=f"{report.region}/{report.day}",
     )
     return report

@@ -100,6 +100,7 @@ class UnitQuality(BaseModel):
 class QualityReport(BaseModel):
     region: str = Field(description="what was asked for: CN, a 2, 4 or 6-digit region, or a school code")
     unit_kind: str = Field(description="what the units are: province, city, county or school")
+    day: str = Field(description="the day the figures are for, YYYY-MM-DD (China Standard Time)")
     as_of: datetime = Field(description="the instant the figures are taken at (UTC+08:00)")
     deadline_days: int = Field(description="a problem record open longer than this is overdue")
     units: list[UnitQuality] = Field(description="one row per unit, the most lagging first")
