@@ -176,7 +176,7 @@ def test_comparison_masks_id_numbers_and_is_audited(
     assert CHILD["id_number"] not in page
     assert "410102********" in page
     assert 'data-agreement="different"' in page and 'data-agreement="same"' in page
-    assert "probability" in page
+    assert "data-probability=" in page and "比对结果" in page
     with Session(committed_context.engine) as s:
         read = s.exec(select(AuditEvent).where(AuditEvent.action == "review.read")).one()
     assert read.object_ref == str(problem_id) and read.acting_user == reviewer.staff_id
@@ -200,7 +200,7 @@ def test_decision_needs_the_csrf_token_then_goes_through_the_review_service(
     )
     assert done.status_code == 303
     after = console.get(done.headers["location"]).text
-    assert "Decision recorded" in after and 'data-testid="problem-status">resolved' in after
+    assert "已记录决定：同一人。" in after and 'data-status="resolved"' in after
     again = console.post(
         f"/console/problems/{problem_id}/decision", data={"decision": "same_person", "csrf": _csrf(page)}
     )
@@ -235,7 +235,7 @@ def test_merge_can_be_undone_from_the_console(
     undone = console.post(
         f"/console/merges/{merge_id.group(1)}/undo", data={"problem_id": problem_id, "csrf": token}
     )
-    assert undone.status_code == 200 and "The merge was undone" in undone.text
+    assert undone.status_code == 200 and "合并已撤销" in undone.text
     with Session(committed_context.engine) as s:
         assert {p.status for p in s.exec(select(Person)).all()} == {"active"}
         actions = s.exec(select(AuditEvent.action).order_by(col(AuditEvent.id))).all()
@@ -250,7 +250,7 @@ def test_dashboard_counts_follow_a_decision(
 
     def metric(name: str) -> int:
         page = console.get("/console/dashboard").text
-        found = re.search(rf'data-metric="{name}">(\d+)<', page)
+        found = re.search(rf'data-metric="{name}" data-value="(\d+)"', page)
         assert found, name
         return int(found.group(1))
 
