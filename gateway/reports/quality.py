@@ -190,7 +190,8 @@ def quality_for_caller(
     if mine.is_school:
         inside = asked == mine.value
     elif asked.isdigit() and len(asked) == 10:
-        inside = False  # a school's place is the register's to say; ask for its county instead
+        # Where a school lies is the register's to say: below the whole country, ask for its county.
+        inside = mine.is_country
     else:
         normal = normalise_region(asked)
         inside = mine.is_country or (normal != COUNTRY and normal.startswith(mine.value))

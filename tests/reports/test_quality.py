@@ -199,5 +199,12 @@ def test_the_circular_ranks_the_lagging_school_and_keeps_logs_off_the_summary(
     # One problem record (the possible duplicate) was opened in October.
     assert cities[0]["unit"] == "4101" and cities[0]["month_problems_opened"] == "1"
     assert cities[0]["submitted"] == "12"
+    # With a log file, stderr stays empty and the JSON lines go to the file.
+    log_file = tmp_path / "gateway.log"
+    quiet = CliRunner(env={"GATEWAY_LOG_FILE": str(log_file)}).invoke(cli, args)
+    assert quiet.exit_code == 0 and quiet.stderr == "" and B in quiet.stdout
+    assert any(
+        json.loads(line).get("event") == "report.circular" for line in log_file.read_text().splitlines()
+    )
     refused = CliRunner().invoke(cli, ["report", "circular", "--date", "2026-02-30", "--region", "41"])
     assert refused.exit_code == 2 and "date" in refused.stdout
