@@ -132,7 +132,7 @@ def _percent(value: float | None) -> str:
 def _summary(report: QualityReport, lagging: int) -> Table:
     named = min(lagging, len(report.units))
     table = Table(
-        title=f"{report.region} on {report.day}: {len(report.units)} {report.unit_kind}s, "
+        title=f"{report.region} on {report.day}: {len(report.units)} units (by {report.unit_kind}), "
         f"the {named} most lagging first"
     )
     table.add_column("rank", justify="right")

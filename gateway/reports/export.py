@@ -196,11 +196,11 @@ def circular_png(report: QualityReport, lagging: int) -> bytes:
     ax.set_yticks(range(len(units)), labels)
     ax.bar_label(bars, fmt="%.1f%%", fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlim(0, 110)
+    ax.set_xlim(0, max([*values, 100]) * 1.1)
     measures = {ranking_measure(u)[0] for u in units} or {"completion_rate"}
     ax.set_xlabel(" / ".join(sorted(m.replace("_", " ") for m in measures)) + " (%)")
     # Codes, not names: the default fonts have no CJK glyphs.
-    figure.suptitle(f"Progress circular {report.day} - {report.region} ({report.unit_kind}s)")
+    figure.suptitle(f"Progress circular {report.day} - {report.region}, by {report.unit_kind}")
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
