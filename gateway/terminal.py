@@ -10,10 +10,20 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from gateway.logs import configure_logging
+from gateway.settings import Settings
+
 
 def human_console() -> Console:
     """Where a command's human-readable output goes: stdout (plain text when it is not a terminal)."""
     return Console(stderr=False, highlight=False)
+
+
+def operator_terminal(settings: Settings) -> Console:
+    """Set an operator's command up by the rule above: JSON logs to stderr or ``GATEWAY_LOG_FILE``,
+    and the console a person reads (stdout) returned."""
+    configure_logging(settings.log_level, True, settings.log_file)
+    return human_console()
 
 
 def progress_bar(console: Console, label: str = "{task.description}") -> Progress:

@@ -28,16 +28,14 @@ log = logging.getLogger("gateway.reports")
 
 @contextmanager
 def _reporting(settings: Settings, console: Console) -> Iterator[Session]:
-    """A committed session on the configured database, logs configured, the audit chain installed;
-    a refusal is printed field by field and exits 2."""
+    """A committed session on the configured database, the audit chain installed; a refusal is
+    printed field by field and exits 2."""
     from gateway import sealing
     from gateway.db import build_engine, session_scope, upgrade_database
     from gateway.errors import GatewayError
     from gateway.keyring import load_keyring
-    from gateway.logs import configure_logging
     from gateway.wiring import install_logs
 
-    configure_logging(settings.log_level, True, settings.log_file)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     sealing.install_from(load_keyring(settings))  # the reports read code columns
     upgrade_database(settings.resolved_database_url)
@@ -64,10 +62,11 @@ def progress(
     """Write the monthly progress return for each region one level below REGION into OUT."""
     from gateway.audit import service as audit
     from gateway.reports import export, service
-    from gateway.terminal import human_console
+    from gateway.terminal import operator_terminal
 
-    console = human_console()
-    with _reporting(Settings(), console) as session:
+    settings = Settings()
+    console = operator_terminal(settings)
+    with _reporting(settings, console) as session:
         report = service.progress_report(session, month, region)
         audit.record(
             session,
@@ -98,10 +97,10 @@ def circular(
     PNG), with the month's progress figures; print the lagging units."""
     from gateway.audit import service as audit
     from gateway.reports import export, quality, service
-    from gateway.terminal import human_console
+    from gateway.terminal import operator_terminal
 
     settings = Settings()
-    console = human_console()
+    console = operator_terminal(settings)
     with _reporting(settings, console) as session:
         console.print(f"circular {date} for {region}: reading the figures…")
         report = quality.quality_report(
