@@ -49,6 +49,11 @@ def catalogue() -> dict[str, dict[str, str]]:
     return flat
 
 
+@functools.cache
+def _locale(language: str) -> Locale:
+    return Locale.parse(language.replace("-", "_"))
+
+
 def choose_language(asked: str | None, cookie: str | None, accept_language: str | None) -> str:
     """The page's language: ``?lang=``, the cookie, the browser's preference, zh-CN."""
     for chosen in (asked, cookie):
@@ -81,7 +86,7 @@ class Texts:
 
     @property
     def locale(self) -> Locale:
-        return Locale.parse(self.language.replace("-", "_"))
+        return _locale(self.language)
 
     @property
     def html_lang(self) -> str:

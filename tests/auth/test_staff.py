@@ -182,6 +182,14 @@ def test_a_disabled_person_is_signed_out_of_the_console_at_once(
     )
     assert signed_in.status_code == 303
     assert api.get("/console/queue").status_code == 200
+    # The session's token names its person; naming another with X-Staff-Id on top is refused.
+    session_token = api.cookies.get("gw_console")
+    other = add_staff(session, reviewer.client_id, "county_reviewer")
+    both = api.get(
+        "/v1/reviews",
+        headers={"Authorization": f"Bearer {session_token}", "X-Staff-Id": other.staff_id},
+    )
+    assert both.status_code == 422 and [e["field"] for e in both.json()["errors"]] == ["X-Staff-Id"]
     login = session.exec(select(AuditEvent).where(AuditEvent.action == "console.login")).one()
     assert (login.acting_user, login.object_ref) == (li.staff_id, li.staff_id)
     staff.disable_staff(session, li.staff_id)
