@@ -278,3 +278,25 @@ def test_ids_beyond_the_database_are_not_found_not_a_server_error(
     _sign_in(console, county_reviewer(console, committed_context))
     for url in ("/console/problems/18446744073709551616", "/console/problems/2147483648"):
         assert console.get(url).status_code in (404, 422), url
+
+
+def test_dashboard_ranks_the_units_and_leads_down_to_the_schools(
+    console: TestClient, committed_context: AppContext, province: ApiCaller
+) -> None:
+    held_registration(console, province, "410102", "001")
+    held_registration(console, province, "410105", "002", birth_date="2015-03-07")
+    engine = committed_context.engine
+    city = register_caller(console, engine, "reviewer", "4101", "reviews:read reports:read")
+    wang = add_staff(engine, city.client_id, "city_reviewer", name="王芳")
+    signed_in = console.post("/console/login", data={"login": wang.login, "password": wang.password})
+    assert signed_in.status_code == 200
+    page = console.get("/console/dashboard").text
+    counties = re.findall(r'<tr data-unit="(\d+)" data-rank="(\d+)"', page)
+    assert sorted(unit for unit, _ in counties) == ["410102", "410105"]
+    assert sorted(rank for _, rank in counties) == ["1", "2"]
+    link = re.search(r'href="(\?month=[\d-]+&region=410105#quality)"', page)
+    assert link, "no way down to the county's schools"
+    schools = console.get("/console/dashboard" + link.group(1)).text
+    assert re.findall(r'<tr data-unit="(\d+)" data-rank="1"', schools) == ["4101050001"]
+    # Outside the reader's city there is nothing to see.
+    assert console.get("/console/dashboard?region=4103").status_code == 403
