@@ -1,4 +1,4 @@
-"""The ``gateway`` command line: serve, database, clients, audit and the batch tools.
+"""The ``gateway`` command line: serve, database, clients and their staff, audit and the batch tools.
 
 Each command builds settings from the environment and calls the same services as the API.
 """
@@ -6,6 +6,7 @@ Each command builds settings from the environment and calls the same services as
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -19,9 +20,11 @@ db_app = typer.Typer(help="The gateway's own database.", no_args_is_help=True)
 clients_app = typer.Typer(help="Registered API clients.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 keys_app = typer.Typer(help="Signing keys: generate, rotate, list.", no_args_is_help=True)
+staff_app = typer.Typer(help="Named people acting through clients (staff accounts).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(clients_app, name="clients")
+app.add_typer(staff_app, name="staff")
 app.add_typer(audit_app, name="audit")
 
 console = Console(stderr=True)
@@ -279,6 +282,161 @@ def clients_disable(client_id: str) -> None:
 def clients_enable(client_id: str) -> None:
     """Re-enable a disabled or frozen client."""
     _set_enabled(client_id, True)
+
+
+def _school_region(session: object) -> Callable[[str], str | None]:
+    """Where the school register places a school code (None: not in the register).
+
+    The one place staff accounts read the register through: the register (``gateway/schools``) is
+    being built on another branch; until it is wired here no school is placed, so a school-level
+    staff account can be added only under that school's own client.
+    """
+    return lambda code: None
+
+
+def _print_errors(exc) -> None:  # type: ignore[no-untyped-def]
+    for err in getattr(exc, "errors", []) or []:
+        console.print(f"[red]{err.field}[/red]: {err.message}")
+    if not getattr(exc, "errors", None):
+        console.print(f"[red]{exc.detail}[/red]")
+
+
+@staff_app.command("add")
+def staff_add(
+    client: Annotated[str, typer.Option(help="The client the person acts through (cl_...).")],
+    login: Annotated[str, typer.Option(help="What they sign in with: lower-case ASCII, e.g. li.na")],
+    name: Annotated[str, typer.Option(help="Their real name, as on their ID card (e.g. 李娜).")],
+    role: Annotated[
+        str,
+        typer.Option(help="entry_clerk, school_reviewer, county_reviewer, city_reviewer, province_operator"),
+    ],
+    jurisdiction: Annotated[
+        str | None, typer.Option(help="The client's (default) or narrower: a region prefix or school code")
+    ] = None,
+) -> None:
+    """Add a named person under a client; prints their staff id and initial password (shown once) as JSON."""
+    from gateway.audit import service as audit
+    from gateway.auth import staff
+    from gateway.db import session_scope
+    from gateway.errors import GatewayError
+
+    try:
+        with session_scope(_engine(_settings())) as session:
+            created = staff.add_staff(
+                session,
+                client_id=client,
+                login=login,
+                name=name,
+                role=role,
+                jurisdiction=jurisdiction,
+                school_region=_school_region(session),
+            )
+            audit.record(
+                session, action="staff.add", actor="cli", object_type="staff", object_ref=created.staff.id
+            )
+            out = {
+                "staff_id": created.staff.id,
+                "login": created.staff.login,
+                "password": created.password,
+                "client_id": created.staff.client_id,
+                "role": created.staff.role,
+                "jurisdiction": created.staff.jurisdiction,
+            }
+    except GatewayError as exc:
+        _print_errors(exc)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps(out, ensure_ascii=False))
+
+
+@staff_app.command("list")
+def staff_list(
+    client: Annotated[str | None, typer.Option(help="Only this client's people.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """List staff accounts (never their passwords)."""
+    from gateway.auth import staff
+    from gateway.db import session_scope
+
+    with session_scope(_engine(_settings())) as session:
+        rows = [
+            {
+                "staff_id": s.id,
+                "login": s.login,
+                "name": s.name,
+                "client_id": s.client_id,
+                "role": s.role,
+                "jurisdiction": s.jurisdiction,
+                "state": "disabled" if s.disabled_at else "active",
+                "last_sign_in_at": s.last_sign_in_at.isoformat() if s.last_sign_in_at else None,
+            }
+            for s in staff.list_staff(session, client)
+        ]
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+        return
+    table = Table("staff_id", "login", "name", "client_id", "role", "jurisdiction", "state", "last sign-in")
+    for row in rows:
+        table.add_row(
+            *(
+                str(row[k] or "never")
+                for k in (
+                    "staff_id",
+                    "login",
+                    "name",
+                    "client_id",
+                    "role",
+                    "jurisdiction",
+                    "state",
+                    "last_sign_in_at",
+                )
+            )
+        )
+    Console().print(table)
+
+
+def _change_staff(staff_id: str, action: str) -> object:
+    from gateway.audit import service as audit
+    from gateway.auth import staff
+    from gateway.db import session_scope
+    from gateway.errors import GatewayError
+
+    change = {
+        "disable": staff.disable_staff,
+        "enable": staff.enable_staff,
+        "reset-password": staff.reset_password,
+    }
+    try:
+        with session_scope(_engine(_settings())) as session:
+            result = change[action](session, staff_id)
+            audit.record(
+                session, action=f"staff.{action}", actor="cli", object_type="staff", object_ref=staff_id
+            )
+    except GatewayError as exc:
+        _print_errors(exc)
+        raise typer.Exit(1) from None
+    return result
+
+
+@staff_app.command("disable")
+def staff_disable(staff_id: str) -> None:
+    """Disable a staff account: its sessions and every request naming it are refused at once."""
+    _change_staff(staff_id, "disable")
+    typer.echo(f"{staff_id} disabled")
+
+
+@staff_app.command("enable")
+def staff_enable(staff_id: str) -> None:
+    """Re-enable a disabled staff account."""
+    _change_staff(staff_id, "enable")
+    typer.echo(f"{staff_id} enabled")
+
+
+@staff_app.command("reset-password")
+def staff_reset_password(staff_id: str) -> None:
+    """Give a staff account a new password (printed once as JSON); the old one stops working."""
+    result = _change_staff(staff_id, "reset-password")
+    typer.echo(json.dumps({"staff_id": staff_id, "password": result.password}))  # type: ignore[attr-defined]
 
 
 @audit_app.command("verify")

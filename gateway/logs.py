@@ -9,6 +9,7 @@ import contextvars
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from gateway.privacy import mask_id_numbers
@@ -59,9 +60,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
-    """Install one stderr handler on the root logger with masking and request ids."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure_logging(level: str = "INFO", json_lines: bool = True, file: Path | None = None) -> None:
+    """Install one handler on the root logger with masking and request ids: stderr, or ``file``
+    (appended) for a command whose stdout and stderr a person reads (``gateway.terminal``)."""
+    handler: logging.Handler = (
+        logging.FileHandler(file, encoding="utf-8") if file is not None else logging.StreamHandler(sys.stderr)
+    )
     handler.addFilter(MaskIdNumbersFilter())
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(

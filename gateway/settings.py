@@ -128,11 +128,21 @@ class Settings(BaseSettings):
     client_freeze_days: int = Field(
         default=180, ge=1, description="A client unused for this many days is frozen and refused tokens."
     )
+    problem_deadline_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description=(
+            "Days a problem record may stay open before the data-quality report and the circular count "
+            "it as overdue (the province's collection plan sets the handling deadline)."
+        ),
+    )
     signin_client_failures: int = Field(
         default=5,
         ge=1,
         description=(
-            "Failed sign-ins (POST /v1/token, console) with one client id, known or not, before it is "
+            "Failed sign-ins (POST /v1/token, console) with one client id or staff login, known or not, "
+            "before it is "
             "locked out (429 with Retry-After)."
         ),
     )
@@ -169,6 +179,13 @@ class Settings(BaseSettings):
         default="INFO", description="Minimum level of log records written."
     )
     log_json: bool = Field(default=True, description="Write logs as one JSON object per line.")
+    log_file: Path | None = Field(
+        default=None,
+        description=(
+            "Where command-line tools (reports, circulars) append their JSON log lines; unset: stderr. "
+            "Their human-readable progress and summary go to stdout either way."
+        ),
+    )
     adapters: AdaptersSettings = Field(
         default_factory=AdaptersSettings,
         description="The external verification systems, one nested block each (GATEWAY_ADAPTERS__...).",

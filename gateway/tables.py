@@ -4,7 +4,7 @@ from sqlmodel import SQLModel
 
 from gateway import registrykeys  # noqa: F401  (its table belongs to the schema too)
 from gateway.audit.models import AuditEvent
-from gateway.auth.models import ApiClient, AuthThrottle
+from gateway.auth.models import ApiClient, AuthThrottle, StaffAccount
 from gateway.batches.models import Batch, BatchRow
 from gateway.feed.models import ChangeEvent
 from gateway.handoff.models import (
@@ -53,6 +53,7 @@ __all__ = [
     "ProblemPerson",
     "ProblemRecord",
     "RecordCorrection",
+    "StaffAccount",
     "StatusEvent",
     "Transfer",
     "TransferStep",

@@ -1,30 +1,26 @@
 """FastAPI dependencies that every router uses: the database session and the authenticated caller.
 
 ``require_scope(scope)`` resolves the bearer token to a ``Caller`` (client, role, jurisdiction,
-scopes, acting person) or refuses: no or bad token 401, scope not held 403. Jurisdiction is then
-enforced by the services, which answer records outside it as not found.
+scopes, the named person acting: a signed-in staff member or ``X-Staff-Id``) or refuses: no or bad
+token 401, scope not held 403, an unknown, foreign or disabled staff id 422 naming the header.
+Jurisdiction is then enforced by the services, which answer records outside it as not found.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlmodel import Session
 
-from gateway.auth import repository
+from gateway.auth import repository, staff
 from gateway.auth.caller import Caller, ClientFields
 from gateway.auth.scopes import Scope
 from gateway.auth.service import check_usable, decode_token
 from gateway.auth.throttle import source_address
 from gateway.context import AppContext
 from gateway.errors import FieldError, Forbidden, InvalidInput, NotAuthenticated
-
-# ASCII only and matched whole: ``\w`` admits any script (and header bytes arrive as Latin-1), ``$``
-# admits a trailing newline; the name goes into every audit row the caller causes.
-_ACTING_USER = re.compile(r"[A-Za-z0-9_.@\-]{1,100}")
 
 
 def context_of(request: Request) -> AppContext:
@@ -89,6 +85,28 @@ def _new_session(request: Request) -> Session:
 
 def authenticate(request: Request, ctx: ContextDep) -> Caller:
     claims = decode_token(_bearer(request), ctx.settings, ctx.keyring)
+    if request.headers.get(staff.RETIRED_HEADER) is not None:
+        # A self-asserted name held nobody responsible; refused rather than recorded (ADR 014).
+        raise InvalidInput(
+            errors=[
+                FieldError(
+                    staff.RETIRED_HEADER,
+                    "retired",
+                    f"{staff.RETIRED_HEADER} is no longer accepted: name the person acting with "
+                    f"{staff.STAFF_HEADER} (a staff account of your client)",
+                )
+            ]
+        )
+    named = request.headers.get(staff.STAFF_HEADER)
+    signed_in = claims.get("stf")
+    if named is not None and signed_in is not None:
+        raise InvalidInput(
+            errors=[
+                FieldError(
+                    staff.STAFF_HEADER, "not_allowed", "a signed-in person's session already names them"
+                )
+            ]
+        )
     # A single read of its own, in autocommit: the caller is known before the endpoint's unit of work
     # begins, no lock is held across the request on the embedded store, and no transaction is opened.
     with _read_session(request) as session:
@@ -96,16 +114,19 @@ def authenticate(request: Request, ctx: ContextDep) -> Caller:
         if client is None:
             raise NotAuthenticated("the client of this token no longer exists")
         check_usable(client, ctx.settings)
+        person = None
+        if named is not None:
+            person = staff.acting_staff(session, client, named)
+        elif signed_in is not None:
+            try:
+                person = staff.usable_staff(repository.get_staff(session, str(signed_in)), client, "session")
+            except InvalidInput:
+                raise NotAuthenticated("your staff account is disabled or no longer exists") from None
         fields = ClientFields(client.id, client.name, client.role, client.jurisdiction, client.stage)
-    acting = request.headers.get("x-acting-user")
-    if acting is not None and not _ACTING_USER.fullmatch(acting):
-        raise InvalidInput(
-            errors=[FieldError("X-Acting-User", "invalid", "1-100 letters, digits, '.', '@', '-' or '_'")]
-        )
     caller = Caller.of_client(
         fields,
         scopes=str(claims["scope"]),
-        acting_user=acting,
+        staff=person,
         request_id=getattr(request.state, "request_id", None),
     )
     request.state.caller = caller

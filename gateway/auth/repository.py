@@ -1,4 +1,4 @@
-"""SQL for API clients and the counters of failed sign-ins."""
+"""SQL for API clients, their staff accounts and the counters of failed sign-ins."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select, update
 
-from gateway.auth.models import ApiClient, AuthThrottle
+from gateway.auth.models import ApiClient, AuthThrottle, StaffAccount
 from gateway.auth.throttle import FailureCount, KeyKind
 from gateway.db import is_postgres
 
@@ -89,3 +89,27 @@ def prune_failures(session: Session, before: datetime, batch: int = 100) -> None
     session.execute(
         delete(AuthThrottle).where(tuple_(col(AuthThrottle.kind), col(AuthThrottle.key)).in_(stale))
     )
+
+
+def add_staff(session: Session, staff: StaffAccount) -> None:
+    session.add(staff)
+    session.flush()
+
+
+def get_staff(session: Session, staff_id: str) -> StaffAccount | None:
+    return session.get(StaffAccount, staff_id)
+
+
+def staff_by_login(session: Session, login: str) -> StaffAccount | None:
+    return session.exec(select(StaffAccount).where(StaffAccount.login == login)).first()
+
+
+def list_staff(session: Session, client_id: str | None = None) -> Sequence[StaffAccount]:
+    query = select(StaffAccount).order_by(col(StaffAccount.client_id), col(StaffAccount.login))
+    if client_id is not None:
+        query = query.where(StaffAccount.client_id == client_id)
+    return session.exec(query).all()
+
+
+def touch_staff(session: Session, staff_id: str, when: datetime) -> None:
+    session.execute(update(StaffAccount).where(col(StaffAccount.id) == staff_id).values(last_sign_in_at=when))

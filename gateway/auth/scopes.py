@@ -139,6 +139,58 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
 }
 
 
+class StaffRole(StrEnum):
+    """A named person's part in the collection workflow (shared/domain/workflows.md)."""
+
+    ENTRY_CLERK = "entry_clerk"
+    SCHOOL_REVIEWER = "school_reviewer"
+    COUNTY_REVIEWER = "county_reviewer"
+    CITY_REVIEWER = "city_reviewer"
+    PROVINCE_OPERATOR = "province_operator"
+
+
+# What reviewing above the school needs: read the records and persons, decide problem records, approve
+# transfers, read the reports. Not entering data: whoever enters is answerable for it, and that is the
+# school's clerk (docs/adr/014-named-staff.md).
+_REVIEWING = frozenset(
+    {
+        _S.CODES_VALIDATE,
+        _S.CODES_READ,
+        _S.SEARCH_READ,
+        _S.STUDENTS_READ,
+        _S.REVIEWS_READ,
+        _S.REVIEWS_WRITE,
+        _S.TRANSFERS_WRITE,
+        _S.FEED_READ,
+        _S.REPORTS_READ,
+    }
+)
+_ENTERING = (_ADMINISTRATION - {_S.REVIEWS_READ, _S.REVIEWS_WRITE}) | {
+    _S.HANDOFF_READ,
+    _S.HANDOFF_WRITE,
+    _S.HANDOFF_IDENTITY,
+}
+
+# A second ceiling, inside the client's: a staff member acts with the scopes their client holds and
+# their workflow role allows, never more.
+STAFF_ROLE_SCOPES: dict[StaffRole, frozenset[Scope]] = {
+    # The school's clerk collects, enters and corrects; the school's checker is answerable for the
+    # school's data before it goes up, so does the same and reads the school's figures.
+    StaffRole.ENTRY_CLERK: _ENTERING,
+    StaffRole.SCHOOL_REVIEWER: _ENTERING | {_S.REPORTS_READ},
+    StaffRole.COUNTY_REVIEWER: _REVIEWING,
+    StaffRole.CITY_REVIEWER: _REVIEWING,
+    # The province runs the collection: bulk registration, problem records province-wide, the school
+    # year, the circulars. Everything its client holds.
+    StaffRole.PROVINCE_OPERATOR: frozenset(Scope),
+}
+
+
+def staff_scopes(client_scopes: frozenset[str], staff_role: StaffRole | str) -> frozenset[str]:
+    """The scopes a staff member acts with: their client's, cut to their workflow role's ceiling."""
+    return client_scopes & {s.value for s in STAFF_ROLE_SCOPES[StaffRole(staff_role)]}
+
+
 def parse_scopes(text: str, role: Role) -> frozenset[Scope]:
     """Parse a space-separated scope list for a client of ``role``; ``all`` grants every scope of the role.
 

@@ -21,10 +21,10 @@ from typing import Any
 import jwt
 from sqlmodel import Session
 
-from gateway.auth import repository
+from gateway.auth import repository, staff
 from gateway.auth.jurisdiction import Jurisdiction
-from gateway.auth.models import ApiClient
-from gateway.auth.scopes import Role, Scope, Stage, held_scopes, parse_scopes
+from gateway.auth.models import ApiClient, StaffAccount
+from gateway.auth.scopes import Role, Scope, Stage, held_scopes, parse_scopes, staff_scopes
 from gateway.auth.throttle import KeyKind, ThrottlePolicy, retry_after
 from gateway.clock import as_utc, utcnow
 from gateway.errors import AccountFrozen, FieldError, InvalidInput, NotAuthenticated, NotFound, RateLimited
@@ -287,6 +287,17 @@ def issue_token(
         granted = asked
     else:
         granted = held
+    return _signed_token(session, settings, keyring, client, granted)
+
+
+def _signed_token(
+    session: Session,
+    settings: Settings,
+    keyring: KeyRing,
+    client: ApiClient,
+    granted: frozenset[str],
+    staff_id: str | None = None,
+) -> IssuedToken:
     now = utcnow()
     repository.touch_client(session, client.id, now)
     claims: dict[str, Any] = {
@@ -303,9 +314,32 @@ def issue_token(
     }
     if client.stage:
         claims["stage"] = client.stage
+    if staff_id:
+        # The person signed in: every request of the session acts as them (re-read each time).
+        claims["stf"] = staff_id
     keys = keyring.token_keys
     token = jwt.encode(claims, keys.current, algorithm="ES256", headers={"kid": keys.kid})
     return IssuedToken(access_token=token, expires_in=settings.token_ttl_seconds, scope=claims["scope"])
+
+
+def issue_staff_token(
+    session: Session,
+    settings: Settings,
+    keyring: KeyRing,
+    *,
+    login: str,
+    password: str,
+    address: str,
+) -> tuple[IssuedToken, StaffAccount]:
+    """A named person's sign-in (the console): a token of their client, carrying their staff id and
+    the scopes their client holds cut to their workflow role."""
+    person = staff.check_staff_password(session, settings, login=login, password=password, address=address)
+    client = _require_client(session, person.client_id)
+    check_usable(client, settings)
+    staff.usable_staff(person, client, "login")
+    repository.touch_staff(session, person.id, utcnow())
+    granted = staff_scopes(held_scopes(client.role, client.scopes), person.role)
+    return _signed_token(session, settings, keyring, client, granted, person.id), person
 
 
 def decode_token(token: str, settings: Settings, keyring: KeyRing) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The brute-force limit on sign-ins (``POST /v1/token`` and the console): pure rules, no I/O.
 
-Failures are counted per client id (known or not: a lock that only known ids got would confirm them)
-and per source address (one place trying many ids). A key with ``limit`` failures is locked for
+Failures are counted per client id or staff login (known or not: a lock that only known ids got would
+confirm them) and per source address (one place trying many ids). A key with ``limit`` failures is locked for
 ``lockout`` after its last failure; every further failure doubles that, up to ``max_lockout``; a key
 quiet for ``forget`` starts from zero. The lock is derived from the stored count and time, so a
 failure is one upsert and a check is one read (``gateway.auth.repository``); attempts refused while
@@ -30,6 +30,8 @@ KEY_LENGTH = 100  # the column's width; form fields are already shorter, a bad p
 class KeyKind(StrEnum):
     CLIENT = "client"
     ADDRESS = "address"
+    # A staff member's login (console sign-in of a named person): counted like a client id.
+    STAFF = "staff"
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class ThrottlePolicy:
         )
 
     def limit(self, kind: KeyKind) -> int:
-        return self.client_failures if kind is KeyKind.CLIENT else self.address_failures
+        return self.address_failures if kind is KeyKind.ADDRESS else self.client_failures
 
 
 @dataclass(frozen=True)

@@ -22,22 +22,32 @@ from gateway.auth.dependencies import ContextDep, SessionDep
 from gateway.auth.scopes import Scope
 from gateway.clock import utcnow
 from gateway.console import service, signin
+from gateway.console.i18n import LANG_COOKIE, LANGUAGES, Texts, choose_language
 from gateway.context import AppContext
 from gateway.errors import FieldError, GatewayError, InvalidInput, NotAuthenticated, RateLimited
 from gateway.registry import reviews
 from gateway.registry.service import RegistryDeps
+from gateway.reports import quality
 from gateway.reports import service as reports
+from gateway.reports.schemas import COMPLETENESS_FIELDS
 from gateway.schemas import MAX_ROW_ID, RowId
 
 STATIC_DIR = Path(__file__).parent / "static"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 router = APIRouter(include_in_schema=False)
 
-DECISIONS = {
-    "same_person": "Same person",
-    "different_persons": "Different persons",
-    "needs_evidence": "Needs evidence",
-}
+# The three decisions (texts: ``decision.*`` in the catalogue).
+DECISIONS = ("same_person", "different_persons", "needs_evidence")
+
+
+def _texts(request: Request) -> Texts:
+    return Texts(
+        choose_language(
+            request.query_params.get("lang"),
+            request.cookies.get(LANG_COOKIE),
+            request.headers.get("accept-language"),
+        )
+    )
 
 
 def _page(
@@ -45,8 +55,17 @@ def _page(
 ) -> HTMLResponse:
     values.setdefault("caller", getattr(request.state, "caller", None))
     values["csrf"] = signin.csrf_token(ctx, request) if request.cookies.get(signin.TOKEN_COOKIE) else ""
+    texts = _texts(request)
+    values["t"] = texts
+    values["other_language"] = "en" if texts.language == "zh-CN" else "zh-CN"
     response = templates.TemplateResponse(request, name, values, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Language"] = texts.language
+    if request.query_params.get("lang") in LANGUAGES:
+        # Asked for once, kept for the pages after (not a credential: Lax, readable by nothing but us).
+        response.set_cookie(
+            LANG_COOKIE, texts.language, max_age=365 * 86400, path=signin.COOKIE_PATH, samesite="lax"
+        )
     return response
 
 
@@ -82,26 +101,13 @@ def login(
     request: Request,
     ctx: ContextDep,
     session: SessionDep,
-    client_id: Annotated[str, Form(max_length=60)],
-    client_secret: Annotated[str, Form(max_length=200)],
-    acting_user: Annotated[str, Form(max_length=100)] = "",
+    login: Annotated[str, Form(max_length=60)],
+    password: Annotated[str, Form(max_length=200)],
     next: Annotated[str, Form(max_length=300)] = "/console/queue",
 ) -> Response:
-    acting = acting_user.strip() or None
     try:
         signin.check_origin(request)
-        if acting is not None and not acting.isascii():
-            raise InvalidInput(
-                errors=[FieldError("acting_user", "invalid", "use the Latin (pinyin) spelling")]
-            )
-        issued, caller = signin.sign_in(
-            request,
-            session,
-            ctx,
-            client_id=client_id.strip(),
-            client_secret=client_secret,
-            acting_user=acting,
-        )
+        issued, caller = signin.sign_in(request, session, ctx, login=login.strip(), password=password)
     except GatewayError as exc:
         session.rollback()
         messages = [e.message for e in getattr(exc, "errors", [])] or [exc.detail]
@@ -117,10 +123,10 @@ def login(
             page.headers.update(exc.headers())
         return page
     audit.record(
-        session, action="console.login", caller=caller, object_type="client", object_ref=caller.client_id
+        session, action="console.login", caller=caller, object_type="staff", object_ref=caller.acting_user
     )
     response = RedirectResponse(_safe_next(next), status_code=303)
-    signin.set_session_cookies(response, request, ctx, issued, acting)
+    signin.set_session_cookies(response, request, ctx, issued)
     return response
 
 
@@ -153,8 +159,8 @@ def queue(
     """Problem records of the reviewer's jurisdiction, filtered by type, status, region and age."""
     try:
         caller = signin.caller_from_cookie(request, ctx)
-        kind = type if type in service.TYPE_LABELS else None
-        state = status if status in service.STATUS_LABELS else None
+        kind = type if type in service.PROBLEM_TYPES else None
+        state = status if status in service.PROBLEM_STATUSES else None
         prefix = region if region.isdigit() and 2 <= len(region) <= 6 else None
         problems = reviews.list_problems(session, caller, kind=kind, status=state, region=prefix, limit=500)
         counts = reviews.count_problems(session, caller)
@@ -174,8 +180,8 @@ def queue(
             "region": prefix or "",
             "age": age if min_age else "",
         },
-        type_labels=service.TYPE_LABELS,
-        status_labels=service.STATUS_LABELS,
+        problem_types=service.PROBLEM_TYPES,
+        problem_statuses=service.PROBLEM_STATUSES,
         truncated=len(problems) == 500,
     )
 
@@ -203,7 +209,6 @@ def problem_page(
         detail=detail,
         comparison=service.build_comparison(detail),
         decisions=DECISIONS,
-        type_labels=service.TYPE_LABELS,
         can_decide=caller.has(Scope.REVIEWS_WRITE) and detail.status in reviews.OPEN_STATES,
         can_undo=caller.has(Scope.REVIEWS_WRITE) and detail.merge_id is not None,
         done=done,
@@ -268,11 +273,19 @@ def undo_merge(
 def dashboard(
     request: Request, ctx: ContextDep, session: SessionDep, month: str = "", region: str = ""
 ) -> Response:
-    """The month's figures of the reviewer's jurisdiction (or a region inside it), as charts."""
+    """The month's figures of the reviewer's jurisdiction (or a region inside it), as charts, and the
+    data quality of its units now, the most lagging first."""
     try:
         caller = signin.caller_from_cookie(request, ctx, needs=Scope.REPORTS_READ)
         month = month or reports.current_month()
         report = reports.report_for_caller(session, caller, month, region or None)
+        data_quality = quality.quality_for_caller(
+            session,
+            caller,
+            region or None,
+            day=None,
+            deadline_days=ctx.settings.problem_deadline_days,
+        )
     except GatewayError as exc:
         session.rollback()
         return _refused(request, ctx, exc)
@@ -281,6 +294,9 @@ def dashboard(
         ctx,
         "dashboard.html",
         report=report,
+        quality=data_quality,
+        quality_charts=service.quality_charts(data_quality),
+        completeness_fields=COMPLETENESS_FIELDS,
         charts=service.dashboard_charts(report.total),
         regions=service.active_regions(report),
         months=service.previous_months(reports.current_month(), 12),

@@ -18,17 +18,12 @@ from gateway.clock import as_utc
 from gateway.privacy import mask_code
 from gateway.registry.models import ProblemRecord
 from gateway.registry.schemas import PersonView, ProblemDetail
-from gateway.reports.schemas import ProgressReport, RegionFigures
+from gateway.reports.schemas import ProgressReport, QualityReport, RegionFigures
 
 AGE_FILTERS: dict[str, int] = {"7": 7, "30": 30, "90": 90}
-TYPE_LABELS = {
-    "possible_duplicate": "possible duplicate",
-    "duplicate_id": "duplicate ID number",
-    "duplicate_no_id": "duplicate without ID",
-    "wrong_id": "wrong ID number",
-    "duplicate_enrolment": "enrolled in two jurisdictions (重复学籍)",
-}
-STATUS_LABELS = {"open": "open", "needs_evidence": "needs evidence", "resolved": "resolved"}
+# The codes the filters offer; their texts are the catalogue's (``problem_type.*``, ``problem_status.*``).
+PROBLEM_TYPES = ("possible_duplicate", "duplicate_id", "duplicate_no_id", "wrong_id", "duplicate_enrolment")
+PROBLEM_STATUSES = ("open", "needs_evidence", "resolved")
 
 
 @dataclass(frozen=True)
@@ -74,19 +69,19 @@ def build_queue(
     return Queue(rows, dict(Counter(r.type for r in rows)), status_counts)
 
 
-# The fields compared side by side, in the order a reviewer reads a record.
-COMPARED_FIELDS: tuple[tuple[str, str], ...] = (
-    ("name", "Name"),
-    ("gender", "Gender"),
-    ("birth_date", "Birth date"),
-    ("id_type", "ID type"),
-    ("id_number", "ID number"),
-    ("household_region", "Household region"),
-    ("guardian_name", "Guardian"),
-    ("school_code", "School"),
-    ("region", "School region"),
-    ("code", "Student code"),
-    ("verification_status", "Verification"),
+# The fields compared side by side, in the order a reviewer reads a record (texts: ``person_field.*``).
+COMPARED_FIELDS: tuple[str, ...] = (
+    "name",
+    "gender",
+    "birth_date",
+    "id_type",
+    "id_number",
+    "household_region",
+    "guardian_name",
+    "school_code",
+    "region",
+    "code",
+    "verification_status",
 )
 
 
@@ -98,10 +93,14 @@ class Cell:
 
 @dataclass(frozen=True)
 class Column:
-    title: str
+    """One side of the comparison: ``kind`` is submitted, subject or candidate; ``held_in`` the
+    province of a person outside the reader's jurisdiction (shown only as that)."""
+
+    kind: str
     person_id: int | None
     cells: list[Cell]
     explanation: dict[str, Any] | None = None
+    held_in: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,7 +109,7 @@ class Comparison:
     reference: Column
     candidates: list[Column]
     problem_note: str | None = None
-    survivor_choices: list[tuple[int, str]] = field(default_factory=list)
+    survivor_choices: list[Column] = field(default_factory=list)
 
 
 def _person_values(person: PersonView) -> dict[str, str | None]:
@@ -148,24 +147,24 @@ def _agreement(reference: str | None, value: str | None) -> str:
     return "same" if reference.strip().casefold() == value.strip().casefold() else "different"
 
 
-def _title(role: str, person: PersonView) -> str:
-    if person.masked:
-        return f"{role} held in province {person.region} (outside your jurisdiction)"
-    return f"{role} (person {person.person_id})"
+def _held_in(person: PersonView) -> str | None:
+    return person.region if person.masked else None
 
 
 def build_comparison(detail: ProblemDetail) -> Comparison:
     """The submitted record (or the subject person) against every candidate, field by field."""
+    held_in = None
     if detail.submitted is not None:
-        reference_title, reference_id = "Submitted record", None
+        kind, reference_id = "submitted", None
         reference_values = _submitted_values(detail.submitted)
     elif detail.subject is not None:
-        reference_title, reference_id = _title("Subject", detail.subject), detail.subject.person_id
+        kind, reference_id = "subject", detail.subject.person_id
         reference_values = _person_values(detail.subject)
+        held_in = _held_in(detail.subject)
     else:
-        reference_title, reference_id, reference_values = "Submitted record", None, {}
-    keys = [key for key, _ in COMPARED_FIELDS]
-    reference = Column(reference_title, reference_id, [Cell(reference_values.get(k), "") for k in keys])
+        kind, reference_id, reference_values = "submitted", None, {}
+    keys = list(COMPARED_FIELDS)
+    reference = Column(kind, reference_id, [Cell(reference_values.get(k), "") for k in keys], held_in=held_in)
     explanations, note = _explanations(detail.explanation)
     columns = []
     for person in detail.candidates:
@@ -173,45 +172,60 @@ def build_comparison(detail: ProblemDetail) -> Comparison:
         cells = [Cell(values.get(k), _agreement(reference_values.get(k), values.get(k))) for k in keys]
         columns.append(
             Column(
-                _title("Candidate", person),
+                "candidate",
                 person.person_id,
                 cells,
                 explanations.get(person.person_id) if person.person_id is not None else None,
+                _held_in(person),
             )
         )
-    choices = [(c.person_id, c.title) for c in [reference, *columns] if c.person_id is not None]
-    return Comparison([label for _, label in COMPARED_FIELDS], reference, columns, note, choices)
+    choices = [c for c in [reference, *columns] if c.person_id is not None]
+    return Comparison(keys, reference, columns, note, choices)
 
 
 @dataclass(frozen=True)
 class Bar:
+    """One bar: ``label`` is a catalogue key (``bar.*``) in a keyed chart, else shown as it is (a unit
+    code); ``share`` marks a rate (0 to 1) to show as a percentage."""
+
     label: str
-    value: int
+    value: float
     y: int
     width: int
+    share: bool = False
 
 
 @dataclass(frozen=True)
 class BarChart:
-    """A horizontal bar chart laid out for an inline SVG (pixel geometry computed here)."""
+    """A horizontal bar chart laid out for an inline SVG (pixel geometry computed here); ``title`` is
+    a catalogue key."""
 
     key: str
     title: str
     bars: list[Bar]
     height: int
+    keyed: bool = True
     label_width: int = 110
     bar_area: int = 260
     bar_height: int = 20
 
 
-def bar_chart(key: str, title: str, values: Sequence[tuple[str, int]], *, bar_area: int = 260) -> BarChart:
-    peak = max([v for _, v in values] + [1])
+def bar_chart(
+    key: str,
+    title: str,
+    values: Sequence[tuple[str, float]],
+    *,
+    bar_area: int = 260,
+    keyed: bool = True,
+    shares: bool = False,
+) -> BarChart:
+    peak = 1.0 if shares else max([v for _, v in values] + [1])
     step = 28
     bars = [
-        Bar(label, value, 8 + i * step, round(bar_area * value / peak) if value else 0)
+        Bar(label, value, 8 + i * step, round(bar_area * value / peak) if value else 0, shares)
         for i, (label, value) in enumerate(values)
     ]
-    return BarChart(key, title, bars, 8 + len(values) * step, bar_area=bar_area)
+    return BarChart(key, title, bars, 8 + len(values) * step, keyed, bar_area=bar_area)
 
 
 def dashboard_charts(figures: RegionFigures) -> list[BarChart]:
@@ -219,41 +233,72 @@ def dashboard_charts(figures: RegionFigures) -> list[BarChart]:
     return [
         bar_chart(
             "codes",
-            "Codes issued",
+            "chart.codes",
             [
-                ("temporary L", f.codes_temporary),
-                ("formal G", f.codes_formal_g),
-                ("formal J", f.codes_formal_j),
-                ("promoted", f.promotions),
+                ("bar.temporary", f.codes_temporary),
+                ("bar.formal_g", f.codes_formal_g),
+                ("bar.formal_j", f.codes_formal_j),
+                ("bar.promoted", f.promotions),
             ],
         ),
         bar_chart(
             "verification",
-            "Verification outcomes",
+            "chart.verification",
             [
-                ("verified", f.verification_verified),
-                ("failed", f.verification_failed),
-                ("not applicable", f.verification_not_applicable),
-                ("pending", f.verification_pending),
+                ("bar.verified", f.verification_verified),
+                ("bar.failed", f.verification_failed),
+                ("bar.not_applicable", f.verification_not_applicable),
+                ("bar.pending", f.verification_pending),
             ],
         ),
         bar_chart(
-            "problems", "Problem records", [("opened", f.problems_opened), ("closed", f.problems_closed)]
+            "problems",
+            "chart.problems",
+            [("bar.opened", f.problems_opened), ("bar.closed", f.problems_closed)],
         ),
         bar_chart(
             "backlog",
-            "Review backlog by age (days)",
+            "chart.backlog",
             [
-                ("0-7", f.backlog_0_7),
-                ("8-30", f.backlog_8_30),
-                ("31-90", f.backlog_31_90),
-                ("over 90", f.backlog_over_90),
+                ("bar.0-7", f.backlog_0_7),
+                ("bar.8-30", f.backlog_8_30),
+                ("bar.31-90", f.backlog_31_90),
+                ("bar.over_90", f.backlog_over_90),
             ],
         ),
         bar_chart(
-            "transfers", "Cross-province transfers", [("in", f.transfers_in), ("out", f.transfers_out)]
+            "transfers",
+            "chart.transfers",
+            [("bar.in", f.transfers_in), ("bar.out", f.transfers_out)],
         ),
     ]
+
+
+def quality_charts(report: QualityReport) -> list[BarChart]:
+    """The lagging order as bars: completion where the register gives expected counts, and the
+    verification rate of every unit (the most lagging at the top)."""
+    charts = []
+    known = [u for u in report.units if u.completion_rate is not None]
+    if known:
+        charts.append(
+            bar_chart(
+                "completion",
+                "dashboard.completion_chart",
+                [(u.unit, u.completion_rate or 0.0) for u in known],
+                keyed=False,
+                shares=True,
+            )
+        )
+    charts.append(
+        bar_chart(
+            "verification_rate",
+            "dashboard.verification_chart",
+            [(u.unit or "-", u.verification_rate or 0.0) for u in report.units],
+            keyed=False,
+            shares=True,
+        )
+    )
+    return charts
 
 
 def previous_months(month: str, count: int) -> list[str]:

@@ -1,10 +1,12 @@
-"""Console sign-in: a client-credentials login whose access token lives in an HttpOnly cookie.
+"""Console sign-in: a named person (a staff account) signs in with their login and password, and the
+access token lives in an HttpOnly cookie.
 
-The cookie carries the very token ``POST /v1/token`` would hand out, and every console page
-authenticates it with the API's own ``authenticate`` dependency (the token presented as a bearer
-header, the signed-in person's name as ``X-Acting-User``), so the console can never grant more than
-the API would. State-changing forms carry a CSRF token: an HMAC of the session's access token under
-the gateway's key, so it is bound to the session and needs no server-side storage.
+The cookie carries a token of the person's client, naming them (``stf``) and holding the client's
+scopes cut to their workflow role; every console page authenticates it with the API's own
+``authenticate`` dependency (the token presented as a bearer header), so the console can never grant
+more than the API would, and a disabled account is refused at its next page. State-changing forms
+carry a CSRF token: an HMAC of the session's access token under the gateway's key, so it is bound to
+the session and needs no server-side storage.
 """
 
 from __future__ import annotations
@@ -19,25 +21,22 @@ from sqlmodel import Session
 from gateway.auth.caller import Caller
 from gateway.auth.dependencies import authenticate, client_address
 from gateway.auth.scopes import Role, Scope
-from gateway.auth.service import IssuedToken, issue_token
+from gateway.auth.service import IssuedToken, issue_staff_token
 from gateway.console.security import secure_transport
 from gateway.context import AppContext
 from gateway.errors import Forbidden, NotAuthenticated
 
 TOKEN_COOKIE = "gw_console"  # noqa: S105 - a cookie name
-USER_COOKIE = "gw_console_user"
 COOKIE_PATH = "/console"
 # Roles that review problem records: reviewers, and the education authorities above schools.
 CONSOLE_ROLES = frozenset({Role.REVIEWER, Role.COUNTY, Role.CITY, Role.PROVINCE, Role.CENTRAL})
 
 
-def _with_credentials(request: Request, token: str, acting_user: str | None) -> Request:
-    """The same request as if the token had come as a bearer header (and the name as X-Acting-User)."""
-    replaced = {b"authorization", b"x-acting-user", b"cookie"}
+def _with_credentials(request: Request, token: str) -> Request:
+    """The same request as if the token had come as a bearer header (and no other credential)."""
+    replaced = {b"authorization", b"x-acting-user", b"x-staff-id", b"cookie"}
     headers = [(k, v) for k, v in request.scope["headers"] if k.lower() not in replaced]
     headers.append((b"authorization", f"Bearer {token}".encode()))
-    if acting_user:
-        headers.append((b"x-acting-user", acting_user.encode()))
     # The scope's "state" dict is shared, so the request id set by the middleware carries over.
     return Request({**request.scope, "headers": headers}, request.receive)
 
@@ -47,7 +46,7 @@ def caller_from_cookie(request: Request, ctx: AppContext, needs: Scope = Scope.R
     token = request.cookies.get(TOKEN_COOKIE)
     if not token:
         raise NotAuthenticated("please sign in")
-    caller = authenticate(_with_credentials(request, token, request.cookies.get(USER_COOKIE)), ctx)
+    caller = authenticate(_with_credentials(request, token), ctx)
     check_console_caller(caller, needs)
     return caller
 
@@ -64,26 +63,25 @@ def sign_in(
     session: Session,
     ctx: AppContext,
     *,
-    client_id: str,
-    client_secret: str,
-    acting_user: str | None,
+    login: str,
+    password: str,
 ) -> tuple[IssuedToken, Caller]:
-    """Grant a token by client credentials and check that its holder may use the console.
+    """Sign a named person in and check that they may use the console.
 
-    The same brute-force limit as ``POST /v1/token``, on the same counters: a guesser gains nothing
-    by switching between the two.
+    The brute-force limit of ``POST /v1/token``: the same policy, counted per login and on the same
+    per-address counters, so a guesser gains nothing by switching between the two.
     """
-    issued = issue_token(
+    issued, _ = issue_staff_token(
         session,
         ctx.settings,
         ctx.keyring,
-        client_id=client_id,
-        client_secret=client_secret,
+        login=login,
+        password=password,
         address=client_address(request, ctx),
     )
-    # The client's last use was just recorded; commit it before the caller is read afresh.
+    # The sign-in was just recorded; commit it before the caller is read afresh.
     session.commit()
-    caller = authenticate(_with_credentials(request, issued.access_token, acting_user), ctx)
+    caller = authenticate(_with_credentials(request, issued.access_token), ctx)
     check_console_caller(caller, Scope.REVIEWS_READ)
     return issued, caller
 
@@ -113,20 +111,13 @@ def _secure(request: Request, ctx: AppContext) -> bool:
     return secure_transport(ctx.settings, request.url.scheme)
 
 
-def set_session_cookies(
-    response: Response, request: Request, ctx: AppContext, issued: IssuedToken, acting_user: str | None
-) -> None:
+def set_session_cookies(response: Response, request: Request, ctx: AppContext, issued: IssuedToken) -> None:
     secure = _secure(request, ctx)
     common = {"max_age": issued.expires_in, "path": COOKIE_PATH, "httponly": True, "samesite": "strict"}
     response.set_cookie(TOKEN_COOKIE, issued.access_token, secure=secure, **common)  # type: ignore[arg-type]
-    if acting_user:
-        response.set_cookie(USER_COOKIE, acting_user, secure=secure, **common)  # type: ignore[arg-type]
-    else:
-        response.delete_cookie(USER_COOKIE, path=COOKIE_PATH)
 
 
 def clear_session_cookies(response: Response, request: Request, ctx: AppContext) -> None:
-    for name in (TOKEN_COOKIE, USER_COOKIE):
-        response.delete_cookie(
-            name, path=COOKIE_PATH, secure=_secure(request, ctx), httponly=True, samesite="strict"
-        )
+    response.delete_cookie(
+        TOKEN_COOKIE, path=COOKIE_PATH, secure=_secure(request, ctx), httponly=True, samesite="strict"
+    )

@@ -1,4 +1,5 @@
-"""``GET /v1/reports/progress``: the monthly progress return as JSON, limited to the caller's region."""
+"""``GET /v1/reports/progress`` (the monthly progress return) and ``GET /v1/reports/quality`` (data
+quality per unit) as JSON, limited to the caller's jurisdiction."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from gateway.auth.caller import Caller
-from gateway.auth.dependencies import SessionDep, require_scope
+from gateway.auth.dependencies import ContextDep, SessionDep, require_scope
 from gateway.auth.scopes import Scope
 from gateway.reports import service
-from gateway.reports.schemas import ProgressReport
+from gateway.reports.quality import quality_for_caller
+from gateway.reports.schemas import ProgressReport, QualityReport
 
 router = APIRouter(tags=["reports"])
 
@@ -29,3 +31,30 @@ def progress(
 ) -> ProgressReport:
     """Figures per region one level below ``region`` for ``month``; same figures as the CLI writes."""
     return service.report_for_caller(session, caller, month, region)
+
+
+@router.get("/v1/reports/quality", response_model=QualityReport)
+def quality(
+    caller: Annotated[Caller, Depends(require_scope(Scope.REPORTS_READ))],
+    session: SessionDep,
+    ctx: ContextDep,
+    region: Annotated[
+        str | None,
+        Query(
+            pattern=r"^(CN|\d{2}|\d{4}|\d{6}|\d{10})$",
+            description="CN, a region prefix, or your own school's code; default: your jurisdiction",
+        ),
+    ] = None,
+    date: Annotated[
+        str | None,
+        Query(
+            pattern=r"^\d{4}-\d{2}-\d{2}$", description="figures at the end of this day (CST); default: now"
+        ),
+    ] = None,
+) -> QualityReport:
+    """Data quality per unit one level below ``region`` (schools under a county), the most lagging
+    first: submitted against expected, completeness per field, verification, wrong-ID and duplicate
+    rates, problem records open and overdue."""
+    return quality_for_caller(
+        session, caller, region, day=date, deadline_days=ctx.settings.problem_deadline_days
+    )

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, case, func, not_, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from gateway.idgen.models import CodeLineage, IssuedCode
@@ -211,3 +212,88 @@ def transfers_in_period(session: Session, first_day: date, last_day: date) -> li
     return [
         (str(receiving), None if sent is None else str(sent)) for receiving, sent in session.exec(query).all()
     ]
+
+
+# -- the data-quality report (``gateway.reports.quality``) -------------------------------------------
+# A unit is a child region (a prefix of ``child_len`` digits) or, below a county, a school
+# (``child_len`` None: grouped by school code, '' for records without one). ``school`` narrows to one
+# school (a school's caller).
+
+OPEN_PROBLEM_STATES = ("open", "needs_evidence")
+
+
+def _unit(region: Any, school: Any, child_len: int | None) -> Any:
+    return func.coalesce(school, "") if child_len is None else _child(region, child_len)
+
+
+def _place(region: Any, school_column: Any, prefix: str, school: str | None) -> Any:
+    within = _within(region, prefix)
+    return and_(within, col(school_column) == school) if school is not None else within
+
+
+def submitted_by_unit(
+    session: Session, prefix: str, school: str | None, child_len: int | None, as_of: datetime
+) -> dict[str, dict[str, int]]:
+    """Active persons registered before ``as_of`` per unit, with how many carry each optional field and
+    how many are verified or have no checkable document (``not_applicable``)."""
+    unit = _unit(Person.region, Person.school_code, child_len)
+
+    def present(column: Any) -> Any:
+        return func.sum(case((and_(column.is_not(None), column != ""), 1), else_=0))
+
+    query = (
+        sa_select(
+            unit,
+            func.count(),
+            func.sum(case((col(Person.id_type) != "none", 1), else_=0)),
+            present(col(Person.ethnicity)),
+            present(col(Person.household_region)),
+            present(col(Person.guardian_name)),
+            present(col(Person.school_code)),
+            func.sum(case((col(Person.verification_status) == "verified", 1), else_=0)),
+            func.sum(case((col(Person.verification_status) == "not_applicable", 1), else_=0)),
+        )
+        .where(col(Person.status) == "active", col(Person.created_at) < as_of)
+        .where(_place(Person.region, Person.school_code, prefix, school))
+        .group_by(unit)
+    )
+    names = (
+        "submitted",
+        "id_number",
+        "ethnicity",
+        "household_region",
+        "guardian_name",
+        "school_code",
+        "verified",
+        "not_applicable",
+    )
+    return {
+        str(row[0]): dict(zip(names, (int(n or 0) for n in row[1:]), strict=True))
+        for row in session.execute(query).all()
+    }
+
+
+def open_problems_by_unit(
+    session: Session,
+    prefix: str,
+    school: str | None,
+    child_len: int | None,
+    as_of: datetime,
+    overdue_before: datetime,
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """Problem records open at ``as_of`` by (unit, type): (open, of which opened before
+    ``overdue_before``)."""
+    unit = _unit(ProblemRecord.region, ProblemRecord.school_code, child_len)
+    closed_before = and_(col(ProblemRecord.status) == "resolved", col(ProblemRecord.decided_at) < as_of)
+    query = (
+        select(
+            unit,
+            ProblemRecord.type,
+            func.count(),
+            func.sum(case((col(ProblemRecord.opened_at) < overdue_before, 1), else_=0)),
+        )
+        .where(col(ProblemRecord.opened_at) < as_of, not_(closed_before))
+        .where(_place(ProblemRecord.region, ProblemRecord.school_code, prefix, school))
+        .group_by(unit, ProblemRecord.type)
+    )
+    return {(str(u), str(t)): (int(n), int(late or 0)) for u, t, n, late in session.exec(query).all()}

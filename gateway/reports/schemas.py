@@ -63,3 +63,45 @@ class ProgressReport(BaseModel):
     )
     regions: list[RegionFigures] = Field(description="one row per region one level below `region`")
     total: RegionFigures = Field(description="the whole of `region`")
+
+
+COMPLETENESS_FIELDS = ("id_number", "ethnicity", "household_region", "guardian_name", "school_code")
+
+
+class UnitQuality(BaseModel):
+    """One unit's data quality at an instant; the definitions are in ``gateway.reports.quality``."""
+
+    unit: str = Field(description="region prefix (2, 4 or 6 digits), a school code, or the region asked for")
+    name: str | None = Field(default=None, description="GB/T 2260 name of a region, when known")
+    submitted: int = Field(description="active students registered by the instant")
+    expected: int | None = Field(
+        description="students expected from the school register's enrolment figures; null when unknown"
+    )
+    completion_rate: float | None = Field(description="submitted / expected; null when expected is unknown")
+    completeness: dict[str, float | None] = Field(
+        description="share of submitted records carrying each optional field: "
+        + ", ".join(COMPLETENESS_FIELDS)
+    )
+    verified: int = Field(description="students whose identity the population register confirmed")
+    verification_rate: float | None = Field(
+        description="verified / (submitted - those without a checkable document); null with none to check"
+    )
+    wrong_id_open: int = Field(description="wrong-ID problem records open at the instant")
+    wrong_id_rate: float | None = Field(description="wrong_id_open / submitted")
+    duplicates_open: int = Field(description="duplicate problem records (all kinds) open at the instant")
+    duplicate_rate: float | None = Field(description="duplicates_open / submitted")
+    problems_open: int = Field(description="problem records of every kind open at the instant")
+    problems_overdue: int = Field(description="open problem records older than the handling deadline")
+    lag_rank: int | None = Field(
+        default=None, description="1 for the unit lagging most (units of a report only; null for the total)"
+    )
+
+
+class QualityReport(BaseModel):
+    region: str = Field(description="what was asked for: CN, a 2, 4 or 6-digit region, or a school code")
+    unit_kind: str = Field(description="what the units are: province, city, county or school")
+    day: str = Field(description="the day the figures are for, YYYY-MM-DD (China Standard Time)")
+    as_of: datetime = Field(description="the instant the figures are taken at (UTC+08:00)")
+    deadline_days: int = Field(description="a problem record open longer than this is overdue")
+    units: list[UnitQuality] = Field(description="one row per unit, the most lagging first")
+    total: UnitQuality = Field(description="the whole of `region`")

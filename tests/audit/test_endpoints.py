@@ -11,6 +11,7 @@ from sqlmodel import Session
 from gateway.errors import InvalidInput
 from gateway.registry.service import new_person
 from tests.fixtures.api import MakeCaller
+from tests.fixtures.staff import add_staff
 
 
 def test_central_auditor_reads_the_trail_filtered(
@@ -21,11 +22,12 @@ def test_central_auditor_reads_the_trail_filtered(
     )[0]
     session.commit()
     county = make_caller(role="county", jurisdiction="410102", scopes="codes:read")
-    api.get(f"/v1/codes/{person.current_code}", headers={**county.headers, "X-Acting-User": "li.clerk"})
+    li = add_staff(session, county.client_id, "county_reviewer")
+    api.get(f"/v1/codes/{person.current_code}", headers=li.headers(county))
     auditor = make_caller(role="central", jurisdiction="CN", scopes="audit:read")
     page = api.get("/v1/audit", params={"object_ref": person.current_code}, headers=auditor.headers).json()
     assert [(r["action"], r["client_id"], r["acting_user"]) for r in page["items"]] == [
-        ("code.resolve", county.client_id, "li.clerk")
+        ("code.resolve", county.client_id, li.staff_id)
     ]
     own = api.get("/v1/audit", params={"action": "audit.read"}, headers=auditor.headers).json()["items"]
     assert own and own[0]["client_id"] == auditor.client_id

@@ -375,6 +375,11 @@ ROUTES: dict[tuple[str, str], Builder] = {
         f"/v1/reports/progress?month=2026-12&region={HOME if s == 'inside' else AWAY}",
         subject=None if s == "inside" else AWAY,
     ),
+    ("GET", "/v1/reports/quality"): lambda w, s: Call(
+        "GET",
+        f"/v1/reports/quality?region={HOME if s == 'inside' else AWAY}",
+        subject=None if s == "inside" else AWAY,
+    ),
 }
 
 

@@ -1,7 +1,8 @@
-"""The console in a real browser (Playwright driving Debian's Chromium against a real server): a
-county reviewer signs in, sees only their county's queue, decides a possible duplicate and sees the
-dashboard change. Screenshots of the queue, the comparison and the dashboard are written to
-``tests/artifacts/`` (or ``$GATEWAY_TEST_ARTIFACTS``)."""
+"""The console in a real browser (Playwright driving Debian's Chromium against a real server), in
+Chinese as its users read it: a county reviewer signs in with their own account, sees only their
+county's queue, decides a possible duplicate and sees the dashboard (progress and data quality)
+change; the English pages are one click away. Screenshots of the queue, the comparison and the
+dashboard are written to ``tests/artifacts/`` (or ``$GATEWAY_TEST_ARTIFACTS``)."""
 
 from __future__ import annotations
 
@@ -63,15 +64,18 @@ def test_county_reviewer_decides_a_duplicate_in_the_browser(
     with serve_in_thread(app) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            # A browser set to Chinese, as the clerks' and reviewers' are (it sends Accept-Language zh-CN).
+            page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
             page.goto(f"{base}/console/queue")
             expect(page).to_have_url(f"{base}/console/login?next=%2Fconsole%2Fqueue&reason=please+sign+in")
-            page.fill("input[name=client_id]", reviewer.client_id)
-            page.fill("input[name=client_secret]", reviewer.secret)
-            page.fill("input[name=acting_user]", "li.reviewer")
-            page.click("button[type=submit]")
+            expect(page.locator("h1")).to_have_text("登录")
+            page.fill("input[name=login]", reviewer.person.login)
+            page.fill("input[name=password]", reviewer.person.password)
+            page.click("main button[type=submit]")
 
             expect(page).to_have_url(f"{base}/console/queue")
+            expect(page.locator("h1")).to_have_text("问题记录")
+            expect(page.locator("[data-testid=who]")).to_contain_text("李娜")
             rows = page.locator("table[data-testid=queue] tbody tr[data-problem-id]")
             expect(rows).to_have_count(1)
             assert rows.first.get_attribute("data-problem-id") == str(mine)
@@ -84,6 +88,9 @@ def test_county_reviewer_decides_a_duplicate_in_the_browser(
             backlog = page.locator("[data-metric=backlog_0_7]")
             expect(closed).to_have_text("0")
             expect(backlog).to_have_text("1")
+            school = page.locator("table[data-testid=quality] tr[data-rank='1']")
+            expect(school.locator("[data-field=problems_overdue]")).to_have_text("0")
+            expect(page.locator("[data-chart=verification_rate]")).to_be_visible()
 
             page.goto(f"{base}/console/queue")
             page.click(f"tr[data-problem-id='{mine}'] a")
@@ -91,13 +98,20 @@ def test_county_reviewer_decides_a_duplicate_in_the_browser(
             expect(page.locator("td[data-agreement=different]").first).to_be_visible()
             page.screenshot(path=str(shots / "console-comparison.png"), full_page=True)
             page.click("button[name=decision][value=same_person]")
-            expect(page.locator("[data-testid=notice]")).to_contain_text("Same person")
-            expect(page.locator("[data-testid=problem-status]")).to_have_text("resolved")
+            expect(page.locator("[data-testid=notice]")).to_contain_text("同一人")
+            expect(page.locator("[data-testid=problem-status]")).to_have_text("已处理")
 
-            page.click("header nav >> text=Dashboard")
+            page.click("header nav >> text=统计看板")
             expect(closed).to_have_text("1")
             expect(backlog).to_have_text("0")
+            expect(page.locator("h2#quality")).to_have_text("数据质量")
             page.screenshot(path=str(shots / "console-dashboard.png"), full_page=True)
+
+            page.click("[data-testid=language]")
+            expect(page.locator("h2#quality")).to_have_text("Data quality")
+            page.goto(f"{base}/console/queue")
+            expect(page.locator("h1")).to_have_text("Problem records")
+            page.screenshot(path=str(shots / "console-queue-en.png"), full_page=True)
         finally:
             browser.close()
     for name in ("console-queue.png", "console-comparison.png", "console-dashboard.png"):

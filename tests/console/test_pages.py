@@ -14,16 +14,13 @@ from gateway.context import AppContext
 from gateway.persons.models import Person
 from gateway.settings import Settings
 from tests.fixtures.api import ApiCaller, register_caller
-from tests.fixtures.console import county_reviewer
+from tests.fixtures.console import ConsoleReviewer, county_reviewer
 from tests.fixtures.registrations import CHILD, held_registration, post_registration
+from tests.fixtures.staff import add_staff
 
 
-def _sign_in(api: TestClient, who: ApiCaller, acting_user: str = "li.reviewer") -> None:
-    reply = api.post(
-        "/console/login",
-        data={"client_id": who.client_id, "client_secret": who.secret, "acting_user": acting_user},
-        follow_redirects=False,
-    )
+def _sign_in(api: TestClient, who: ConsoleReviewer) -> None:
+    reply = api.post("/console/login", data=who.login, follow_redirects=False)
     assert reply.status_code == 303, reply.text
 
 
@@ -43,14 +40,18 @@ def test_wrong_secret_and_wrong_role_are_refused(
     console: TestClient, committed_context: AppContext, province: ApiCaller
 ) -> None:
     reviewer = county_reviewer(console, committed_context)
-    bad = console.post("/console/login", data={"client_id": reviewer.client_id, "client_secret": "nope"})
+    bad = console.post("/console/login", data={**reviewer.login, "password": "nope"})
     assert bad.status_code == 401 and "gw_console" not in bad.cookies
+    # A client's own secret signs nobody in: the console is for named people.
+    shared = console.post(
+        "/console/login", data={"login": reviewer.client_id, "password": reviewer.client.secret}
+    )
+    assert shared.status_code == 401 and "gw_console" not in shared.cookies
     school = register_caller(
         console, committed_context.engine, role="school", jurisdiction="4101020001", scopes="students:read"
     )
-    refused = console.post(
-        "/console/login", data={"client_id": school.client_id, "client_secret": school.secret}
-    )
+    clerk = add_staff(committed_context.engine, school.client_id, "entry_clerk")
+    refused = console.post("/console/login", data={"login": clerk.login, "password": clerk.password})
     assert refused.status_code == 403 and "reviewers" in refused.text
 
 
@@ -58,7 +59,7 @@ def test_cookie_is_httponly_and_strict(console: TestClient, committed_context: A
     reviewer = county_reviewer(console, committed_context)
     reply = console.post(
         "/console/login",
-        data={"client_id": reviewer.client_id, "client_secret": reviewer.secret},
+        data=reviewer.login,
         follow_redirects=False,
     )
     cookie = reply.headers["set-cookie"].lower()
@@ -66,7 +67,7 @@ def test_cookie_is_httponly_and_strict(console: TestClient, committed_context: A
     assert "secure" not in cookie  # plain http here
     over_tls = console.post(
         "https://testserver/console/login",
-        data={"client_id": reviewer.client_id, "client_secret": reviewer.secret},
+        data=reviewer.login,
         follow_redirects=False,
     )
     assert "; secure" in over_tls.headers["set-cookie"].lower()
@@ -109,7 +110,7 @@ def test_cookie_is_secure_behind_a_tls_proxy(console: TestClient, committed_cont
     with TestClient(app) as behind_proxy:
         reply = behind_proxy.post(
             "/console/login",
-            data={"client_id": reviewer.client_id, "client_secret": reviewer.secret},
+            data=reviewer.login,
             follow_redirects=False,
         )
     assert reply.status_code == 303
@@ -120,7 +121,7 @@ def test_cookie_is_secure_behind_a_tls_proxy(console: TestClient, committed_cont
     with TestClient(app) as explicit:
         reply = explicit.post(
             "https://testserver/console/login",
-            data={"client_id": reviewer.client_id, "client_secret": reviewer.secret},
+            data=reviewer.login,
             follow_redirects=False,
         )
     assert "secure" not in reply.headers["set-cookie"].lower()
@@ -131,8 +132,7 @@ def test_forms_posted_from_another_site_are_refused(
 ) -> None:
     reviewer = county_reviewer(console, committed_context)
     elsewhere = {"Origin": "https://attacker.example"}
-    login = {"client_id": reviewer.client_id, "client_secret": reviewer.secret}
-    assert console.post("/console/login", data=login, headers=elsewhere).status_code == 403
+    assert console.post("/console/login", data=reviewer.login, headers=elsewhere).status_code == 403
     _sign_in(console, reviewer)
     _code, problem_id = held_registration(console, province)
     token = _csrf(console.get(f"/console/problems/{problem_id}").text)
@@ -170,22 +170,24 @@ def test_comparison_masks_id_numbers_and_is_audited(
     console: TestClient, committed_context: AppContext, province: ApiCaller
 ) -> None:
     _code, problem_id = held_registration(console, province)
-    _sign_in(console, county_reviewer(console, committed_context))
+    reviewer = county_reviewer(console, committed_context)
+    _sign_in(console, reviewer)
     page = console.get(f"/console/problems/{problem_id}").text
     assert CHILD["id_number"] not in page
     assert "410102********" in page
     assert 'data-agreement="different"' in page and 'data-agreement="same"' in page
-    assert "probability" in page
+    assert "data-probability=" in page and "比对结果" in page
     with Session(committed_context.engine) as s:
         read = s.exec(select(AuditEvent).where(AuditEvent.action == "review.read")).one()
-    assert read.object_ref == str(problem_id) and read.acting_user == "li.reviewer"
+    assert read.object_ref == str(problem_id) and read.acting_user == reviewer.staff_id
 
 
 def test_decision_needs_the_csrf_token_then_goes_through_the_review_service(
     console: TestClient, committed_context: AppContext, province: ApiCaller
 ) -> None:
     _code, problem_id = held_registration(console, province)
-    _sign_in(console, county_reviewer(console, committed_context))
+    reviewer = county_reviewer(console, committed_context)
+    _sign_in(console, reviewer)
     page = console.get(f"/console/problems/{problem_id}").text
     forged = console.post(
         f"/console/problems/{problem_id}/decision", data={"decision": "same_person", "csrf": "0" * 64}
@@ -198,7 +200,7 @@ def test_decision_needs_the_csrf_token_then_goes_through_the_review_service(
     )
     assert done.status_code == 303
     after = console.get(done.headers["location"]).text
-    assert "Decision recorded" in after and 'data-testid="problem-status">resolved' in after
+    assert "已记录决定：同一人。" in after and 'data-status="resolved"' in after
     again = console.post(
         f"/console/problems/{problem_id}/decision", data={"decision": "same_person", "csrf": _csrf(page)}
     )
@@ -206,7 +208,7 @@ def test_decision_needs_the_csrf_token_then_goes_through_the_review_service(
     with Session(committed_context.engine) as s:
         assert len(s.exec(select(Person)).all()) == 1
         audit = s.exec(select(AuditEvent).where(AuditEvent.action == "review.same_person")).one()
-    assert audit.acting_user == "li.reviewer"
+    assert audit.acting_user == reviewer.staff_id
 
 
 def test_merge_can_be_undone_from_the_console(
@@ -233,7 +235,7 @@ def test_merge_can_be_undone_from_the_console(
     undone = console.post(
         f"/console/merges/{merge_id.group(1)}/undo", data={"problem_id": problem_id, "csrf": token}
     )
-    assert undone.status_code == 200 and "The merge was undone" in undone.text
+    assert undone.status_code == 200 and "合并已撤销" in undone.text
     with Session(committed_context.engine) as s:
         assert {p.status for p in s.exec(select(Person)).all()} == {"active"}
         actions = s.exec(select(AuditEvent.action).order_by(col(AuditEvent.id))).all()
@@ -248,7 +250,7 @@ def test_dashboard_counts_follow_a_decision(
 
     def metric(name: str) -> int:
         page = console.get("/console/dashboard").text
-        found = re.search(rf'data-metric="{name}">(\d+)<', page)
+        found = re.search(rf'data-metric="{name}" data-value="(\d+)"', page)
         assert found, name
         return int(found.group(1))
 
@@ -276,3 +278,25 @@ def test_ids_beyond_the_database_are_not_found_not_a_server_error(
     _sign_in(console, county_reviewer(console, committed_context))
     for url in ("/console/problems/18446744073709551616", "/console/problems/2147483648"):
         assert console.get(url).status_code in (404, 422), url
+
+
+def test_dashboard_ranks_the_units_and_leads_down_to_the_schools(
+    console: TestClient, committed_context: AppContext, province: ApiCaller
+) -> None:
+    held_registration(console, province, "410102", "001")
+    held_registration(console, province, "410105", "002", birth_date="2015-03-07")
+    engine = committed_context.engine
+    city = register_caller(console, engine, "reviewer", "4101", "reviews:read reports:read")
+    wang = add_staff(engine, city.client_id, "city_reviewer", name="王芳")
+    signed_in = console.post("/console/login", data={"login": wang.login, "password": wang.password})
+    assert signed_in.status_code == 200
+    page = console.get("/console/dashboard").text
+    counties = re.findall(r'<tr data-unit="(\d+)" data-rank="(\d+)"', page)
+    assert sorted(unit for unit, _ in counties) == ["410102", "410105"]
+    assert sorted(rank for _, rank in counties) == ["1", "2"]
+    link = re.search(r'href="(\?month=[\d-]+&region=410105#quality)"', page)
+    assert link, "no way down to the county's schools"
+    schools = console.get("/console/dashboard" + link.group(1)).text
+    assert re.findall(r'<tr data-unit="(\d+)" data-rank="1"', schools) == ["4101050001"]
+    # Outside the reader's city there is nothing to see.
+    assert console.get("/console/dashboard?region=4103").status_code == 403

@@ -64,26 +64,26 @@ def test_candidates_are_compared_field_by_field_with_the_subject() -> None:
         _detail(subject=subject, candidates=[twin], explanation=explanation)
     )
     by_label = dict(zip(comparison.labels, comparison.candidates[0].cells, strict=True))
-    assert by_label["Name"].agreement == "different"
-    assert by_label["Gender"].agreement == "same"
-    assert by_label["Guardian"].agreement == "missing"
+    assert by_label["name"].agreement == "different"
+    assert by_label["gender"].agreement == "same"
+    assert by_label["guardian_name"].agreement == "missing"
     assert comparison.candidates[0].explanation == explanation[0]
-    assert comparison.survivor_choices == [(1, "Subject (person 1)"), (2, "Candidate (person 2)")]
+    assert [(c.kind, c.person_id) for c in comparison.survivor_choices] == [("subject", 1), ("candidate", 2)]
 
 
 def test_g_codes_are_shown_masked_like_the_id_number_they_carry() -> None:
     comparison = service.build_comparison(_detail(subject=_person(1), candidates=[_person(2)]))
-    code_cell = comparison.reference.cells[comparison.labels.index("Student code")]
+    code_cell = comparison.reference.cells[comparison.labels.index("code")]
     assert code_cell.value == "G410102********0015"
 
 
 def test_a_submitted_record_is_the_reference_when_there_is_one() -> None:
     submitted = {"name": "王子涵", "gender": "2", "id_number": None, "school_region": "410102"}
     comparison = service.build_comparison(_detail(submitted=submitted, candidates=[_person(3)]))
-    assert comparison.reference.title == "Submitted record" and comparison.reference.person_id is None
+    assert comparison.reference.kind == "submitted" and comparison.reference.person_id is None
     cells = dict(zip(comparison.labels, comparison.candidates[0].cells, strict=True))
-    assert (cells["Gender"].agreement, cells["School region"].agreement) == ("different", "same")
-    assert comparison.survivor_choices == [(3, "Candidate (person 3)")]
+    assert (cells["gender"].agreement, cells["region"].agreement) == ("different", "same")
+    assert [(c.kind, c.person_id) for c in comparison.survivor_choices] == [("candidate", 3)]
 
 
 def test_a_verification_problem_shows_its_reason_instead_of_a_matcher() -> None:
@@ -119,8 +119,8 @@ def test_bars_are_scaled_to_the_largest_value() -> None:
 def test_dashboard_charts_carry_the_report_figures() -> None:
     charts = service.dashboard_charts(RegionFigures(region="410102", problems_opened=4, backlog_over_90=2))
     values = {c.key: {b.label: b.value for b in c.bars} for c in charts}
-    assert values["problems"] == {"opened": 4, "closed": 0}
-    assert values["backlog"]["over 90"] == 2
+    assert values["problems"] == {"bar.opened": 4, "bar.closed": 0}
+    assert values["backlog"]["bar.over_90"] == 2
 
 
 def test_month_picker_crosses_the_year() -> None:

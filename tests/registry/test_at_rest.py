@@ -72,7 +72,7 @@ def test_no_id_number_is_stored_in_clear(
     def caller(role: str, jurisdiction: str, scopes: str = "all", stage: str | None = None) -> ApiCaller:
         return register_caller(api, context.engine, role, jurisdiction, scopes, stage)
 
-    # Registrations verified and promoted to G; the client's own key and acting user carry numbers.
+    # Registrations verified and promoted to G; the client's own key carries numbers.
     codes = []
     for i, person in enumerate(people[:3]):
         reply = api.post(
@@ -81,7 +81,6 @@ def test_no_id_number_is_stored_in_clear(
             headers={
                 **central.headers,
                 "Idempotency-Key": f"reg-{person.id_number}",
-                "X-Acting-User": f"clerk-{people[7].id_number}",
             },
         )
         answer = _ok(reply)
@@ -133,7 +132,7 @@ def test_no_id_number_is_stored_in_clear(
         api.post(
             f"/v1/reviews/{held['problem_id']}/decision",
             json={"decision": "needs_evidence", "note": f"compare with {codes[1]}"},
-            headers={**central.headers, "X-Acting-User": people[6].id_number},
+            headers=central.headers,
         )
     )
 

@@ -20,6 +20,7 @@ from gateway.privacy import mask_code
 from mocks.population import Population
 from tests.fixtures.api import ApiCaller, register_caller
 from tests.fixtures.mocks import known_population
+from tests.fixtures.staff import add_staff
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,8 @@ def test_a_student_from_registration_to_graduation(
         jurisdiction=region,
         scopes="reviews:read reviews:write codes:read students:read",
     )
-    headers = {**province.headers, "X-Acting-User": "clerk.wang"}
+    wang = add_staff(engine, province.client_id, "province_operator", name="王芳")
+    headers = wang.headers(province)
 
     def post(url: str, caller: ApiCaller, body: dict[str, Any], **extra: str) -> dict[str, Any]:
         reply = api.post(url, json=body, headers={**caller.headers, **extra})
@@ -126,7 +128,7 @@ def test_a_student_from_registration_to_graduation(
         actions = s.exec(select(AuditEvent.action).order_by(col(AuditEvent.id))).all()
         report_chain = verify_chain(s)
         feed = s.exec(select(ChangeEvent.type).order_by(col(ChangeEvent.version))).all()
-        clerk = s.exec(select(AuditEvent).where(AuditEvent.acting_user == "clerk.wang")).first()
+        clerk = s.exec(select(AuditEvent).where(AuditEvent.acting_user == wang.staff_id)).first()
         refs = " ".join(str(r) for r in s.exec(select(AuditEvent.object_ref)).all())
     for action in (
         "registration.create",

@@ -12,6 +12,7 @@ from gateway.idgen import formats
 from gateway.persons.models import Person
 from tests.fixtures.api import ApiCaller, register_caller
 from tests.fixtures.registrations import CHILD, SCHOOL, citizen, held_registration, register
+from tests.fixtures.staff import add_staff
 from tests.registry.people import lapse_transfer_lock, set_transfer_lock
 
 
@@ -52,10 +53,9 @@ def test_same_person_links_the_held_record_to_the_existing_code(
     committed_api: TestClient, committed_context: AppContext, province: ApiCaller, reviewer: ApiCaller
 ) -> None:
     code, problem_id = held_registration(committed_api, province)
+    li = add_staff(committed_context.engine, reviewer.client_id, "county_reviewer")
     reply = committed_api.post(
-        f"/v1/reviews/{problem_id}/decision",
-        json={"decision": "same_person"},
-        headers={**reviewer.headers, "X-Acting-User": "li.reviewer"},
+        f"/v1/reviews/{problem_id}/decision", json={"decision": "same_person"}, headers=li.headers(reviewer)
     )
     assert reply.status_code == 200, reply.text
     assert reply.json()["code"] == code and reply.json()["status"] == "resolved"
@@ -66,7 +66,7 @@ def test_same_person_links_the_held_record_to_the_existing_code(
     with Session(committed_context.engine) as s:
         assert len(s.exec(select(Person)).all()) == 1
         audit = s.exec(select(AuditEvent).where(AuditEvent.action == "review.same_person")).one()
-        assert audit.acting_user == "li.reviewer" and audit.object_ref == str(problem_id)
+        assert audit.acting_user == li.staff_id and audit.object_ref == str(problem_id)
 
 
 def test_different_persons_issues_a_new_code(
