@@ -23,6 +23,7 @@ from sqlmodel import Session
 
 from gateway.audit import service as audit
 from gateway.auth.caller import Caller
+from gateway.auth.scopes import Stage
 from gateway.clock import utcnow
 from gateway.db import advisory_xact_locks
 from gateway.errors import Forbidden, InvalidInput
@@ -448,11 +449,14 @@ def begin(
         submission = parse_submission(body)
         if not caller.jurisdiction.covers(submission.school_region, submission.school_code):
             raise Forbidden("the school is outside your jurisdiction")
-        refused = check_school(
-            work.session, submission.school_code, submission.school_region, submission.grade
-        )
-        if refused:
-            raise InvalidInput(errors=refused)
+        if caller.stage != Stage.PRESCHOOL:
+            # A preschool registry registers children at kindergartens, which the school register
+            # (schools of compulsory and senior secondary education) does not hold.
+            refused = check_school(
+                work.session, submission.school_code, submission.school_region, submission.grade
+            )
+            if refused:
+                raise InvalidInput(errors=refused)
         decided = _decide_registration(work.session, deps, caller, submission, defer_new=verify_first)
         if decided is not None:
             return _record_answer(work, caller, decided)

@@ -12,6 +12,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from gateway.identity import is_known_region
 from gateway.schools.levels import DEFAULT_LEVELS, Level, SchoolType, format_levels, parse_levels
@@ -142,3 +143,23 @@ def parse_register(text: str) -> ParsedRegister:
         first_line[school.code] = line
         schools.append(school)
     return ParsedRegister(schools, errors)
+
+
+DEMO_REGISTER = Path(__file__).with_name("demo_register.csv")
+"""The register the README's demo imports, and ``gateway generate-records --for-registration`` draws
+its schools from."""
+
+
+def school_for(schools: list[SchoolRow], household_region: str | None, n: int) -> SchoolRow:
+    """An active school for a child of ``household_region``: one of its county if the register has
+    any, else of its province, else any; ``n`` picks among them (deterministic for a given ``n``)."""
+    active = [s for s in schools if s.active] or schools
+    region = household_region or ""
+    for near in (
+        [s for s in active if s.region == region],
+        [s for s in active if s.region[:2] == region[:2]],
+        active,
+    ):
+        if near:
+            return near[n % len(near)]
+    raise ValueError("the register has no school")
