@@ -40,7 +40,9 @@ def test_a_registration_names_a_school_the_register_knows_teaching_its_grade(
     reply = post_registration(api, province, too_old, "r3")
     assert _refused(reply) == [("grade", "grade_not_offered")]
     assert "grades 1-6" in reply.text
-    assert _refused(post_registration(api, province, {**CHILD, "grade": "13"}, "r4")) == [("grade", "invalid")]
+    assert _refused(post_registration(api, province, {**CHILD, "grade": "13"}, "r4")) == [
+        ("grade", "invalid")
+    ]
     with Session(committed_context.engine) as session:  # nothing of the refused ones was written
         assert session.exec(select(Person)).first() is None
     issued = post_registration(api, province, {**CHILD, "grade": "3"}, "r5")
@@ -50,7 +52,11 @@ def test_a_registration_names_a_school_the_register_knows_teaching_its_grade(
 
 
 def test_status_changes_put_students_only_where_the_register_allows(
-    api: TestClient, session: Session, make_caller: MakeCaller, seed_student: SeedStudent, school_register: object
+    api: TestClient,
+    session: Session,
+    make_caller: MakeCaller,
+    seed_student: SeedStudent,
+    school_register: object,
 ) -> None:
     code = seed_student().code  # registered at 4101020001 (primary), region 410102
     county = make_caller(role="county", jurisdiction="410102", scopes="students:read students:write")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.schools.levels import Level, SchoolType, graduates_at, grades_offered
+from gateway.schools.levels import Level, SchoolType, grades_offered, graduates_at
 from gateway.schools.parsing import DEMO_REGISTER, parse_register, school_for
 from tests.fixtures.schools import register_text
 
@@ -75,7 +75,9 @@ def test_a_header_without_the_required_columns_is_refused_as_a_whole() -> None:
 def test_final_grades_graduate_except_a_nine_year_schools_sixth() -> None:
     assert graduates_at(6, "primary") and graduates_at(6, None)
     assert not graduates_at(6, "nine_year")
-    assert graduates_at(9, "nine_year") and graduates_at(9, "complete_secondary") and graduates_at(12, "senior")
+    assert (
+        graduates_at(9, "nine_year") and graduates_at(9, "complete_secondary") and graduates_at(12, "senior")
+    )
     assert not any(graduates_at(g, "complete_secondary") for g in (7, 8, 10, 11))
 
 

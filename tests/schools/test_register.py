@@ -19,7 +19,9 @@ def _codes(errors: list) -> list[tuple[str, str]]:  # type: ignore[type-arg]
 def test_importing_again_updates_and_a_bad_file_changes_nothing(session: Session) -> None:
     first = load_register(
         session,
-        register_text("4101020001,建设路小学,410102,primary,,100,", "4101020002,伏牛路学校,410102,nine_year,,,"),
+        register_text(
+            "4101020001,建设路小学,410102,primary,,100,", "4101020002,伏牛路学校,410102,nine_year,,,"
+        ),
     )
     assert (first.created, first.updated, first.unchanged) == (2, 0, 0)
     again = load_register(
@@ -60,12 +62,16 @@ def test_the_check_names_each_field_it_refuses(session: Session) -> None:
     assert check_school(session, "4101020001", "410102", 3) == []
     assert check_school(session, "4101020001", None) == []
     assert _codes(check_school(session, "4101020077", "410102")) == [("school_code", "unknown_school")]
-    assert _codes(check_school(session, "4101020001", "410105")) == [("school_region", "school_region_mismatch")]
+    assert _codes(check_school(session, "4101020001", "410105")) == [
+        ("school_region", "school_region_mismatch")
+    ]
     assert _codes(check_school(session, "4101020009", "410102")) == [("school_code", "inactive_school")]
     refused = check_school(session, "4101020001", "410102", 7)
     assert _codes(refused) == [("grade", "grade_not_offered")]
     assert "grades 1-6" in refused[0].message
-    named = check_school(session, "4101020001", "410105", 8, SchoolFields(region="identity.region", grade="level"))
+    named = check_school(
+        session, "4101020001", "410105", 8, SchoolFields(region="identity.region", grade="level")
+    )
     assert _codes(named) == [("identity.region", "school_region_mismatch"), ("level", "grade_not_offered")]
 
 
