@@ -161,7 +161,11 @@ def close_candidates(
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(of=Person)
+        # Lock the chunk's persons, then read them again: a status change committed while we waited
+        # for a lock is seen by the second statement's snapshot (the first one's subqueries would not
+        # see it), and none can commit after it while the locks are held.
+        locked = [r[0] for r in session.execute(query.with_for_update(of=Person)).all()]
+        query = query.where(col(Person.id).in_(locked))
     return [
         CloseCandidate(int(r[0]), str(r[1]), str(r[2]), r[3], int(r[4]), r[5], bool(r[6]))
         for r in session.execute(query).all()

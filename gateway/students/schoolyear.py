@@ -49,18 +49,17 @@ class TransfersFrozen(Conflict):
     type_slug = "transfers-frozen"
 
     def __init__(self, close: SchoolYearClose, *, named: bool) -> None:
-        where = f"region {close.region}" if named else "the student's side of this transfer"
+        self.region, self.school_year, self.named = close.region, close.school_year, named
+        where = f"region {self.region}" if named else "the student's side of this transfer"
         super().__init__(
-            f"transfers are frozen in {where} while the school year {close.school_year - 1}-"
-            f"{close.school_year} is closed (graduation and promotion); apply again once the close is done"
+            f"transfers are frozen in {where} while the school year {self.school_year - 1}-"
+            f"{self.school_year} is closed (graduation and promotion); apply again once the close is done"
         )
-        self.close = close
-        self.named = named
 
     def extra(self) -> dict[str, Any]:
-        extra: dict[str, Any] = {"school_year": self.close.school_year}
+        extra: dict[str, Any] = {"school_year": self.school_year}
         if self.named:
-            extra["frozen_region"] = self.close.region
+            extra["frozen_region"] = self.region
         return extra
 
 
@@ -92,6 +91,12 @@ class CloseReport:
     promoted: int
     repeaters: int
     changed_now: int  # students this run dealt with (0 on a second run)
+
+
+def _lock_year(session: Session, school_year: int) -> None:
+    # One close of a year at a time, whatever its region: closes of a city and of its province may
+    # not pick the same student in two transactions. Each chunk is short; a second run waits.
+    advisory_xact_lock(session, "school-year", str(school_year))
 
 
 def _check_request(region: str, school_year: int, today: date) -> None:
@@ -140,12 +145,12 @@ def _open(session: Session, region: str, school_year: int, actor: str, state: st
 
 def freeze(
     engine: Engine, *, region: str, school_year: int, actor: str, today: date | None = None
-) -> SchoolYearClose:
+) -> CloseReport:
     """Open the close of a school year without running it: transfers in the region are frozen from now."""
     _check_request(region, school_year, today or utcnow().date())
     with session_scope(engine) as session:
-        advisory_xact_lock(session, "school-year", region, str(school_year))
-        return _open(session, region, school_year, actor, "frozen")
+        _lock_year(session, school_year)
+        return _report(_open(session, region, school_year, actor, "frozen"), 0)
 
 
 def _events(
@@ -235,7 +240,7 @@ def close_year(
     year_start = date(school_year - 1, 9, 1)
     cut_over = date(school_year, *CUT_OVER_DAY)
     with session_scope(engine) as session:
-        advisory_xact_lock(session, "school-year", region, str(school_year))
+        _lock_year(session, school_year)
         close = _open(session, region, school_year, actor, "running")
         if close.state == "done":
             return _report(close, 0)
@@ -244,7 +249,7 @@ def close_year(
     after, changed = 0, 0
     while True:
         with session_scope(engine) as session:
-            advisory_xact_lock(session, "school-year", region, str(school_year))
+            _lock_year(session, school_year)
             current = repository.get_close(session, region, school_year)
             assert current is not None
             close = current
