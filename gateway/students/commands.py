@@ -96,3 +96,8 @@ def close(region: RegionOption, year: YearOption) -> None:
         f"{report.graduated:,} graduated, {report.promoted:,} promoted, {report.repeaters:,} kept in grade; "
         "transfers open again"
     )
+    if report.without_grade:
+        typer.echo(
+            f"{report.without_grade:,} students in attendance have no grade recorded and were left as they "
+            "are: record their grade (an enrolled event with grade) and run the close again"
+        )

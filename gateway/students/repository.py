@@ -196,3 +196,19 @@ def advance_grade(session: Session, person_ids: list[int], now: datetime) -> Non
             .values(grade=col(Person.grade) + 1, updated_at=now)
             .execution_options(synchronize_session=False)
         )
+
+
+def count_without_grade(session: Session, region: str) -> int:
+    """Students in attendance in ``region`` without a grade (registered before grades were kept)."""
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(Person)
+            .where(
+                col(Person.status) == "active",
+                col(Person.school_status) == "in_attendance",
+                col(Person.region).startswith(region),
+                col(Person.grade).is_(None),
+            )
+        ).one()
+    )

@@ -91,6 +91,7 @@ class CloseReport:
     promoted: int
     repeaters: int
     changed_now: int  # students this run dealt with (0 on a second run)
+    without_grade: int = 0  # students in attendance the close could not deal with: no grade recorded
 
 
 def _lock_year(session: Session, school_year: int) -> None:
@@ -274,7 +275,7 @@ def close_year(
                     object_ref=f"{region}/{school_year}",
                     record_count=close.graduated + close.promoted + close.repeaters,
                 )
-                return _report(close, changed)
+                return _report(close, changed, repository.count_without_grade(session, region))
             _close_chunk(session, close, candidates, actor)
             after, changed = candidates[-1].person_id, changed + len(candidates)
             report = _report(close, changed)
@@ -282,7 +283,7 @@ def close_year(
             progress(report)
 
 
-def _report(close: SchoolYearClose, changed: int) -> CloseReport:
+def _report(close: SchoolYearClose, changed: int, without_grade: int = 0) -> CloseReport:
     return CloseReport(
         close.region,
         close.school_year,
@@ -291,4 +292,5 @@ def _report(close: SchoolYearClose, changed: int) -> CloseReport:
         close.promoted,
         close.repeaters,
         changed,
+        without_grade,
     )

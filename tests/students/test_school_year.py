@@ -20,7 +20,7 @@ from gateway.errors import InvalidInput
 from gateway.students import schoolyear
 from gateway.students.models import SchoolYearClose, StatusEvent
 from tests.fixtures.api import ApiCaller
-from tests.fixtures.handoff import Child, MakeParty, cohort
+from tests.fixtures.handoff import BASIS, Child, MakeParty, cohort
 from tests.fixtures.registrations import post_registration
 from tests.fixtures.schools import load_register
 
@@ -33,7 +33,7 @@ class Pupil:
 
 
 # name: (school, region, grade, what the school recorded during the year, what the close does)
-PUPILS: dict[str, tuple[str, str, int, str | None, str]] = {
+PUPILS: dict[str, tuple[str, str, int | None, str | None, str]] = {
     "primary_six": ("4101020001", "410102", 6, None, "graduated"),
     "nine_year_six": ("4101020002", "410102", 6, None, "promoted"),
     "junior_nine": ("4101050002", "410105", 9, None, "graduated"),
@@ -42,6 +42,7 @@ PUPILS: dict[str, tuple[str, str, int, str | None, str]] = {
     "suspended": ("4101050003", "410105", 10, "suspended", "untouched"),
     "hubei": ("4201020001", "420102", 4, None, "untouched"),
     "new_entrant": ("4101030001", "410103", 1, "new_year", "untouched"),
+    "no_grade": ("4101020001", "410102", None, None, "untouched"),  # registered before grades were kept
 }
 CLOSED = {name for name, spec in PUPILS.items() if spec[4] != "untouched"}
 
@@ -60,7 +61,9 @@ def _school_year(
     for n, (child, (name, (school, region, grade, during, _))) in enumerate(
         zip(cohort(len(PUPILS)), PUPILS.items(), strict=True)
     ):
-        body = {**child.identity(), "school_code": school, "school_region": region, "grade": grade}
+        body = {**child.identity(), "school_code": school, "school_region": region}
+        if grade is not None:
+            body["grade"] = grade
         registered = post_registration(api, central, body, f"year-{n}")
         assert registered.status_code == 201, registered.text
         code = registered.json()["code"]
@@ -102,7 +105,7 @@ def test_closing_a_year_graduates_promotes_and_keeps_repeaters(
     since = before[-1]["version"]
     report = schoolyear.close_year(engine, region="4101", school_year=2026, actor="operator")
     assert (report.state, report.graduated, report.promoted, report.repeaters) == ("done", 2, 2, 1)
-    assert report.changed_now == 5
+    assert report.changed_now == 5 and report.without_grade == 1
     after = {name: _student(api, central, pupil) for name, pupil in pupils.items()}
     expected = {
         "primary_six": ("graduated", 6),
@@ -113,6 +116,7 @@ def test_closing_a_year_graduates_promotes_and_keeps_repeaters(
         "suspended": ("suspended", 10),
         "hubei": ("in_attendance", 4),
         "new_entrant": ("in_attendance", 1),
+        "no_grade": ("in_attendance", None),
     }
     assert {name: (s["school_status"], s["grade"]) for name, s in after.items()} == expected
     graduate_events = api.get(f"/v1/students/{pupils['junior_nine'].code}/events", headers=central.headers)
@@ -139,6 +143,18 @@ def test_closing_a_year_graduates_promotes_and_keeps_repeaters(
         ("schoolyear.promoted", 2),
         ("schoolyear.close", 5),
     ]
+    # An upper stage admits the graduate at once, and its feed carries the graduation.
+    senior_registry = party(
+        "registry", "41", "handoff:write handoff:read feed:read", stage="senior_secondary"
+    )
+    graduate = pupils["junior_nine"]
+    claimed = api.post(
+        "/v1/handoff/claims",
+        json={"code": graduate.code, "identity": graduate.child.identity()},
+        headers={**senior_registry.headers, **BASIS},
+    )
+    assert claimed.status_code == 201, claimed.text
+    assert "graduated" in [e["detail"] for e in _feed(api, senior_registry, 0)]
     # A second run changes nothing: no event, no feed entry, the same counts.
     events = _close_events(engine)
     again = schoolyear.close_year(engine, region="4101", school_year=2026, actor="operator")
