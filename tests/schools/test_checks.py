@@ -28,8 +28,7 @@ def _refused(reply: Any) -> list[tuple[str, str]]:
 def test_a_registration_names_a_school_the_register_knows_teaching_its_grade(
     handoff_api: TestClient, committed_context: AppContext, party: MakeParty
 ) -> None:
-    api = handoff_api
-    load_register(committed_context.engine)
+    api = handoff_api  # over the tests' register
     load_register(committed_context.engine, register_text(CLOSED))
     province = party("province", "41", "registrations:write students:read")
     unknown = {**CHILD, "school_code": "4101020077"}
@@ -56,7 +55,6 @@ def test_status_changes_put_students_only_where_the_register_allows(
     session: Session,
     make_caller: MakeCaller,
     seed_student: SeedStudent,
-    school_register: object,
 ) -> None:
     code = seed_student().code  # registered at 4101020001 (primary), region 410102
     county = make_caller(role="county", jurisdiction="410102", scopes="students:read students:write")
@@ -84,7 +82,6 @@ def test_status_changes_put_students_only_where_the_register_allows(
 def test_a_school_claims_only_when_the_register_knows_it(
     handoff_api: TestClient, committed_context: AppContext, party: MakeParty
 ) -> None:
-    load_register(committed_context.engine)
     children = cohort(2)
     preschool = party("registry", "41", "handoff:write handoff:read", stage="preschool")
     # Kindergartens are not in the school register: a preschool's handover is not checked against it.

@@ -22,7 +22,6 @@ from gateway.students.models import SchoolYearClose, StatusEvent
 from tests.fixtures.api import ApiCaller
 from tests.fixtures.handoff import BASIS, Child, MakeParty, cohort
 from tests.fixtures.registrations import post_registration
-from tests.fixtures.schools import load_register
 
 
 @dataclass(frozen=True)
@@ -54,8 +53,7 @@ def _post(api: TestClient, caller: ApiCaller, url: str, body: dict[str, Any]) ->
 def _school_year(
     api: TestClient, context: AppContext, party: MakeParty
 ) -> tuple[dict[str, Pupil], ApiCaller]:
-    """The demo register, and one pupil of each kind registered and enrolled through the API."""
-    load_register(context.engine)
+    """One pupil of each kind registered and enrolled through the API (over the tests' register)."""
     central = party("central", "CN", "registrations:write students:write students:read feed:read")
     pupils = {}
     for n, (child, (name, (school, region, grade, during, _))) in enumerate(
