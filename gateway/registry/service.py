@@ -23,7 +23,6 @@ from sqlmodel import Session
 
 from gateway.audit import service as audit
 from gateway.auth.caller import Caller
-from gateway.auth.scopes import Stage
 from gateway.clock import utcnow
 from gateway.db import advisory_xact_locks
 from gateway.errors import Forbidden, InvalidInput
@@ -48,7 +47,7 @@ from gateway.registry.idempotency import IdempotentRequest, KeyedUnitOfWork, Sto
 from gateway.registry.models import VerificationJob
 from gateway.registry.outcomes import Existing, HeldElsewhere, Issued, RegistrationOutcome, ReviewRequired
 from gateway.registry.submission import Submission, parse_submission
-from gateway.schools.service import check_school
+from gateway.schools.service import check_school, registers_at_schools
 from gateway.verdicts import Judgement, VerdictOutcome, Verifier
 
 logger = logging.getLogger(__name__)
@@ -449,9 +448,7 @@ def begin(
         submission = parse_submission(body)
         if not caller.jurisdiction.covers(submission.school_region, submission.school_code):
             raise Forbidden("the school is outside your jurisdiction")
-        if caller.stage != Stage.PRESCHOOL:
-            # A preschool registry registers children at kindergartens, which the school register
-            # (schools of compulsory and senior secondary education) does not hold.
+        if registers_at_schools(caller):
             refused = check_school(
                 work.session, submission.school_code, submission.school_region, submission.grade
             )

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlmodel import Session
 
 from gateway.audit import service as audit
 from gateway.auth.caller import Caller
+from gateway.auth.scopes import Stage
 from gateway.clock import utcnow
 from gateway.errors import FieldError, NotFound
 from gateway.schools import repository
@@ -25,6 +27,7 @@ from gateway.schools.models import School
 from gateway.schools.parsing import RowError, parse_register
 
 NOT_FOUND = "no such school"
+K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,22 @@ def check_school(
     """The one check of a school named by a registration, claim, status change or transfer: the
     field errors (unknown school, another region, inactive, grade not taught); empty when it passes."""
     return SchoolRegister.load(session, [school_code]).errors(school_code, school_region, grade, fields)
+
+
+def check_schools(
+    session: Session, places: Sequence[tuple[K, str, str | None, int | None]]
+) -> dict[K, list[FieldError]]:
+    """The check of many rows at once (a bulk path): ``places`` are (key, school_code, school_region,
+    grade); one query for all their schools; the field errors of each refused key."""
+    register = SchoolRegister.load(session, [code for _, code, _, _ in places])
+    refused = {key: register.errors(code, region, grade) for key, code, region, grade in places}
+    return {key: errors for key, errors in refused.items() if errors}
+
+
+def registers_at_schools(caller: Caller) -> bool:
+    """Whether the caller's registrations are checked against the register: everyone's but a
+    preschool registry's, whose children are registered at kindergartens (not in the register)."""
+    return caller.stage != Stage.PRESCHOOL
 
 
 @dataclass(frozen=True)

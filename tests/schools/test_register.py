@@ -91,3 +91,14 @@ def test_a_bulk_path_loads_a_set_of_schools_once(session: Session, school_regist
         [("grade", "grade_not_offered")],
         [("school_code", "unknown_school")],
     ]
+
+
+def test_many_rows_are_checked_with_one_function(session: Session, school_register: object) -> None:
+    refused = service.check_schools(
+        session,
+        [(1, "4101020001", "410102", 6), (2, "4101020001", "410102", 7), (3, "4101020077", "410102", None)],
+    )
+    assert {row: _codes(errors) for row, errors in refused.items()} == {
+        2: [("grade", "grade_not_offered")],
+        3: [("school_code", "unknown_school")],
+    }
