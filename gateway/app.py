@@ -33,6 +33,7 @@ from gateway.ops.endpoints import router as ops_router
 from gateway.problems import install_error_handlers
 from gateway.registry.endpoints import router as registry_router
 from gateway.reports.endpoints import router as reports_router
+from gateway.schools.endpoints import router as schools_router
 from gateway.settings import Settings
 from gateway.students.endpoints import router as students_router
 from gateway.wiring import build_context, close_context, resume_in_background
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None, context: AppContext | None = No
     app.include_router(identity_router)
     app.include_router(registry_router)
     app.include_router(students_router)
+    app.include_router(schools_router)
     app.include_router(batches_router)
     app.include_router(handoff_router)
     app.include_router(reports_router)

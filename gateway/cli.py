@@ -529,12 +529,16 @@ def _register_domain_commands() -> None:
     from gateway.identity.commands import normalize
     from gateway.matching.commands import register as register_matching_commands
     from gateway.reports.commands import report_app
+    from gateway.schools.commands import schools_app
+    from gateway.students.commands import year_app
     from gateway.worker import worker
     from mocks.server import serve as serve_mocks
 
     app.command("normalize")(normalize)
     app.command("import")(import_file)
     app.add_typer(report_app, name="report")
+    app.add_typer(schools_app, name="schools")
+    app.add_typer(year_app, name="year")
     register_matching_commands(app)
     app.command("worker")(worker)
     mocks_app = typer.Typer(help="The mock government systems (development and tests).", no_args_is_help=True)

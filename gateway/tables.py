@@ -26,7 +26,8 @@ from gateway.registry.models import (
     RecordCorrection,
     VerificationJob,
 )
-from gateway.students.models import StatusEvent, Transfer, TransferStep
+from gateway.schools.models import School
+from gateway.students.models import SchoolYearClose, StatusEvent, Transfer, TransferStep
 
 metadata = SQLModel.metadata
 
@@ -53,6 +54,8 @@ __all__ = [
     "ProblemPerson",
     "ProblemRecord",
     "RecordCorrection",
+    "School",
+    "SchoolYearClose",
     "StaffAccount",
     "StatusEvent",
     "Transfer",

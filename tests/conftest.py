@@ -16,7 +16,12 @@ pytest.register_assert_rewrite("tests.fixtures")
 
 from tests.fixtures.database import DATABASE_FIXTURES, TEST_DATABASE_URL, describe_database  # noqa: E402
 
-pytest_plugins = ["tests.fixtures.database", "tests.fixtures.api", "tests.fixtures.registrations"]
+pytest_plugins = [
+    "tests.fixtures.database",
+    "tests.fixtures.api",
+    "tests.fixtures.registrations",
+    "tests.fixtures.schools",
+]
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

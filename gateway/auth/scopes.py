@@ -31,6 +31,7 @@ class Scope(StrEnum):
     REPORTS_READ = "reports:read"
     AUDIT_READ = "audit:read"
     METRICS_READ = "metrics:read"
+    SCHOOLS_READ = "schools:read"
 
 
 SCOPE_DESCRIPTIONS: dict[Scope, str] = {
@@ -53,6 +54,7 @@ SCOPE_DESCRIPTIONS: dict[Scope, str] = {
     Scope.REPORTS_READ: "read progress reports and the console dashboard",
     Scope.AUDIT_READ: "read the audit trail",
     Scope.METRICS_READ: "scrape /metrics",
+    Scope.SCHOOLS_READ: "read the school register within the jurisdiction",
 }
 
 
@@ -93,6 +95,7 @@ _ADMINISTRATION = frozenset(
         _S.FEED_READ,
         _S.TRANSFERS_WRITE,
         _S.REPORTS_READ,
+        _S.SCHOOLS_READ,
     }
 )
 
@@ -119,6 +122,7 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
             _S.REVIEWS_READ,
             _S.REVIEWS_WRITE,
             _S.REPORTS_READ,
+            _S.SCHOOLS_READ,
         }
     ),
     # A partner agency checks that a code and a few demographics belong together: yes/no per field,
@@ -134,6 +138,7 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
             _S.HANDOFF_WRITE,
             _S.HANDOFF_IDENTITY,
             _S.FEED_READ,
+            _S.SCHOOLS_READ,
         }
     ),
 }

@@ -10,8 +10,9 @@ transaction commits, and dropped if it rolls back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import Session
@@ -60,6 +61,36 @@ def append(
             "detail": detail,
         },
     )
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A person as a bulk change leaves them, in plain values (no ORM object per person)."""
+
+    person_id: int
+    code: str
+    region: str
+    school_code: str | None
+
+
+def append_many(session: Session, *, type: str, subjects: Iterable[Subject], detail: str | None) -> None:
+    """Record the same change of many persons (a bulk status change) in the caller's transaction."""
+    occurred = utcnow()
+    for subject in subjects:
+        note_append(
+            session,
+            FEED_LOG,
+            {
+                "occurred_at": occurred,
+                "type": type,
+                "person_id": subject.person_id,
+                "code": subject.code,
+                "old_code": None,
+                "region": subject.region,
+                "school_code": subject.school_code,
+                "detail": detail,
+            },
+        )
 
 
 def _write_pending(session: Session) -> None:

@@ -30,6 +30,7 @@ from gateway.persons import repository as people
 from gateway.persons.models import Person
 from gateway.persons.records import person_to_record
 from gateway.registry.service import RegistryDeps, find_candidates
+from gateway.schools.service import check_school
 from gateway.students import service as student_service
 from gateway.students.schemas import StatusEventRequest
 from gateway.students.statemachine import SchoolStatus, StatusEventType
@@ -175,6 +176,12 @@ def claim_student(
             errors=[FieldError("identity", "missing", "a claim carries the student's identity")]
         )
     kind = _claim_kind(caller, claim)
+    if kind == "primary":
+        # The claiming school against the register, before any child is looked at: a refusal says
+        # nothing about whether the child exists.
+        refused = check_school(session, caller.jurisdiction.value, claim.school_region)
+        if refused:
+            raise InvalidInput(errors=refused)
     record = _canonical_identity(claim.identity)
     if claim.code is not None:
         person = _match_by_code(session, deps, claim.code, record)

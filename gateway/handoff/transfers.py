@@ -48,10 +48,12 @@ from gateway.persons import repository as people
 from gateway.persons.models import Person
 from gateway.persons.records import person_to_record
 from gateway.privacy import disclosed_code
+from gateway.schools.service import check_school
 from gateway.students import repository as students
 from gateway.students import service as student_service
 from gateway.students.models import Transfer, TransferStep
 from gateway.students.schemas import StatusEventRequest
+from gateway.students.schoolyear import ensure_transfers_open
 from gateway.students.statemachine import SchoolStatus, StatusEventType
 from gateway.students.verification import Claim, Outcome, StoredFacts, verify
 
@@ -227,8 +229,18 @@ def apply(session: Session, keyring: KeyRing, caller: Caller, application: Appli
     """The receiving school applies for a student of another province; the student is locked."""
     if caller.role is not Role.SCHOOL or not caller.jurisdiction.is_school:
         raise Forbidden("a transfer is applied for by the receiving school")
+    # The receiving school against the register and the freeze, before any child is looked at.
+    refused = check_school(session, caller.jurisdiction.value, application.school_region)
+    if refused:
+        raise InvalidInput(errors=refused)
+    ensure_transfers_open(session, [application.school_region])
     locked = _lock_transferable(session, _applied_student(session, keyring, application), application)
     assert locked.id is not None
+    # The holder's side may be closing its year too; the applicant is not told which region that is.
+    ensure_transfers_open(session, [locked.region], named=False)
+    refused = check_school(session, caller.jurisdiction.value, application.school_region, locked.grade)
+    if refused:
+        raise InvalidInput(errors=refused)
     now = utcnow()
     transfer = Transfer(
         person_id=locked.id,

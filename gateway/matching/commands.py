@@ -23,6 +23,7 @@ from gateway.matching.evaluation import Evaluation, evaluate_model
 from gateway.matching.model import MatchModel, load_model
 from gateway.matching.synthetic import CSV_COLUMNS, generate_labelled, iter_population
 from gateway.matching.training import train_model
+from gateway.schools.parsing import DEMO_REGISTER, SchoolRow, parse_register, school_for
 
 console = Console(stderr=True)
 
@@ -181,11 +182,27 @@ def generate(
         bool,
         typer.Option(
             "--for-registration",
-            help="Add the school_region column a registration batch needs (the synthetic school's region).",
+            help="Schools drawn from a school register (--schools) and the school_region column a "
+            "registration batch needs.",
         ),
     ] = False,
+    schools: Annotated[
+        Path,
+        typer.Option(
+            "--schools", help="The school register to draw from (--for-registration); default: the demo's."
+        ),
+    ] = DEMO_REGISTER,
 ) -> None:
     """Write synthetic student records in the canonical CSV schema."""
+    register: list[SchoolRow] = []
+    if for_registration:
+        parsed = parse_register(schools.read_text(encoding="utf-8"))
+        if parsed.errors or not parsed.schools:
+            console.print(
+                f"[red]{schools}: not a usable school register ({len(parsed.errors)} rows refused)[/red]"
+            )
+            raise typer.Exit(2)
+        register = parsed.schools
     with out.open("w", encoding="utf-8", newline="") as handle:
         if labelled:
             data = generate_labelled(persons, seed)
@@ -197,11 +214,12 @@ def generate(
             columns = [*CSV_COLUMNS, "school_region"] if for_registration else list(CSV_COLUMNS)
             writer = csv.DictWriter(handle, columns)
             writer.writeheader()
-            for record in iter_population(persons, seed):
+            for n, record in enumerate(iter_population(persons, seed)):
                 row = record_to_row(record)
                 if for_registration:
-                    # synthetic school identifiers start with the school's county code
-                    row["school_region"] = (record.school_code or "")[:6]
+                    # a school the register knows, near the child's household where it has one
+                    school = school_for(register, record.household_region, n)
+                    row["school_code"], row["school_region"] = school.code, school.region
                 writer.writerow(row)
     console.print(f"{persons:,} persons -> {out}")
 

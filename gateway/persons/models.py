@@ -44,6 +44,7 @@ class Person(SQLModel, table=True):
         description="unverified, pending, verified, failed, not_applicable",
     )
     school_status: str = Field(default="registered", max_length=30, index=True)
+    grade: int | None = Field(default=None, description="grade 1-12 (1-6 primary, 7-9 junior, 10-12 senior)")
     # Mirrors whether a transfer is open; the lock itself is an open transfer not past its deadline
     # (gateway.students.repository.open_transfer_holding), which every check asks.
     locked_by_transfer: bool = Field(default=False)

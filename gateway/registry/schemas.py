@@ -83,6 +83,11 @@ class RegistrationRequest(SearchRequest):
     guardian_id_number: str | None = Field(
         default=None, max_length=MAX_FIELD_INPUT, description="A guardian's resident ID number."
     )
+    grade: RawField = Field(
+        default=None,
+        description="The grade the child enters, 1-12 (1-6 primary, 7-9 junior, 10-12 senior); "
+        "the school must teach it (the school register).",
+    )
 
     def submitted(self) -> dict[str, object]:
         """The body as sent (fields given, in any spelling the normaliser reads), for the workflow."""

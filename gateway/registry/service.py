@@ -49,6 +49,7 @@ from gateway.registry.idempotency import IdempotentRequest, KeyedUnitOfWork, Sto
 from gateway.registry.models import VerificationJob
 from gateway.registry.outcomes import Existing, HeldElsewhere, Issued, RegistrationOutcome, ReviewRequired
 from gateway.registry.submission import Submission, parse_submission
+from gateway.schools.service import check_school, registers_at_schools
 from gateway.verdicts import Judgement, VerdictOutcome, Verifier
 
 logger = logging.getLogger(__name__)
@@ -237,6 +238,7 @@ def new_person(
     verification_status: str = "unverified",
     formal: Literal["G", "J"] | None = None,
     promotion_reason: str | None = None,
+    grade: int | None = None,
 ) -> tuple[Person, codes.NewCodes]:
     """Write a new person holding a fresh ``L`` code (with ``formal``: already promoted to it).
 
@@ -256,6 +258,7 @@ def new_person(
         created_at=now,
         updated_at=now,
         verification_status=verification_status,
+        grade=grade,
     )
     if record is not None:
         assert keyring is not None
@@ -297,6 +300,7 @@ def create_person(
         promotion_reason="verified_and_deduplicated"
         if status == VerdictOutcome.VERIFIED
         else "deduplicated_without_id",
+        grade=submission.grade,
     )
     assert person.id is not None
     attach_document(session, deps, person.id, record, actor, new_person=True)
@@ -510,6 +514,12 @@ def begin(
         submission = parse_submission(body)
         if not caller.jurisdiction.covers(submission.school_region, submission.school_code):
             raise Forbidden("the school is outside your jurisdiction")
+        if registers_at_schools(caller):
+            refused = check_school(
+                work.session, submission.school_code, submission.school_region, submission.grade
+            )
+            if refused:
+                raise InvalidInput(errors=refused)
         decided = _decide_registration(work.session, deps, caller, submission, defer_new=verify_first)
         if decided is not None:
             return _record_answer(work, caller, decided)

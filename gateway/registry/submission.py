@@ -13,7 +13,7 @@ from typing import Any
 from gateway.errors import FieldError, InvalidInput
 from gateway.identity import CanonicalRecord, normalise_record, validate_document
 
-REGISTRATION_FIELDS = ("school_code", "school_region", "guardian_id_number")
+REGISTRATION_FIELDS = ("school_code", "school_region", "guardian_id_number", "grade")
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,17 @@ class Submission:
     guardian_id_number: str | None
     warnings: list[dict[str, str]]
     flags: list[str]
+    grade: int | None = None
+
+
+def parse_grade(value: Any, field: str = "grade") -> tuple[int | None, list[FieldError]]:
+    """An optional grade, 1-12 (1-6 primary, 7-9 junior, 10-12 senior), as a number or digits."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None, []
+    text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    if text.isdigit() and 1 <= int(text) <= 12:
+        return int(text), []
+    return None, [FieldError(field, "invalid", f"{field} must be a grade from 1 to 12")]
 
 
 def parse_submission(body: Any) -> Submission:
@@ -62,6 +73,8 @@ def parse_submission(body: Any) -> Submission:
             )
         else:
             guardian_id = check.number
+    grade, grade_errors = parse_grade(body.get("grade"))
+    errors.extend(grade_errors)
     record_fields = {k: v for k, v in body.items() if k not in REGISTRATION_FIELDS}
     record_fields.setdefault("school_code", school_code)
     normalised = normalise_record(record_fields)
@@ -75,4 +88,5 @@ def parse_submission(body: Any) -> Submission:
         guardian_id_number=guardian_id if isinstance(guardian_id, str) else None,
         warnings=[{"field": w.field, "code": w.code, "message": w.message} for w in normalised.warnings],
         flags=list(normalised.flags),
+        grade=grade,
     )

@@ -54,6 +54,8 @@ def _event_out(event: StatusEvent) -> StatusEventOut:
         recorded_at=event.recorded_at,
         # Free text: whatever a school typed, no ID number (nor a G code) is read back in full.
         note=None if event.note is None else mask_id_numbers(event.note),
+        grade=event.grade,
+        school_year=event.school_year,
     )
 
 
@@ -74,6 +76,7 @@ def read_student(code: CodePath, caller: StudentsReader, session: SessionDep) ->
         school_code=person.school_code,
         region=person.region,
         school_status=person.school_status,
+        grade=person.grade,
         verification_status=person.verification_status,
         id_type=person.id_type,
         id_number_masked=person.id_number_masked,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, Date, DateTime
+from sqlalchemy import Column, Date, DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from gateway.sealing import SealedText
@@ -20,6 +20,7 @@ class StatusEvent(SQLModel, table=True):
     """One status change (学籍异动) of a student."""
 
     __tablename__ = "status_event"
+    __table_args__ = (Index("ix_status_event_school_year", "school_year", "person_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(foreign_key="person.id", index=True)
@@ -37,6 +38,30 @@ class StatusEvent(SQLModel, table=True):
     recorded_by: str = Field(sa_type=SealedText(100))
     recorded_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     note: str | None = Field(default=None, sa_type=SealedText(500))
+    grade: int | None = Field(default=None, description="the student's grade (1-12) after the event")
+    school_year: int | None = Field(
+        default=None, description="written by the close of this school year (gateway year close)"
+    )
+
+
+class SchoolYearClose(SQLModel, table=True):
+    """The close of a school year for a region (graduation, promotion) and the transfer freeze around
+    it: ``frozen`` (transfers frozen, nothing run yet), ``running`` (steps committed one by one; a
+    crash leaves it here and the next run resumes) or ``done`` (transfers open again)."""
+
+    __tablename__ = "school_year_close"
+    __table_args__ = (UniqueConstraint("region", "school_year", name="uq_school_year_close"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    region: str = Field(max_length=6, description="the region prefix closed (2, 4 or 6 digits)")
+    school_year: int = Field(description="the calendar year the school year ends in (2026: 2025-26)")
+    state: str = Field(max_length=20, index=True)
+    frozen_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    graduated: int = Field(default=0)
+    promoted: int = Field(default=0)
+    repeaters: int = Field(default=0)
+    recorded_by: str = Field(max_length=100)
 
 
 class Transfer(SQLModel, table=True):

@@ -48,6 +48,13 @@ class StatusEventRequest(BaseModel):
         description="transferred_out (required): the school the student leaves for, the only one that "
         "may then record transferred_in.",
     )
+    grade: int | None = Field(
+        default=None,
+        ge=1,
+        le=12,
+        description="enrolled or transferred_in: the grade the student enters (1-12; 1-6 primary, 7-9 "
+        "junior, 10-12 senior), which the school must teach. Without it the student keeps their grade.",
+    )
     note: PlainText | None = Field(default=None, max_length=500)
 
 
@@ -64,6 +71,10 @@ class StatusEventOut(BaseModel):
     recorded_by: str
     recorded_at: UtcDateTime
     note: str | None
+    grade: int | None = Field(default=None, description="The student's grade after the event.")
+    school_year: int | None = Field(
+        default=None, description="Set when the close of that school year recorded the event."
+    )
 
 
 class StudentOut(BaseModel):
@@ -79,6 +90,7 @@ class StudentOut(BaseModel):
     school_code: str | None
     region: str
     school_status: str
+    grade: int | None = Field(default=None, description="1-12 (1-6 primary, 7-9 junior, 10-12 senior).")
     verification_status: str
     id_type: str
     id_number_masked: str | None

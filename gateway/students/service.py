@@ -31,9 +31,11 @@ from gateway.keyring import KeyRing
 from gateway.persons import repository as people
 from gateway.persons.models import Person
 from gateway.persons.records import person_to_record
+from gateway.schools.service import check_school
 from gateway.students import repository
 from gateway.students.models import StatusEvent
 from gateway.students.schemas import StatusEventRequest, VerificationRequest
+from gateway.students.schoolyear import ensure_transfers_open
 from gateway.students.statemachine import (
     DESTINATION_REQUIRED,
     SCHOOL_ALLOWED,
@@ -168,6 +170,10 @@ def _check_school_fields(change: StatusEventRequest) -> tuple[str, str] | None:
         errors.append(
             FieldError("to_school_code", "not_allowed", f"{change.event.value} does not name a destination")
         )
+    if change.grade is not None and change.event not in SCHOOL_ALLOWED:
+        errors.append(
+            FieldError("grade", "not_allowed", f"{change.event.value} does not set a grade (the close does)")
+        )
     if errors:
         raise InvalidInput(errors=errors)
     if change.school_code is None or change.school_region is None:
@@ -227,6 +233,40 @@ def _authorise_event(
         )
 
 
+# How an event moves the grade: promotion one up, skipping a grade two; enrolment and arrival take
+# the grade given (or keep the student's); anything else leaves it.
+_GRADE_STEP = {StatusEventType.PROMOTED: 1, StatusEventType.SKIPPED: 2}
+TRANSFER_EVENTS = frozenset({StatusEventType.TRANSFERRED_OUT, StatusEventType.TRANSFERRED_IN})
+
+
+def _grade_after(person: Person, change: StatusEventRequest) -> int | None:
+    if change.grade is not None:
+        return change.grade
+    step = _GRADE_STEP.get(change.event)
+    if step is None or person.grade is None:
+        return person.grade
+    return min(person.grade + step, 12)
+
+
+def _check_school_register(
+    session: Session,
+    person: Person,
+    change: StatusEventRequest,
+    moving_to: tuple[str, str] | None,
+    grade: int | None,
+) -> None:
+    """The school the student attends after the event, against the register (422 naming the field):
+    a school moved to in full; the student's own school only for the grade, when it changes."""
+    if moving_to is not None:
+        refused = check_school(session, moving_to[1], moving_to[0], grade)
+    elif person.school_code is not None and grade is not None and grade != person.grade:
+        refused = check_school(session, person.school_code, None, grade)
+    else:
+        return
+    if refused:
+        raise InvalidInput(errors=refused)
+
+
 def record_event(
     session: Session,
     caller: Caller,
@@ -252,6 +292,11 @@ def record_event(
     if person.status != "active":
         raise Conflict("the student was merged while this change was submitted; submit it again")
     _authorise_event(session, caller, person, change, moving_to)
+    if change.event in TRANSFER_EVENTS:
+        # No move between schools while a school year is being closed on either side.
+        ensure_transfers_open(session, [person.region, moving_to[0] if moving_to else None])
+    grade = _grade_after(person, change)
+    _check_school_register(session, person, change, moving_to, grade)
     if (
         not transfer_workflow
         and (moving_to is not None or change.event is StatusEventType.TRANSFERRED_OUT)
@@ -265,6 +310,7 @@ def record_event(
     _check_dates(session, person, change.effective_date)
     now = utcnow()
     person.school_status = step.to_status.value
+    person.grade = grade
     if moving_to is not None:
         person.region, person.school_code = moving_to
     person.updated_at = now
@@ -284,6 +330,7 @@ def record_event(
             recorded_by=recorder[:100],
             recorded_at=now,
             note=change.note,
+            grade=grade,
         ),
     )
     audit.record(

@@ -31,6 +31,7 @@ from gateway.context import AppContext
 from tests.fixtures.api import ApiCaller, register_caller
 from tests.fixtures.registrations import citizen, register, verify_holder
 from tests.fixtures.routes import required_scopes
+from tests.fixtures.schools import load_register, register_text
 
 HOME, AWAY, THIRD = "41", "45", "46"
 JURISDICTION = {
@@ -98,6 +99,13 @@ def _post(api: TestClient, caller: ApiCaller, url: str, expect: int, **kwargs: A
 def _build_world(api: TestClient, context: AppContext) -> World:
     engine = context.engine
     ministry = register_caller(api, engine, role="central", jurisdiction="CN")
+    # Every school the world names is in the register, so each workflow runs checked against it.
+    load_register(
+        engine,
+        register_text(
+            *(f"{prefix}01020001,第一小学,{prefix}0102,primary,,," for prefix in (HOME, AWAY, THIRD))
+        ),
+    )
     inside = Child("李思远", f"{HOME}0102", citizen(f"{HOME}010220160901123"), "李国强")
     outside = Child("欧阳晓远", f"{AWAY}0102", citizen(f"{AWAY}010220160901456"), "欧阳建")
     world = World(api, inside, outside)
@@ -215,6 +223,11 @@ def _child(world: World, side: str) -> Child:
         never.code = NEVER_ISSUED
         return never
     return world.inside if side == "inside" else world.outside
+
+
+def _school(world: World, side: str) -> str:
+    """The school of the side's child; for "absent", a school the register never held."""
+    return _child(world, side).school if side != "absent" else f"{AWAY}01029999"
 
 
 def _id(world: World, kind: str, side: str) -> str:
@@ -369,6 +382,11 @@ ROUTES: dict[tuple[str, str], Builder] = {
     ),
     ("POST", "/v1/transfers/{transfer_id}/pull"): _kind_call(
         "POST", "/v1/transfers/{id}/pull", "transfer", headers=DISCLOSURE
+    ),
+    # The register holds no child; a school of the other side answers like one never registered.
+    ("GET", "/v1/schools"): _plain("GET", "/v1/schools"),
+    ("GET", "/v1/schools/{school_code}"): lambda w, s: Call(
+        "GET", f"/v1/schools/{_school(w, s)}", subject=_school(w, s)
     ),
     ("GET", "/v1/reports/progress"): lambda w, s: Call(
         "GET",

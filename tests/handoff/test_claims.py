@@ -138,6 +138,8 @@ def test_who_may_claim_whom(handoff_api: TestClient, party: MakeParty) -> None:
     # A school claims only children handed over by a preschool, not any registered child.
     province = party("province", "41", "registrations:write")
     body = {k: v for k, v in children[1].row().items() if k != "record_id"}
+    # at a school of the register (a kindergarten is not one: only a preschool registry registers there)
+    body.update(school_code="4101020002", school_region="410102")
     registered = post_registration(handoff_api, province, body, "x")
     assert registered.status_code == 201
     school = party("school", "4101020001", SCHOOL_SCOPES)
