@@ -5,7 +5,7 @@ importing the register file, and reading it within a caller's jurisdiction.
 A school is acceptable when the register knows it, it lies in the region given, it is active, and it
 teaches the grade given (when one is). An empty register (a fresh deployment that has not imported
 its file yet) checks nothing: every school passes, as before the register existed; from the first
-import on, the register is authoritative everywhere (docs/adr/016-school-register-and-school-year.md argues this).
+import on, the register is authoritative everywhere (ADR 016 argues this).
 """
 
 from __future__ import annotations
