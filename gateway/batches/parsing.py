@@ -22,7 +22,7 @@ from gateway.errors import FieldError, InvalidInput
 from gateway.identity.records import MAX_RECORD_ID, RECORD_FIELDS
 
 MAX_ROWS = 100_000
-REGISTRATION_COLUMNS = ("school_region", "guardian_id_number")
+REGISTRATION_COLUMNS = ("school_region", "guardian_id_number", "grade")
 ALLOWED_COLUMNS = frozenset(RECORD_FIELDS) | frozenset(REGISTRATION_COLUMNS)
 REQUIRED_COLUMNS = ("name", "gender", "birth_date", "id_type", "school_code", "school_region")
 

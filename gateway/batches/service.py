@@ -532,6 +532,8 @@ class _Run:
         if unreadable:
             self.singly(unreadable)
         refused, ready = bulk.prepare(self.deps, self.claim.caller, items)
+        unknown, ready = bulk.refuse_unknown_schools(self.engine, self.claim.caller, ready)
+        refused.update(unknown)
         by_number = {row.row_number: row for row in rows}
         waves = [w[i : i + WAVE_ROWS] for w in bulk.waves(ready) for i in range(0, len(w), WAVE_ROWS)]
         created: list[int] = []

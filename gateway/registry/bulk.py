@@ -4,7 +4,8 @@ Each row ends in the outcome a single registration (``registry.service.register`
 in row order, but the work is done for many rows per unit of work:
 
 1. ``prepare`` normalises every row and computes its blocking keys and document hash; a row that
-   fails is refused (naming its fields) as a single registration would refuse it.
+   fails is refused (naming its fields) as a single registration would refuse it, and so is a row
+   naming a school the register does not know (``refuse_unknown_schools``, one query for all).
 2. ``waves`` orders the rows so that rows sharing any blocking key or document (the same child
    submitted twice, twins, namesakes born the same month) are decided one after the other, in row
    order, each seeing what the earlier ones wrote; rows sharing nothing are independent, because a
@@ -53,6 +54,7 @@ from gateway.registry.service import (
     scheme_of,
 )
 from gateway.registry.submission import Submission, parse_submission
+from gateway.schools.service import check_schools, registers_at_schools
 from gateway.verdicts import VerdictOutcome
 
 
@@ -107,6 +109,22 @@ def prepare(
         digests = digests_of_prepared(prepared, deps)
         rows.append(BulkRow(number, submission, prepared, digests, document_of(record, deps)))
     return refused, rows
+
+
+def refuse_unknown_schools(
+    engine: Engine, caller: Caller, rows: Sequence[BulkRow]
+) -> tuple[dict[int, Refused], list[BulkRow]]:
+    """The school register's check of every row at once, as a single registration checks its row
+    (after the jurisdiction): the rows refused (422 naming the field), and the rest."""
+    if not rows or not registers_at_schools(caller):
+        return {}, list(rows)
+    places = [
+        (r.number, r.submission.school_code, r.submission.school_region, r.submission.grade) for r in rows
+    ]
+    with session_scope(engine) as session:
+        errors = check_schools(session, places)
+    refused = {number: Refused("rejected", 422, list(found)) for number, found in errors.items()}
+    return refused, [r for r in rows if r.number not in refused]
 
 
 def waves(rows: Sequence[BulkRow]) -> list[list[BulkRow]]:
@@ -211,6 +229,7 @@ def create_persons(
                 "current_code": code,
                 "region": row.submission.school_region,
                 "school_code": row.submission.school_code,
+                "grade": row.submission.grade,
                 "created_at": now,
                 "updated_at": now,
                 "verification_status": VerdictOutcome.PENDING.value,

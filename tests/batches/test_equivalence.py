@@ -38,6 +38,7 @@ from gateway.settings import Settings
 from gateway.wiring import attach_services
 from tests.fixtures.batches import COLUMNS, to_csv
 from tests.fixtures.database import DatabaseFactory
+from tests.fixtures.schools import load_register, register_text
 
 PROVINCE = Caller.of_client(ClientFields("cl_henan", "Henan", Role.PROVINCE, "41"), scopes="batches:write")
 ELSEWHERE = Caller.of_client(
@@ -48,15 +49,31 @@ BEIJING_SCHOOL = "1101010005"
 SEED = 20261204
 
 
-def _with_school(row: dict[str, str], school: str) -> dict[str, str]:
-    return {**{k: row.get(k, "") for k in COLUMNS}, "school_code": school, "school_region": school[:6]}
+FILE_COLUMNS = [*COLUMNS, "grade"]
+UNKNOWN_SCHOOL = "4101020099"
+REGISTER = register_text(
+    "4101020001,郑州市中原区一小,410102,primary,,,",
+    "4101050002,郑州市管城区二中,410105,junior,,,",
+    "4101810003,巩义市三校,410181,nine_year,,,",
+    "4103030004,洛阳市西工区四中,410303,complete_secondary,,,",
+    "1101010005,北京市东城区五小,110101,primary,,,",
+)
+
+
+def _with_school(row: dict[str, str], school: str, grade: str = "") -> dict[str, str]:
+    values = {k: row.get(k, "") for k in COLUMNS}
+    return {**values, "school_code": school, "school_region": school[:6], "grade": grade}
 
 
 def _province_file(n_persons: int) -> tuple[list[dict[str, str]], list[dict[str, str]], list[dict[str, str]]]:
     """The file, the rows registered by this province before, and those registered by another."""
     data = generate_labelled(n_persons, SEED)
     rng = random.Random(SEED)
-    rows = [_with_school(r, rng.choice(HENAN_SCHOOLS)) for r in data.rows]
+    # A third name a grade (some of them one their school does not teach).
+    rows = [
+        _with_school(r, rng.choice(HENAN_SCHOOLS), str(rng.randint(1, 12)) if rng.random() < 0.33 else "")
+        for r in data.rows
+    ]
     # Children registered before the collection: by this province, and a few by Beijing.
     first_of: dict[str, dict[str, str]] = {}
     for row in data.rows:
@@ -69,6 +86,8 @@ def _province_file(n_persons: int) -> tuple[list[dict[str, str]], list[dict[str,
         rows[i] = {**rows[i], "school_code": BEIJING_SCHOOL, "school_region": BEIJING_SCHOOL[:6]}
     for i in range(3, len(rows), 131):
         rows[i] = {**rows[i], "birth_date": "2016-02-30"}
+    for i in range(7, len(rows), 89):  # a school the register does not know
+        rows[i] = {**rows[i], "school_code": UNKNOWN_SCHOOL, "school_region": UNKNOWN_SCHOOL[:6]}
     return rows, before_here, before_there
 
 
@@ -99,6 +118,7 @@ def _comparable(ctx: AppContext, answers: dict[int, Answer]) -> dict[int, tuple[
 def _context(settings: Settings, url: str) -> AppContext:
     ctx = AppContext(settings=settings, engine=build_engine(url, pool_size=5), keyring=load_keyring(settings))
     ctx = attach_services(ctx, verifier=None)
+    load_register(ctx.engine, REGISTER)
     with session_scope(ctx.engine) as s:
         for caller in (PROVINCE, ELSEWHERE):
             s.add(
@@ -118,7 +138,7 @@ def _context(settings: Settings, url: str) -> AppContext:
 
 def _seed(ctx: AppContext, before_here: list[dict[str, str]], before_there: list[dict[str, str]]) -> None:
     for caller, rows in ((PROVINCE, before_here), (ELSEWHERE, before_there)):
-        for parsed in parse_batch(to_csv(rows), BatchFormat.CSV).rows:
+        for parsed in parse_batch(to_csv(rows, FILE_COLUMNS), BatchFormat.CSV).rows:
             if parsed.body is None:
                 continue
             try:
@@ -179,7 +199,7 @@ def test_a_province_file_ends_the_same_row_by_row_and_set_based(
     settings: Settings, database_factory: DatabaseFactory
 ) -> None:
     rows, before_here, before_there = _province_file(2000)
-    text = to_csv(rows)
+    text = to_csv(rows, FILE_COLUMNS)
     single, bulk = (
         _context(settings, database_factory.create()),
         _context(settings, database_factory.create()),
@@ -203,3 +223,5 @@ def test_a_province_file_ends_the_same_row_by_row_and_set_based(
     assert {"issued", "existing", "review_required", "held_elsewhere", "rejected", "forbidden"} <= set(
         kinds
     ), kinds
+    refusals = Counter(e for answer in one_by_one.values() if answer[0] == "rejected" for e in answer[3])
+    assert refusals["school_code"] and refusals["grade"], refusals
