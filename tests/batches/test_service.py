@@ -214,17 +214,17 @@ def test_a_running_batch_reports_its_pace_and_time_to_go(
     committed_context: AppContext, batch_id: str
 ) -> None:
     ctx, deps = committed_context, committed_context.services.registry
-    seen: list[tuple[float | None, float | None]] = []
+    seen: list[tuple[int, int, float | None, float | None]] = []
 
-    def look(done: int, _total: int) -> None:
+    def look(done: int, total: int) -> None:
         with Session(ctx.engine) as s:
             status = service.batch_status(s, PROVINCE, batch_id)
-        seen.append((status.rows_per_second, status.eta_seconds))
+        seen.append((status.done_rows, total, status.rows_per_second, status.eta_seconds))
 
     service.run_batch(ctx.engine, deps, batch_id, chunk_size=1, on_progress=look)
-    rates = [rate for rate, _eta in seen]
-    etas = [eta for _rate, eta in seen]
-    assert all(rate is not None and rate > 0 for rate in rates)
-    # Time to go shrinks as rows are done, to nothing at the last row (the run is not released yet).
-    assert all(eta is not None for eta in etas)
-    assert etas[-1] == 0 and etas[0] > 0
+    assert [done for done, *_ in seen] == [1, 2, 3, 4, 5]
+    for done, total, rate, eta in seen:
+        # The pace of the rows this run did, and the rows left at that pace.
+        assert rate is not None and rate > 0
+        assert eta is not None and abs(eta - (total - done) / rate) <= 0.051
+    assert seen[-1][3] == 0
