@@ -8,6 +8,10 @@ province operator runs it, its peak memory read from the kernel when it ends. Ve
 to ``gateway worker`` (as a single registration in a batch leaves it): its throughput is measured by
 the adapters benchmark.
 
+Then the worker's bulk verification of the new persons against the mock government systems (their
+own process, knowing every child of the file), as `gateway worker` passes of 500 jobs: verifications
+per second over the first BULK_BENCH_VERIFY_ROWS new persons (default 20000; 0 skips it).
+
 Sizes: BULK_BENCH_REGISTRY (persons registered before, default 100000), BULK_BENCH_ROWS (rows in the
 file, default 100000), BULK_BENCH_BASELINE_ROWS (rows the previous path registers, default 2000; 0
 skips it).
@@ -39,8 +43,11 @@ from gateway.db import session_scope
 from gateway.identity import CanonicalRecord
 from gateway.keyring import load_keyring
 from gateway.matching import iter_population
+from gateway.registry.verification import work_queue_once
 from gateway.settings import Settings
 from gateway.wiring import build_context, close_context
+from tests.fixtures.replicas import write_population
+from tests.fixtures.server import free_port, mocks_at, wait_until_up
 
 SECRET = "benchmark-secret-key-not-for-production-0123456789"
 COLUMNS = (
@@ -115,7 +122,54 @@ def previous_path(env: dict[str, str], client_id: str, path: Path) -> tuple[int,
         close_context(ctx)
 
 
-def run(registry_size: int, rows: int, baseline_rows: int) -> None:
+def verify_in_bulk(env: dict[str, str], tmp: Path, province: Path, limit: int) -> None:
+    """Start the mocks knowing the file's children, then work the verification queue as the worker
+    does until ``limit`` jobs are done: verifications per second."""
+    ports = [free_port() for _ in range(4)]
+    population = tmp / "population.csv"
+    with province.open(encoding="utf-8") as source:
+        write_population(population, list(csv.DictReader(source)))
+    env = {
+        **env,
+        **mocks_at(ports),
+        "GATEWAY_MOCKS_POPULATION": str(population),
+        "GATEWAY_VERIFICATION_ENABLED": "true",
+    }
+    mocks = subprocess.Popen(
+        [str(Path(sys.executable).with_name("gateway")), "mocks", "serve"], env=env, stdout=subprocess.DEVNULL
+    )
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        wait_until_up(f"http://127.0.0.1:{ports[3]}/docs", mocks)
+        ctx = build_context(Settings())
+        try:
+            deps = ctx.services.registry
+            done = 0
+            started = time.perf_counter()
+            while done < limit:
+                leased = work_queue_once(ctx.engine, deps, limit=500)
+                if not leased:
+                    break
+                done += leased
+            seconds = time.perf_counter() - started
+        finally:
+            close_context(ctx)
+        print(
+            f"  verification in bulk (worker passes of 500, 100 rows per call, mocks in their own process): "
+            f"{done:,} persons in {seconds:.1f} s = {done / seconds:,.0f} verifications/s"
+        )
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        mocks.terminate()
+        mocks.wait(30)
+
+
+def run(registry_size: int, rows: int, baseline_rows: int, verify_rows: int) -> None:
     with postgres_database() as url, tempfile.TemporaryDirectory() as tmp:
         if url is None:
             return
@@ -155,6 +209,8 @@ def run(registry_size: int, rows: int, baseline_rows: int) -> None:
             f"peak memory of gateway import {peak:,.0f} MiB"
         )
         print("  outcomes: " + ", ".join(f"{n:,} {k}" for k, n in sorted(counts.items())))
+        if verify_rows:
+            verify_in_bulk(env, Path(tmp), province, verify_rows)
         if baseline_rows:
             sample = Path(tmp) / "sample.csv"
             write_file(sample, _file_rows(baseline_rows, registry_size, seed=registry_size + 29))
@@ -166,8 +222,9 @@ def main() -> None:
     registry_size = int(os.environ.get("BULK_BENCH_REGISTRY", "100000"))
     rows = int(os.environ.get("BULK_BENCH_ROWS", "100000"))
     baseline = int(os.environ.get("BULK_BENCH_BASELINE_ROWS", "2000"))
+    verify = int(os.environ.get("BULK_BENCH_VERIFY_ROWS", "20000"))
     print(f"bulk first collection on PostgreSQL: {rows:,} rows, {registry_size:,} persons registered before")
-    run(registry_size, rows, baseline)
+    run(registry_size, rows, baseline, verify)
 
 
 if __name__ == "__main__":
