@@ -103,6 +103,12 @@ class KeySet:
         return found[1] if found else None
 
 
+def lookup_hash(hmac_key: bytes, scheme: str, value: str) -> str:
+    """``KeyRing.lookup_hash`` given the key alone (for work done where the keyring is not, such as a
+    helper process preparing a bulk load's rows)."""
+    return hmac.new(hmac_key, f"{scheme}\x1f{value}".encode(), hashlib.sha256).hexdigest()
+
+
 @dataclass(frozen=True)
 class KeyRing:
     token_keys: KeySet
@@ -132,7 +138,7 @@ class KeyRing:
 
     def lookup_hash(self, scheme: str, value: str) -> str:
         """Keyed hash of an identifier, for equality look-ups without storing the value in clear."""
-        return hmac.new(self.hmac_key, f"{scheme}\x1f{value}".encode(), hashlib.sha256).hexdigest()
+        return lookup_hash(self.hmac_key, scheme, value)
 
     def encrypt(self, plaintext: str, context: str) -> str:
         nonce = secrets.token_bytes(12)

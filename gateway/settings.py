@@ -264,6 +264,13 @@ class Settings(BaseSettings):
             "2,000 rows); smaller chunks acknowledge progress more often, larger ones go faster."
         ),
     )
+    batch_helper_process: bool = Field(
+        default=True,
+        description=(
+            "A batch run of more than one chunk prepares (normalises, keys) the next chunk in a helper "
+            "process while it writes this one; false: everything in the running process."
+        ),
+    )
     export_lease_seconds: float = Field(
         default=300,
         gt=0,

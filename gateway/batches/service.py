@@ -23,10 +23,11 @@ import json
 import logging
 import secrets
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import islice
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -257,7 +258,7 @@ def _pace(batch: Batch) -> dict[str, float | None]:
     rate = rows / elapsed if elapsed > 0 and rows > 0 else None
     left = batch.total_rows - batch.done_rows
     eta = 0.0 if batch.status == "done" else (round(left / rate, 1) if rate else None)
-    return {"rows_per_second": round(rate, 1) if rate else None, "eta_seconds": eta}
+    return {"rows_per_second": round(rate, 2) if rate else None, "eta_seconds": eta}
 
 
 def _safe_cell(value: str) -> str:
@@ -510,29 +511,34 @@ class _Run:
             stored = idempotency.answered(session, self.claim.caller.client_id, list(keys))
         return {keys[k]: _row_of_outcome(outcomes.from_json(a.body)) for k, a in stored.items()}
 
-    def chunk(self, rows: Sequence[BatchRow], should_stop: Callable[[], bool]) -> bool:
-        """Register a chunk of pending rows set-based, wave by wave; False when told to stop
-        between waves (the rest stays pending)."""
+    def items(self, rows: Sequence[BatchRow]) -> list[tuple[int, Any]]:
+        """The registration bodies of the readable rows (decrypted)."""
+        return [
+            (row.row_number, json.loads(self.deps.keyring.decrypt(row.payload_encrypted, ROW_CONTEXT)))
+            for row in rows
+            if row.payload_encrypted is not None
+        ]
+
+    def chunk(
+        self, rows: Sequence[BatchRow], prepared: Future[bulk.Prepared], should_stop: Callable[[], bool]
+    ) -> bool:
+        """Register a chunk of pending rows set-based, wave by wave, from their ``prepared`` form
+        (``bulk.prepare_rows`` of ``items``); False when told to stop between waves (the rest
+        stays pending)."""
         replayed = self.replays(rows)
         if replayed:
             with session_scope(self.engine) as session:
                 _record_answers(session, self.batch_id, self.owner, replayed, self.lease_seconds)
             self.progress(len(replayed))
-        items: list[tuple[int, Any]] = []
-        unreadable: list[BatchRow] = []
-        for row in rows:
-            if row.row_number in replayed:
-                continue
-            if row.payload_encrypted is None:
-                unreadable.append(row)
-                continue
-            items.append(
-                (row.row_number, json.loads(self.deps.keyring.decrypt(row.payload_encrypted, ROW_CONTEXT)))
-            )
+        unreadable = [r for r in rows if r.payload_encrypted is None and r.row_number not in replayed]
         if unreadable:
             self.singly(unreadable)
-        refused, ready = bulk.prepare(self.deps, self.claim.caller, items)
+        parsed, ready = prepared.result()
+        refused = {n: answer for n, answer in parsed.items() if n not in replayed}
+        ready = [row for row in ready if row.number not in replayed]
+        outside, ready = bulk.refuse_outside(self.claim.caller, ready)
         unknown, ready = bulk.refuse_unknown_schools(self.engine, self.claim.caller, ready)
+        refused.update(outside)
         refused.update(unknown)
         by_number = {row.row_number: row for row in rows}
         waves = [w[i : i + WAVE_ROWS] for w in bulk.waves(ready) for i in range(0, len(w), WAVE_ROWS)]
@@ -566,6 +572,31 @@ class _Run:
             counts = verification.verify_new_persons(self.engine, self.deps, created)
             logger.info("batch %s: verified in bulk: %s", self.batch_id, dict(counts.recorded))
         return True
+
+
+class _Preparer:
+    """Prepares chunks of rows (``bulk.prepare_rows``: normalising, matching forms, keys): in this
+    process, or in one helper process, so that the next chunk is prepared while this one is written
+    (the database and this process's own work then use both cores)."""
+
+    def __init__(self, preparation: bulk.Preparation, *, helper: bool) -> None:
+        self.preparation = preparation
+        self._pool = ProcessPoolExecutor(1, mp_context=get_context("spawn")) if helper else None
+
+    @property
+    def ahead(self) -> bool:
+        return self._pool is not None
+
+    def submit(self, items: list[tuple[int, Any]]) -> Future[bulk.Prepared]:
+        if self._pool is not None:
+            return self._pool.submit(bulk.prepare_rows, self.preparation, items)
+        done: Future[bulk.Prepared] = Future()
+        done.set_result(bulk.prepare_rows(self.preparation, items))
+        return done
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 # A wave's rows go to the database in one transaction; its size bounds the statements' parameter
@@ -618,6 +649,12 @@ def run_batch(
     def stopping() -> bool:
         return (stop_after is not None and run.worked >= stop_after) or told_to_stop()
 
+    # A helper process prepares the next chunk while this one is written, when there is a next one.
+    helper = set_based and stop_after is None and claim.total_rows - claim.done_rows > chunk_size
+    preparer = _Preparer(
+        bulk.Preparation.of(deps), helper=helper and (settings is None or settings.batch_helper_process)
+    )
+    ahead: tuple[list[BatchRow], Future[bulk.Prepared]] | None = None
     try:
         while not stopping():
             refusal = _submitter_refusal(engine, claim.caller.client_id, settings)
@@ -628,13 +665,23 @@ def run_batch(
             limit = chunk_size if stop_after is None else min(chunk_size, stop_after - run.worked)
             if not set_based:
                 limit = min(limit, 50)
-            with session_scope(engine) as session:
-                rows = list(repository.pending_rows(session, batch_id, 0, limit))
+            if ahead is not None:
+                (rows, prepared), ahead = ahead, None
+            else:
+                with session_scope(engine) as session:
+                    rows = list(repository.pending_rows(session, batch_id, 0, limit))
+                prepared = preparer.submit(run.items(rows)) if set_based and rows else _nothing_prepared()
             if not rows:
                 break
             if not set_based:
                 run.singly(rows)
-            elif not run.chunk(rows, stopping):
+                continue
+            if preparer.ahead:
+                with session_scope(engine) as session:
+                    following = list(repository.pending_rows(session, batch_id, rows[-1].row_number, limit))
+                if following:
+                    ahead = (following, preparer.submit(run.items(following)))
+            if not run.chunk(rows, prepared, stopping):
                 break
         if stopping() and _has_pending(engine, batch_id):
             with session_scope(engine) as session:
@@ -643,11 +690,19 @@ def run_batch(
     except _LeaseLost:
         logger.warning("batch %s: lease lost after %s rows; another runner continues", batch_id, run.worked)
         return RunReport(batch_id, claimed=True, rows_worked=run.worked, finished=False, lease_lost=True)
+    finally:
+        preparer.close()
     with session_scope(engine) as session:
         released = repository.release(session, batch_id, owner, status="done", finished_at=utcnow())
     return RunReport(
         batch_id, claimed=True, rows_worked=run.worked, finished=released, lease_lost=not released
     )
+
+
+def _nothing_prepared() -> Future[bulk.Prepared]:
+    done: Future[bulk.Prepared] = Future()
+    done.set_result(({}, []))
+    return done
 
 
 def is_done(engine: Engine, batch_id: str) -> bool:

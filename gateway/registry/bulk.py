@@ -36,7 +36,7 @@ from gateway.clock import utcnow
 from gateway.db import registration_gate, session_scope
 from gateway.errors import FieldError, Forbidden, GatewayError, InvalidInput
 from gateway.idgen import service as codes
-from gateway.matching import prepare_record
+from gateway.matching import MatchConfig, prepare_record
 from gateway.matching.comparators import PreparedRecord
 from gateway.persons import identifiers
 from gateway.persons import repository as people
@@ -47,9 +47,9 @@ from gateway.registry.outcomes import Issued, RegistrationOutcome
 from gateway.registry.service import (
     RegistryDeps,
     audit_registration,
+    blocking_digests,
     decide_found,
-    digests_of_prepared,
-    document_of,
+    document_key,
     rank_found,
     scheme_of,
 )
@@ -90,25 +90,63 @@ def refusal_of(exc: GatewayError) -> Refused:
     return Refused("error", exc.status, [FieldError("row", exc.type_slug, exc.detail)])
 
 
-def prepare(
-    deps: RegistryDeps, caller: Caller, items: Sequence[tuple[int, Any]]
-) -> tuple[dict[int, Refused], list[BulkRow]]:
-    """Normalise rows (number, body) and compute their keys; the rows refused, and the rest."""
+@dataclass(frozen=True)
+class Preparation:
+    """What preparing rows needs, and no more: the matching configuration and the key of blocking
+    digests and document hashes. Picklable, so a helper process can prepare the next chunk while
+    this one is written."""
+
+    config: MatchConfig
+    hmac_key: bytes
+
+    @classmethod
+    def of(cls, deps: RegistryDeps) -> Preparation:
+        return cls(deps.model.config, deps.keyring.hmac_key)
+
+
+Prepared = tuple[dict[int, Refused], list[BulkRow]]
+
+
+def prepare_rows(preparation: Preparation, items: Sequence[tuple[int, Any]]) -> Prepared:
+    """Normalise rows (number, body) and compute their keys: the rows refused (naming their fields),
+    and the rest. Pure: no database, no caller."""
     refused: dict[int, Refused] = {}
     rows: list[BulkRow] = []
     for number, body in items:
         try:
             submission = parse_submission(body)
-            if not caller.jurisdiction.covers(submission.school_region, submission.school_code):
-                raise Forbidden("the school is outside your jurisdiction")
         except GatewayError as exc:
             refused[number] = refusal_of(exc)
             continue
         record = submission.record
-        prepared = prepare_record(record, deps.model.config)
-        digests = digests_of_prepared(prepared, deps)
-        rows.append(BulkRow(number, submission, prepared, digests, document_of(record, deps)))
+        prepared = prepare_record(record, preparation.config)
+        digests = blocking_digests(prepared, preparation.config, preparation.hmac_key)
+        rows.append(
+            BulkRow(number, submission, prepared, digests, document_key(record, preparation.hmac_key))
+        )
     return refused, rows
+
+
+def refuse_outside(caller: Caller, rows: Sequence[BulkRow]) -> tuple[dict[int, Refused], list[BulkRow]]:
+    """Rows whose school is outside the caller's jurisdiction, refused as a single registration
+    refuses them (403), and the rest."""
+    refused: dict[int, Refused] = {}
+    inside: list[BulkRow] = []
+    for row in rows:
+        if caller.jurisdiction.covers(row.submission.school_region, row.submission.school_code):
+            inside.append(row)
+        else:
+            refused[row.number] = refusal_of(Forbidden("the school is outside your jurisdiction"))
+    return refused, inside
+
+
+def prepare(
+    deps: RegistryDeps, caller: Caller, items: Sequence[tuple[int, Any]]
+) -> tuple[dict[int, Refused], list[BulkRow]]:
+    """``prepare_rows`` then ``refuse_outside``, in this process."""
+    refused, rows = prepare_rows(Preparation.of(deps), items)
+    outside, inside = refuse_outside(caller, rows)
+    return {**refused, **outside}, inside
 
 
 def refuse_unknown_schools(

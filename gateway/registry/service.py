@@ -28,8 +28,9 @@ from gateway.db import advisory_xact_locks, registration_gate
 from gateway.errors import Forbidden, InvalidInput
 from gateway.identity import CanonicalRecord, normalise_record
 from gateway.idgen import service as codes
-from gateway.keyring import KeyRing
+from gateway.keyring import KeyRing, lookup_hash
 from gateway.matching import (
+    MatchConfig,
     MatchModel,
     MatchResult,
     blocking_key_digest,
@@ -72,9 +73,12 @@ def digests_of(record: CanonicalRecord, deps: RegistryDeps) -> list[str]:
 
 
 def digests_of_prepared(prepared: PreparedRecord, deps: RegistryDeps) -> list[str]:
+    return blocking_digests(prepared, deps.model.config, deps.keyring.hmac_key)
+
+
+def blocking_digests(prepared: PreparedRecord, config: MatchConfig, hmac_key: bytes) -> list[str]:
     """The stored form (keyed digests) of a prepared record's blocking keys."""
-    keys = prepared_blocking_keys(prepared, deps.model.config)
-    return sorted({blocking_key_digest(k, deps.keyring.hmac_key) for k in keys})
+    return sorted({blocking_key_digest(k, hmac_key) for k in prepared_blocking_keys(prepared, config)})
 
 
 @dataclass(frozen=True)
@@ -84,10 +88,14 @@ class SearchHit:
 
 
 def document_of(record: CanonicalRecord, deps: RegistryDeps) -> tuple[str, str] | None:
+    return document_key(record, deps.keyring.hmac_key)
+
+
+def document_key(record: CanonicalRecord, hmac_key: bytes) -> tuple[str, str] | None:
     """The record's national document as (scheme, keyed hash), the way identifiers are looked up."""
     scheme = scheme_of(record)
     if scheme and record.id_number:
-        return scheme, deps.keyring.lookup_hash(scheme, record.id_number.strip())
+        return scheme, lookup_hash(hmac_key, scheme, record.id_number.strip())
     return None
 
 
