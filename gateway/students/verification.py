@@ -14,6 +14,7 @@ from gateway.identity import (
     InvalidField,
     canonical_number,
     name_pinyin_variants,
+    name_matching_key,
     normalise_name,
     split_surname,
     upgrade_legacy_id,
@@ -92,7 +93,7 @@ def compare_name(claimed: str, stored: str) -> FieldFlag:
     except InvalidField:
         # A stored record without a usable name can confirm nothing.
         return FieldFlag.INCONSISTENT
-    if claimed_canonical == stored_canonical:
+    if name_matching_key(claimed_canonical) == name_matching_key(stored_canonical):
         return FieldFlag.CONSISTENT
     if to_simplified(claimed_canonical) == to_simplified(stored_canonical):
         return FieldFlag.SIMILAR
