@@ -48,6 +48,8 @@ class MatchModel:
     trained: str = ""
     # The reference the TF fields are weighed against; None: no TF adjustment (plain level weights).
     frequencies: TermFrequencies | None = field(default=None, repr=False, compare=False)
+    # The registry's version number of these parameters (None: a file's, e.g. the shipped ones).
+    version: int | None = None
     comparators: tuple[FieldComparator, ...] = field(init=False, repr=False, compare=False)
     weight_table: FloatArray = field(init=False, repr=False, compare=False)
     tf_fields: tuple[int, ...] = field(init=False, repr=False, compare=False)
@@ -70,7 +72,7 @@ class MatchModel:
 
     def with_frequencies(self, frequencies: TermFrequencies | None) -> MatchModel:
         """The same parameters weighed against another reference (None: no TF adjustment)."""
-        return MatchModel(self.config, self.m, self.u, self.prior, self.trained, frequencies)
+        return MatchModel(self.config, self.m, self.u, self.prior, self.trained, frequencies, self.version)
 
     def exact_weight_tf(self, field_index: int, tf: float) -> float:
         """The exact level's weight of ``field_index`` for a value of frequency ``tf``."""

@@ -61,6 +61,7 @@ class MatchResult:
     rules_fired: tuple[str, ...]
     config_name: str
     config_version: str
+    model_version: int | None = None  # the registry's model version (None: a file's parameters)
 
 
 def _value(record: PreparedRecord, index: int | None) -> FieldValue:
@@ -184,6 +185,7 @@ def score_prepared(a: PreparedRecord, b: PreparedRecord, model: MatchModel) -> M
         rules_fired=fired,
         config_name=config.name,
         config_version=config.version,
+        model_version=model.version,
     )
 
 
