@@ -27,6 +27,7 @@ TYPE_LABELS = {
     "duplicate_no_id": "duplicate without ID",
     "wrong_id": "wrong ID number",
     "duplicate_enrolment": "enrolled in two jurisdictions (重复学籍)",
+    "auto_link_review": "auto-link a newer matching model would not make",
 }
 STATUS_LABELS = {"open": "open", "needs_evidence": "needs evidence", "resolved": "resolved"}
 

@@ -161,15 +161,40 @@ def eval_(
 
 
 def train(
-    out: Annotated[Path, typer.Option("--out", help="Where to write the trained parameters (JSON).")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where to write the trained parameters (JSON).")
+    ] = None,
     input_csv: Annotated[
         Path | None, typer.Option("--input", help="Unlabelled records; default: generated ones.")
     ] = None,
+    from_registry: Annotated[
+        bool,
+        typer.Option(
+            "--from-registry",
+            help="Estimate on the registry's persons and store a new model version in its database "
+            "(activate it with gateway matching activate VERSION).",
+        ),
+    ] = False,
     persons: Annotated[int, typer.Option(help="Persons to generate when no input is given.")] = 60000,
     seed: Annotated[int, typer.Option(help="Seed of the generator and of random pair sampling.")] = 7,
     config: ConfigOption = None,
 ) -> None:
     """Estimate u (random pairs) and m and the prior (EM on blocked pairs) without reading labels."""
+    if from_registry:
+        if out is not None or input_csv is not None or config is not None:
+            raise typer.BadParameter(
+                "--from-registry trains on the registry with its own configuration and stores the "
+                "result in its database: no --out, --input or --config",
+                param_hint="--from-registry",
+            )
+        from gateway.registry.commands import train_from_registry
+
+        with _progress() as progress:
+            task = progress.add_task("train", total=None)
+            train_from_registry(seed, lambda n: progress.advance(task, n))
+        return
+    if out is None:
+        raise typer.BadParameter("where to write the parameters", param_hint="--out")
     cfg: MatchConfig = load_config(config)
     if input_csv is not None:
         rows = list(read_csv(input_csv))

@@ -13,8 +13,8 @@ from enum import StrEnum
 from gateway.identity import (
     InvalidField,
     canonical_number,
-    name_pinyin_variants,
     name_matching_key,
+    name_pinyin_variants,
     normalise_name,
     split_surname,
     upgrade_legacy_id,
