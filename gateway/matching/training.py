@@ -19,6 +19,9 @@ IntArray = npt.NDArray[np.int64]
 
 # Fewer blocked pairs than this and EM has nothing to learn from: the fallback is used as it is.
 MIN_BLOCKED_PAIRS = 50
+# A prior giving fewer expected matches (or non-matches) than this among the blocked pairs has
+# collapsed: EM found no cluster of matches worth estimating m on (or took every pair for one).
+MIN_EXPECTED_MATCHES = 30
 
 
 @dataclass(frozen=True)
@@ -64,10 +67,11 @@ def estimate_model(
     """u from ``random_levels``, m and the prior by EM on ``blocked_levels`` (pairs x fields, -1
     missing), for ``fallback``'s configuration.
 
-    Guards: too few blocked pairs, a prior that collapses (EM finds no matches, or only matches) or
-    parameters that are not finite give the fallback whole; a field with a level never observed among
-    the blocked pairs, or whose exact level the fit makes evidence against a match (the fit followed
-    another cluster, a household rather than a person), keeps the fallback's m and u for that field.
+    Guards: too few blocked pairs, a prior that collapses (EM finds next to no matches, or next to
+    no non-matches), parameters that are not finite, or more than half the fields degenerate give the
+    fallback whole; a field with a level never observed among the blocked pairs, or whose exact level
+    the fit makes evidence against a match (the fit followed another cluster, a household rather than
+    a person), keeps the fallback's m and u for that field.
     """
     config = fallback.config
     n = len(blocked_levels)
@@ -78,10 +82,10 @@ def estimate_model(
     values = [em.prior, *(x for v in em.m + em.u for x in v)]
     if not np.all(np.isfinite(values)):
         return Estimate(fallback, None, ("EM gave non-finite parameters: the fallback is used",))
-    if em.prior * n < 1 or (1 - em.prior) * n < 1:
+    if min(em.prior, 1 - em.prior) * n < MIN_EXPECTED_MATCHES:
         message = (
-            f"EM prior collapsed to {em.prior:.3g} over {n} blocked pairs (no pair, or every pair, "
-            "judged a match): the fallback parameters are used"
+            f"EM prior collapsed to {em.prior:.3g} over {n} blocked pairs (fewer than "
+            f"{MIN_EXPECTED_MATCHES} pairs judged matches, or non-matches): the fallback parameters are used"
         )
         return Estimate(fallback, None, (message,))
     m, u = list(fitted.m), list(fitted.u)
@@ -100,5 +104,10 @@ def estimate_model(
         if reason is not None:
             m[f], u[f] = fallback.m[f], fallback.u[f]
             fallbacks.append(f"field {spec.name}: {reason}; its m/u are the fallback's")
+    if len(fallbacks) * 2 > len(config.fields):
+        message = (
+            f"{len(fallbacks)} of {len(config.fields)} fields degenerate: the fallback parameters are used"
+        )
+        return Estimate(fallback, None, (*fallbacks, message))
     model = MatchModel(config, tuple(m), tuple(u), fitted.prior, fitted.trained)
     return Estimate(model, em, tuple(fallbacks))

@@ -206,7 +206,7 @@ def accept_thresholds(
             actor=actor,
             object_type="match_model",
             object_ref=str(row.id),
-            outcome=f"match {match_probability} review {review_probability}",
+            outcome=f"match {match_probability:.6g} review {review_probability:.6g}",
         )
         _activate(session, deps, row.id, actor)
         version = row.id
