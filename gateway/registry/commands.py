@@ -154,7 +154,8 @@ def train_from_registry(seed: int, progress: Callable[[int], None] | None = None
         f"prior {em.prior:.4f}"
     )
     console.print(
-        f"model version {trained.version} stored from {trained.persons:,} persons ({fit}); "
+        f"model version {trained.version} stored from {trained.persons:,} persons and "
+        f"{trained.submissions:,} auto-linked submissions ({fit}); "
         f"activate it with: gateway matching activate {trained.version}",
         soft_wrap=True,
         markup=False,

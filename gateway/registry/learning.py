@@ -4,6 +4,11 @@ activated by an operator (audited), and followed by a re-evaluation: stored auto
 would no longer make become problem records for a reviewer (nothing is unmerged or unlinked by a
 machine), and persons the new version would link to each other open possible-duplicate records.
 
+EM needs pairs of records of one person among its blocked pairs, and the registry's persons are
+deduplicated: so the records it learns from are the persons and the submissions stored with the
+auto-links made so far (each a second record of a registered person; whether it was one is not read,
+so these are data, not labels). The name frequencies are counted over the persons only.
+
 The TF table is stored with the version rather than counted at request time: a search then costs one
 dictionary look-up per agreeing name, a version's scores are reproducible for as long as it is kept
 (what a stored explanation says can be recomputed), and the registry's growth changes weights only
@@ -43,24 +48,44 @@ REEVALUATION_ACTOR = "matching:reevaluation"
 
 @dataclass(frozen=True)
 class Trained:
-    """A version stored by ``train_from_registry``: its number, persons read, how EM went."""
+    """A version stored by ``train_from_registry``: its number, records read, how EM went."""
 
     version: int
     persons: int
+    submissions: int
     em: EMResult | None
     fallbacks: tuple[str, ...]
 
 
+SUBMISSION_PREFIX = "submitted:"
+
+
 def _registry_rows(engine: Engine, deps: RegistryDeps) -> Iterator[dict[str, str]]:
+    """The active persons, then the submissions of the stored auto-links (ids prefixed)."""
     after = 0
     while True:
         with session_scope(engine) as session:
             page = repository.active_persons_after(session, after, PAGE)
             rows = [record_to_row(person_to_record(p, deps.keyring)) for p in page]
         if not page:
-            return
+            break
         after = int(page[-1].id or 0)
         yield from rows
+    after = 0
+    while True:
+        with session_scope(engine) as session:
+            decisions = repository.decisions_after(session, after, PAGE)
+            submitted = [
+                {
+                    **record_to_row(problems.unseal_submission(d.submitted_encrypted, deps.keyring).record),
+                    "record_id": f"{SUBMISSION_PREFIX}{d.id}",
+                }
+                for d in decisions
+            ]
+        if not decisions:
+            return
+        after = int(decisions[-1].id or 0)
+        yield from submitted
 
 
 def train_from_registry(
@@ -83,7 +108,8 @@ def train_from_registry(
     estimate = learn(
         records, pairs, levels, base, "EM on the registry's persons", seed=seed, progress=progress
     )
-    frequencies = count_frequencies(records, config)
+    persons = [r for r in records if not r.record_id.startswith(SUBMISSION_PREFIX)]
+    frequencies = count_frequencies(persons, config)
     with session_scope(engine) as session:
         thresholds = active_model(session, base, deps.model_cache).config.thresholds
         row = MatchModelVersion(
@@ -102,7 +128,7 @@ def train_from_registry(
         audit.record(
             session, action="matching.train", actor=actor, object_type="match_model", object_ref=str(row.id)
         )
-        return Trained(row.id, len(records), estimate.em, estimate.fallbacks)
+        return Trained(row.id, len(persons), len(records) - len(persons), estimate.em, estimate.fallbacks)
 
 
 def _activate(session: Session, deps: RegistryDeps, version_id: int, actor: str) -> MatchModel:
@@ -247,11 +273,20 @@ def _recheck_link(session: Session, deps: RegistryDeps, model: MatchModel, decis
     result = score_pair(submission.record, person_to_record(holder, deps.keyring), model)
     if result.band == "match":
         return False
-    explanation = {
-        "reevaluated_under": model.version,
-        "now": hit_explanation(holder.id, result),
-        "when_linked": json.loads(decision.explanation_json),
-    }
+    linked = json.loads(decision.explanation_json)
+    # One candidate, as registration's problem records list them, with when and why it was linked.
+    explanation = [
+        hit_explanation(holder.id, result)
+        | {
+            "reevaluated_under": model.version,
+            "when_linked": {
+                "probability": linked.get("probability"),
+                "model_version": decision.model_version,
+                "config": decision.config_label,
+                "decided_at": decision.decided_at.isoformat(),
+            },
+        }
+    ]
     problem = problems.open_problem_on_submission(
         session,
         deps.keyring,

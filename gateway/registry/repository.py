@@ -280,6 +280,12 @@ def active_persons_after(session: Session, after_id: int, limit: int) -> Sequenc
     return session.exec(query).all()
 
 
+def decisions_after(session: Session, after_id: int, limit: int) -> Sequence[MatchDecision]:
+    """Stored auto-links in id order after ``after_id``."""
+    query = select(MatchDecision).where(col(MatchDecision.id) > after_id).order_by(col(MatchDecision.id))
+    return session.exec(query.limit(limit)).all()
+
+
 def open_problem_naming_all(session: Session, person_ids: list[int]) -> bool:
     """Whether an open problem record (or one waiting for evidence) already names every one of them."""
     query = (

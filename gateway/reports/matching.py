@@ -50,8 +50,7 @@ def labelled_pairs(problem: ProblemRecord, positives: set[int]) -> list[Labelled
     """The candidates of a decided record (as its explanation stored them) with their labels."""
     if not problem.explanation_json:
         return []
-    data: Any = json.loads(problem.explanation_json)
-    hits = [data["now"]] if isinstance(data, dict) and "now" in data else data
+    hits: Any = json.loads(problem.explanation_json)
     if not isinstance(hits, list):
         return []
     same = problem.decision == "same_person"
