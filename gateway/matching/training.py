@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from gateway.matching.model import EMResult, LevelMatrix, MatchModel, fit_model
+from gateway.matching.model import EMResult, LevelMatrix, MatchModel, fit_model, level_frequencies
 
 IntArray = npt.NDArray[np.int64]
 
@@ -70,8 +70,8 @@ def estimate_model(
     Guards: too few blocked pairs, a prior that collapses (EM finds next to no matches, or next to
     no non-matches), parameters that are not finite, or more than half the fields degenerate give the
     fallback whole; a field with a level never observed among the blocked pairs, or whose exact level
-    the fit makes evidence against a match (the fit followed another cluster, a household rather than
-    a person), keeps the fallback's m and u for that field.
+    the fit makes no more likely among matches than among random pairs (the fit followed another
+    cluster, a household rather than a person), keeps the fallback's m and u for that field.
     """
     config = fallback.config
     n = len(blocked_levels)
@@ -89,6 +89,9 @@ def estimate_model(
         )
         return Estimate(fallback, None, (message,))
     m, u = list(fitted.m), list(fitted.u)
+    # Among blocked pairs a field the blocking keys are built on agrees often whoever the records
+    # are; whether agreement is evidence at all is judged against random pairs.
+    u_random = level_frequencies(random_levels, [len(spec.levels) for spec in config.fields])
     fallbacks: list[str] = []
     for f, spec in enumerate(config.fields):
         column = blocked_levels[:, f]
@@ -97,9 +100,10 @@ def estimate_model(
         reason: str | None = None
         if unseen:
             reason = f"level {', '.join(unseen)} never observed among {n} blocked pairs"
-        elif m[f][0] <= u[f][0]:
+        elif m[f][0] <= u_random[f][0]:
             reason = (
-                f"exact agreement estimated as evidence against a match (m {m[f][0]:.3g} <= u {u[f][0]:.3g})"
+                "exact agreement estimated as no evidence of a match "
+                f"(m {m[f][0]:.3g} <= u {u_random[f][0]:.3g} among random pairs)"
             )
         if reason is not None:
             m[f], u[f] = fallback.m[f], fallback.u[f]
