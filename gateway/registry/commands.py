@@ -90,7 +90,7 @@ def versions() -> None:
                 row.created_at.isoformat(timespec="seconds"),
                 row.description[:60],
             )
-        Console().print(table)
+        Console(width=200).print(table)
 
 
 @matching_app.command("activate")

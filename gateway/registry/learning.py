@@ -119,7 +119,11 @@ def train_from_registry(
             match_probability=thresholds.match_probability,
             probable_probability=thresholds.probable_probability,
             review_probability=thresholds.review_probability,
-            description=estimate.model.trained[:500],
+            description=(
+                estimate.model.trained
+                if estimate.em is not None
+                else f"the parameters started with (EM fell back), the registry's names: {base.trained}"
+            )[:500],
             created_at=utcnow(),
             created_by=actor,
         )
