@@ -194,27 +194,30 @@ def accept_thresholds(
 ) -> tuple[int, Reevaluation]:
     """An operator accepts thresholds (a suggestion of the matching report, say): a new version with
     the active parameters and these thresholds, activated (both steps audited), then re-evaluated."""
+    errors = [
+        FieldError(name, "out_of_range", f"{name} must be above 0 and below 1")
+        for name, value in (
+            ("match_probability", match_probability),
+            ("review_probability", review_probability),
+        )
+        if not 0 < value < 1
+    ]
+    if not errors and review_probability > match_probability:
+        errors.append(
+            FieldError("review_probability", "not_ordered", "review_probability must not exceed match")
+        )
+    if errors:
+        raise InvalidInput(errors=errors)
     with session_scope(engine) as session:
         current = active_model(session, deps.model, deps.model_cache)
         probable = max(
             review_probability, min(current.config.thresholds.probable_probability, match_probability)
         )
-        try:
-            thresholds = Thresholds(
-                match_probability=match_probability,
-                probable_probability=probable,
-                review_probability=review_probability,
-            )
-        except ValueError:
-            raise InvalidInput(
-                errors=[
-                    FieldError(
-                        "review_probability",
-                        "not_ordered",
-                        "thresholds must lie between 0 and 1 with review <= match",
-                    )
-                ]
-            ) from None
+        thresholds = Thresholds(
+            match_probability=match_probability,
+            probable_probability=probable,
+            review_probability=review_probability,
+        )
         source = repository.get_model_version(session, current.version) if current.version else None
         row = MatchModelVersion(
             config_label=current.config.label,

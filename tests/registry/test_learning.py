@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from gateway.audit.models import AuditEvent
 from gateway.context import AppContext
-from gateway.errors import Conflict, NotFound
+from gateway.errors import Conflict, InvalidInput, NotFound
 from gateway.persons.models import Person
 from gateway.registry import learning
 from gateway.registry.models import MatchDecision, MatchModelVersion, ProblemPerson, ProblemRecord
@@ -137,3 +137,20 @@ def test_reevaluation_questions_links_the_new_version_would_not_make_and_opens_d
     assert {p.person_id for p in named} == {persons[1].id, persons[20].id}
     again = learning.reevaluate(ctx.engine, deps)
     assert again.duplicates_opened == 0 and len(_rows(ctx, ProblemRecord)) == 2
+
+
+@pytest.mark.parametrize(
+    ("match", "review", "field"),
+    [(1.0, 0.5, "match_probability"), (0.9, 0.0, "review_probability"), (0.6, 0.7, "review_probability")],
+)
+def test_thresholds_refused_name_the_field_and_change_nothing(
+    committed_context: AppContext, match: float, review: float, field: str
+) -> None:
+    deps = committed_context.services.registry
+    with pytest.raises(InvalidInput) as refused:
+        learning.accept_thresholds(
+            committed_context.engine, deps, "cli", match_probability=match, review_probability=review
+        )
+    assert [e.field for e in refused.value.errors] == [field]
+    assert _rows(committed_context, MatchModelVersion) == []
+    assert _rows(committed_context, AuditEvent, AuditEvent.action == "matching.thresholds_accept") == []
