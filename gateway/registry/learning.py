@@ -30,7 +30,13 @@ from gateway.clock import utcnow
 from gateway.db import session_scope
 from gateway.errors import Conflict, FieldError, InvalidInput, NotFound
 from gateway.matching import MatchModel, record_to_row
-from gateway.matching.batch import candidate_pairs, learn, pair_levels, prepare_rows
+from gateway.matching.batch import (
+    RANDOM_PAIRS_PER_RECORD,
+    candidate_pairs,
+    learn,
+    pair_levels,
+    prepare_rows,
+)
 from gateway.matching.config import Thresholds
 from gateway.matching.frequencies import count_frequencies
 from gateway.matching.model import EMResult
@@ -106,7 +112,14 @@ def train_from_registry(
     pairs = candidate_pairs(records, config)
     levels = pair_levels(records, pairs, base, progress)
     estimate = learn(
-        records, pairs, levels, base, "EM on the registry's persons", seed=seed, progress=progress
+        records,
+        pairs,
+        levels,
+        base,
+        "EM on the registry's persons",
+        seed=seed,
+        progress=progress,
+        random_count=RANDOM_PAIRS_PER_RECORD * len(records),
     )
     persons = [r for r in records if not r.record_id.startswith(SUBMISSION_PREFIX)]
     frequencies = count_frequencies(persons, config)
