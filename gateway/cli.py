@@ -528,6 +528,7 @@ def _register_domain_commands() -> None:
     from gateway.batches.commands import import_file
     from gateway.identity.commands import normalize
     from gateway.matching.commands import register as register_matching_commands
+    from gateway.registry.commands import matching_app
     from gateway.reports.commands import report_app
     from gateway.schools.commands import schools_app
     from gateway.students.commands import year_app
@@ -540,6 +541,7 @@ def _register_domain_commands() -> None:
     app.add_typer(schools_app, name="schools")
     app.add_typer(year_app, name="year")
     register_matching_commands(app)
+    app.add_typer(matching_app, name="matching")
     app.command("worker")(worker)
     mocks_app = typer.Typer(help="The mock government systems (development and tests).", no_args_is_help=True)
     mocks_app.command("serve")(serve_mocks)

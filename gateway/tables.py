@@ -20,6 +20,8 @@ from gateway.limits.models import AdapterQuota
 from gateway.persons.models import BlockingKey, Person, PersonIdentifier
 from gateway.registry.models import (
     IdempotencyRecord,
+    MatchDecision,
+    MatchModelVersion,
     Merge,
     ProblemPerson,
     ProblemRecord,
@@ -48,6 +50,8 @@ __all__ = [
     "IdempotencyRecord",
     "Intake",
     "IssuedCode",
+    "MatchDecision",
+    "MatchModelVersion",
     "Merge",
     "Person",
     "PersonIdentifier",

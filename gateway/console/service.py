@@ -22,7 +22,14 @@ from gateway.reports.schemas import ProgressReport, QualityReport, RegionFigures
 
 AGE_FILTERS: dict[str, int] = {"7": 7, "30": 30, "90": 90}
 # The codes the filters offer; their texts are the catalogue's (``problem_type.*``, ``problem_status.*``).
-PROBLEM_TYPES = ("possible_duplicate", "duplicate_id", "duplicate_no_id", "wrong_id", "duplicate_enrolment")
+PROBLEM_TYPES = (
+    "possible_duplicate",
+    "duplicate_id",
+    "duplicate_no_id",
+    "wrong_id",
+    "duplicate_enrolment",
+    "auto_link_review",
+)
 PROBLEM_STATUSES = ("open", "needs_evidence", "resolved")
 
 

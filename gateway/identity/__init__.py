@@ -18,7 +18,13 @@ from gateway.identity.codes import (
 from gateway.identity.dates import parse_date
 from gateway.identity.documents import DocumentCheck, canonical_number, upgrade_legacy_id, validate_document
 from gateway.identity.issues import FieldIssue, InvalidField
-from gateway.identity.names import name_pinyin, name_pinyin_variants, normalise_name, split_surname
+from gateway.identity.names import (
+    name_matching_key,
+    name_pinyin,
+    name_pinyin_variants,
+    normalise_name,
+    split_surname,
+)
 from gateway.identity.records import RECORD_FIELDS, CanonicalRecord, NormalisedRecord, normalise_record
 from gateway.identity.regions import (
     find_region_codes,
@@ -45,6 +51,7 @@ __all__ = [
     "find_region_codes",
     "is_abolished_region",
     "is_known_region",
+    "name_matching_key",
     "name_pinyin",
     "name_pinyin_variants",
     "normalise_name",

@@ -2,8 +2,9 @@
 
 Chinese names become simplified characters (OpenCC t2s) without spaces; the parts of a minority name
 (阿依古丽·买买提) are joined by ``·`` whichever separator was typed. Latin names become upper case
-with their parts in sorted order, because schools put family and given names in either order and the
-canonical form must be the same for both. Pinyin keys read the surname as a surname (曾 zeng, 单
+with single spaces, their parts kept in the order the family wrote them; since schools put family and
+given names in either order, comparisons use ``name_matching_key`` (the parts sorted), never the
+stored spelling. Pinyin keys read the surname as a surname (曾 zeng, 单
 shan, 解 xie, compound surnames like 尉迟 yu chi) and the given name with pypinyin's phrase table;
 the variants keep every reading of a heteronym so that matching can compare across systems that
 romanised differently. The converters load on first use and results are cached, since bulk import
@@ -270,7 +271,15 @@ def _canonical_latin_name(cleaned: str, field: str) -> str:
     parts = [part for part in parts if part]
     if not parts:
         raise InvalidField(field, "bad_character", f"{field} contains no letters")
-    return " ".join(sorted(parts))
+    return " ".join(parts)
+
+
+def name_matching_key(name: str) -> str:
+    """What two canonical names are compared by: a Latin name's parts sorted (family and given names
+    come in either order; names stored before 2026-12 were stored sorted), any other name as it is."""
+    if is_latin_name(name):
+        return " ".join(sorted(name.split()))
+    return name
 
 
 def split_surname(name: str) -> tuple[str, str]:
@@ -333,7 +342,7 @@ def name_pinyin(name: str) -> str:
     (ü written v); a Latin name is returned lowercased. Raises `InvalidField` for an unusable name."""
     canonical = normalise_name(name)
     if is_latin_name(canonical):
-        return canonical.lower()
+        return name_matching_key(canonical).lower()
     return " ".join(option[0] for option in _syllable_options(canonical, heteronyms=False))
 
 
@@ -343,7 +352,7 @@ def name_pinyin_variants(name: str, limit: int = 16) -> frozenset[str]:
     them; the most likely reading is always among them."""
     canonical = normalise_name(name)
     if is_latin_name(canonical):
-        return frozenset({canonical.lower()})
+        return frozenset({name_matching_key(canonical).lower()})
     options = _syllable_options(canonical, heteronyms=True)
     combos = itertools.islice(itertools.product(*options), max(limit, 1))
     return frozenset(" ".join(combo) for combo in combos)

@@ -23,8 +23,11 @@ Public interface (what the registry, the API and the CLI call):
   possible_matches, exact_match or too_many_matches.
 - ``generate_population(n: int, seed: int) -> list[CanonicalRecord]`` (and ``iter_population``):
   clean, distinct synthetic persons; ``generate_labelled`` for messy labelled submissions.
-- ``gateway.matching.batch``: ``dedupe_file`` / ``link_files``; ``gateway.matching.commands``:
-  the ``dedupe``, ``link``, ``eval``, ``train`` and ``generate-records`` commands (``register(app)``).
+- ``gateway.matching.batch``: ``dedupe_file`` / ``link_files`` (learning the parameters from the input
+  unless pinned); ``gateway.matching.training.estimate_model``: EM with its guards, fed by any engine's
+  level matrices; ``gateway.matching.frequencies``: the TF adjustment (``MatchModel.with_frequencies``);
+  ``gateway.matching.commands``: the ``dedupe``, ``link``, ``eval``, ``train`` and ``generate-records``
+  commands (``register(app)``).
 """
 
 from gateway.matching.blocking import (

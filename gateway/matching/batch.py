@@ -1,7 +1,10 @@
 """Batch deduplication and linkage of record files: rows are normalised (canonical configurations) and
 prepared once, indexed under their blocking keys with numpy (64-bit key hashes sorted, never a Python
 dict of every key), candidate pairs are drawn inside blocks, compared with the same comparators as the
-real-time search, weighted in vectorised chunks, and only match and review pairs are kept. Reading is
+real-time search, weighted in vectorised chunks, and only match and review pairs are kept. Unless a
+model is pinned, a run learns its parameters from its own input first (``learn``: EM in
+``gateway.matching.training`` over the levels already computed); the TF fields are weighed against
+the input. Reading is
 streaming; the memory that grows with the file is the prepared records and the candidate pair array.
 Normalisation and comparison, CPU-bound Python, run in a pool of forked processes (one per core).
 """
@@ -23,8 +26,10 @@ from gateway.identity import canonical_number, normalise_record, parse_id_type
 from gateway.matching.blocking import key_function, record_to_row
 from gateway.matching.comparators import VALIDATED_ID_COLUMN, PreparedRecord, compare_levels, prepare_row
 from gateway.matching.config import MatchConfig
-from gateway.matching.model import LevelMatrix, MatchModel
+from gateway.matching.frequencies import count_frequencies, exact_key
+from gateway.matching.model import EMResult, FloatArray, LevelMatrix, MatchModel, untrained_model
 from gateway.matching.scoring import hard_rules_fired
+from gateway.matching.training import Estimate, estimate_model, random_pairs
 
 Progress = Callable[[int], None]
 IntArray = npt.NDArray[np.int64]
@@ -33,6 +38,10 @@ CHUNK = 100_000
 ROW_CHUNK = 10_000
 # Below this many pairs, forking workers that inherit every prepared record costs more than it saves.
 PARALLEL_PAIRS = 400_000
+# Random pairs a batch run compares to start u from (at most the configuration's ``em.random_pairs``):
+# EM re-estimates u among the blocked pairs, so the sample only starts it; comparing it is Python
+# and must not cost more than the run itself.
+RANDOM_PAIRS_PER_RECORD = 4
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,9 @@ class ScoredPairs:
     pairs: IntArray
     probability: npt.NDArray[np.float64]
     band: npt.NDArray[np.int8]
+    # The parameters that scored them, and how they were estimated when the run learnt them.
+    model: MatchModel | None = None
+    estimate: Estimate | None = None
 
     def kept(self) -> Iterator[tuple[int, int, float, str]]:
         for k in np.flatnonzero(self.band > 0):
@@ -278,11 +290,31 @@ def comparison_levels(
     return out
 
 
+def record_frequencies(records: list[PreparedRecord], model: MatchModel) -> FloatArray | None:
+    """tf of every record's value in the model's TF fields (records x fields, NaN elsewhere)."""
+    if model.frequencies is None or not model.tf_fields:
+        return None
+    out = np.full((len(records), len(model.config.fields)), np.nan)
+    for f in model.tf_fields:
+        name = model.config.fields[f].name
+        for i, record in enumerate(records):
+            tf = model.frequencies.tf(name, exact_key(record.values[f]))
+            if tf is not None:
+                out[i, f] = tf
+    return out
+
+
 def _band_chunk(
-    records: list[PreparedRecord], chunk: IntArray, levels: LevelMatrix, model: MatchModel
+    records: list[PreparedRecord],
+    chunk: IntArray,
+    levels: LevelMatrix,
+    model: MatchModel,
+    record_tf: FloatArray | None = None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int8]]:
     thresholds = model.config.thresholds
-    weight = np.clip(model.total_weights(levels), -60, 60)
+    # At the exact level both values are the same, so the left record's tf is the pair's.
+    tf = None if record_tf is None else record_tf[chunk[:, 0]]
+    weight = np.clip(model.total_weights(levels, tf), -60, 60)
     p = 1.0 / (1.0 + np.exp2(-weight))
     b = np.where(p >= thresholds.match_probability, 2, np.where(p >= thresholds.review_probability, 1, 0))
     # Hard rules only matter where the weights alone would auto-link: a few pairs per chunk.
@@ -293,6 +325,55 @@ def _band_chunk(
     return p, b.astype(np.int8)
 
 
+def pair_levels(
+    records: list[PreparedRecord],
+    pairs: IntArray,
+    model: MatchModel,
+    progress: Progress | None = None,
+    workers: int = 1,
+) -> LevelMatrix:
+    """Agreement levels of candidate pairs, in chunks (in a fork pool when there are many)."""
+    global _pool_records, _pool_model
+    # Several chunks per worker so that the pool stays balanced; bounded to keep memory flat.
+    size = CHUNK if workers <= 1 else max(5_000, min(CHUNK, -(-len(pairs) // (workers * 4))))
+    chunks = [pairs[start : start + size] for start in range(0, len(pairs), size)]
+    if workers > 1 and len(pairs) >= PARALLEL_PAIRS:
+        _pool_records, _pool_model = records, model
+        # Keep the collector from touching (and so copying) every inherited page in the workers.
+        gc.freeze()
+        try:
+            with mp.get_context("fork").Pool(workers) as pool:
+                level_chunks = []
+                for levels in pool.imap(_levels_chunk, chunks):
+                    level_chunks.append(levels)
+                    if progress is not None:
+                        progress(len(levels))
+        finally:
+            gc.unfreeze()
+            _pool_records, _pool_model = [], None
+    else:
+        level_chunks = [comparison_levels(records, chunk, model, progress) for chunk in chunks]
+    if not level_chunks:
+        return np.empty((0, len(model.config.fields)), dtype=np.int8)
+    return np.concatenate(level_chunks)
+
+
+def band_pairs(
+    records: list[PreparedRecord], pairs: IntArray, levels: LevelMatrix, model: MatchModel
+) -> ScoredPairs:
+    """Probabilities and bands of compared pairs (TF fields weighed by the model's reference),
+    hard rules applied, in chunks."""
+    record_tf = record_frequencies(records, model)
+    probability = np.empty(len(pairs), dtype=np.float64)
+    band = np.zeros(len(pairs), dtype=np.int8)
+    for start in range(0, len(pairs), CHUNK):
+        chunk = pairs[start : start + CHUNK]
+        p, b = _band_chunk(records, chunk, levels[start : start + CHUNK], model, record_tf)
+        probability[start : start + len(chunk)] = p
+        band[start : start + len(chunk)] = b
+    return ScoredPairs(pairs=pairs, probability=probability, band=band, model=model)
+
+
 def score_pairs(
     records: list[PreparedRecord],
     pairs: IntArray,
@@ -300,33 +381,56 @@ def score_pairs(
     progress: Progress | None = None,
     workers: int = 1,
 ) -> ScoredPairs:
-    """Probabilities and bands of candidate pairs, hard rules applied, in chunks."""
-    global _pool_records, _pool_model
-    probability = np.empty(len(pairs), dtype=np.float64)
-    band = np.zeros(len(pairs), dtype=np.int8)
-    # Several chunks per worker so that the pool stays balanced; bounded to keep memory flat.
-    size = CHUNK if workers <= 1 else max(5_000, min(CHUNK, -(-len(pairs) // (workers * 4))))
-    starts = range(0, len(pairs), size)
-    chunks = [pairs[start : start + size] for start in starts]
-    if workers > 1 and len(pairs) >= PARALLEL_PAIRS:
-        _pool_records, _pool_model = records, model
-        # Keep the collector from touching (and so copying) every inherited page in the workers.
-        gc.freeze()
-        try:
-            with mp.get_context("fork").Pool(workers) as pool:
-                level_chunks: Iterable[LevelMatrix] = list(pool.imap(_levels_chunk, chunks))
-        finally:
-            gc.unfreeze()
-            _pool_records, _pool_model = [], None
-    else:
-        level_chunks = (comparison_levels(records, chunk, model, progress) for chunk in chunks)
-    for start, chunk, levels in zip(starts, chunks, level_chunks, strict=True):
-        p, b = _band_chunk(records, chunk, levels, model)
-        probability[start : start + len(chunk)] = p
-        band[start : start + len(chunk)] = b
-        if progress is not None and workers > 1:
-            progress(len(chunk))
-    return ScoredPairs(pairs=pairs, probability=probability, band=band)
+    """Probabilities and bands of candidate pairs, hard rules applied."""
+    return band_pairs(records, pairs, pair_levels(records, pairs, model, progress, workers), model)
+
+
+def learn(
+    records: list[PreparedRecord],
+    pairs: IntArray,
+    levels: LevelMatrix,
+    fallback: MatchModel,
+    description: str,
+    source: npt.NDArray[np.int8] | None = None,
+    seed: int = 7,
+    progress: Progress | None = None,
+    workers: int = 1,
+    random_count: int | None = None,
+) -> Estimate:
+    """Estimate the parameters on the records at hand: u from random pairs (across the two sources in
+    a link run; ``random_count`` of them, by default the configuration's ``em.random_pairs``), m and
+    the prior by EM on the blocked pairs' levels already computed."""
+    config = fallback.config
+    count = config.em.random_pairs if random_count is None else min(random_count, config.em.random_pairs)
+    sample = random_pairs(len(records), count, seed, source)
+    random_levels = pair_levels(records, sample, fallback, progress, workers)
+    described = (
+        f"{description}; {len(records)} records, {len(sample)} random pairs, {len(pairs)} blocked pairs"
+    )
+    return estimate_model(random_levels, levels, fallback, described)
+
+
+def train_model(
+    rows: Iterable[Mapping[str, str]],
+    config: MatchConfig,
+    seed: int,
+    description: str,
+    progress: Progress | None = None,
+    fallback: MatchModel | None = None,
+    workers: int = 1,
+) -> tuple[MatchModel, EMResult | None, tuple[str, ...]]:
+    """``gateway train``: estimate u, m and the prior of ``config`` on unlabelled rows (the guards
+    fall back to ``fallback``, by default the configuration's starting values)."""
+    records, _, _, keys = prepare_and_index(rows, config, progress, workers)
+    if len(records) < 2:
+        raise ValueError("training needs at least two records")
+    start = fallback or untrained_model(config)
+    pairs = candidate_pairs(records, config, keys=keys)
+    levels = pair_levels(records, pairs, start, progress, workers)
+    estimate = learn(
+        records, pairs, levels, start, description, seed=seed, progress=progress, workers=workers
+    )
+    return estimate.model, estimate.em, estimate.fallbacks
 
 
 @dataclass(frozen=True)
@@ -340,9 +444,13 @@ class BatchSummary:
     match_pairs: int
     review_pairs: int
     config_label: str
+    parameters: str = "pinned"
+    fallbacks: tuple[str, ...] = ()
+    parameters_path: Path | None = None
 
 
 def _summary(prepared: PreparedSet, scored: ScoredPairs, config: MatchConfig) -> BatchSummary:
+    estimate = scored.estimate
     return BatchSummary(
         records=len(prepared.records),
         rejected=prepared.rejected,
@@ -351,17 +459,67 @@ def _summary(prepared: PreparedSet, scored: ScoredPairs, config: MatchConfig) ->
         match_pairs=int((scored.band == 2).sum()),
         review_pairs=int((scored.band == 1).sum()),
         config_label=config.label,
+        parameters="pinned" if estimate is None else estimate.source,
+        fallbacks=() if estimate is None else estimate.fallbacks,
     )
 
 
+def parameters_path(out_path: Path) -> Path:
+    """Where a run writes the parameters it used, beside its pairs: PAIRS.csv -> PAIRS.model.json."""
+    return out_path.with_suffix(".model.json")
+
+
+def _write_parameters(out_path: Path, scored: ScoredPairs, summary: BatchSummary) -> BatchSummary:
+    assert scored.model is not None
+    path = parameters_path(out_path)
+    path.write_text(scored.model.to_json(), encoding="utf-8")
+    return replace(summary, parameters_path=path)
+
+
+def _match(
+    prepared: PreparedSet,
+    pairs: IntArray,
+    model: MatchModel,
+    learning: bool,
+    progress: Progress | None,
+    workers: int,
+) -> ScoredPairs:
+    """Compare the candidate pairs, learn the parameters from them unless the model is pinned, weigh
+    the TF fields against the input itself, and band."""
+    records = prepared.records
+    levels = pair_levels(records, pairs, model, progress, workers)
+    estimate = None
+    if learning:
+        source = prepared.source if prepared.source.any() else None
+        estimate = learn(
+            records,
+            pairs,
+            levels,
+            model,
+            "EM on the input",
+            source,
+            progress=progress,
+            workers=workers,
+            random_count=RANDOM_PAIRS_PER_RECORD * len(records),
+        )
+        model = estimate.model
+    if any(spec.tf_adjustment for spec in model.config.fields):
+        model = model.with_frequencies(count_frequencies(records, model.config))
+    return replace(band_pairs(records, pairs, levels, model), estimate=estimate)
+
+
 def dedupe_rows(
-    rows: Iterable[Mapping[str, str]], model: MatchModel, progress: Progress | None = None, workers: int = 1
+    rows: Iterable[Mapping[str, str]],
+    model: MatchModel,
+    progress: Progress | None = None,
+    workers: int = 1,
+    learning: bool = False,
 ) -> tuple[PreparedSet, ScoredPairs]:
-    """Find duplicates within one set of rows."""
+    """Find duplicates within one set of rows (``learning``: ``model`` is only the fallback)."""
     records, rejected, lenient, keys = prepare_and_index(rows, model.config, progress, workers)
     prepared = PreparedSet(records, np.zeros(len(records), dtype=np.int8), rejected, lenient)
     pairs = candidate_pairs(records, model.config, keys=keys)
-    return prepared, score_pairs(records, pairs, model, progress, workers)
+    return prepared, _match(prepared, pairs, model, learning, progress, workers)
 
 
 def link_rows(
@@ -370,6 +528,7 @@ def link_rows(
     model: MatchModel,
     progress: Progress | None = None,
     workers: int = 1,
+    learning: bool = False,
 ) -> tuple[PreparedSet, ScoredPairs]:
     """Find the records of ``rows_b`` that belong to persons in ``rows_a``; pairs are (a, b)."""
     a, rejected_a, lenient_a, keys_a = prepare_and_index(rows_a, model.config, progress, workers)
@@ -378,7 +537,7 @@ def link_rows(
     prepared = PreparedSet(a + b, source, rejected_a + rejected_b, lenient_a + lenient_b)
     keys = None if keys_a is None or keys_b is None else KeyIndex.concat([keys_a, keys_b], [0, len(a)])
     pairs = candidate_pairs(prepared.records, model.config, source, keys)
-    return prepared, score_pairs(prepared.records, pairs, model, progress, workers)
+    return prepared, _match(prepared, pairs, model, learning, progress, workers)
 
 
 def write_pairs(path: Path, prepared: PreparedSet, scored: ScoredPairs) -> None:
@@ -393,12 +552,16 @@ def write_pairs(path: Path, prepared: PreparedSet, scored: ScoredPairs) -> None:
 
 
 def dedupe_file(
-    in_path: Path, out_path: Path, model: MatchModel, progress: Progress | None = None
+    in_path: Path,
+    out_path: Path,
+    model: MatchModel,
+    progress: Progress | None = None,
+    learning: bool = False,
 ) -> BatchSummary:
-    """``gateway dedupe``: duplicates within one CSV file."""
-    prepared, scored = dedupe_rows(read_csv(in_path), model, progress)
+    """``gateway dedupe``: duplicates within one CSV file; the parameters used are written beside."""
+    prepared, scored = dedupe_rows(read_csv(in_path), model, progress, learning=learning)
     write_pairs(out_path, prepared, scored)
-    return _summary(prepared, scored, model.config)
+    return _write_parameters(out_path, scored, _summary(prepared, scored, model.config))
 
 
 def link_files(
@@ -408,9 +571,11 @@ def link_files(
     model: MatchModel,
     progress: Progress | None = None,
     workers: int | None = None,
+    learning: bool = False,
 ) -> BatchSummary:
-    """``gateway link``: pairs across two CSV files (record_id_1 from A, record_id_2 from B)."""
+    """``gateway link``: pairs across two CSV files (record_id_1 from A, record_id_2 from B); the
+    parameters used are written beside."""
     workers = workers or default_workers()
-    prepared, scored = link_rows(read_csv(a_path), read_csv(b_path), model, progress, workers)
+    prepared, scored = link_rows(read_csv(a_path), read_csv(b_path), model, progress, workers, learning)
     write_pairs(out_path, prepared, scored)
-    return _summary(prepared, scored, model.config)
+    return _write_parameters(out_path, scored, _summary(prepared, scored, model.config))

@@ -16,13 +16,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gateway.matching.batch import BatchSummary, dedupe_file, link_files, read_csv
+from gateway.matching.batch import BatchSummary, dedupe_file, link_files, read_csv, train_model
 from gateway.matching.blocking import record_to_row
 from gateway.matching.config import MatchConfig, load_config
 from gateway.matching.evaluation import Evaluation, evaluate_model
-from gateway.matching.model import MatchModel, load_model
+from gateway.matching.model import EMResult, MatchModel, load_model
 from gateway.matching.synthetic import CSV_COLUMNS, generate_labelled, iter_population
-from gateway.matching.training import train_model
 from gateway.schools.parsing import DEMO_REGISTER, SchoolRow, parse_register, school_for
 
 console = Console(stderr=True)
@@ -34,6 +33,16 @@ ConfigOption = Annotated[
 ModelOption = Annotated[
     Path | None,
     typer.Option("--model", help="Trained parameters (JSON) for the configuration; default: shipped ones."),
+]
+PinnedModelOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--model",
+        help=(
+            "Pin these parameters (JSON, e.g. the PAIRS.model.json of an earlier run); default: "
+            "estimate them on the input (EM), falling back to the shipped ones where the fit is degenerate."
+        ),
+    ),
 ]
 
 
@@ -80,17 +89,23 @@ def _print_summary(summary: BatchSummary, out: Path) -> None:
         soft_wrap=True,
         markup=False,
     )
+    where = f" -> {summary.parameters_path}" if summary.parameters_path else ""
+    console.print(f"parameters: {summary.parameters}{where}", soft_wrap=True, markup=False)
+    for line in summary.fallbacks:
+        console.print(f"  fallback: {line}", soft_wrap=True, markup=False)
 
 
 def dedupe(
     input_csv: Annotated[Path, typer.Argument(help="Records in the canonical schema (CSV, header row).")],
     out: Annotated[Path, typer.Option("--out", help="Pairs file to write.")],
     config: ConfigOption = None,
-    model: ModelOption = None,
+    model: PinnedModelOption = None,
 ) -> None:
-    """Find records of the same person within one file; write record_id_1,record_id_2,score,band."""
+    """Find records of the same person within one file; write record_id_1,record_id_2,score,band and,
+    beside it, the parameters used (estimated on the file unless --model pins them)."""
     matcher = _model(config, model)
-    _run_with_progress("dedupe", out, lambda tick: dedupe_file(input_csv, out, matcher, tick))
+    learning = model is None
+    _run_with_progress("dedupe", out, lambda tick: dedupe_file(input_csv, out, matcher, tick, learning))
 
 
 def link(
@@ -98,11 +113,15 @@ def link(
     b_csv: Annotated[Path, typer.Argument(help="Second file (record_id_2).")],
     out: Annotated[Path, typer.Option("--out", help="Pairs file to write.")],
     config: ConfigOption = None,
-    model: ModelOption = None,
+    model: PinnedModelOption = None,
 ) -> None:
-    """Find records of the same person across two files; write record_id_1,record_id_2,score,band."""
+    """Find records of the same person across two files; write record_id_1,record_id_2,score,band and,
+    beside it, the parameters used (estimated on both files unless --model pins them)."""
     matcher = _model(config, model)
-    _run_with_progress("link", out, lambda tick: link_files(a_csv, b_csv, out, matcher, tick))
+    learning = model is None
+    _run_with_progress(
+        "link", out, lambda tick: link_files(a_csv, b_csv, out, matcher, tick, learning=learning)
+    )
 
 
 def print_evaluation(evaluation: Evaluation, label: str) -> None:
@@ -143,15 +162,40 @@ def eval_(
 
 
 def train(
-    out: Annotated[Path, typer.Option("--out", help="Where to write the trained parameters (JSON).")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where to write the trained parameters (JSON).")
+    ] = None,
     input_csv: Annotated[
         Path | None, typer.Option("--input", help="Unlabelled records; default: generated ones.")
     ] = None,
+    from_registry: Annotated[
+        bool,
+        typer.Option(
+            "--from-registry",
+            help="Estimate on the registry's persons and store a new model version in its database "
+            "(activate it with gateway matching activate VERSION).",
+        ),
+    ] = False,
     persons: Annotated[int, typer.Option(help="Persons to generate when no input is given.")] = 60000,
     seed: Annotated[int, typer.Option(help="Seed of the generator and of random pair sampling.")] = 7,
     config: ConfigOption = None,
 ) -> None:
     """Estimate u (random pairs) and m and the prior (EM on blocked pairs) without reading labels."""
+    if from_registry:
+        if out is not None or input_csv is not None or config is not None:
+            raise typer.BadParameter(
+                "--from-registry trains on the registry with its own configuration and stores the "
+                "result in its database: no --out, --input or --config",
+                param_hint="--from-registry",
+            )
+        from gateway.registry.commands import train_from_registry
+
+        with _progress() as progress:
+            task = progress.add_task("train", total=None)
+            train_from_registry(seed, lambda n: progress.advance(task, n))
+        return
+    if out is None:
+        raise typer.BadParameter("where to write the parameters", param_hint="--out")
     cfg: MatchConfig = load_config(config)
     if input_csv is not None:
         rows = list(read_csv(input_csv))
@@ -163,12 +207,23 @@ def train(
         )
     with _progress() as progress:
         task = progress.add_task("train", total=None)
-        model, em = train_model(rows, cfg, seed, description, lambda n: progress.advance(task, n))
+        model, em, fallbacks = train_model(rows, cfg, seed, description, lambda n: progress.advance(task, n))
     out.write_text(model.to_json(), encoding="utf-8")
-    console.print(
-        f"EM {'converged' if em.converged else 'stopped'} after {em.iterations} iterations; "
-        f"prior {em.prior:.4f} -> {out}"
-    )
+    _print_fit(em, fallbacks, str(out))
+
+
+def _print_fit(em: EMResult | None, fallbacks: tuple[str, ...], where: str) -> None:
+    if em is None:
+        console.print(f"EM not used: fallback parameters -> {where}", soft_wrap=True, markup=False)
+    else:
+        console.print(
+            f"EM {'converged' if em.converged else 'stopped'} after {em.iterations} iterations; "
+            f"prior {em.prior:.4f} -> {where}",
+            soft_wrap=True,
+            markup=False,
+        )
+    for line in fallbacks:
+        console.print(f"  fallback: {line}", soft_wrap=True, markup=False)
 
 
 def generate(

@@ -77,6 +77,13 @@ class FieldSpec(_Frozen):
     m_start: list[float] | None = Field(
         default=None, description="Starting m probabilities for EM, one per level (best first)."
     )
+    tf_adjustment: bool = Field(
+        default=False,
+        description=(
+            "Weigh exact agreement by how common the value is in the reference (the batch input or "
+            "the registry): agreement on a rare name counts more (gateway.matching.frequencies)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _check_levels(self) -> FieldSpec:

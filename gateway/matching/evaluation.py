@@ -89,7 +89,10 @@ def evaluate_scored(data: LabelledData, ids: list[str], scored: ScoredPairs) -> 
     )
 
 
-def evaluate_model(data: LabelledData, model: MatchModel, progress: Progress | None = None) -> Evaluation:
-    """Deduplicate the labelled rows with ``model`` and measure the result."""
-    prepared, scored = dedupe_rows(data.rows, model, progress)
+def evaluate_model(
+    data: LabelledData, model: MatchModel, progress: Progress | None = None, learning: bool = False
+) -> Evaluation:
+    """Deduplicate the labelled rows with ``model`` (with ``learning``, parameters estimated on the
+    rows, ``model`` the fallback; labels unused) and measure the result."""
+    prepared, scored = dedupe_rows(data.rows, model, progress, learning=learning)
     return evaluate_scored(data, [r.record_id for r in prepared.records], scored)

@@ -21,6 +21,12 @@ import numpy.typing as npt
 
 from gateway.matching.comparators import FieldComparator, compile_config
 from gateway.matching.config import MatchConfig, load_config
+from gateway.matching.frequencies import (
+    TF_U_DIVISOR,
+    TermFrequencies,
+    tf_adjusted_weight,
+    tf_field_indexes,
+)
 
 DEFAULT_MODEL_FILE = "default_student_model.json"
 
@@ -40,8 +46,13 @@ class MatchModel:
     u: tuple[tuple[float, ...], ...]
     prior: float
     trained: str = ""
+    # The reference the TF fields are weighed against; None: no TF adjustment (plain level weights).
+    frequencies: TermFrequencies | None = field(default=None, repr=False, compare=False)
+    # The registry's version number of these parameters (None: a file's, e.g. the shipped ones).
+    version: int | None = None
     comparators: tuple[FieldComparator, ...] = field(init=False, repr=False, compare=False)
     weight_table: FloatArray = field(init=False, repr=False, compare=False)
+    tf_fields: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.m) != len(self.config.fields) or len(self.u) != len(self.config.fields):
@@ -57,6 +68,17 @@ class MatchModel:
             for level, (mi, ui) in enumerate(zip(m, u, strict=True)):
                 table[i, level] = math.log2(max(mi, PROBABILITY_FLOOR) / max(ui, PROBABILITY_FLOOR))
         object.__setattr__(self, "weight_table", table)
+        object.__setattr__(self, "tf_fields", tf_field_indexes(self.config) if self.frequencies else ())
+
+    def with_frequencies(self, frequencies: TermFrequencies | None) -> MatchModel:
+        """The same parameters weighed against another reference (None: no TF adjustment)."""
+        return MatchModel(self.config, self.m, self.u, self.prior, self.trained, frequencies, self.version)
+
+    def exact_weight_tf(self, field_index: int, tf: float) -> float:
+        """The exact level's weight of ``field_index`` for a value of frequency ``tf``."""
+        m = max(self.m[field_index][0], PROBABILITY_FLOOR)
+        u = max(self.u[field_index][0], PROBABILITY_FLOOR)
+        return tf_adjusted_weight(m, u, tf)
 
     @property
     def prior_weight(self) -> float:
@@ -65,11 +87,20 @@ class MatchModel:
     def level_weight(self, field_index: int, level: int) -> float:
         return 0.0 if level < 0 else float(self.weight_table[field_index, level])
 
-    def total_weights(self, levels: LevelMatrix) -> FloatArray:
-        """Match weights (log2 odds) of many pairs at once: ``levels`` is pairs x fields."""
+    def total_weights(self, levels: LevelMatrix, tf: FloatArray | None = None) -> FloatArray:
+        """Match weights (log2 odds) of many pairs at once: ``levels`` is pairs x fields; ``tf``
+        (pairs x fields, NaN where none) the frequency of each pair's value in the TF fields."""
         rows = np.arange(levels.shape[1])[None, :]
         cols = np.where(levels < 0, self.weight_table.shape[1] - 1, levels)
         total: FloatArray = self.prior_weight + self.weight_table[rows, cols].sum(axis=1)
+        if tf is not None:
+            for f in self.tf_fields:
+                m = max(self.m[f][0], PROBABILITY_FLOOR)
+                u = max(self.u[f][0], PROBABILITY_FLOOR)
+                column = tf[:, f]
+                exact = (levels[:, f] == 0) & ~np.isnan(column)
+                u_tf = np.minimum(1.0, np.maximum(np.where(exact, column, u), u / TF_U_DIVISOR))
+                total += np.where(exact, np.log2(m / u_tf) - self.weight_table[f, 0], 0.0)
         return total
 
     def to_json(self) -> str:

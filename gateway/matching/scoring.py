@@ -24,6 +24,7 @@ from gateway.matching.comparators import (
     same_reading,
 )
 from gateway.matching.config import MatchConfig, Thresholds
+from gateway.matching.frequencies import exact_key
 from gateway.matching.model import MatchModel, probability_from_weight
 
 Band = Literal["match", "review", "non_match"]
@@ -37,11 +38,13 @@ RULE_NAME_OR_ID = "no_name_or_id_agreement"
 
 @dataclass(frozen=True, slots=True)
 class FieldExplanation:
-    """How one field contributed: its agreement level (``missing`` if unknown) and weight (log2)."""
+    """How one field contributed: its agreement level (``missing`` if unknown) and weight (log2);
+    ``tf``, when the weight was adjusted for how common the agreed value is, that frequency."""
 
     field: str
     level: str
     weight: float
+    tf: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,7 @@ class MatchResult:
     rules_fired: tuple[str, ...]
     config_name: str
     config_version: str
+    model_version: int | None = None  # the registry's model version (None: a file's parameters)
 
 
 def _value(record: PreparedRecord, index: int | None) -> FieldValue:
@@ -154,11 +158,19 @@ def score_prepared(a: PreparedRecord, b: PreparedRecord, model: MatchModel) -> M
     levels = compare_levels(a, b, model.comparators)
     explanation = []
     weight = model.prior_weight
+    frequencies = model.frequencies
     for i, (spec, level) in enumerate(zip(config.fields, levels, strict=True)):
         w = model.level_weight(i, level)
+        tf = None
+        if level == 0 and frequencies is not None and i in model.tf_fields:
+            tf = frequencies.tf(spec.name, exact_key(a.values[i]))
+            if tf is not None:
+                w = model.exact_weight_tf(i, tf)
         weight += w
         label = "missing" if level < 0 else spec.levels[level].label
-        explanation.append(FieldExplanation(spec.name, label, round(w, 4)))
+        explanation.append(
+            FieldExplanation(spec.name, label, round(w, 4), None if tf is None else round(tf, 8))
+        )
     probability = probability_from_weight(weight)
     fired = hard_rules_fired(a, b, config, levels)
     band = band_of(probability, bool(fired), config.thresholds)
@@ -173,6 +185,7 @@ def score_prepared(a: PreparedRecord, b: PreparedRecord, model: MatchModel) -> M
         rules_fired=fired,
         config_name=config.name,
         config_version=config.version,
+        model_version=model.version,
     )
 
 

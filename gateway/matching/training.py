@@ -1,40 +1,117 @@
-"""Offline estimation of a model's parameters from unlabelled records: u from random record pairs,
-m and the prior by EM over the blocked candidate pairs (labels, where a data set has them, are never
-read). ``gateway train`` runs this on generated records to produce the shipped default parameters.
+"""Estimating a model's parameters from unlabelled comparisons, whatever engine compared the pairs:
+u from the comparison levels of random record pairs, m and the prior by EM over the levels of the
+blocked candidate pairs (labels, where a data set has them, are never read). The Python batch
+(``gateway.matching.batch``), the SQL executors and ``gateway train`` all hand their level matrices to
+``estimate_model``; it guards against degenerate fits and falls back, field by field or whole, to the
+parameters it was given as the fallback (the shipped ones), saying why.
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
-from gateway.matching.batch import Progress, candidate_pairs, comparison_levels, prepare_rows
-from gateway.matching.config import MatchConfig
-from gateway.matching.model import EMResult, MatchModel, fit_model, untrained_model
+from gateway.matching.model import EMResult, LevelMatrix, MatchModel, fit_model, level_frequencies
+
+IntArray = npt.NDArray[np.int64]
+
+# Fewer blocked pairs than this and EM has nothing to learn from: the fallback is used as it is.
+MIN_BLOCKED_PAIRS = 50
+# A prior giving fewer expected matches (or non-matches) than this among the blocked pairs has
+# collapsed: EM found no cluster of matches worth estimating m on (or took every pair for one).
+MIN_EXPECTED_MATCHES = 30
 
 
-def train_model(
-    rows: Iterable[Mapping[str, str]],
-    config: MatchConfig,
-    seed: int,
+@dataclass(frozen=True)
+class Estimate:
+    """The parameters to use, how they were obtained, and what the guards replaced (one line each)."""
+
+    model: MatchModel
+    em: EMResult | None
+    fallbacks: tuple[str, ...]
+
+    @property
+    def source(self) -> str:
+        if self.em is None:
+            return "fallback"
+        return "estimated with fallbacks" if self.fallbacks else "estimated"
+
+
+def random_pairs(n: int, count: int, seed: int, source: npt.NDArray[np.int8] | None = None) -> IntArray:
+    """``count`` random pairs of distinct records out of ``n`` (reproducible by ``seed``); with
+    ``source`` (0 or 1 per record, a link run), pairs across the two sources only."""
+    rng = np.random.default_rng(seed)
+    if source is not None:
+        left, right = np.flatnonzero(source == 0), np.flatnonzero(source == 1)
+        if not len(left) or not len(right):
+            return np.empty((0, 2), dtype=np.int64)
+        count = min(count, len(left) * len(right))
+        return np.stack([rng.choice(left, count), rng.choice(right, count)], axis=1).astype(np.int64)
+    if n < 2:
+        return np.empty((0, 2), dtype=np.int64)
+    count = min(count, n * (n - 1) // 2)
+    i = rng.integers(0, n, count)
+    j = rng.integers(0, n - 1, count)
+    j = j + (j >= i)  # never a record with itself
+    return np.stack([i, j], axis=1).astype(np.int64)
+
+
+def estimate_model(
+    random_levels: LevelMatrix,
+    blocked_levels: LevelMatrix,
+    fallback: MatchModel,
     description: str,
-    progress: Progress | None = None,
-) -> tuple[MatchModel, EMResult]:
-    """Estimate u, m and the prior of ``config`` on unlabelled rows."""
-    records, _, _ = prepare_rows(rows, config, progress)
-    if len(records) < 2:
-        raise ValueError("training needs at least two records")
-    start = untrained_model(config)
-    rng = random.Random(seed)  # noqa: S311 (reproducible sampling, not security)
-    n = len(records)
-    wanted = min(config.em.random_pairs, n * (n - 1) // 2)
-    random_pairs = np.array(
-        [(i, j) for i, j in (rng.sample(range(n), 2) for _ in range(wanted))], dtype=np.int64
-    )
-    random_levels = comparison_levels(records, random_pairs, start, progress)
-    blocked = candidate_pairs(records, config)
-    blocked_levels = comparison_levels(records, blocked, start, progress)
-    trained = f"{description}; {n} records, {len(random_pairs)} random pairs, {len(blocked)} blocked pairs"
-    return fit_model(config, random_levels, blocked_levels, trained)
+) -> Estimate:
+    """u from ``random_levels``, m and the prior by EM on ``blocked_levels`` (pairs x fields, -1
+    missing), for ``fallback``'s configuration.
+
+    Guards: too few blocked pairs, a prior that collapses (EM finds next to no matches, or next to
+    no non-matches), parameters that are not finite, or more than half the fields degenerate give the
+    fallback whole; a field with a level never observed among the blocked pairs, or whose exact level
+    the fit makes no more likely among matches than among random pairs (the fit followed another
+    cluster, a household rather than a person), keeps the fallback's m and u for that field.
+    """
+    config = fallback.config
+    n = len(blocked_levels)
+    if n < MIN_BLOCKED_PAIRS or not len(random_levels):
+        why = f"only {n} blocked pairs" if n < MIN_BLOCKED_PAIRS else "no random pairs"
+        return Estimate(fallback, None, (f"{why}: nothing to learn from, parameters {fallback.trained}",))
+    fitted, em = fit_model(config, random_levels, blocked_levels, description)
+    values = [em.prior, *(x for v in em.m + em.u for x in v)]
+    if not np.all(np.isfinite(values)):
+        return Estimate(fallback, None, ("EM gave non-finite parameters: the fallback is used",))
+    if min(em.prior, 1 - em.prior) * n < MIN_EXPECTED_MATCHES:
+        message = (
+            f"EM prior collapsed to {em.prior:.3g} over {n} blocked pairs (fewer than "
+            f"{MIN_EXPECTED_MATCHES} pairs judged matches, or non-matches): the fallback parameters are used"
+        )
+        return Estimate(fallback, None, (message,))
+    m, u = list(fitted.m), list(fitted.u)
+    # Among blocked pairs a field the blocking keys are built on agrees often whoever the records
+    # are; whether agreement is evidence at all is judged against random pairs.
+    u_random = level_frequencies(random_levels, [len(spec.levels) for spec in config.fields])
+    fallbacks: list[str] = []
+    for f, spec in enumerate(config.fields):
+        column = blocked_levels[:, f]
+        seen = np.bincount(column[column >= 0], minlength=len(spec.levels))
+        unseen = [spec.levels[k].label for k in range(len(spec.levels)) if seen[k] == 0]
+        reason: str | None = None
+        if unseen:
+            reason = f"level {', '.join(unseen)} never observed among {n} blocked pairs"
+        elif m[f][0] <= u_random[f][0]:
+            reason = (
+                "exact agreement estimated as no evidence of a match "
+                f"(m {m[f][0]:.3g} <= u {u_random[f][0]:.3g} among random pairs)"
+            )
+        if reason is not None:
+            m[f], u[f] = fallback.m[f], fallback.u[f]
+            fallbacks.append(f"field {spec.name}: {reason}; its m/u are the fallback's")
+    if len(fallbacks) * 2 > len(config.fields):
+        message = (
+            f"{len(fallbacks)} of {len(config.fields)} fields degenerate: the fallback parameters are used"
+        )
+        return Estimate(fallback, None, (*fallbacks, message))
+    model = MatchModel(config, tuple(m), tuple(u), fitted.prior, fitted.trained)
+    return Estimate(model, em, tuple(fallbacks))

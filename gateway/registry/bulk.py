@@ -43,6 +43,7 @@ from gateway.persons import repository as people
 from gateway.persons.records import stored_fields
 from gateway.privacy import disclosed_code
 from gateway.registry import repository
+from gateway.registry.modelstore import active_model
 from gateway.registry.outcomes import Issued, RegistrationOutcome
 from gateway.registry.service import (
     RegistryDeps,
@@ -225,11 +226,14 @@ def _decide_wave(
         [row.document for row in wave if row.document is not None],
     )
     cache: dict[int, PreparedRecord] = {}
+    model = active_model(session, deps.model, deps.model_cache)
     answers: dict[int, RegistrationOutcome] = {}
     new: list[BulkRow] = []
     for row in wave:
         persons, holders = found.search(row.digests, row.document, deps.candidate_limit)
-        ranked = rank_found(deps, row.submission.record, persons, holders, prepared=row.prepared, cache=cache)
+        ranked = rank_found(
+            deps, row.submission.record, persons, holders, model=model, prepared=row.prepared, cache=cache
+        )
         decided = decide_found(session, deps, caller, row.submission, ranked)
         if decided is None:
             new.append(row)

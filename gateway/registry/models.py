@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, Index
+from sqlalchemy import Column, DateTime, Index, Text
 from sqlmodel import Field, SQLModel
 
 from gateway.sealing import SealedCode, SealedText
@@ -108,3 +108,47 @@ class RecordCorrection(SQLModel, table=True):
     evidence_ref: str = Field(sa_type=SealedText(100), description="the document the correction rests on")
     corrected_by: str = Field(sa_type=SealedText(100))
     corrected_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class MatchModelVersion(SQLModel, table=True):
+    """A matching model estimated from the registry's own persons (never from labels): parameters,
+    the name frequencies its TF fields are weighed against, and the thresholds it decides with. At
+    most one is active; ``gateway matching activate`` switches, audited."""
+
+    __tablename__ = "match_model_version"
+
+    id: int | None = Field(default=None, primary_key=True, description="the version number")
+    config_label: str = Field(max_length=80, description="name@version of the matching configuration")
+    status: str = Field(default="trained", max_length=20, index=True, description="trained, active, retired")
+    parameters_json: str = Field(sa_type=Text(), description="m, u and the prior (MatchModel.to_json)")
+    frequencies_json: str | None = Field(default=None, sa_type=Text(), description="TF counts (>= 2)")
+    match_probability: float
+    probable_probability: float
+    review_probability: float
+    description: str = Field(default="", max_length=500)
+    based_on: int | None = Field(default=None, description="the version whose parameters it copies")
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_by: str = Field(sa_type=SealedText(100))
+    activated_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    activated_by: str | None = Field(default=None, sa_type=SealedText(100))
+
+
+class MatchDecision(SQLModel, table=True):
+    """A registration answered with an existing person (an auto-link): the model version, score and
+    per-field explanation that made it, and the submission (encrypted), so that the link can be
+    explained later and re-scored when another version is activated."""
+
+    __tablename__ = "match_decision"
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    model_version: int | None = Field(default=None, description="None: the parameters shipped")
+    config_label: str = Field(max_length=80)
+    probability: float
+    explanation_json: str = Field(sa_type=SealedText())
+    submitted_encrypted: str = Field(description="the submitted record, encrypted JSON")
+    decided_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+    decided_by: str = Field(sa_type=SealedText(100))
+    reviewed_problem_id: int | None = Field(
+        default=None, foreign_key="problem_record.id", description="opened when a later version disagreed"
+    )

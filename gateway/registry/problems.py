@@ -36,15 +36,7 @@ def open_problem(
     explanation: str | None = None,
 ) -> ProblemRecord:
     """A new problem record filed in ``region`` (and school), naming its subject and candidates."""
-    submitted = None
-    if submission is not None:
-        payload = {
-            "record": submission.record.to_dict(),
-            "school_code": submission.school_code,
-            "school_region": submission.school_region,
-            "guardian_id_number": submission.guardian_id_number,
-        }
-        submitted = keyring.encrypt(json.dumps(payload, ensure_ascii=False), _SUBMISSION_CONTEXT)
+    submitted = None if submission is None else seal_submission(submission, keyring)
     problem = ProblemRecord(
         type=kind,
         region=region,
@@ -125,11 +117,27 @@ def open_wrong_id(
     )
 
 
+def seal_submission(submission: Submission, keyring: KeyRing) -> str:
+    """What a registrant submitted, encrypted, as a problem record or an auto-link keeps it."""
+    payload = {
+        "record": submission.record.to_dict(),
+        "school_code": submission.school_code,
+        "school_region": submission.school_region,
+        "guardian_id_number": submission.guardian_id_number,
+    }
+    return keyring.encrypt(json.dumps(payload, ensure_ascii=False), _SUBMISSION_CONTEXT)
+
+
 def stored_submission(problem: ProblemRecord, keyring: KeyRing) -> Submission | None:
     """What the registrant submitted, as ``open_problem`` kept it (None when nothing was)."""
     if not problem.submitted_encrypted:
         return None
-    payload = json.loads(keyring.decrypt(problem.submitted_encrypted, _SUBMISSION_CONTEXT))
+    return unseal_submission(problem.submitted_encrypted, keyring)
+
+
+def unseal_submission(sealed: str, keyring: KeyRing) -> Submission:
+    """Read back what ``seal_submission`` kept."""
+    payload = json.loads(keyring.decrypt(sealed, _SUBMISSION_CONTEXT))
     body = {
         **payload["record"],
         "school_code": payload["school_code"],

@@ -1,4 +1,5 @@
-"""SQL for problem records (and the persons they name), merges, verification jobs and corrections."""
+"""SQL for problem records (and the persons they name), merges, verification jobs, corrections, the
+registry's matching model versions and the auto-link decisions made with them."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from gateway.persons.models import Person
 from gateway.persons.repository import insert_returning_id, new_rows_of
 from gateway.registry.models import (
     IdempotencyRecord,
+    MatchDecision,
+    MatchModelVersion,
     Merge,
     ProblemPerson,
     ProblemRecord,
@@ -233,6 +236,112 @@ def _insert_answer() -> Any:
 
 def insert_answer(session: Session, values: dict[str, Any]) -> None:
     session.connection().execute(_insert_answer(), values)
+
+
+# --- matching model versions and the decisions made with them ------------------------------------
+
+
+@cache
+def _active_version_id() -> Any:
+    return select(MatchModelVersion.id).where(MatchModelVersion.status == "active")
+
+
+def active_model_version_id(session: Session) -> int | None:
+    """The number of the active model version (None: the shipped parameters decide)."""
+    found = session.exec(_active_version_id()).first()
+    return None if found is None else int(found)
+
+
+def get_model_version(
+    session: Session, version_id: int, *, for_update: bool = False
+) -> MatchModelVersion | None:
+    return session.get(MatchModelVersion, version_id, populate_existing=True, with_for_update=for_update)
+
+
+def model_versions(session: Session) -> Sequence[MatchModelVersion]:
+    """Every stored version, newest first."""
+    return session.exec(select(MatchModelVersion).order_by(col(MatchModelVersion.id).desc())).all()
+
+
+def active_versions_for_update(session: Session) -> Sequence[MatchModelVersion]:
+    query = select(MatchModelVersion).where(MatchModelVersion.status == "active").with_for_update()
+    return session.exec(query).all()
+
+
+def add_model_version(session: Session, version: MatchModelVersion) -> None:
+    session.add(version)
+    session.flush()
+
+
+def add_match_decision(session: Session, decision: MatchDecision) -> None:
+    session.add(decision)
+    session.flush()
+
+
+def decisions_to_recheck(
+    session: Session, version_id: int, after_id: int, limit: int
+) -> Sequence[MatchDecision]:
+    """Auto-links made by another version and not questioned yet, in id order after ``after_id``."""
+    query = (
+        select(MatchDecision)
+        .where(
+            col(MatchDecision.id) > after_id,
+            col(MatchDecision.reviewed_problem_id).is_(None),
+            or_(col(MatchDecision.model_version).is_(None), col(MatchDecision.model_version) != version_id),
+        )
+        .order_by(col(MatchDecision.id))
+        .limit(limit)
+    )
+    return session.exec(query).all()
+
+
+def decided_match_problems(session: Session, jurisdiction: Jurisdiction) -> Sequence[ProblemRecord]:
+    """Problem records a reviewer decided same or different persons, with the scores that opened
+    them, inside the jurisdiction."""
+    query = _in_jurisdiction(select(ProblemRecord), jurisdiction).where(
+        col(ProblemRecord.decision).in_(["same_person", "different_persons"]),
+        col(ProblemRecord.explanation_json).is_not(None),
+    )
+    rows: Sequence[ProblemRecord] = session.exec(query.order_by(col(ProblemRecord.id))).all()
+    return rows
+
+
+def newest_active_persons(session: Session, limit: int) -> Sequence[Person]:
+    """The most recently registered active persons, newest first."""
+    query = select(Person).where(Person.status == "active").order_by(col(Person.id).desc()).limit(limit)
+    return session.exec(query).all()
+
+
+def active_persons_after(session: Session, after_id: int, limit: int) -> Sequence[Person]:
+    """Active persons in id order after ``after_id`` (a registry-wide read, page by page)."""
+    query = (
+        select(Person)
+        .where(Person.status == "active", col(Person.id) > after_id)
+        .order_by(col(Person.id))
+        .limit(limit)
+    )
+    return session.exec(query).all()
+
+
+def decisions_after(session: Session, after_id: int, limit: int) -> Sequence[MatchDecision]:
+    """Stored auto-links in id order after ``after_id``."""
+    query = select(MatchDecision).where(col(MatchDecision.id) > after_id).order_by(col(MatchDecision.id))
+    return session.exec(query.limit(limit)).all()
+
+
+def open_problem_naming_all(session: Session, person_ids: list[int]) -> bool:
+    """Whether an open problem record (or one waiting for evidence) already names every one of them."""
+    query = (
+        select(ProblemPerson.problem_id)
+        .join(ProblemRecord, col(ProblemRecord.id) == col(ProblemPerson.problem_id))
+        .where(
+            col(ProblemPerson.person_id).in_(person_ids),
+            col(ProblemRecord.status).in_(["open", "needs_evidence"]),
+        )
+        .group_by(col(ProblemPerson.problem_id))
+        .having(func.count(func.distinct(ProblemPerson.person_id)) == len(set(person_ids)))
+    )
+    return session.exec(query).first() is not None
 
 
 def stored_answers(session: Session, client_id: str, keys: list[str]) -> list[Row[Any]]:

@@ -35,7 +35,14 @@ from gateway.registry.service import RegistryDeps, attach_document, create_perso
 from gateway.students import repository as transfers
 
 Decision = Literal["same_person", "different_persons", "needs_evidence"]
-PROBLEM_TYPES = ("wrong_id", "duplicate_id", "duplicate_no_id", "possible_duplicate", "duplicate_enrolment")
+PROBLEM_TYPES = (
+    "wrong_id",
+    "duplicate_id",
+    "duplicate_no_id",
+    "possible_duplicate",
+    "duplicate_enrolment",
+    "auto_link_review",
+)
 OPEN_STATES = ("open", "needs_evidence")
 
 

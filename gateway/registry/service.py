@@ -47,7 +47,8 @@ from gateway.persons.records import person_to_record, store_record
 from gateway.privacy import disclosed_code
 from gateway.registry import idempotency, outcomes, problems, repository, verification
 from gateway.registry.idempotency import IdempotentRequest, KeyedUnitOfWork, StoredAnswer
-from gateway.registry.models import VerificationJob
+from gateway.registry.models import MatchDecision, VerificationJob
+from gateway.registry.modelstore import ModelCache, active_model
 from gateway.registry.outcomes import Existing, HeldElsewhere, Issued, RegistrationOutcome, ReviewRequired
 from gateway.registry.submission import Submission, parse_submission
 from gateway.schools.service import check_school, registers_at_schools
@@ -58,7 +59,9 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class RegistryDeps:
-    """What the workflow needs besides a database: keys, the matcher and the verifier."""
+    """What the workflow needs besides a database: keys, the matcher and the verifier. ``model`` is
+    the configuration and the parameters started with; an active stored version (``modelstore``)
+    takes their place when scoring."""
 
     keyring: KeyRing
     model: MatchModel
@@ -66,6 +69,7 @@ class RegistryDeps:
     verify_deadline: float = 2.0
     candidate_limit: int = 200
     retry_backoff_seconds: tuple[float, ...] = field(default=(30, 120, 600, 1800, 3600))
+    model_cache: ModelCache = field(default_factory=dict)
 
 
 def digests_of(record: CanonicalRecord, deps: RegistryDeps) -> list[str]:
@@ -115,12 +119,13 @@ def rank_found(
     found: list[PersonSummary],
     holders: list[int],
     *,
+    model: MatchModel,
     prepared: PreparedRecord | None = None,
     cache: dict[int, PreparedRecord] | None = None,
 ) -> Found:
     """Score the persons a search read (in id order) against the record (``prepared`` already, or
-    not). ``cache`` keeps the persons' prepared records (decrypted once) when one set of persons
-    serves many searches."""
+    not) with ``model`` (the active version's: ``modelstore.active_model``). ``cache`` keeps the
+    persons' prepared records (decrypted once) when one set of persons serves many searches."""
     config = deps.model.config
     active = [p for p in found if p.status == "active"]
     candidates = []
@@ -133,7 +138,7 @@ def rank_found(
                 cache[person_id] = ready
         candidates.append(ready)
     query = prepared if prepared is not None else prepare_record(record, config)
-    results = rank_prepared(query, candidates, deps.model)
+    results = rank_prepared(query, candidates, model)
     by_id = {str(p.id): p for p in active}
     hits = [SearchHit(by_id[r.record_id_2], r) for r in results]
     return Found(hits, search_outcome(results, config), holders)
@@ -150,7 +155,8 @@ def find_candidates(
     found, holders = people.search_candidates(
         session, digests, deps.candidate_limit, document_of(record, deps)
     )
-    ranked = rank_found(deps, record, found, holders)
+    model = active_model(session, deps.model, deps.model_cache)
+    ranked = rank_found(deps, record, found, holders, model=model)
     return ranked.hits, ranked.outcome, ranked.holders
 
 
@@ -181,24 +187,28 @@ def search(session: Session, deps: RegistryDeps, caller: Caller, fields: dict[st
     return SearchFound(search_outcome([h.result for h in visible], deps.model.config), shown, supplied)
 
 
+def hit_explanation(person_id: int | None, result: MatchResult) -> dict[str, Any]:
+    """One scored candidate as stored with a decision: score, band, every field's level and weight
+    (with the value's frequency where the weight was TF-adjusted), hard rules, configuration and
+    model version (None: the parameters shipped)."""
+    return {
+        "person_id": person_id,
+        "probability": round(result.probability, 6),
+        "band": result.band,
+        "grade": result.grade,
+        "fields": [
+            {"field": e.field, "level": e.level, "weight": round(e.weight, 3)}
+            | ({} if e.tf is None else {"tf": e.tf})
+            for e in result.explanation
+        ],
+        "rules_fired": list(result.rules_fired),
+        "config": f"{result.config_name}@{result.config_version}",
+        "model_version": result.model_version,
+    }
+
+
 def explanation_json(hits: list[SearchHit]) -> str:
-    return json.dumps(
-        [
-            {
-                "person_id": h.person.id,
-                "probability": round(h.result.probability, 6),
-                "band": h.result.band,
-                "grade": h.result.grade,
-                "fields": [
-                    {"field": e.field, "level": e.level, "weight": round(e.weight, 3)}
-                    for e in h.result.explanation
-                ],
-                "rules_fired": list(h.result.rules_fired),
-                "config": f"{h.result.config_name}@{h.result.config_version}",
-            }
-            for h in hits[:10]
-        ]
-    )
+    return json.dumps([hit_explanation(h.person.id, h.result) for h in hits[:10]], ensure_ascii=False)
 
 
 def scheme_of(record: CanonicalRecord) -> str | None:
@@ -362,7 +372,26 @@ def _verification_job(
     return job
 
 
-def _answer_existing(person: Person | PersonSummary, submission: Submission) -> Existing:
+def _answer_existing(
+    session: Session, deps: RegistryDeps, caller: Caller, submission: Submission, hit: SearchHit
+) -> Existing:
+    """An auto-link: recorded with the model version, score and explanation that made it (and the
+    submission, encrypted, so that a later version can re-score it)."""
+    person, result = hit.person, hit.result
+    assert person.id is not None
+    repository.add_match_decision(
+        session,
+        MatchDecision(
+            person_id=person.id,
+            model_version=result.model_version,
+            config_label=f"{result.config_name}@{result.config_version}",
+            probability=result.probability,
+            explanation_json=json.dumps(hit_explanation(person.id, result), ensure_ascii=False),
+            submitted_encrypted=problems.seal_submission(submission, deps.keyring),
+            decided_at=utcnow(),
+            decided_by=caller.client_id,
+        ),
+    )
     # The registrant learns a G code in full only when it sent that ID number itself.
     code = disclosed_code(person.current_code, supplied={str(submission.record.id_number)})
     return Existing(code=code, code_type=person.current_code[0])
@@ -422,7 +451,7 @@ def decide_found(
         if person.id in ours:
             if not holders:
                 attach_document(session, deps, person.id, record, actor)
-            return _answer_existing(person, submission)
+            return _answer_existing(session, deps, caller, submission, matches[0])
     reviewable = [h for h in hits if h.result.band in ("match", "review")]
     candidate_ids = [int(h.person.id or 0) for h in reviewable] + [
         h for h in holders if h not in {x.person.id for x in reviewable}

@@ -1,5 +1,6 @@
 """``gateway report progress`` and ``gateway report circular``: the monthly progress return and the
-progress circular (进度通报) of a region as CSV and PNG files.
+progress circular (进度通报) of a region as CSV and PNG files; ``gateway report matching``: reviewers'
+decisions as labels, and the thresholds they suggest.
 
 Operator's commands: they read the configured database directly (no API client) and record the run
 in the audit trail. What a person reads (progress, the summary, the lagging units) goes to stdout;
@@ -22,7 +23,7 @@ from sqlmodel import Session
 from gateway.reports.schemas import QualityReport
 from gateway.settings import Settings
 
-report_app = typer.Typer(help="Progress reports and circulars.", no_args_is_help=True)
+report_app = typer.Typer(help="Progress reports, circulars and matching reports.", no_args_is_help=True)
 log = logging.getLogger("gateway.reports")
 
 
@@ -150,3 +151,44 @@ def _summary(report: QualityReport, lagging: int) -> Table:
             str(unit.problems_overdue),
         )
     return table
+
+
+@report_app.command("matching")
+def matching(
+    precision: Annotated[
+        float, typer.Option("--precision", help="auto-link precision the suggested thresholds must meet")
+    ] = 0.999,
+    region: Annotated[str, typer.Option("--region", help="CN or a 2, 4 or 6-digit region prefix")] = "CN",
+) -> None:
+    """Precision per band and score bucket from decided problem records, and suggested thresholds
+    (accept them with: gateway matching accept-thresholds --match M --review R)."""
+    from rich.table import Table
+
+    from gateway.auth.jurisdiction import Jurisdiction
+    from gateway.db import session_scope
+    from gateway.registry.commands import operator_context, run_or_exit
+    from gateway.reports.matching import matching_report
+
+    with operator_context() as ctx, session_scope(ctx.engine) as session:
+        deps = ctx.services.registry
+        report = run_or_exit(
+            lambda: matching_report(session, deps, Jurisdiction.parse(region), precision, actor="cli")
+        )
+    out = Console()
+    for title, rows in (("per band", report.bands), ("per score bucket", report.buckets)):
+        table = Table(title=f"{report.decided_pairs:,} decided pairs, {title}")
+        for column in ("", "pairs", "same person", "precision"):
+            table.add_column(column, justify="right")
+        for row in rows:
+            shown = "-" if row.precision is None else f"{row.precision:.4f}"
+            table.add_row(row.label, f"{row.pairs:,}", f"{row.same:,}", shown)
+        out.print(table)
+    s = report.suggested
+    out.print(
+        f"thresholds now: match {report.current_match_probability:g}, review "
+        f"{report.current_review_probability:g}; suggested for precision {s.precision:g}: match "
+        f"{'-' if s.match_probability is None else f'{s.match_probability:g}'}, review "
+        f"{'-' if s.review_probability is None else f'{s.review_probability:g}'}",
+        soft_wrap=True,
+        markup=False,
+    )

@@ -1,5 +1,6 @@
-"""``GET /v1/reports/progress`` (the monthly progress return) and ``GET /v1/reports/quality`` (data
-quality per unit) as JSON, limited to the caller's jurisdiction."""
+"""``GET /v1/reports/progress`` (the monthly progress return), ``GET /v1/reports/quality`` (data
+quality per unit) and ``GET /v1/reports/matching`` (reviewers' decisions as labels, precision and
+suggested thresholds) as JSON, limited to the caller's jurisdiction."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from fastapi import APIRouter, Depends, Query
 from gateway.auth.caller import Caller
 from gateway.auth.dependencies import ContextDep, SessionDep, require_scope
 from gateway.auth.scopes import Scope
-from gateway.reports import service
+from gateway.reports import matching, service
 from gateway.reports.quality import quality_for_caller
-from gateway.reports.schemas import ProgressReport, QualityReport
+from gateway.reports.schemas import MatchingReport, ProgressReport, QualityReport
 
 router = APIRouter(tags=["reports"])
 
@@ -57,4 +58,20 @@ def quality(
     rates, problem records open and overdue."""
     return quality_for_caller(
         session, caller, region, day=date, deadline_days=ctx.settings.problem_deadline_days
+    )
+
+
+@router.get("/v1/reports/matching", response_model=MatchingReport)
+def matching_report(
+    caller: Annotated[Caller, Depends(require_scope(Scope.REPORTS_READ))],
+    session: SessionDep,
+    ctx: ContextDep,
+    precision: Annotated[
+        float, Query(gt=0, le=1, description="auto-link precision the suggested thresholds must meet")
+    ] = 0.999,
+) -> MatchingReport:
+    """Precision per band and score bucket from the decided problem records in your jurisdiction, and
+    the thresholds that would have met ``precision`` (they change only when an operator accepts them)."""
+    return matching.matching_report(
+        session, ctx.services.registry, caller.jurisdiction, precision, caller=caller
     )

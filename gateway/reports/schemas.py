@@ -105,3 +105,35 @@ class QualityReport(BaseModel):
     deadline_days: int = Field(description="a problem record open longer than this is overdue")
     units: list[UnitQuality] = Field(description="one row per unit, the most lagging first")
     total: UnitQuality = Field(description="the whole of `region`")
+
+
+class PrecisionFigures(BaseModel):
+    """Decided candidate pairs in one band or score bucket, and the share a reviewer found the same."""
+
+    label: str = Field(description="a band (match, review) or a probability bucket such as [0.9, 0.95)")
+    pairs: int = Field(description="candidate pairs a reviewer decided on")
+    same: int = Field(description="of which the reviewer found the same person")
+    precision: float | None = Field(description="same / pairs (null without pairs)")
+
+
+class SuggestedThresholds(BaseModel):
+    """Thresholds that would have met ``precision`` on the decided pairs (null: no suggestion)."""
+
+    precision: float = Field(description="the auto-link precision asked for")
+    match_probability: float | None = Field(
+        description="lowest probability at which auto-linking every decided pair above it meets precision"
+    )
+    review_probability: float | None = Field(
+        description="lowest probability at which a reviewer found a true pair"
+    )
+
+
+class MatchingReport(BaseModel):
+    """``GET /v1/reports/matching``: reviewers' decisions as labels (``gateway.reports.matching``)."""
+
+    decided_pairs: int
+    bands: list[PrecisionFigures]
+    buckets: list[PrecisionFigures]
+    current_match_probability: float
+    current_review_probability: float
+    suggested: SuggestedThresholds

@@ -13,6 +13,7 @@ from enum import StrEnum
 from gateway.identity import (
     InvalidField,
     canonical_number,
+    name_matching_key,
     name_pinyin_variants,
     normalise_name,
     split_surname,
@@ -92,7 +93,7 @@ def compare_name(claimed: str, stored: str) -> FieldFlag:
     except InvalidField:
         # A stored record without a usable name can confirm nothing.
         return FieldFlag.INCONSISTENT
-    if claimed_canonical == stored_canonical:
+    if name_matching_key(claimed_canonical) == name_matching_key(stored_canonical):
         return FieldFlag.CONSISTENT
     if to_simplified(claimed_canonical) == to_simplified(stored_canonical):
         return FieldFlag.SIMILAR

