@@ -1,9 +1,10 @@
-"""Batch deduplication and linkage of record files: rows are normalised (canonical configurations) and
-prepared once, indexed under their blocking keys with numpy (64-bit key hashes sorted, never a Python
-dict of every key), candidate pairs are drawn inside blocks, compared with the same comparators as the
-real-time search, weighted in vectorised chunks, and only match and review pairs are kept. Reading is
-streaming; the memory that grows with the file is the prepared records and the candidate pair array.
-Normalisation and comparison, CPU-bound Python, run in a pool of forked processes (one per core).
+"""Batch deduplication and linkage of record files. ``dedupe_file`` and ``link_files`` (the
+``gateway dedupe`` and ``gateway link`` commands) stream the rows through the column preparation
+(``gateway.matching.columns``) into an executor (``gateway.matching.executors``: DuckDB by default,
+Spark beyond one machine) that blocks, compares and scores in SQL; only match and review pairs come
+back. The in-memory functions below (``prepare_rows``, ``candidate_pairs``, ``comparison_levels``,
+``dedupe_rows``) score with the Python comparators directly: the quality evaluation and training on
+small labelled sets use them.
 """
 
 from __future__ import annotations
@@ -13,15 +14,17 @@ import gc
 import multiprocessing as mp
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
-from gateway.identity import canonical_number, normalise_record, parse_id_type
-from gateway.matching.blocking import key_function, record_to_row
-from gateway.matching.comparators import VALIDATED_ID_COLUMN, PreparedRecord, compare_levels, prepare_row
+from gateway.matching.blocking import key_function
+from gateway.matching.columns import PreparedChunk, canonical_row, prepare_chunks
+from gateway.matching.comparators import PreparedRecord, compare_levels, prepare_row
+from gateway.matching.executors import EngineName, make_executor
 from gateway.matching.config import MatchConfig
 from gateway.matching.model import LevelMatrix, MatchModel
 from gateway.matching.scoring import hard_rules_fired
@@ -57,35 +60,6 @@ class ScoredPairs:
         for k in np.flatnonzero(self.band > 0):
             i, j = self.pairs[k]
             yield int(i), int(j), float(self.probability[k]), BAND_NAMES[int(self.band[k])]
-
-
-def canonical_row(row: Mapping[str, str]) -> tuple[dict[str, str] | None, bool]:
-    """Normalise a row; a mistyped ID number (bad check character) keeps its text rather than losing
-    the record, since a typo is exactly what matching must see through. Returns (row, lenient)."""
-    result = normalise_record(row)
-    if result.record is not None:
-        clean = record_to_row(result.record)
-        # Normalisation has just validated the document: spare the comparator a second check.
-        clean[VALIDATED_ID_COLUMN] = "1"
-        return clean, False
-    bad = {issue.field for issue in result.errors}
-    retry = dict(row)
-    for name in bad:
-        if name in ("id_number", "id_type"):
-            retry["id_type"], retry["id_number"] = "none", ""
-        else:
-            retry[name] = ""
-    second = normalise_record(retry)
-    if second.record is None:
-        return None, False
-    record = second.record
-    if bad & {"id_number", "id_type"} and row.get("id_number"):
-        try:
-            id_type = str(parse_id_type(row.get("id_type")))
-        except ValueError:
-            id_type = "other"
-        record = replace(record, id_type=id_type, id_number=canonical_number(row["id_number"]))
-    return record_to_row(record), True
 
 
 def _prepare_serial(
@@ -392,13 +366,82 @@ def write_pairs(path: Path, prepared: PreparedSet, scored: ScoredPairs) -> None:
             writer.writerow([records[i].record_id, records[j].record_id, f"{p:.6f}", band])
 
 
-def dedupe_file(
-    in_path: Path, out_path: Path, model: MatchModel, progress: Progress | None = None
+def write_scored_pairs(path: Path, scored: pa.Table) -> None:
+    """Write ``record_id_1,record_id_2,score,band`` from an executor's kept pairs (best first)."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["record_id_1", "record_id_2", "score", "band"])
+        for batch in scored.select(["record_id_1", "record_id_2", "probability", "band"]).to_batches():
+            ids_1, ids_2, probabilities, bands = (batch.column(k).to_pylist() for k in range(4))
+            for id_1, id_2, p, band in zip(ids_1, ids_2, probabilities, bands, strict=True):
+                writer.writerow([id_1, id_2, f"{p:.6f}", BAND_NAMES[band]])
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Which executor runs a batch job and how: engine, preparation processes, DuckDB's memory limit."""
+
+    engine: EngineName = "duckdb"
+    workers: int = 1
+    memory_limit: str | None = None
+    threads: int | None = None
+
+
+def run_on_executor(
+    sources: list[Iterable[Mapping[str, str]]],
+    model: MatchModel,
+    out_path: Path,
+    options: EngineOptions,
+    progress: Progress | None = None,
 ) -> BatchSummary:
-    """``gateway dedupe``: duplicates within one CSV file."""
-    prepared, scored = dedupe_rows(read_csv(in_path), model, progress)
-    write_pairs(out_path, prepared, scored)
-    return _summary(prepared, scored, model.config)
+    """Prepare every source (one: dedupe; two: link, pairs across them), block and score on the
+    executor, write the kept pairs."""
+    executor = make_executor(
+        options.engine, model.config, memory_limit=options.memory_limit, threads=options.threads
+    )
+    try:
+        rejected = lenient = 0
+        for src, rows in enumerate(sources):
+            chunks = prepare_chunks(
+                rows, model.config, src=src, first_rid=executor.records, workers=options.workers
+            )
+            loaded = executor.load(_counted(chunks, progress))
+            rejected += loaded.rejected
+            lenient += loaded.lenient
+        executor.prepare()
+        pairs = executor.block(link=len(sources) > 1)
+        scored = executor.scored(model)
+        write_scored_pairs(out_path, scored)
+        bands = scored.column("band").to_pylist()
+        return BatchSummary(
+            records=executor.records,
+            rejected=rejected,
+            lenient=lenient,
+            candidate_pairs=pairs,
+            match_pairs=bands.count(2),
+            review_pairs=bands.count(1),
+            config_label=model.config.label,
+        )
+    finally:
+        executor.close()
+
+
+def _counted(chunks: Iterable[PreparedChunk], progress: Progress | None) -> Iterator[PreparedChunk]:
+    for chunk in chunks:
+        if progress is not None:
+            progress(chunk.records.num_rows + chunk.rejected)
+        yield chunk
+
+
+def dedupe_file(
+    in_path: Path,
+    out_path: Path,
+    model: MatchModel,
+    progress: Progress | None = None,
+    options: EngineOptions | None = None,
+) -> BatchSummary:
+    """``gateway dedupe``: duplicates within one CSV file, on an executor (DuckDB by default)."""
+    return run_on_executor([read_csv(in_path)], model, out_path, options or EngineOptions(), progress)
 
 
 def link_files(
@@ -407,10 +450,8 @@ def link_files(
     out_path: Path,
     model: MatchModel,
     progress: Progress | None = None,
-    workers: int | None = None,
+    options: EngineOptions | None = None,
 ) -> BatchSummary:
     """``gateway link``: pairs across two CSV files (record_id_1 from A, record_id_2 from B)."""
-    workers = workers or default_workers()
-    prepared, scored = link_rows(read_csv(a_path), read_csv(b_path), model, progress, workers)
-    write_pairs(out_path, prepared, scored)
-    return _summary(prepared, scored, model.config)
+    sources = [read_csv(a_path), read_csv(b_path)]
+    return run_on_executor(sources, model, out_path, options or EngineOptions(), progress)

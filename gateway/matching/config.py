@@ -77,6 +77,13 @@ class FieldSpec(_Frozen):
     m_start: list[float] | None = Field(
         default=None, description="Starting m probabilities for EM, one per level (best first)."
     )
+    tf_adjustment: bool = Field(
+        default=False,
+        description=(
+            "Weigh exact agreement by the value's frequency in the reference records (a rare name "
+            "agreeing is stronger evidence than a common one)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _check_levels(self) -> FieldSpec:
