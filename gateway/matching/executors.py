@@ -194,8 +194,10 @@ class DuckDBExecutor(SqlExecutor):
             self.con.execute("SET memory_limit = ?", [memory_limit])
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
-        # Spark's name for it; the generated SQL is the same text on both engines.
+        # The generated SQL is the same text on both engines: these names are defined on each.
         self.con.execute("CREATE MACRO arrays_overlap(a, b) AS list_has_any(a, b)")
+        self.con.execute("CREATE MACRO match_jaro_winkler(a, b) AS jaro_winkler_similarity(a, b)")
+        self.con.execute("CREATE MACRO match_damerau(a, b) AS damerau_levenshtein(a, b)")
         self._tables: set[str] = set()
 
     def _append(self, table: str, data: pa.Table) -> None:

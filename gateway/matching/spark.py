@@ -1,8 +1,8 @@
 """The Spark executor: the same generated SQL as DuckDB, run by Spark SQL, for registries beyond one
 machine. Prepared chunks are written as Parquet (the snapshot a cluster reads from shared storage);
 every intermediate table is written back as Parquet, so nothing has to fit in one executor's memory.
-Spark lacks two functions the SQL uses; they are registered as pandas UDFs over the same library the
-Python scorer uses (jellyfish), so both agree to the bit.
+The two string distances the SQL needs beyond Spark's own are pandas UDFs over the library the
+Python scorer uses (jellyfish), so both agree to the bit (Spark's built-in Jaro-Winkler does not).
 
 Local mode (``local[*]``) unless the session is started by ``spark-submit`` with a master of its own;
 the cluster shape is in docs/adr/013-batch-matching-on-sql-engines.md. Imported only when asked for:
@@ -18,6 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import jellyfish
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -26,20 +28,14 @@ from gateway.matching.config import MatchConfig
 from gateway.matching.executors import EngineName, SqlExecutor
 
 
-def _jaro_winkler(a: Any, b: Any) -> Any:
-    import jellyfish
-    import pandas as pd
-
+def _jaro_winkler(a: pd.Series, b: pd.Series) -> pd.Series:
     return pd.Series(
         [None if x is None or y is None else jellyfish.jaro_winkler_similarity(x, y) for x, y in zip(a, b)],
         dtype="float64",
     )
 
 
-def _damerau(a: Any, b: Any) -> Any:
-    import jellyfish
-    import pandas as pd
-
+def _damerau(a: pd.Series, b: pd.Series) -> pd.Series:
     return pd.Series(
         [None if x is None or y is None else jellyfish.damerau_levenshtein_distance(x, y) for x, y in zip(a, b)],
         dtype="Int64",
@@ -54,6 +50,10 @@ def spark_session(app_name: str = "gateway-matching", master: str | None = None)
     package_root = str(Path(gateway.__file__).resolve().parent.parent)
     builder = SparkSession.builder.appName(app_name)
     if master or not os.environ.get("SPARK_ENV_LOADED"):
+        # Local mode talks to itself only: on loopback, never on the machine's other interfaces.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # Local workers run this interpreter (its environment has the matching libraries).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = builder.master(master or "local[*]")
     return (
         builder.config("spark.pyspark.python", sys.executable)
@@ -78,8 +78,8 @@ class SparkExecutor(SqlExecutor):
         super().__init__(config)
         self._dir = Path(tempfile.mkdtemp(prefix="gateway-spark-", dir=workdir))
         self.spark = session or spark_session()
-        self.spark.udf.register("jaro_winkler_similarity", pandas_udf(_jaro_winkler, "double"))  # type: ignore[call-overload]
-        self.spark.udf.register("damerau_levenshtein", pandas_udf(_damerau, "long"))  # type: ignore[call-overload]
+        self.spark.udf.register("match_jaro_winkler", pandas_udf(_jaro_winkler, "double"))  # type: ignore[call-overload]
+        self.spark.udf.register("match_damerau", pandas_udf(_damerau, "long"))  # type: ignore[call-overload]
         self._parts: dict[str, int] = {}
 
     def _append(self, table: str, data: pa.Table) -> None:

@@ -2,9 +2,10 @@
 term-frequency adjustment), the hard rules and the bands, as one SELECT over a table of candidate
 pairs joined twice to the prepared records (``gateway.matching.columns``). The same text runs on DuckDB
 and on Spark SQL: it uses only functions both engines have (``levenshtein``, ``substr``, ``log2``,
-``power``, ``array_contains``) and three that an executor provides where its engine lacks them
-(``jaro_winkler_similarity`` and ``damerau_levenshtein``, native in DuckDB and UDFs on Spark;
-``arrays_overlap``, native in Spark and a macro in DuckDB).
+``power``, ``array_contains``) and three that each executor defines under our own names:
+``match_jaro_winkler`` and ``match_damerau`` (macros over DuckDB's native functions, which agree with
+jellyfish; pandas UDFs over jellyfish on Spark, whose built-in Jaro-Winkler scores differently) and
+``arrays_overlap`` (native in Spark, a macro over ``list_has_any`` in DuckDB).
 
 Every predicate mirrors one rule of ``gateway.matching.comparators`` and ``scoring.hard_rules_fired``;
 the parity test (tests/matching/test_executors.py) holds them to the Python scorer, pair by pair.
@@ -43,8 +44,8 @@ def _name_rule(i: int, rule: str, level: LevelSpec) -> str:
     # pinyin_jaro_winkler: with one surname only the given names (see comparators.pinyin_similarity)
     return (
         f"(CASE WHEN l.{f}_sn <> '' AND l.{f}_sn = r.{f}_sn "
-        f"THEN jaro_winkler_similarity(l.{f}_gpy, r.{f}_gpy) "
-        f"ELSE jaro_winkler_similarity(l.{f}_py, r.{f}_py) END) >= {_lit(level.threshold or 1.0)}"
+        f"THEN match_jaro_winkler(l.{f}_gpy, r.{f}_gpy) "
+        f"ELSE match_jaro_winkler(l.{f}_py, r.{f}_py) END) >= {_lit(level.threshold or 1.0)}"
     )
 
 
@@ -88,7 +89,7 @@ def _id_rule(i: int, rule: str, level: LevelSpec) -> str:
         return f"(length(l.{f}) = length(r.{f}) AND levenshtein(l.{f}, r.{f}) = 1)"
     # adjacent_transposition: one Damerau edit that is not one Levenshtein edit, lengths equal
     return (
-        f"(length(l.{f}) = length(r.{f}) AND damerau_levenshtein(l.{f}, r.{f}) = 1 "
+        f"(length(l.{f}) = length(r.{f}) AND match_damerau(l.{f}, r.{f}) = 1 "
         f"AND levenshtein(l.{f}, r.{f}) = 2)"
     )
 
@@ -103,7 +104,7 @@ def _string_rule(i: int, rule: str, level: LevelSpec) -> str:
     if rule == "exact":
         return f"l.{f} = r.{f}"
     if rule == "jaro_winkler":
-        return f"jaro_winkler_similarity(l.{f}, r.{f}) >= {_lit(level.threshold or 1.0)}"
+        return f"match_jaro_winkler(l.{f}, r.{f}) >= {_lit(level.threshold or 1.0)}"
     return f"levenshtein(l.{f}, r.{f}) <= {int(level.distance or 0)}"
 
 
