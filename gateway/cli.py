@@ -370,6 +370,7 @@ def _register_domain_commands() -> None:
     from gateway.batches.commands import import_file
     from gateway.identity.commands import normalize
     from gateway.matching.commands import register as register_matching_commands
+    from gateway.registry.commands import sweep_command
     from gateway.reports.commands import report_app
     from gateway.worker import worker
     from mocks.server import serve as serve_mocks
@@ -378,6 +379,7 @@ def _register_domain_commands() -> None:
     app.command("import")(import_file)
     app.add_typer(report_app, name="report")
     register_matching_commands(app)
+    app.command("sweep")(sweep_command)
     app.command("worker")(worker)
     mocks_app = typer.Typer(help="The mock government systems (development and tests).", no_args_is_help=True)
     mocks_app.command("serve")(serve_mocks)
