@@ -13,7 +13,7 @@ import csv
 import gc
 import multiprocessing as mp
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +24,8 @@ import pyarrow as pa
 from gateway.matching.blocking import key_function
 from gateway.matching.columns import PreparedChunk, canonical_row, prepare_chunks
 from gateway.matching.comparators import PreparedRecord, compare_levels, prepare_row
-from gateway.matching.executors import EngineName, make_executor
 from gateway.matching.config import MatchConfig
+from gateway.matching.executors import EngineName, make_executor
 from gateway.matching.model import LevelMatrix, MatchModel
 from gateway.matching.scoring import hard_rules_fired
 
@@ -388,7 +388,7 @@ class EngineOptions:
 
 
 def run_on_executor(
-    sources: list[Iterable[Mapping[str, str]]],
+    sources: Sequence[Iterable[Mapping[str, str]]],
     model: MatchModel,
     out_path: Path,
     options: EngineOptions,

@@ -82,7 +82,12 @@ def record_schema(config: MatchConfig) -> pa.Schema:
 
 
 KEY_SCHEMA = pa.schema(
-    [pa.field("rid", pa.int64()), pa.field("src", pa.int8()), pa.field("rule", pa.int32()), pa.field("key", pa.string())]
+    [
+        pa.field("rid", pa.int64()),
+        pa.field("src", pa.int8()),
+        pa.field("rule", pa.int32()),
+        pa.field("key", pa.string()),
+    ]
 )
 
 
@@ -177,7 +182,9 @@ _pool_config: MatchConfig | None = None
 _pool_src = 0
 
 
-def _prepare_chunk(rows: list[Mapping[str, str]]) -> tuple[dict[str, list[Any]], dict[str, list[Any]], int, int]:
+def _prepare_chunk(
+    rows: list[Mapping[str, str]],
+) -> tuple[dict[str, list[Any]], dict[str, list[Any]], int, int]:
     assert _pool_config is not None
     return _columns_of(rows, _pool_config, _pool_src)
 

@@ -119,7 +119,9 @@ class SqlExecutor(ABC):
     def block(self, *, link: bool = False) -> int:
         """Materialise the candidate pairs; returns how many."""
         if self.records == 0:
-            self._materialise(self.PAIRS, "SELECT CAST(0 AS BIGINT) AS rid_l, CAST(0 AS BIGINT) AS rid_r WHERE 1 = 0")
+            self._materialise(
+                self.PAIRS, "SELECT CAST(0 AS BIGINT) AS rid_l, CAST(0 AS BIGINT) AS rid_r WHERE 1 = 0"
+            )
             return 0
         self._materialise(self.PAIRS, candidate_pairs_sql(self.config, self.KEYS, link=link))
         return int(self.query(f"SELECT count(*) AS n FROM {self.PAIRS}").column("n")[0].as_py())
@@ -246,4 +248,3 @@ def make_executor(
 
         return SparkExecutor(config, workdir=workdir)
     return DuckDBExecutor(config, memory_limit=memory_limit, threads=threads, workdir=workdir)
-

@@ -30,14 +30,20 @@ from gateway.matching.executors import EngineName, SqlExecutor
 
 def _jaro_winkler(a: pd.Series, b: pd.Series) -> pd.Series:
     return pd.Series(
-        [None if x is None or y is None else jellyfish.jaro_winkler_similarity(x, y) for x, y in zip(a, b)],
+        [
+            None if x is None or y is None else jellyfish.jaro_winkler_similarity(x, y)
+            for x, y in zip(a, b, strict=True)
+        ],
         dtype="float64",
     )
 
 
 def _damerau(a: pd.Series, b: pd.Series) -> pd.Series:
     return pd.Series(
-        [None if x is None or y is None else jellyfish.damerau_levenshtein_distance(x, y) for x, y in zip(a, b)],
+        [
+            None if x is None or y is None else jellyfish.damerau_levenshtein_distance(x, y)
+            for x, y in zip(a, b, strict=True)
+        ],
         dtype="Int64",
     )
 
@@ -73,13 +79,13 @@ class SparkExecutor(SqlExecutor):
     engine: EngineName = "spark"
 
     def __init__(self, config: MatchConfig, *, workdir: Path | None = None, session: Any = None) -> None:
-        from pyspark.sql.functions import pandas_udf
+        from pyspark.sql.functions import pandas_udf  # type: ignore[attr-defined]
 
         super().__init__(config)
         self._dir = Path(tempfile.mkdtemp(prefix="gateway-spark-", dir=workdir))
         self.spark = session or spark_session()
-        self.spark.udf.register("match_jaro_winkler", pandas_udf(_jaro_winkler, "double"))  # type: ignore[call-overload]
-        self.spark.udf.register("match_damerau", pandas_udf(_damerau, "long"))  # type: ignore[call-overload]
+        self.spark.udf.register("match_jaro_winkler", pandas_udf(_jaro_winkler, "double"))
+        self.spark.udf.register("match_damerau", pandas_udf(_damerau, "long"))
         self._parts: dict[str, int] = {}
 
     def _append(self, table: str, data: pa.Table) -> None:

@@ -63,9 +63,7 @@ def _date_rule(i: int, rule: str, level: LevelSpec) -> str:
     if rule == "exact":
         return f"l.{f} = r.{f}"
     if rule == "day_month_swap":
-        return (
-            f"(l.{f}_y = r.{f}_y AND l.{f}_m <> l.{f}_d AND l.{f}_m = r.{f}_d AND l.{f}_d = r.{f}_m)"
-        )
+        return f"(l.{f}_y = r.{f}_y AND l.{f}_m <> l.{f}_d AND l.{f}_m = r.{f}_d AND l.{f}_d = r.{f}_m)"
     if rule == "within_days":
         return (
             f"(l.{f}_ord IS NOT NULL AND r.{f}_ord IS NOT NULL "
@@ -248,7 +246,9 @@ def score_sql(
     tf_cols = "".join(
         f", COALESCE(t{i}.tf, {_lit(tf_missing.get(i, 1.0))}) AS tf{i}" for i in sorted(tf_tables)
     )
-    tf_joins = "".join(f" LEFT JOIN {table} t{i} ON t{i}.v = l.f{i}" for i, table in sorted(tf_tables.items()))
+    tf_joins = "".join(
+        f" LEFT JOIN {table} t{i} ON t{i}.v = l.f{i}" for i, table in sorted(tf_tables.items())
+    )
     compared = (
         f"SELECT p.rid_l, p.rid_r, l.record_id AS record_id_1, r.record_id AS record_id_2, {levels}, "
         f"{twins} AS twins, {distinct} AS distinct_ids{tf_cols} "
@@ -263,7 +263,11 @@ def score_sql(
         f"{name_or_id} AS name_or_id{tf_pass}, {weights} FROM compared"
     )
     th = config.thresholds
-    probability = "CASE WHEN weight > 60 THEN CAST(1.0 AS DOUBLE) ELSE power(2.0, weight) / (1.0 + power(2.0, weight)) END"
+    # As model.probability_from_weight: certain above 60 bits, else odds / (1 + odds).
+    probability = (
+        "CASE WHEN weight > 60 THEN CAST(1.0 AS DOUBLE) "
+        "ELSE power(2.0, weight) / (1.0 + power(2.0, weight)) END"
+    )
     vetoed = "(twins OR distinct_ids OR name_or_id)"
     band = (
         f"CASE WHEN probability >= {_lit(th.match_probability)} AND NOT {vetoed} THEN 2 "

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import typer
 from rich.console import Console
 
-from gateway.registry.sweep import SweepOptions, SweepSummary, Stage, sweep
+from gateway.registry.sweep import Stage, SweepOptions, SweepSummary, sweep
 from gateway.settings import Settings
 from gateway.wiring import build_context, close_context
 
@@ -20,16 +20,21 @@ _REGION = re.compile(r"^(\d{2}|\d{4}|\d{6})$")
 def sweep_command(
     region: Annotated[
         str | None,
-        typer.Option("--region", help="Province, city or county code (2, 4 or 6 digits); default: the whole country."),
+        typer.Option(
+            "--region", help="Province, city or county code (2, 4 or 6 digits); default: the whole country."
+        ),
     ] = None,
     engine: Annotated[
-        Literal["duckdb", "spark"], typer.Option("--engine", help="Batch executor: duckdb (embedded) or spark.")
+        Literal["duckdb", "spark"],
+        typer.Option("--engine", help="Batch executor: duckdb (embedded) or spark."),
     ] = "duckdb",
     memory_limit: Annotated[
-        str | None, typer.Option("--memory-limit", help="DuckDB's memory limit (e.g. 8GB); beyond it, it spills.")
+        str | None,
+        typer.Option("--memory-limit", help="DuckDB's memory limit (e.g. 8GB); beyond it, it spills."),
     ] = None,
     workdir: Annotated[
-        Path | None, typer.Option("--workdir", help="Where the executor keeps its files (default: system temp).")
+        Path | None,
+        typer.Option("--workdir", help="Where the executor keeps its files (default: system temp)."),
     ] = None,
 ) -> None:
     """Find persons of the registry who should be one and open possible-duplicate problem records for

@@ -29,7 +29,7 @@ from gateway.matching import MatchModel
 from gateway.matching.blocking import record_to_row
 from gateway.matching.columns import prepare_chunks
 from gateway.matching.executors import EngineName, make_executor
-from gateway.matching.scoring import RULE_DISTINCT_IDS, RULE_NAME_OR_ID, RULE_TWINS, grade_of
+from gateway.matching.scoring import RULE_DISTINCT_IDS, RULE_NAME_OR_ID, RULE_TWINS, Band, grade_of
 from gateway.persons import repository as people
 from gateway.persons.records import person_to_record
 from gateway.registry import repository
@@ -38,7 +38,7 @@ from gateway.registry.problems import open_problem
 SWEEP_ACTOR = "sweep"
 PAGE = 5_000
 DECISIONS_PER_TRANSACTION = 500
-BAND_NAMES = {2: "match", 1: "review"}
+BAND_NAMES: dict[int, Band] = {2: "match", 1: "review"}
 
 Stage = Literal["read", "score", "open"]
 SweepProgress = Callable[[Stage, int], None]
@@ -68,7 +68,9 @@ class SweepSummary:
     model: str
 
 
-def _person_rows(engine: Engine, keyring: KeyRing, region: str | None, tick: SweepProgress) -> Iterator[Mapping[str, str]]:
+def _person_rows(
+    engine: Engine, keyring: KeyRing, region: str | None, tick: SweepProgress
+) -> Iterator[Mapping[str, str]]:
     after = 0
     while True:
         with session_scope(engine) as session:
@@ -159,7 +161,9 @@ def sweep(
     )
 
 
-def _open_for_pairs(engine: Engine, keyring: KeyRing, model: MatchModel, rows: list[dict[str, Any]]) -> tuple[int, int]:
+def _open_for_pairs(
+    engine: Engine, keyring: KeyRing, model: MatchModel, rows: list[dict[str, Any]]
+) -> tuple[int, int]:
     """Open a problem record for each pair no record names yet (one transaction); (opened, known)."""
     pairs = []
     for row in rows:

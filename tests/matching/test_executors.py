@@ -84,7 +84,9 @@ def _score_on(executor: SqlExecutor, model: MatchModel, pairs: np.ndarray) -> di
     return {(row["rid_l"], row["rid_r"]): row for row in scored.to_pylist()}
 
 
-def _assert_parity(executor: SqlExecutor, model: MatchModel, records: list[PreparedRecord], pairs: np.ndarray) -> None:
+def _assert_parity(
+    executor: SqlExecutor, model: MatchModel, records: list[PreparedRecord], pairs: np.ndarray
+) -> None:
     plain = _without_tf(model)
     by_pair = _score_on(executor, plain, pairs)
     assert len(by_pair) == len(pairs)
@@ -125,7 +127,9 @@ def test_the_hard_rules_are_exercised_by_the_parity_sample(
     model: MatchModel, records: list[PreparedRecord], parity_pairs: np.ndarray
 ) -> None:
     fired = Counter(
-        rule for i, j in parity_pairs.tolist() for rule in score_prepared(records[i], records[j], model).rules_fired
+        rule
+        for i, j in parity_pairs.tolist()
+        for rule in score_prepared(records[i], records[j], model).rules_fired
     )
     assert {"twins_guard", "distinct_citizen_ids", "no_name_or_id_agreement"} <= set(fired)
 
@@ -177,18 +181,33 @@ def test_exact_name_agreement_is_weighed_by_the_names_frequency(
 
 def test_a_rare_name_agreeing_outweighs_a_common_one(model: MatchModel) -> None:
     rows = [
-        {"record_id": f"C{k}", "name": "王子涵", "gender": "1", "birth_date": f"2015-03-{k + 1:02d}",
-         "ethnicity": "01", "id_type": "none", "id_number": "", "nationality": "CHN",
-         "household_region": "410102", "guardian_name": "", "school_code": ""}  # fmt: skip
+        {
+            "record_id": f"C{k}",
+            "name": "王子涵",
+            "gender": "1",
+            "birth_date": f"2015-03-{k + 1:02d}",
+            "ethnicity": "01",
+            "id_type": "none",
+            "id_number": "",
+            "nationality": "CHN",
+            "household_region": "410102",
+            "guardian_name": "",
+            "school_code": "",
+        }
         for k in range(20)
     ]
-    rows += [{**rows[0], "record_id": "R1", "name": "欧阳翊骞"}, {**rows[1], "record_id": "R2", "name": "欧阳翊骞"}]
+    rows += [
+        {**rows[0], "record_id": "R1", "name": "欧阳翊骞"},
+        {**rows[1], "record_id": "R2", "name": "欧阳翊骞"},
+    ]
     executor = DuckDBExecutor(model.config)
     try:
         executor.load(prepare_chunks(rows, model.config))
         executor.prepare()
         executor._append_pairs("pairs", pa.table({"rid_l": [0, 20], "rid_r": [1, 21]}))
-        scored = {r["record_id_1"]: r for r in executor.scored(model, pairs="pairs", kept_only=False).to_pylist()}
+        scored = {
+            r["record_id_1"]: r for r in executor.scored(model, pairs="pairs", kept_only=False).to_pylist()
+        }
     finally:
         executor.close()
     common, rare = scored["C0"], scored["R1"]

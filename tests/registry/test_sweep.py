@@ -5,10 +5,14 @@ pair already open or decided, nothing at all the second time, and only within th
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 from sqlmodel import Session, col, select
+from typer.testing import CliRunner
 
+from gateway.cli import app
 from gateway.context import AppContext
 from gateway.db import session_scope
 from gateway.identity import normalise_record
@@ -18,14 +22,20 @@ from gateway.registry.models import ProblemPerson, ProblemRecord
 from gateway.registry.problems import open_problem
 from gateway.registry.service import new_person
 from gateway.registry.sweep import SweepOptions, sweep
+from gateway.settings import Settings
+from gateway.wiring import build_context, close_context
 
 
 @pytest.fixture
 def registered(committed_context: AppContext) -> dict[int, str]:
     """Messy records of 150 children, about a third registered twice: person id -> child."""
-    data = generate_labelled(150, 41)
+    return register_children(committed_context, 150)
+
+
+def register_children(context: AppContext, children: int) -> dict[int, str]:
+    data = generate_labelled(children, 41)
     child_of: dict[int, str] = {}
-    with session_scope(committed_context.engine) as session:
+    with session_scope(context.engine) as session:
         for row in data.rows:
             record = normalise_record(row).record
             if record is None:
@@ -37,7 +47,7 @@ def registered(committed_context: AppContext) -> dict[int, str]:
                 birth_date=record.birth_date,
                 actor="test",
                 record=record,
-                keyring=committed_context.keyring,
+                keyring=context.keyring,
             )
             child_of[int(person.id or 0)] = data.person_of[row["record_id"]]
     return child_of
@@ -61,9 +71,7 @@ def _pairs_opened(session: Session) -> list[tuple[int, int]]:
 def test_a_sweep_opens_a_problem_record_per_pair_and_a_second_opens_nothing(
     committed_context: AppContext, registered: dict[int, str]
 ) -> None:
-    true_pairs = {
-        (a, b) for a in registered for b in registered if a < b and registered[a] == registered[b]
-    }
+    true_pairs = {(a, b) for a in registered for b in registered if a < b and registered[a] == registered[b]}
     first = _sweep(committed_context)
     assert first.persons == len(registered)
     assert first.opened == first.match_pairs + first.review_pairs > 0 and first.already_known == 0
@@ -119,7 +127,9 @@ def test_a_region_sweep_reads_and_opens_only_within_the_region(
 ) -> None:
     with Session(committed_context.engine) as session:
         regions = {int(p.id or 0): p.region for p in session.exec(select(Person)).all()}
-    province = max({r[:2] for r in regions.values()}, key=lambda p: sum(r.startswith(p) for r in regions.values()))
+    province = max(
+        {r[:2] for r in regions.values()}, key=lambda p: sum(r.startswith(p) for r in regions.values())
+    )
     summary = _sweep(committed_context, region=province)
     assert summary.persons == sum(r.startswith(province) for r in regions.values()) < len(regions)
     with Session(committed_context.engine) as session:
@@ -139,3 +149,25 @@ def test_merged_persons_are_not_swept(committed_context: AppContext, registered:
     with Session(committed_context.engine) as session:
         pairs = _pairs_opened(session)
     assert not {p.id for p in merged} & {p for pair in pairs for p in pair}
+
+
+def test_the_sweep_command_prints_progress_and_a_summary_and_refuses_a_bad_region(
+    fresh_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, supplied_keys: None
+) -> None:
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", fresh_db_url)
+    monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path))
+    context = build_context(Settings())
+    try:
+        register_children(context, 60)
+    finally:
+        close_context(context)
+    runner = CliRunner()
+    bad = runner.invoke(app, ["sweep", "--region", "4x"])
+    assert bad.exit_code == 2 and "--region" in bad.output
+    first = runner.invoke(app, ["sweep"])
+    assert first.exit_code == 0, first.output
+    assert "read: " in first.output and "swept the whole country" in first.output
+    opened = int(re.search(r"([\d,]+) problem records opened", first.output).group(1))  # type: ignore[union-attr]
+    assert opened > 0
+    again = runner.invoke(app, ["sweep", "--engine", "duckdb"])
+    assert f"0 problem records opened, {opened} pairs already open or decided" in again.output
