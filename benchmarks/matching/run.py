@@ -12,6 +12,6 @@ from benchmarks.matching import febrl, scale, search
 print("-- FEBRL 3 / FEBRL 4 --", flush=True)
 febrl.main()
 print("-- batch dedupe --", flush=True)
-scale.main([int(x) for x in os.environ.get("MATCHING_BENCH_DEDUPE", "100000").split()])
+scale.main([int(x) for x in os.environ.get("MATCHING_BENCH_DEDUPE", "100000").split()], ["duckdb", "splink"])
 print("-- real-time search --", flush=True)
 search.main(int(os.environ.get("MATCHING_BENCH_SEARCH", "1000000")))
