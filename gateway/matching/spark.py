@@ -49,26 +49,28 @@ def _damerau(a: pd.Series, b: pd.Series) -> pd.Series:
 
 
 def spark_session(app_name: str = "gateway-matching", master: str | None = None) -> Any:
-    """A Spark session: the one ``spark-submit`` configured, else local mode on every core. The
-    Python workers run this interpreter and import this gateway package."""
+    """A Spark session: the one ``spark-submit`` configured (its master, addresses and Python left as
+    it set them), else local mode on every core, on loopback, its Python workers running this
+    interpreter and importing this gateway package."""
     from pyspark.sql import SparkSession
 
+    builder = SparkSession.builder.appName(app_name).config(
+        "spark.sql.execution.arrow.pyspark.enabled", "true"
+    )
+    if os.environ.get("SPARK_ENV_LOADED") and master is None:
+        return builder.getOrCreate()
+    # Local mode talks to itself only: on loopback, never on the machine's other interfaces.
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     package_root = str(Path(gateway.__file__).resolve().parent.parent)
-    builder = SparkSession.builder.appName(app_name)
-    if master or not os.environ.get("SPARK_ENV_LOADED"):
-        # Local mode talks to itself only: on loopback, never on the machine's other interfaces.
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        # Local workers run this interpreter (its environment has the matching libraries).
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        builder = builder.master(master or "local[*]")
     return (
-        builder.config("spark.pyspark.python", sys.executable)
+        builder.master(master or "local[*]")
+        .config("spark.pyspark.python", sys.executable)
         .config("spark.executorEnv.PYTHONPATH", package_root)
         .config("spark.sql.shuffle.partitions", os.environ.get("GATEWAY_SPARK_PARTITIONS", "8"))
         .config("spark.ui.enabled", "false")
-        .config("spark.driver.bind", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.driver.host", "127.0.0.1")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .getOrCreate()
     )
 
