@@ -70,6 +70,7 @@ class SqlExecutor(ABC):
         self.config = config
         self.records = 0
         self._tf_missing: dict[int, float] = {}
+        self._samples = 0
 
     # --- what an engine provides ----------------------------------------------------------------
 
@@ -156,12 +157,13 @@ class SqlExecutor(ABC):
         pairs drawn uniformly (seeded) among the loaded records, for estimating u."""
         pairs = self.PAIRS
         if which == "random":
-            pairs = "random_pairs"
+            self._samples += 1
+            pairs = f"random_pairs_{self._samples}"  # a new sample each call
             rng = np.random.default_rng(seed)
             n = self.records
             left = rng.integers(0, n, size=random_pairs, dtype=np.int64)
             right = (left + rng.integers(1, max(n, 2), size=random_pairs, dtype=np.int64)) % max(n, 1)
-            self._append_pairs(pairs, pa.table({"rid_l": left, "rid_r": right}))
+            self.load_pairs(pairs, pa.table({"rid_l": left, "rid_r": right}))
         lv = ", ".join(f"lv{i}" for i in range(len(self.config.fields)))
         select = levels_select(self.config, pairs, self.RECORDS)
         table = self.query(f"SELECT {lv}, count(*) AS n FROM ({select}) s GROUP BY {lv}")
@@ -172,7 +174,9 @@ class SqlExecutor(ABC):
         counts = np.asarray(table.column("n").to_numpy(), dtype=np.int64)
         return LevelPatterns(patterns, counts)
 
-    def _append_pairs(self, name: str, pairs: pa.Table) -> None:
+    def load_pairs(self, name: str, pairs: pa.Table) -> None:
+        """A table ``name`` of given pairs (rid_l, rid_r) to score or compare instead of the blocked
+        ones (``scored(model, pairs=name)``); appends when it exists."""
         self._append(name, pairs)
         self._finish_loading()
 

@@ -129,32 +129,33 @@ def sweep(
     executor = make_executor(options.engine, model.config, memory_limit=options.memory_limit,
                              workdir=options.workdir)  # fmt: skip
     try:
-        rows = _person_rows(engine, keyring, options.region, tick)
-        loaded = executor.load(prepare_chunks(rows, model.config))
+        persons = _person_rows(engine, keyring, options.region, tick)
+        loaded = executor.load(prepare_chunks(persons, model.config))
         executor.prepare()
         candidates = executor.block()
         scored = executor.scored(model)
         tick("score", candidates)
     finally:
         executor.close()
-    kept = scored.to_pylist()
     opened = known = 0
-    for start in range(0, len(kept), DECISIONS_PER_TRANSACTION):
-        batch = kept[start : start + DECISIONS_PER_TRANSACTION]
-        new, old = _open_for_pairs(engine, keyring, model, batch)
+    bands = {1: 0, 2: 0}
+    for batch in scored.to_batches(max_chunksize=DECISIONS_PER_TRANSACTION):
+        rows = batch.to_pylist()
+        new, old = _open_for_pairs(engine, keyring, model, rows)
         opened += new
         known += old
-        tick("open", len(batch))
+        for row in rows:
+            bands[int(row["band"])] += 1
+        tick("open", len(rows))
     with session_scope(engine) as session:
         audit.record(session, action="matching.sweep", actor=SWEEP_ACTOR, object_type="region",
                      object_ref=options.region or "CN", record_count=opened)  # fmt: skip
-    bands = [int(r["band"]) for r in kept]
     return SweepSummary(
         region=options.region,
         persons=loaded.records,
         candidate_pairs=candidates,
-        match_pairs=bands.count(2),
-        review_pairs=bands.count(1),
+        match_pairs=bands[2],
+        review_pairs=bands[1],
         opened=opened,
         already_known=known,
         model=f"{model.config.label} ({model.trained})" if model.trained else model.config.label,

@@ -79,7 +79,7 @@ def spark_executor(data: LabelledData, model: MatchModel) -> Iterator[SqlExecuto
 
 def _score_on(executor: SqlExecutor, model: MatchModel, pairs: np.ndarray) -> dict[tuple[int, int], dict]:
     name = f"parity_{executor.engine}"
-    executor._append_pairs(name, pa.table({"rid_l": pairs[:, 0], "rid_r": pairs[:, 1]}))
+    executor.load_pairs(name, pa.table({"rid_l": pairs[:, 0], "rid_r": pairs[:, 1]}))
     scored = executor.scored(model, pairs=name, kept_only=False)
     return {(row["rid_l"], row["rid_r"]): row for row in scored.to_pylist()}
 
@@ -204,7 +204,7 @@ def test_a_rare_name_agreeing_outweighs_a_common_one(model: MatchModel) -> None:
     try:
         executor.load(prepare_chunks(rows, model.config))
         executor.prepare()
-        executor._append_pairs("pairs", pa.table({"rid_l": [0, 20], "rid_r": [1, 21]}))
+        executor.load_pairs("pairs", pa.table({"rid_l": [0, 20], "rid_r": [1, 21]}))
         scored = {
             r["record_id_1"]: r for r in executor.scored(model, pairs="pairs", kept_only=False).to_pylist()
         }

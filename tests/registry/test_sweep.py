@@ -171,3 +171,16 @@ def test_the_sweep_command_prints_progress_and_a_summary_and_refuses_a_bad_regio
     assert opened > 0
     again = runner.invoke(app, ["sweep", "--engine", "duckdb"])
     assert f"0 problem records opened, {opened} pairs already open or decided" in again.output
+
+
+def test_a_sweep_on_spark_opens_the_pairs_a_sweep_on_duckdb_would(
+    committed_context: AppContext, registered: dict[int, str]
+) -> None:
+    ctx = committed_context
+    spark = sweep(ctx.engine, ctx.keyring, ctx.services.registry.model, SweepOptions(engine="spark"))
+    with Session(ctx.engine) as session:
+        on_spark = sorted(_pairs_opened(session))
+    duckdb = _sweep(ctx)
+    assert spark.opened == len(on_spark) > 0
+    assert (duckdb.match_pairs, duckdb.review_pairs) == (spark.match_pairs, spark.review_pairs)
+    assert duckdb.opened == 0 and duckdb.already_known == spark.opened
