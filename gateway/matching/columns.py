@@ -7,7 +7,8 @@ of forked processes, so the Python side's memory stays flat whatever the input's
 Column layout, field ``i`` of the configuration (``f{i}`` is NULL when the value is missing):
 
 - person_name: ``f{i}`` text, ``f{i}_py`` pinyin, ``f{i}_sn`` surname, ``f{i}_snpy`` surname pinyin,
-  ``f{i}_gpy`` given-name pinyin, ``f{i}_rd`` every reading (list, for homophones of heteronyms)
+  ``f{i}_gpy`` given-name pinyin (every reading of a heteronym name, costly, is computed later and
+  only for the names of pairs that need it: ``READINGS_SCHEMA``, ``SqlExecutor.ensure_readings``)
 - date: ``f{i}`` eight digits, ``f{i}_y``, ``f{i}_m``, ``f{i}_d``, ``f{i}_ord`` (NULL if not a real date)
 - id_number: ``f{i}`` number, ``f{i}_valid`` (a valid citizen number), ``f{i}_cons`` (agrees with its
   own record's birth date and gender)
@@ -48,6 +49,16 @@ class PreparedChunk:
     lenient: int
 
 
+READINGS_SCHEMA = pa.schema([pa.field("v", pa.string()), pa.field("rd", pa.list_(pa.string()))])
+
+
+def readings_table(names: list[str]) -> pa.Table:
+    """Every toneless reading of each name (the homophone test of heteronyms), for ``rd{i}``."""
+    return pa.Table.from_pydict(
+        {"v": names, "rd": [sorted(name_readings(name)) for name in names]}, schema=READINGS_SCHEMA
+    )
+
+
 def needs_readings(config: MatchConfig, field_index: int) -> bool:
     """Whether a name field's every-reading list is needed (a same_reading rule or the twins guard)."""
     spec = config.fields[field_index]
@@ -69,7 +80,6 @@ def record_schema(config: MatchConfig) -> pa.Schema:
         f = f"f{i}"
         if spec.kind == "person_name":
             columns += [pa.field(f + s, pa.string()) for s in ("", "_py", "_sn", "_snpy", "_gpy")]
-            columns.append(pa.field(f + "_rd", pa.list_(pa.string())))
         elif spec.kind == "date":
             columns.append(pa.field(f, pa.string()))
             columns += [pa.field(f + s, pa.int32()) for s in ("_y", "_m", "_d", "_ord")]
@@ -129,7 +139,6 @@ def _columns_of(
     keys: dict[str, list[Any]] = {name: [] for name in KEY_SCHEMA.names}
     keys_of = key_function(config)
     rule_index = {rule.name: r for r, rule in enumerate(config.blocking)}
-    readings = [needs_readings(config, i) for i in range(len(config.fields))]
     rejected = lenient = 0
     for row in rows:
         if config.record_schema == "canonical":
@@ -154,7 +163,6 @@ def _columns_of(
                 cols[f + "_sn"].append(name.surname if name else None)
                 cols[f + "_snpy"].append(name.surname_pinyin if name else None)
                 cols[f + "_gpy"].append(name.given_pinyin if name else None)
-                cols[f + "_rd"].append(sorted(name_readings(name.text)) if name and readings[i] else [])
             elif spec.kind == "date":
                 day = value if isinstance(value, DateValue) else None
                 cols[f].append(day.digits if day else None)

@@ -24,10 +24,18 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from gateway.matching.columns import PreparedChunk
+from gateway.matching.columns import READINGS_SCHEMA, PreparedChunk, readings_table
 from gateway.matching.config import MatchConfig
 from gateway.matching.model import LevelMatrix, MatchModel
-from gateway.matching.sql import candidate_pairs_sql, levels_select, score_sql, tf_fields, tf_table_sql
+from gateway.matching.sql import (
+    candidate_pairs_sql,
+    levels_select,
+    readings_fields,
+    readings_needed_sql,
+    score_sql,
+    tf_fields,
+    tf_table_sql,
+)
 
 EngineName = Literal["duckdb", "spark"]
 
@@ -111,6 +119,8 @@ class SqlExecutor(ABC):
 
     def prepare(self) -> None:
         """Finish loading and compute the term frequencies (the loaded records are the reference)."""
+        for i in readings_fields(self.config):
+            self._append(f"rd{i}", READINGS_SCHEMA.empty_table())
         self._finish_loading()
         for i in tf_fields(self.config):
             self._materialise(f"tf{i}", tf_table_sql(i, self.RECORDS))
@@ -127,6 +137,20 @@ class SqlExecutor(ABC):
         self._materialise(self.PAIRS, candidate_pairs_sql(self.config, self.KEYS, link=link))
         return int(self.query(f"SELECT count(*) AS n FROM {self.PAIRS}").column("n")[0].as_py())
 
+    def ensure_readings(self, pairs: str) -> int:
+        """Compute every reading of the names the homophone test needs among ``pairs`` (once per
+        name, in Python: the costly part of name preparation, spared for all other names)."""
+        added = 0
+        for i in readings_fields(self.config):
+            select = readings_needed_sql(self.config, i, pairs, self.RECORDS)
+            names = [str(v) for v in self.query(select).column("v").to_pylist()]
+            if names:
+                self._append(f"rd{i}", readings_table(names))
+                added += len(names)
+        if added:
+            self._finish_loading()
+        return added
+
     def score_select(self, model: MatchModel, *, pairs: str | None = None, kept_only: bool = True) -> str:
         """The scoring SELECT over the candidate pairs (or ``pairs``), TF tables as prepared."""
         # The model says which fields are adjusted; the frequencies are those of the loaded records.
@@ -142,10 +166,12 @@ class SqlExecutor(ABC):
 
     def scored(self, model: MatchModel, *, pairs: str | None = None, kept_only: bool = True) -> pa.Table:
         """Scored pairs (match and review only unless ``kept_only`` is off), best first."""
+        self.ensure_readings(pairs or self.PAIRS)
         select = self.score_select(model, pairs=pairs, kept_only=kept_only)
         return self.query(f"SELECT * FROM ({select}) s ORDER BY probability DESC, rid_l, rid_r")
 
     def band_counts(self, model: MatchModel) -> dict[int, int]:
+        self.ensure_readings(self.PAIRS)
         select = self.score_select(model, kept_only=False)
         rows = self.query(f"SELECT band, count(*) AS n FROM ({select}) s GROUP BY band").to_pylist()
         return {int(r["band"]): int(r["n"]) for r in rows}
@@ -164,6 +190,7 @@ class SqlExecutor(ABC):
             left = rng.integers(0, n, size=random_pairs, dtype=np.int64)
             right = (left + rng.integers(1, max(n, 2), size=random_pairs, dtype=np.int64)) % max(n, 1)
             self.load_pairs(pairs, pa.table({"rid_l": left, "rid_r": right}))
+        self.ensure_readings(pairs)
         lv = ", ".join(f"lv{i}" for i in range(len(self.config.fields)))
         select = levels_select(self.config, pairs, self.RECORDS)
         table = self.query(f"SELECT {lv}, count(*) AS n FROM ({select}) s GROUP BY {lv}")

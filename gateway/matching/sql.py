@@ -50,11 +50,49 @@ def _name_rule(i: int, rule: str, level: LevelSpec) -> str:
 
 
 def same_reading_sql(i: int) -> str:
-    """The homophone test of ``comparators.same_reading`` (lists are never NULL for a present name)."""
+    """The homophone test of ``comparators.same_reading``. The readings come from ``rd{i}`` (joined
+    as ``rl{i}``/``rr{i}``), filled for every name of a pair where the test can matter
+    (``readings_needed_sql``); elsewhere they are NULL, and so is the test, which then never holds."""
     f = f"f{i}"
     return (
-        f"(l.{f}_py = r.{f}_py OR array_contains(r.{f}_rd, l.{f}_py) "
-        f"OR array_contains(l.{f}_rd, r.{f}_py) OR arrays_overlap(l.{f}_rd, r.{f}_rd))"
+        f"(l.{f}_py = r.{f}_py OR array_contains(rr{i}.rd, l.{f}_py) "
+        f"OR array_contains(rl{i}.rd, r.{f}_py) OR arrays_overlap(rl{i}.rd, rr{i}.rd))"
+    )
+
+
+def readings_fields(config: MatchConfig) -> list[int]:
+    """Name fields whose homophone test is used: a same_reading level, or the twins guard's name."""
+    out = []
+    for i, spec in enumerate(config.fields):
+        if spec.kind != "person_name":
+            continue
+        in_levels = any("same_reading" in level.rules for level in spec.levels)
+        if in_levels or (config.hard_rules.twins_guard and config.hard_rules.name_field == spec.name):
+            out.append(i)
+    return out
+
+
+def readings_joins(config: MatchConfig) -> str:
+    return "".join(
+        f" LEFT JOIN rd{i} rl{i} ON rl{i}.v = l.f{i} LEFT JOIN rd{i} rr{i} ON rr{i}.v = r.f{i}"
+        for i in readings_fields(config)
+    )
+
+
+def readings_needed_sql(config: MatchConfig, i: int, pairs: str, records: str) -> str:
+    """Names of field ``i`` in ``pairs`` whose readings the homophone test needs and ``rd{i}`` lacks:
+    those of pairs whose primary readings differ (and, when only the twins guard asks, whose surnames
+    agree while the names do not)."""
+    f = f"f{i}"
+    in_levels = any("same_reading" in level.rules for level in config.fields[i].levels)
+    twins_only = "" if in_levels else f" AND l.{f}_sn = r.{f}_sn AND l.{f}_sn <> '' AND l.{f} <> r.{f}"
+    names = (
+        f"SELECT l.{f} AS a, r.{f} AS b FROM {pairs} p JOIN {records} l ON l.rid = p.rid_l "
+        f"JOIN {records} r ON r.rid = p.rid_r WHERE l.{f}_py <> r.{f}_py{twins_only}"
+    )
+    return (
+        f"WITH needing AS ({names}), wanted AS (SELECT a AS v FROM needing UNION SELECT b AS v FROM needing) "
+        f"SELECT w.v FROM wanted w LEFT JOIN rd{i} k ON k.v = w.v WHERE k.v IS NULL ORDER BY w.v"
     )
 
 
@@ -221,7 +259,7 @@ def levels_select(config: MatchConfig, pairs: str, records: str) -> str:
     levels = ", ".join(f"{level_sql(i, spec)} AS lv{i}" for i, spec in enumerate(config.fields))
     return (
         f"SELECT p.rid_l, p.rid_r, {levels} FROM {pairs} p "
-        f"JOIN {records} l ON l.rid = p.rid_l JOIN {records} r ON r.rid = p.rid_r"
+        f"JOIN {records} l ON l.rid = p.rid_l JOIN {records} r ON r.rid = p.rid_r{readings_joins(config)}"
     )
 
 
@@ -252,7 +290,8 @@ def score_sql(
     compared = (
         f"SELECT p.rid_l, p.rid_r, l.record_id AS record_id_1, r.record_id AS record_id_2, {levels}, "
         f"{twins} AS twins, {distinct} AS distinct_ids{tf_cols} "
-        f"FROM {pairs} p JOIN {records} l ON l.rid = p.rid_l JOIN {records} r ON r.rid = p.rid_r{tf_joins}"
+        f"FROM {pairs} p JOIN {records} l ON l.rid = p.rid_l JOIN {records} r ON r.rid = p.rid_r"
+        f"{readings_joins(config)}{tf_joins}"
     )
     weights = ", ".join(f"{_weight_sql(model, i, i in tf_tables)} AS w{i}" for i in range(n))
     total = " + ".join([_lit(model.prior_weight), *(f"w{i}" for i in range(n))])
