@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +19,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Table, create_engine, event, insert, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
@@ -139,6 +139,43 @@ def advisory_xact_locks(session: Session, names: list[str]) -> None:
     if is_postgres(session) and names:
         keys = sorted({lock_key(name) for name in names})
         session.connection().execute(_LOCK_MANY, {"keys": keys})
+
+
+def write_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert many rows (all with the same columns) into ``table`` in the session's transaction: by
+    COPY on PostgreSQL, each value passed through its column's type first (sealed columns are
+    sealed as an INSERT would seal them), by one executemany INSERT on SQLite."""
+    if not rows:
+        return
+    connection = session.connection()
+    if not is_postgres(session):
+        connection.execute(insert(table), list(rows))
+        return
+    names = list(rows[0])
+    dialect = connection.dialect
+    processors = [table.c[name].type.bind_processor(dialect) for name in names]
+    quote = dialect.identifier_preparer.quote
+    statement = f"COPY {quote(table.name)} ({', '.join(quote(n) for n in names)}) FROM STDIN"
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row([p(row[n]) if p else row[n] for n, p in zip(names, processors, strict=True)])
+
+
+_GATE_KEY = lock_key("registration-gate")
+_GATE_SHARED = text("SELECT pg_advisory_xact_lock_shared(:k)")
+
+
+def registration_gate(session: Session, *, exclusive: bool) -> None:
+    """The gate every writer of persons' blocking keys passes until its transaction ends: shared by
+    single registrations and corrections (which then lock their own keys), exclusive for a bulk
+    load's unit of work, which decides thousands of rows at once and so cannot lock their keys one
+    by one (PostgreSQL's lock table holds a few thousand locks in all). While a bulk unit of work
+    holds it, single registrations wait for it to commit, and the other way round. SQLite's write
+    lock already serialises every writer."""
+    if is_postgres(session):
+        session.connection().execute(_LOCK_ONE if exclusive else _GATE_SHARED, {"k": _GATE_KEY})
 
 
 def advisory_xact_lock(session: Session, *parts: str) -> None:

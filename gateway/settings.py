@@ -231,6 +231,22 @@ class Settings(BaseSettings):
             "(children's personal data is not left lying about) and the export answers 410 Gone."
         ),
     )
+    batch_lease_seconds: float = Field(
+        default=120,
+        gt=0,
+        description=(
+            "A running batch not heard of for this long (its runner stopped or was killed) is taken "
+            "over by another runner: `gateway import` run again, `gateway worker`, or a restarted gateway."
+        ),
+    )
+    batch_chunk_rows: int = Field(
+        default=5000,
+        ge=1,
+        description=(
+            "Rows a batch run reads and decides at a time (each chunk in units of work of at most "
+            "2,000 rows); smaller chunks acknowledge progress more often, larger ones go faster."
+        ),
+    )
     export_lease_seconds: float = Field(
         default=300,
         gt=0,

@@ -6,6 +6,7 @@ per-field flags, the sources asked); ``Verifier`` is what it needs of the verifi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Protocol
 
@@ -55,3 +56,14 @@ class Verifier(Protocol):
         guardian_id_number: str | None = None,
         deadline_seconds: float | None = None,
     ) -> Judgement: ...
+
+    def verify_identities(
+        self,
+        items: Sequence[tuple[CanonicalRecord, str | None]],
+        *,
+        deadline_seconds: float | None = None,
+    ) -> Sequence[Judgement]:
+        """Many at once: ``items`` are (record, guardian's ID number or None); one verdict per item,
+        in order, each meaning what ``verify_identity`` would for that item alone (``pending`` when
+        the systems did not answer about it). ``deadline_seconds`` bounds the whole call."""
+        ...

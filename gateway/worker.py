@@ -106,7 +106,9 @@ def work(ctx: AppContext, *, once: bool, batch: int) -> int:
 
 def worker(
     once: Annotated[bool, typer.Option("--once", help="Work the due jobs once and exit.")] = False,
-    batch: Annotated[int, typer.Option(help="Jobs leased per pass.")] = 20,
+    batch: Annotated[
+        int, typer.Option(help="Verification jobs leased per pass, verified in bulk (100 rows per call).")
+    ] = 100,
 ) -> None:
     """Work the queues: verify (promote codes or open wrong-ID problem records), finish batches, intakes
     and exports a stopped process left, remove export files past their retention, deliver webhooks,

@@ -35,6 +35,10 @@ class FaultKind(StrEnum):
     MALFORMED_REPLY = "malformed_reply"
     SCHEMA_VIOLATION = "schema_violation"
     QUOTA_EXHAUSTED = "quota_exhausted"
+    # Faults inside a reply of several rows (the bulk operations; a single-query REST operation
+    # ignores them): some rows answered "not this time, ask again", or one row out of contract.
+    PARTIAL_FAILURE = "partial_failure"
+    MALFORMED_ROW = "malformed_row"
 
 
 TRANSIENT_KINDS = (
@@ -91,6 +95,21 @@ class Decision:
     down: bool
     quota_exhausted: bool
     variant: int
+
+    def failed_rows(self, rows: int) -> frozenset[int]:
+        """The rows (0-based) a `partial_failure` leaves unanswered: each with even odds, drawn from
+        the decision's variant (so a seeded plan fails the same rows again), at least one."""
+        if self.fault is not FaultKind.PARTIAL_FAILURE or rows == 0:
+            return frozenset()
+        draw = random.Random(self.variant)
+        failed = {row for row in range(rows) if draw.random() < 0.5}
+        return frozenset(failed or {self.variant % rows})
+
+    def malformed_row(self, rows: int) -> int | None:
+        """The row (0-based) a `malformed_row` fault breaks, or None."""
+        if self.fault is not FaultKind.MALFORMED_ROW or rows == 0:
+            return None
+        return self.variant % rows
 
 
 class FaultInjector:

@@ -4,7 +4,12 @@ off so every call reaches the wire) against the zero-latency mocks, as a ratio t
 the same mocks with prebuilt bodies, and the p99 latency the stack adds. Also the orchestrator (population
 register + social security in parallel) and a cache-hit figure.
 
-    .venv/bin/python benchmarks/adapters/run.py [--calls N] [--population N]
+Then bulk verification: verifications per second of citizens (population register + social security)
+asked one at a time as the worker used to (sequentially, and from 8 threads), against the bulk entry
+(`verify_queries`: chunks of 100 rows per call, the chunks in parallel), with the calls each made;
+on zero-latency mocks and on mocks answering in a median 200 ms, as the real register does.
+
+    .venv/bin/python benchmarks/adapters/run.py [--calls N] [--population N] [--bulk N]
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from xml.sax.saxutils import escape
 
 import httpx
@@ -20,8 +26,9 @@ import httpx
 from gateway.adapters.base import Source, VerificationQuery
 from gateway.adapters.orchestrator import VerificationOrchestrator, build_verifiers
 from gateway.adapters.settings import AdaptersSettings
+from mocks.faults import FaultPlan
 from mocks.population import Person, Population
-from mocks.server import start_mocks
+from mocks.server import RunningMocks, start_mocks
 
 NCIIC_NS = "urn:gateway:contracts:public-security:nciic:1"
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -78,10 +85,48 @@ def soap_body(person: Person) -> bytes:
     ).encode()
 
 
+def mock_requests(mocks: RunningMocks) -> int:
+    """Requests the population register and social security received since their plans were set."""
+    return sum(
+        mocks.injectors[name].snapshot().get("requests", 0) for name in ("public_security", "social_security")
+    )
+
+
+def bulk_figures(
+    mocks: RunningMocks,
+    orchestrator: VerificationOrchestrator,
+    people: list[Person],
+    sizes: dict[str, int],
+    latency_ms: float,
+) -> None:
+    """One line: the three ways of asking about citizens, each on its own share of `people`."""
+    figures = []
+    for label, size in sizes.items():
+        sample = [query(people[i % len(people)]) for i in range(size)]
+        for name in ("public_security", "social_security"):
+            mocks.injectors[name].set_plan(FaultPlan(latency_ms=latency_ms))  # fresh counters too
+        started = time.perf_counter()
+        if label == "single":
+            verdicts = [orchestrator.verify_query(q) for q in sample]
+        elif label == "single x8":
+            with ThreadPoolExecutor(8) as threads:
+                verdicts = list(threads.map(orchestrator.verify_query, sample))
+        else:
+            verdicts = orchestrator.verify_queries(sample)
+        elapsed = time.perf_counter() - started
+        verified = sum(v.outcome.value == "verified" for v in verdicts)
+        assert verified == size, f"{label}: {size - verified} not verified"  # a broken run, not a slow one
+        figures.append(
+            f"{label} {size / elapsed:7.0f}/s ({size} in {elapsed:4.1f} s, {mock_requests(mocks)} calls)"
+        )
+    print(f"{'bulk, ' + f'{latency_ms:.0f} ms':18} " + "  ".join(figures))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--population", type=int, default=2000)
+    parser.add_argument("--bulk", type=int, default=3000, help="citizens verified in bulk, zero latency")
     args = parser.parse_args()
 
     population = Population.synthetic(args.population, 20260901)
@@ -154,6 +199,20 @@ def main() -> None:
         elapsed, latencies = timed([lambda: cached.verify(query(sample[0])) for _ in sample])
         print(f"{'cache hit':18} {len(sample) / elapsed:8.0f}/s  p99 {p(latencies, 99):6.3f} ms")
         cached.close()
+        print(
+            "citizens verified (population register + social security): one at a time, one at a time "
+            "from 8 threads, in bulk (chunks of 100 rows per call)"
+        )
+        bulk_figures(
+            mocks, orchestrator, people, {"single": args.bulk, "single x8": args.bulk, "bulk": args.bulk}, 0
+        )
+        bulk_figures(
+            mocks,
+            orchestrator,
+            people,
+            {"single": args.bulk // 60, "single x8": args.bulk // 8, "bulk": args.bulk},
+            200,
+        )
     finally:
         direct.close()
         for verifier in verifiers.values():

@@ -21,7 +21,7 @@ leaves `gateway/adapters/`. Failures fall into the error tree below; the split d
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -119,6 +119,20 @@ class IdentityVerifier(Protocol):
 
     def verify(self, query: VerificationQuery, *, deadline_seconds: float | None = None) -> SourceAnswer:
         """Ask the source, within the adapter's deadline (or a shorter one); raise an `AdapterError`."""
+        ...
+
+    @property
+    def max_rows_per_call(self) -> int:
+        """Queries one call to the source may carry (its contract's maximum; 1 without a bulk
+        operation)."""
+        ...
+
+    def verify_many(
+        self, queries: Sequence[VerificationQuery], *, deadline_seconds: float | None = None
+    ) -> list[SourceAnswer | AdapterError]:
+        """Ask about several queries, in calls of at most `max_rows_per_call` rows; one answer or
+        error per query, in order (never raises an `AdapterError`: a failed call leaves each of its
+        rows with the error, a row the source could not answer carries its own)."""
         ...
 
     def close(self) -> None:

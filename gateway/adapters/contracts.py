@@ -26,6 +26,7 @@ CONTRACTS_DIR = Path(__file__).resolve().parents[1] / "contracts"
 MAX_XML_BYTES = 2 * 1024 * 1024
 
 SOAP_ENV_NS = "http://schemas.xmlsoap.org/soap/envelope/"
+XS_NS = "http://www.w3.org/2001/XMLSchema"
 NCIIC_NS = "urn:gateway:contracts:public-security:nciic:1"
 EXIT_ENTRY_NS = "urn:gateway:contracts:exit-entry:1"
 
@@ -86,6 +87,17 @@ def xml_contract(system: str, filename: str) -> XmlContract:
     path = CONTRACTS_DIR / system / filename
     document = etree.parse(str(path), parser=hardened_parser())
     return XmlContract(name=f"{system}/{filename}", schema=etree.XMLSchema(document))
+
+
+@cache
+def declared_limit(system: str, filename: str, name: str) -> int:
+    """A limit an XSD states in its ``xs:appinfo`` (``<limit name=".." value=".."/>``), such as the
+    rows one call may carry; `ContractError` when the schema states none by that name."""
+    document = etree.parse(str(CONTRACTS_DIR / system / filename), parser=hardened_parser())
+    for limit in document.iterfind(f".//{{{XS_NS}}}appinfo/limit"):
+        if limit.get("name") == name:
+            return int(limit.get("value", ""))
+    raise ContractError(f"{system}/{filename} states no limit {name!r}")
 
 
 def wsdl_path(system: str, filename: str) -> Path:

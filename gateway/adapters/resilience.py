@@ -18,11 +18,11 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, TypeVar
 
 from cachetools import TTLCache
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, wait_random_exponential
@@ -140,8 +140,10 @@ class QuotaStore(Protocol):
         """Calls counted today."""
         ...
 
-    def consume(self) -> int:
-        """Count one call and return the calls counted today, or raise `QuotaExhausted`."""
+    def consume(self, rows: int = 1) -> int:
+        """Count one call of ``rows`` rows (each row a query the source counts) and return the rows
+        counted today, or raise `QuotaExhausted` when they do not all fit in the day's allowance
+        (none is counted then)."""
         ...
 
     def mark_exhausted(self) -> None:
@@ -204,15 +206,16 @@ class DailyQuota:
             self._roll()
             return self._used
 
-    def consume(self) -> int:
-        """Count one call, or raise `QuotaExhausted` when the day's allowance is spent."""
+    def consume(self, rows: int = 1) -> int:
+        """Count a call of ``rows`` rows, or raise `QuotaExhausted` when they do not all fit in the
+        day's allowance (all or none: a chunk is one call)."""
         with self._lock:
             self._roll()
             if self._exhausted_by_source:
                 raise QuotaExhausted(self._source, "daily quota exhausted (reported by the source)")
-            if self._limit is not None and self._used >= self._limit:
-                raise QuotaExhausted(self._source, f"daily quota of {self._limit} calls spent")
-            self._used += 1
+            if self._limit is not None and self._used + rows > self._limit:
+                raise QuotaExhausted(self._source, f"daily quota of {self._limit} rows spent")
+            self._used += rows
             return self._used
 
     def mark_exhausted(self) -> None:
@@ -335,6 +338,10 @@ class CallStats:
 
 
 Attempt = Callable[[float], SourceAnswer]
+RowResult = SourceAnswer | AdapterError
+# One call carrying several rows: the queries in, one answer or error per query out, in order.
+BulkAttempt = Callable[[Sequence[VerificationQuery], float], list[RowResult]]
+T = TypeVar("T")
 
 
 class GuardedCaller:
@@ -395,7 +402,67 @@ class GuardedCaller:
         if cached is not None:
             self._count(cache_hits=1)
             return cached
+        result = self._attempts(attempt, deadline_seconds, rows=1)
+        self.cache.put(key, result)
+        return result
 
+    def call_many(
+        self,
+        queries: Sequence[VerificationQuery],
+        attempt: BulkAttempt,
+        *,
+        deadline_seconds: float | None = None,
+    ) -> list[RowResult]:
+        """Answer a chunk of queries in one call: rows with a cached answer are not sent, the others
+        go out together as `attempt(queries, timeout)`, retried as one call (a retry is another
+        call of every row, and the quota counts every row of every attempt). Never raises an
+        `AdapterError`: a call that fails leaves each of its rows with that error, and a row the
+        source could not answer (or answered out of contract) carries its own error."""
+        started = self._clock()
+        results: list[RowResult | None] = [None] * len(queries)
+        keys = [self.cache.key_for(self.source, query) for query in queries]
+        self._count(calls=len(queries))
+        for index, key in enumerate(keys):
+            results[index] = self.cache.get(key)
+        todo = [index for index, result in enumerate(results) if result is None]
+        self._count(cache_hits=len(queries) - len(todo))
+        if todo:
+            sent = [queries[index] for index in todo]
+            answered: list[RowResult]
+            try:
+                answered = self._attempts(
+                    lambda timeout: self._checked_rows(attempt(sent, timeout), len(sent)),
+                    deadline_seconds,
+                    rows=len(sent),
+                )
+                for row in answered:
+                    if isinstance(row, ContractViolation):  # as a whole call's is, in `_attempts`
+                        logger.error(
+                            "contract violation by %s in one row: %s",
+                            self.source.value,
+                            row,
+                            extra={"adapter": self.source.value},
+                        )
+            except AdapterError as error:
+                answered = [error] * len(sent)
+            for index, result in zip(todo, answered, strict=True):
+                results[index] = result
+                if isinstance(result, SourceAnswer):
+                    self.cache.put(keys[index], result)
+        elapsed = self._clock() - started
+        final = [result for result in results if result is not None]
+        for result in final:
+            self.observer.call_finished(self.source, call_outcome(result), elapsed)
+        self.observer.breaker_state(self.source, self.breaker.state)
+        return final
+
+    def _checked_rows(self, answered: list[RowResult], expected: int) -> list[RowResult]:
+        if len(answered) != expected:
+            raise ContractViolation(self.source, f"{len(answered)} answers to {expected} rows")
+        return answered
+
+    def _attempts(self, attempt: Callable[[float], T], deadline_seconds: float | None, *, rows: int) -> T:
+        """Attempts of one call (of ``rows`` rows) until success, a logical error or give-up."""
         budget = (
             self.settings.deadline
             if deadline_seconds is None
@@ -404,7 +471,7 @@ class GuardedCaller:
         deadline = self._clock() + budget
         retrying = self._retrying(deadline)
         try:
-            result = retrying(lambda: self._one_attempt(attempt, deadline))
+            return retrying(lambda: self._one_attempt(attempt, deadline, rows))
         except ContractViolation as exc:
             # An alert, not noise: the source broke its contract. The message never holds an ID number.
             logger.error(
@@ -418,11 +485,10 @@ class GuardedCaller:
             raise RetriesExhausted(
                 self.source, f"gave up after {attempts} attempts, last: {last}", attempts
             ) from last
-        self.cache.put(key, result)
-        return result
 
-    def _one_attempt(self, attempt: Attempt, deadline: float) -> SourceAnswer:
-        """One attempt within the deadline: past the breaker, in a connection slot, within the quota."""
+    def _one_attempt(self, attempt: Callable[[float], T], deadline: float, rows: int) -> T:
+        """One attempt within the deadline: past the breaker, in a connection slot, within the quota
+        (which counts every row the attempt carries)."""
         remaining = deadline - self._clock()
         if remaining <= 0:
             raise DeadlineExceeded(self.source, "deadline spent before the attempt")
@@ -437,7 +503,7 @@ class GuardedCaller:
             raise DeadlineExceeded(self.source, "no free connection slot before the deadline")
         try:
             try:
-                used = self.quota.consume()
+                used = self.quota.consume(rows)
             except BaseException:
                 self.breaker.abandon_trial()
                 raise
@@ -495,6 +561,9 @@ class GuardedVerifier(ABC):
 
     SOURCE: ClassVar[Source]
     REFUSAL: ClassVar[str] = "cannot verify a {id_type} document"
+    # Queries one call may carry: the contract's maximum for a source with a bulk operation
+    # (`_attempt_many`), 1 for one without.
+    MAX_ROWS_PER_CALL: ClassVar[int] = 1
 
     def __init__(
         self, settings: AdapterSettings, *, hmac_key: bytes, limits: AdapterLimits | None = None
@@ -517,3 +586,51 @@ class GuardedVerifier(ABC):
         return self.guard.call(
             query, lambda timeout: self._attempt(query, timeout), deadline_seconds=deadline_seconds
         )
+
+    @property
+    def max_rows_per_call(self) -> int:
+        return self.MAX_ROWS_PER_CALL
+
+    def _attempt_many(self, queries: Sequence[VerificationQuery], timeout: float) -> list[RowResult]:
+        """One call carrying every query (at most `MAX_ROWS_PER_CALL`, all of one `_call_kind`);
+        one answer or row error per query. Adapters of a source with a bulk operation override it."""
+        raise NotImplementedError(f"{self.source.value} has no bulk operation")
+
+    def _call_kind(self, query: VerificationQuery) -> object:
+        """Queries of different kinds never share a call (a source with two operations)."""
+        return None
+
+    def _refused_rows(self, queries: Sequence[VerificationQuery]) -> dict[int, AdapterError]:
+        """Rows that must not go out (they would break the request's contract), by position: each is
+        refused alone rather than spoiling the call for the others."""
+        return {}
+
+    def verify_many(
+        self, queries: Sequence[VerificationQuery], *, deadline_seconds: float | None = None
+    ) -> list[RowResult]:
+        results: dict[int, RowResult] = {}
+        kinds: dict[object, list[int]] = {}
+        for index, query in enumerate(queries):
+            if not self.supports(query):
+                results[index] = RequestRejected(self.source, self.REFUSAL.format(id_type=query.id_type))
+            else:
+                kinds.setdefault(self._call_kind(query), []).append(index)
+        for indices in kinds.values():
+            refused = self._refused_rows([queries[index] for index in indices])
+            results.update({indices[position]: error for position, error in refused.items()})
+            sendable = [index for position, index in enumerate(indices) if position not in refused]
+            for start in range(0, len(sendable), self.MAX_ROWS_PER_CALL):
+                chunk = sendable[start : start + self.MAX_ROWS_PER_CALL]
+                answers = self._ask_chunk([queries[i] for i in chunk], deadline_seconds)
+                results.update(zip(chunk, answers, strict=True))
+        return [results[index] for index in range(len(queries))]
+
+    def _ask_chunk(
+        self, chunk: Sequence[VerificationQuery], deadline_seconds: float | None
+    ) -> list[RowResult]:
+        if len(chunk) == 1:
+            try:
+                return [self.verify(chunk[0], deadline_seconds=deadline_seconds)]
+            except AdapterError as error:
+                return [error]
+        return self.guard.call_many(chunk, self._attempt_many, deadline_seconds=deadline_seconds)

@@ -3,7 +3,8 @@
 Requests are validated against the OpenAPI document's schemas before they leave (a failure is our bug)
 and replies before they are used (a failure is the source's contract violation). HTTP failures are
 sorted: timeouts, connection errors and 5xx are technical; 429 is rate limiting unless the problem
-code says the quota is spent; other 4xx are rejections; a 404 is handed back as an answer.
+code says the quota is spent; other 4xx are rejections; a 404 is handed back as an answer. A bulk
+operation's results are checked one by one (`post_many`), so a malformed result spoils only its row.
 """
 
 from __future__ import annotations
@@ -74,6 +75,44 @@ class RestClient:
                 )
             return status, payload
         raise RequestRejected(self._source, f"HTTP {status}")
+
+    def post_many(
+        self,
+        path: str,
+        key: str,
+        items: list[dict[str, Any]],
+        *,
+        schemas: tuple[str, str, str],
+        timeout: float,
+    ) -> list[dict[str, Any] | ContractViolation]:
+        """POST several queries in one call as ``{key: items}``; one result per query, in order, each
+        checked on its own against its schema (a `ContractViolation` in its place when it breaks it).
+        ``schemas`` names (request envelope, reply envelope, one result)."""
+        request_schema, reply_schema, result_schema = schemas
+        status, reply = self.post(
+            path, {key: items}, request_schema=request_schema, reply_schema=reply_schema, timeout=timeout
+        )
+        if status != 200:
+            raise RequestRejected(self._source, f"HTTP {status}")
+        results: list[Any] = reply["results"]
+        if len(results) != len(items):
+            raise ContractViolation(self._source, f"{len(results)} results to {len(items)} queries")
+        return [self._checked(result_schema, result) for result in results]
+
+    def _checked(self, schema: str, result: Any) -> dict[str, Any] | ContractViolation:
+        try:
+            self._contract.validate(schema, result)
+        except ContractError as exc:
+            return ContractViolation(self._source, str(exc))
+        return dict(result)
+
+    def refusal(self, schema: str, body: dict[str, Any]) -> RequestRejected | None:
+        """Why ``body`` may not go out (it breaks the contract's ``schema``), or None."""
+        try:
+            self._contract.validate(schema, body)
+        except ContractError as exc:
+            return RequestRejected(self._source, f"request does not fit the contract: {exc}")
+        return None
 
     def _json(self, response: httpx.Response) -> dict[str, Any]:
         try:

@@ -65,7 +65,8 @@ class AdapterSettings(BaseModel):
     daily_quota: int | None = Field(
         default=None,
         ge=0,
-        description="Calls allowed per day (Asia/Shanghai), by every gateway process together on PostgreSQL; "
+        description="Queries (rows: a call of several counts each) allowed per day (Asia/Shanghai), by every "
+        "gateway process together on PostgreSQL; "
         "None for no local limit.",
     )
 

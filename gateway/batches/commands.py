@@ -7,6 +7,7 @@ follows the run and the per-row results are written as CSV next to the input.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +20,7 @@ from gateway.auth.scopes import Scope, held_scopes
 from gateway.auth.service import check_usable
 from gateway.batches import service
 from gateway.batches.parsing import BatchFormat
-from gateway.batches.schemas import BatchAccepted, BatchStatus
+from gateway.batches.schemas import BatchStatus
 from gateway.context import AppContext
 from gateway.db import session_scope
 from gateway.errors import GatewayError, InvalidInput
@@ -60,31 +61,80 @@ def _caller_of(ctx: AppContext, client_id: str, console: Console) -> Caller:
     return caller
 
 
-def _submit(ctx: AppContext, caller: Caller, file: Path, fmt: BatchFormat, console: Console) -> BatchAccepted:
-    text = file.read_text(encoding=detect_encoding(file), errors="replace")
+def _submit_or_resume(
+    ctx: AppContext, caller: Caller, file: Path, fmt: BatchFormat, console: Console
+) -> tuple[str, int, int]:
+    """The batch of this file: the caller's unfinished one (a run stopped or killed), or a new one,
+    stored from the file read as a stream. Returns its id, total rows and rows done already."""
+    digest = service.file_digest(file)
+    with session_scope(ctx.engine) as session:
+        unfinished = service.unfinished_batch_of(session, caller, digest)
+        if unfinished is not None:
+            console.print(
+                f"resuming batch {unfinished.id} of this file: {unfinished.done_rows:,} of "
+                f"{unfinished.total_rows:,} rows done"
+            )
+            return unfinished.id, unfinished.total_rows, unfinished.done_rows
+    console.print(f"storing the rows of {file.name}")
     try:
-        return service.submit_batch(ctx.engine, ctx.keyring, caller, text, fmt)
+        with file.open(encoding=detect_encoding(file), errors="replace", newline="") as source:
+            accepted = service.submit_batch(
+                ctx.engine, ctx.keyring, caller, source, fmt, max_rows=None, digest=digest
+            )
     except InvalidInput as exc:
         for error in exc.errors:
             console.print(f"[red]{error.field}: {error.message}[/red]")
         raise typer.Exit(code=2) from None
+    return accepted.id, accepted.total_rows, accepted.error_rows
 
 
-def _register(ctx: AppContext, caller: Caller, file: Path, fmt: BatchFormat, results: Path) -> BatchStatus:
-    """Store the file's rows, run them with a progress bar, write the per-row results."""
-    console = Console(stderr=True)
-    accepted = _submit(ctx, caller, file, fmt, console)
-    with progress_bar(console, "registering") as progress:
-        task = progress.add_task("rows", total=accepted.total_rows, completed=accepted.error_rows)
-        service.run_batch(
+def _run_to_the_end(
+    ctx: AppContext, batch_id: str, on_progress: service.ProgressCallback, console: Console, *, verify: bool
+) -> None:
+    """Run the batch until it is done; while another runner's lease on it is live (a killed run's,
+    until it expires), wait and try again."""
+    lease = ctx.settings.batch_lease_seconds
+    waiting_said = False
+    while True:
+        report = service.run_batch(
             ctx.engine,
             ctx.services.registry,
-            accepted.id,
-            on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+            batch_id,
+            lease_seconds=lease,
+            verify_inline=verify,
+            on_progress=on_progress,
+            settings=ctx.settings,
+        )
+        if report.finished or service.is_done(ctx.engine, batch_id):
+            return
+        if not waiting_said:
+            console.print(
+                f"batch {batch_id} is held by another runner; waiting for it (at most {lease:.0f} s)"
+            )
+            waiting_said = True
+        time.sleep(min(1.0, lease / 4))
+
+
+def _register(
+    ctx: AppContext, caller: Caller, file: Path, fmt: BatchFormat, results: Path, *, verify: bool
+) -> BatchStatus:
+    """Store the file's rows (or take up its unfinished batch), run them with a progress bar, write
+    the per-row results."""
+    console = Console(stderr=True)
+    batch_id, total, done = _submit_or_resume(ctx, caller, file, fmt, console)
+    with progress_bar(console, "registering") as progress:
+        task = progress.add_task("rows", total=total, completed=done)
+        _run_to_the_end(
+            ctx,
+            batch_id,
+            lambda done, total: progress.update(task, completed=done, total=total),
+            console,
+            verify=verify,
         )
     with session_scope(ctx.engine) as session:
-        results.write_text(service.results_csv(session, caller, accepted.id), encoding="utf-8")
-        return service.batch_status(session, caller, accepted.id)
+        with results.open("w", encoding="utf-8", newline="") as out:
+            service.write_results(session, caller, batch_id, out)
+        return service.batch_status(session, caller, batch_id)
 
 
 def import_file(
@@ -99,11 +149,20 @@ def import_file(
     file_format: Annotated[
         str | None, typer.Option("--format", help="csv or ndjson (default: by file extension)")
     ] = None,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify/--no-verify",
+            help="verify each chunk's new persons in bulk as the load goes (default: `gateway worker` does)",
+        ),
+    ] = False,
 ) -> None:
     """Register every row of a batch file; prints counts per outcome and where the results went.
 
-    Exits 0 when every row was registered (issued, existing or sent to review), 1 when some rows
-    were rejected, refused or failed (see the results), 2 when the file or the client is unusable.
+    Running it again on the same file after it was stopped (or killed) takes up where it was: rows
+    done are never registered twice. Exits 0 when every row was registered (issued, existing or sent
+    to review), 1 when some rows were rejected, refused or failed (see the results), 2 when the file
+    or the client is unusable.
     """
     console = Console(stderr=True)
     if not file.is_file():
@@ -114,13 +173,19 @@ def import_file(
     ctx = build_context(Settings())
     try:
         status = _register(
-            ctx, _caller_of(ctx, client_id, console), file, _format_of(file, file_format), results_path
+            ctx,
+            _caller_of(ctx, client_id, console),
+            file,
+            _format_of(file, file_format),
+            results_path,
+            verify=verify,
         )
     finally:
         close_context(ctx)
     counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(status.counts.items()))
+    pace = f" at {status.rows_per_second:,.0f} rows/s" if status.rows_per_second else ""
     console.print(
-        f"batch {status.id}: {status.done_rows} of {status.total_rows} rows done ({counts}); "
+        f"batch {status.id}: {status.done_rows:,} of {status.total_rows:,} rows done{pace} ({counts}); "
         f"results in {results_path}"
     )
     if status.status != "done" or any(status.counts.get(o) for o in _PROBLEM_OUTCOMES):

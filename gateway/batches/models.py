@@ -18,7 +18,10 @@ from gateway.sealing import SealedCode, SealedText
 
 class Batch(SQLModel, table=True):
     __tablename__ = "batch"
-    __table_args__ = (Index("ix_batch_status", "status"),)
+    __table_args__ = (
+        Index("ix_batch_status", "status"),
+        Index("ix_batch_client_source", "client_id", "source_digest"),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     client_id: str = Field(max_length=40, index=True, description="the client that submitted the batch")
@@ -38,6 +41,15 @@ class Batch(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     started_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    # The current (or last) run: when it took the batch and how many rows were done then, so the
+    # status can say how fast this run goes and when it should end.
+    run_started_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    run_started_rows: int | None = Field(default=None)
+    source_digest: str | None = Field(
+        default=None,
+        max_length=64,
+        description="SHA-256 of the submitted file: the same file again resumes it",
+    )
 
 
 class BatchRow(SQLModel, table=True):

@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TextIO
 
 from gateway.errors import FieldError, InvalidInput
 from gateway.identity.records import MAX_RECORD_ID, RECORD_FIELDS
@@ -75,19 +75,35 @@ def decode_upload(data: bytes) -> str:
 
 def parse_batch(text: str, fmt: BatchFormat, *, max_rows: int = MAX_ROWS) -> ParsedBatch:
     """Split a batch file into rows; raises InvalidInput if the file as a whole is not a batch."""
-    text = text.removeprefix("\ufeff")
-    rows = _csv_rows(text) if fmt is BatchFormat.CSV else _ndjson_rows(text)
-    parsed: list[ParsedRow] = []
+    return ParsedBatch(
+        format=fmt, rows=list(iter_batch(io.StringIO(text, newline=""), fmt, max_rows=max_rows))
+    )
+
+
+def iter_batch(source: TextIO, fmt: BatchFormat, *, max_rows: int | None = MAX_ROWS) -> Iterator[ParsedRow]:
+    """The rows of a batch file read as a stream (a province's file need not fit in memory); raises
+    InvalidInput, before or while yielding, if the file as a whole is not a batch (``max_rows``:
+    None for no limit)."""
+    lines = _without_bom(source)
+    rows = _csv_rows(lines) if fmt is BatchFormat.CSV else _ndjson_rows(lines)
     seen_ids: set[str] = set()
+    count = 0
     for row in rows:
-        if len(parsed) >= max_rows:
+        if max_rows is not None and count >= max_rows:
             raise InvalidInput(
                 errors=[FieldError("body", "too_many_rows", f"a batch holds at most {max_rows} rows")]
             )
-        parsed.append(_check_record_id(row, seen_ids))
-    if not parsed:
+        count += 1
+        yield _check_record_id(row, seen_ids)
+    if not count:
         raise InvalidInput(errors=[FieldError("body", "empty", "the file holds no rows")])
-    return ParsedBatch(format=fmt, rows=parsed)
+
+
+def _without_bom(source: TextIO) -> Iterator[str]:
+    first = True
+    for line in source:
+        yield line.removeprefix("\ufeff") if first else line
+        first = False
 
 
 def _check_record_id(row: ParsedRow, seen: set[str]) -> ParsedRow:
@@ -125,9 +141,9 @@ def _check_header(header: list[str]) -> list[str]:
     return names
 
 
-def _csv_rows(text: str) -> Iterator[ParsedRow]:
+def _csv_rows(lines: Iterator[str]) -> Iterator[ParsedRow]:
     # strict: a stray quote is reported for its row instead of being read silently as data.
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(lines, strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -161,9 +177,10 @@ def _csv_rows(text: str) -> Iterator[ParsedRow]:
         yield ParsedRow(start, _record_id(body.get("record_id")), body)
 
 
-def _ndjson_rows(text: str) -> Iterator[ParsedRow]:
-    # Split on newlines only: str.splitlines() would also break inside a JSON string holding U+2028.
-    for line_number, line in enumerate(text.split("\n"), start=1):
+def _ndjson_rows(lines: Iterator[str]) -> Iterator[ParsedRow]:
+    # The lines come split on newlines only (a file read with newline=""): str.splitlines() would
+    # also break inside a JSON string holding U+2028.
+    for line_number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:

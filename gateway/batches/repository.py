@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, func, insert, or_, update
+from sqlalchemy import CursorResult, bindparam, func, insert, or_, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -20,8 +20,29 @@ _INSERT_SLICE = 2000
 def add_batch(session: Session, batch: Batch, rows: Sequence[dict[str, Any]]) -> None:
     session.add(batch)
     session.flush()
+    add_rows(session, rows)
+
+
+def add_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     for start in range(0, len(rows), _INSERT_SLICE):
         session.execute(insert(BatchRow), list(rows[start : start + _INSERT_SLICE]))
+
+
+def set_totals(
+    session: Session,
+    batch_id: str,
+    *,
+    total_rows: int,
+    done_rows: int,
+    status: str,
+    finished_at: datetime | None,
+) -> None:
+    """A stored batch's row counts, once all its rows are in."""
+    session.execute(
+        update(Batch)
+        .where(col(Batch.id) == batch_id)
+        .values(total_rows=total_rows, done_rows=done_rows, status=status, finished_at=finished_at)
+    )
 
 
 def get_batch(session: Session, batch_id: str, *, for_update: bool = False) -> Batch | None:
@@ -37,6 +58,15 @@ def unfinished_batch_ids(session: Session, now: datetime) -> list[str]:
         .order_by(col(Batch.created_at))
     )
     return list(session.exec(query).all())
+
+
+def unfinished_batch_from(session: Session, client_id: str, digest: str) -> Batch | None:
+    query = (
+        select(Batch)
+        .where(Batch.client_id == client_id, Batch.source_digest == digest, Batch.status != "done")
+        .order_by(col(Batch.created_at).desc())
+    )
+    return session.exec(query).first()
 
 
 def pending_rows(session: Session, batch_id: str, after_row: int, limit: int) -> Sequence[BatchRow]:
@@ -70,6 +100,30 @@ def result_rows(session: Session, batch_id: str) -> Sequence[ResultRow]:
     return session.execute(query).all()
 
 
+def iter_result_rows(session: Session, batch_id: str, slice_rows: int = 5000) -> Iterator[ResultRow]:
+    """``result_rows`` read a slice at a time by row number (never all in memory)."""
+    after = -1
+    while True:
+        query = (
+            sa_select(
+                col(BatchRow.row_number),
+                col(BatchRow.record_id),
+                col(BatchRow.outcome),
+                col(BatchRow.code),
+                col(BatchRow.problem_id),
+                col(BatchRow.errors_json),
+            )
+            .where(col(BatchRow.batch_id) == batch_id, col(BatchRow.row_number) > after)
+            .order_by(col(BatchRow.row_number))
+            .limit(slice_rows)
+        )
+        rows = session.execute(query).all()
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1][0]
+
+
 def outcome_counts(session: Session, batch_id: str) -> dict[str, int]:
     query = (
         select(BatchRow.outcome, func.count())
@@ -96,6 +150,28 @@ def finish_row(session: Session, batch_id: str, row_number: int, values: dict[st
         .values(status="done", **values)
     )
     return _rowcount(result) == 1
+
+
+def finish_rows(session: Session, batch_id: str, rows: dict[int, dict[str, Any]]) -> None:
+    """Mark many pending rows done, each with its own values (row number -> values), in one
+    statement executed for all of them."""
+    if not rows:
+        return
+    columns = sorted({name for values in rows.values() for name in values})
+    statement = (
+        update(BatchRow)
+        .where(
+            col(BatchRow.batch_id) == batch_id,
+            col(BatchRow.row_number) == bindparam("row_number_"),
+            col(BatchRow.status) == "pending",
+        )
+        .values(status="done", **{name: bindparam(f"{name}_") for name in columns})
+    )
+    params = [
+        {"row_number_": number, **{f"{name}_": values.get(name) for name in columns}}
+        for number, values in rows.items()
+    ]
+    session.connection().execute(statement, params)
 
 
 def finish_pending_rows(session: Session, batch_id: str, values: dict[str, Any]) -> int:

@@ -13,6 +13,12 @@ class BatchAccepted(BaseModel):
     total_rows: int
     error_rows: int = Field(description="rows refused already because their line could not be read")
     status_url: str
+    rows_per_second: float | None = Field(
+        default=None, description="rows done per second by the current (or last) run"
+    )
+    eta_seconds: float | None = Field(
+        default=None, description="seconds the current run should still take at its rate; none when done"
+    )
     results_url: str
 
 
@@ -32,4 +38,10 @@ class BatchStatus(BaseModel):
     created_at: UtcDateTime
     started_at: UtcDateTime | None
     finished_at: UtcDateTime | None
+    rows_per_second: float | None = Field(
+        default=None, description="rows done per second by the current (or last) run"
+    )
+    eta_seconds: float | None = Field(
+        default=None, description="seconds the current run should still take at its rate; none when done"
+    )
     results_url: str

@@ -17,6 +17,7 @@ tens of thousands must not wait on external systems row by row.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -24,8 +25,10 @@ import secrets
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from itertools import islice
+from pathlib import Path
+from typing import Any, TextIO
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -37,15 +40,16 @@ from gateway.auth.scopes import Role
 from gateway.auth.service import check_usable
 from gateway.batches import repository
 from gateway.batches.models import Batch, BatchRow
-from gateway.batches.parsing import BatchFormat, ParsedBatch, parse_batch
+from gateway.batches.parsing import MAX_ROWS, BatchFormat, ParsedRow, iter_batch
 from gateway.batches.schemas import BatchAccepted, BatchStatus
 from gateway.clock import as_utc, utcnow
 from gateway.db import session_scope
 from gateway.errors import FieldError, Forbidden, GatewayError, InvalidInput, NotFound
 from gateway.jobs import BackgroundJobs, Lane, lease_is_free, new_lease_owner
 from gateway.keyring import KeyRing
-from gateway.registry import outcomes
+from gateway.registry import bulk, idempotency, outcomes, verification
 from gateway.registry import service as registry
+from gateway.registry.bulk import Refused, RowAnswer
 from gateway.registry.outcomes import RegistrationOutcome
 from gateway.registry.service import RegistryDeps
 from gateway.settings import Settings
@@ -86,48 +90,54 @@ def _errors_json(errors: Sequence[FieldError]) -> str:
     return json.dumps([e.as_dict() for e in errors], ensure_ascii=False)
 
 
-def _row_values(batch_id: str, parsed: ParsedBatch, keyring: KeyRing) -> list[dict[str, Any]]:
-    now = utcnow()
-    rows: list[dict[str, Any]] = []
-    for row in parsed.rows:
-        values: dict[str, Any] = {
-            "batch_id": batch_id,
-            "row_number": row.row_number,
-            "record_id": row.record_id,
-            "payload_encrypted": None,
-            "status": "pending",
-            "outcome": None,
-            "http_status": None,
-            "code": None,
-            "problem_id": None,
-            "errors_json": None,
-            "finished_at": None,
-        }
-        if row.body is None:
-            values.update(
-                status="done",
-                outcome="rejected",
-                http_status=422,
-                errors_json=_errors_json(row.errors),
-                finished_at=now,
-            )
-        else:
-            values["payload_encrypted"] = keyring.encrypt(
-                json.dumps(row.body, ensure_ascii=False), ROW_CONTEXT
-            )
-        rows.append(values)
-    return rows
+def _row_values(batch_id: str, row: ParsedRow, keyring: KeyRing, now: datetime) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "batch_id": batch_id,
+        "row_number": row.row_number,
+        "record_id": row.record_id,
+        "payload_encrypted": None,
+        "status": "pending",
+        "outcome": None,
+        "http_status": None,
+        "code": None,
+        "problem_id": None,
+        "errors_json": None,
+        "finished_at": None,
+    }
+    if row.body is None:
+        values.update(
+            status="done",
+            outcome="rejected",
+            http_status=422,
+            errors_json=_errors_json(row.errors),
+            finished_at=now,
+        )
+    else:
+        values["payload_encrypted"] = keyring.encrypt(json.dumps(row.body, ensure_ascii=False), ROW_CONTEXT)
+    return values
+
+
+# Rows go to the database in slices, so a file of millions of rows is never held in memory at once.
+_STORE_SLICE = 2000
 
 
 def submit_batch(
-    engine: Engine, keyring: KeyRing, caller: Caller, text: str, fmt: BatchFormat
+    engine: Engine,
+    keyring: KeyRing,
+    caller: Caller,
+    source: str | TextIO,
+    fmt: BatchFormat,
+    *,
+    max_rows: int | None = MAX_ROWS,
+    digest: str | None = None,
 ) -> BatchAccepted:
-    """Parse and store a batch with all its rows in one transaction; it is then ready to run."""
-    parsed = parse_batch(text, fmt)
+    """Parse and store a batch with all its rows in one transaction; it is then ready to run.
+
+    ``source`` is the file's text, or the file itself, read as a stream and stored a slice at a time
+    (``max_rows`` None: no limit on rows, for a province's file given to ``gateway import``).
+    ``digest`` is the file's SHA-256 (computed from the text when not given)."""
+    stream = io.StringIO(source, newline="") if isinstance(source, str) else source
     batch_id = f"bt_{secrets.token_hex(8)}"
-    error_rows = parsed.error_rows
-    total = len(parsed.rows)
-    finished = error_rows == total
     now = utcnow()
     batch = Batch(
         id=batch_id,
@@ -140,14 +150,29 @@ def submit_batch(
         acting_user=caller.acting_user,
         request_id=caller.request_id,
         format=fmt.value,
-        status="done" if finished else "queued",
-        total_rows=total,
-        done_rows=error_rows,
+        source_digest=digest or (source_digest(source) if isinstance(source, str) else None),
+        status="queued",
+        total_rows=0,
+        done_rows=0,
         created_at=now,
-        finished_at=now if finished else None,
     )
+    total = error_rows = 0
     with session_scope(engine) as session:
-        repository.add_batch(session, batch, _row_values(batch_id, parsed, keyring))
+        repository.add_batch(session, batch, [])
+        rows = iter_batch(stream, fmt, max_rows=max_rows)
+        while piece := list(islice(rows, _STORE_SLICE)):
+            repository.add_rows(session, [_row_values(batch_id, row, keyring, now) for row in piece])
+            total += len(piece)
+            error_rows += sum(1 for row in piece if row.body is None)
+        finished = error_rows == total
+        repository.set_totals(
+            session,
+            batch_id,
+            total_rows=total,
+            done_rows=error_rows,
+            status="done" if finished else "queued",
+            finished_at=now if finished else None,
+        )
         audit.record(
             session,
             action="batch.submit",
@@ -158,12 +183,31 @@ def submit_batch(
         )
     return BatchAccepted(
         id=batch_id,
-        status=batch.status,
+        status="done" if finished else "queued",
         total_rows=total,
         error_rows=error_rows,
         status_url=status_path(batch_id),
         results_url=results_path(batch_id),
     )
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file, read a block at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def source_digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def unfinished_batch_of(session: Session, caller: Caller, digest: str) -> Batch | None:
+    """The caller's batch of the file with this digest that is not done yet (its run was stopped or
+    killed)."""
+    return repository.unfinished_batch_from(session, caller.client_id, digest)
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -198,8 +242,22 @@ def batch_status(session: Session, caller: Caller, batch_id: str) -> BatchStatus
         created_at=as_utc(batch.created_at),
         started_at=as_utc(batch.started_at) if batch.started_at else None,
         finished_at=as_utc(batch.finished_at) if batch.finished_at else None,
+        **_pace(batch),
         results_url=results_path(batch.id),
     )
+
+
+def _pace(batch: Batch) -> dict[str, float | None]:
+    """How fast the current (or last) run went, and how long it should still take."""
+    if batch.run_started_at is None or batch.run_started_rows is None:
+        return {"rows_per_second": None, "eta_seconds": None}
+    end = as_utc(batch.finished_at) if batch.status == "done" and batch.finished_at else utcnow()
+    elapsed = (end - as_utc(batch.run_started_at)).total_seconds()
+    rows = batch.done_rows - batch.run_started_rows
+    rate = rows / elapsed if elapsed > 0 and rows > 0 else None
+    left = batch.total_rows - batch.done_rows
+    eta = 0.0 if batch.status == "done" else (round(left / rate, 1) if rate else None)
+    return {"rows_per_second": round(rate, 1) if rate else None, "eta_seconds": eta}
 
 
 def _safe_cell(value: str) -> str:
@@ -215,12 +273,22 @@ def _errors_text(errors_json: str | None) -> str:
 
 def results_csv(session: Session, caller: Caller, batch_id: str) -> str:
     """Every row's outcome as CSV (with a BOM, for spreadsheets); the download is audited."""
-    batch = get_visible_batch(session, caller, batch_id)
-    rows = repository.result_rows(session, batch.id)
     out = io.StringIO()
+    write_results(session, caller, batch_id, out)
+    return out.getvalue()
+
+
+def write_results(session: Session, caller: Caller, batch_id: str, out: TextIO) -> int:
+    """``results_csv`` written to ``out`` a slice of rows at a time (a province's file has millions);
+    the download is audited. Returns the rows written."""
+    batch = get_visible_batch(session, caller, batch_id)
+    out.write("\ufeff")
     writer = csv.writer(out)
     writer.writerow(RESULT_COLUMNS)
-    for row_number, record_id, outcome, code, problem_id, errors_json in rows:
+    written = 0
+    for row_number, record_id, outcome, code, problem_id, errors_json in repository.iter_result_rows(
+        session, batch.id
+    ):
         writer.writerow(
             (
                 row_number,
@@ -231,15 +299,16 @@ def results_csv(session: Session, caller: Caller, batch_id: str) -> str:
                 _safe_cell(_errors_text(errors_json)),
             )
         )
+        written += 1
     audit.record(
         session,
         action="batch.results",
         caller=caller,
         object_type="batch",
         object_ref=batch.id,
-        record_count=len(rows),
+        record_count=written,
     )
-    return "\ufeff" + out.getvalue()
+    return written
 
 
 # --- running ----------------------------------------------------------------------------------
@@ -279,6 +348,7 @@ def _claim(session: Session, batch_id: str, owner: str, lease_seconds: float) ->
     batch.lease_until = now + timedelta(seconds=lease_seconds)
     batch.status = "running"
     batch.started_at = batch.started_at or now
+    batch.run_started_at, batch.run_started_rows = now, batch.done_rows
     session.add(batch)
     return _Claim(caller_of(batch), batch.total_rows, batch.done_rows)
 
@@ -376,14 +446,140 @@ def _refuse_remaining(engine: Engine, batch_id: str, owner: str, reason: str, le
     return refused
 
 
+def _row_of_answer(answer: RowAnswer) -> dict[str, Any]:
+    if isinstance(answer, Refused):
+        return {
+            "outcome": answer.kind,
+            "http_status": answer.status,
+            "errors_json": _errors_json(answer.errors),
+        }
+    return _row_of_outcome(answer)
+
+
+def _record_answers(
+    session: Session,
+    batch_id: str,
+    owner: str,
+    answers: dict[int, dict[str, Any]],
+    lease_seconds: float,
+) -> None:
+    """Mark rows done with their answers and count them, in the caller's transaction, while this
+    runner still holds the lease (otherwise the whole transaction is undone)."""
+    now = utcnow()
+    repository.finish_rows(session, batch_id, {n: {**v, "finished_at": now} for n, v in answers.items()})
+    lease_until = now + timedelta(seconds=lease_seconds)
+    if not repository.advance_under_lease(session, batch_id, owner, lease_until, len(answers)):
+        raise _LeaseLost
+
+
+@dataclass
+class _Run:
+    """One run of a batch: who holds it and how far it got."""
+
+    engine: Engine
+    deps: RegistryDeps
+    batch_id: str
+    owner: str
+    claim: _Claim
+    lease_seconds: float
+    on_progress: ProgressCallback | None
+    verify: bool = False
+    worked: int = 0
+
+    def progress(self, rows: int) -> None:
+        self.worked += rows
+        if self.on_progress is not None:
+            self.on_progress(self.claim.done_rows + self.worked, self.claim.total_rows)
+
+    def record(self, session: Session, answers: dict[int, RowAnswer]) -> None:
+        values = {n: _row_of_answer(a) for n, a in answers.items()}
+        _record_answers(session, self.batch_id, self.owner, values, self.lease_seconds)
+
+    def singly(self, rows: Sequence[BatchRow]) -> None:
+        """The rows one by one through the single registration (with their idempotency keys)."""
+        for row in rows:
+            values = _work_row(self.engine, self.deps, self.claim.caller, self.batch_id, row)
+            _record_row(self.engine, self.batch_id, row.row_number, self.owner, values, self.lease_seconds)
+            self.progress(1)
+
+    def replays(self, rows: Sequence[BatchRow]) -> dict[int, dict[str, Any]]:
+        """Rows a single registration answered already (an earlier run registered them by their
+        key, then stopped before marking them done): their stored answers."""
+        keys = {f"batch:{self.batch_id}:{row.row_number}": row.row_number for row in rows}
+        with session_scope(self.engine) as session:
+            stored = idempotency.answered(session, self.claim.caller.client_id, list(keys))
+        return {keys[k]: _row_of_outcome(outcomes.from_json(a.body)) for k, a in stored.items()}
+
+    def chunk(self, rows: Sequence[BatchRow], should_stop: Callable[[], bool]) -> bool:
+        """Register a chunk of pending rows set-based, wave by wave; False when told to stop
+        between waves (the rest stays pending)."""
+        replayed = self.replays(rows)
+        if replayed:
+            with session_scope(self.engine) as session:
+                _record_answers(session, self.batch_id, self.owner, replayed, self.lease_seconds)
+            self.progress(len(replayed))
+        items: list[tuple[int, Any]] = []
+        unreadable: list[BatchRow] = []
+        for row in rows:
+            if row.row_number in replayed:
+                continue
+            if row.payload_encrypted is None:
+                unreadable.append(row)
+                continue
+            items.append(
+                (row.row_number, json.loads(self.deps.keyring.decrypt(row.payload_encrypted, ROW_CONTEXT)))
+            )
+        if unreadable:
+            self.singly(unreadable)
+        refused, ready = bulk.prepare(self.deps, self.claim.caller, items)
+        by_number = {row.row_number: row for row in rows}
+        waves = [w[i : i + WAVE_ROWS] for w in bulk.waves(ready) for i in range(0, len(w), WAVE_ROWS)]
+        created: list[int] = []
+        if not waves and refused:
+            with session_scope(self.engine) as session:
+                self.record(session, dict(refused))
+            self.progress(len(refused))
+        for index, wave in enumerate(waves):
+            if should_stop():
+                return False
+            first = refused if index == 0 else {}
+            try:
+                written = bulk.register_wave(
+                    self.engine, self.deps, self.claim.caller, wave, self.record, first
+                )
+                created.extend(written.new_persons)
+            except _LeaseLost:
+                raise
+            except Exception:
+                # Whatever failed is undone; the wave's rows go the single way, each on its own.
+                logger.exception(
+                    "batch %s: a wave of %s rows failed; registering them one by one",
+                    self.batch_id,
+                    len(wave),
+                )
+                self.singly([by_number[n] for n in sorted([*first, *(r.number for r in wave)])])
+                continue
+            self.progress(len(wave) + len(first))
+        if self.verify and created and self.deps.verifier is not None:
+            counts = verification.verify_new_persons(self.engine, self.deps, created)
+            logger.info("batch %s: verified in bulk: %s", self.batch_id, dict(counts.recorded))
+        return True
+
+
+# A wave's rows go to the database in one transaction; its size bounds the statements' parameter
+# lists (SQLite takes 32,766 parameters at most) and how long single registrations wait.
+WAVE_ROWS = 2000
+
+
 def run_batch(
     engine: Engine,
     deps: RegistryDeps,
     batch_id: str,
     *,
-    lease_seconds: float = 120.0,
-    chunk_size: int = 200,
+    lease_seconds: float | None = None,
+    chunk_size: int | None = None,
     verify_inline: bool = False,
+    set_based: bool = True,
     stop_after: int | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_progress: ProgressCallback | None = None,
@@ -391,45 +587,76 @@ def run_batch(
 ) -> RunReport:
     """Work a batch's pending rows in row order under a lease; returns what this run did.
 
-    ``stop_after`` and ``should_stop`` end the run early (the lease is released and the batch goes
-    back to ``queued``); a run that finds the batch leased by someone else does nothing. Before each
-    row the submitting client is looked at afresh: disabled (or, given ``settings``, frozen), the
-    rest of the batch is refused and the batch is done.
+    Rows are registered set-based (``registry.bulk``), a chunk at a time, each row with the outcome a
+    single registration would give it; the persons a chunk wrote are then verified in bulk when
+    ``verify_inline`` is asked for (else by the worker). With ``set_based`` off, rows go one by one
+    through the single registration (each verified as it is written when ``verify_inline``): the
+    way every batch ran before the set-based path, kept for comparison. ``stop_after`` and
+    ``should_stop`` end the run early (the lease is released and the batch goes back to
+    ``queued``); a run that finds the batch leased by someone else does nothing. Before each chunk
+    the submitting client is looked at afresh: disabled (or, given ``settings``, frozen), the rest
+    of the batch is refused and the batch is done.
     """
+    if lease_seconds is None:
+        lease_seconds = settings.batch_lease_seconds if settings is not None else 120.0
+    if chunk_size is None:
+        chunk_size = settings.batch_chunk_rows if settings is not None else 5000
     owner = new_lease_owner()
     with session_scope(engine) as session:
         claim = _claim(session, batch_id, owner, lease_seconds)
     if claim is None:
         return RunReport(batch_id, claimed=False, rows_worked=0, finished=False)
-    row_deps = deps if verify_inline else replace(deps, verifier=None)
-    worked, done, after = 0, claim.done_rows, 0
+    if set_based:
+        run = _Run(engine, deps, batch_id, owner, claim, lease_seconds, on_progress, verify=verify_inline)
+    else:
+        row_deps = deps if verify_inline else replace(deps, verifier=None)
+        run = _Run(engine, row_deps, batch_id, owner, claim, lease_seconds, on_progress)
+    told_to_stop = should_stop or (lambda: False)
+
+    def stopping() -> bool:
+        return (stop_after is not None and run.worked >= stop_after) or told_to_stop()
+
     try:
-        while True:
+        while not stopping():
+            refusal = _submitter_refusal(engine, claim.caller.client_id, settings)
+            if refusal is not None:
+                refused = _refuse_remaining(engine, batch_id, owner, refusal, lease_seconds)
+                logger.warning("batch %s stopped: %s; %s rows refused", batch_id, refusal, refused)
+                break
+            limit = chunk_size if stop_after is None else min(chunk_size, stop_after - run.worked)
+            if not set_based:
+                limit = min(limit, 50)
             with session_scope(engine) as session:
-                rows = list(repository.pending_rows(session, batch_id, after, chunk_size))
+                rows = list(repository.pending_rows(session, batch_id, 0, limit))
             if not rows:
                 break
-            for row in rows:
-                if (stop_after is not None and worked >= stop_after) or (should_stop and should_stop()):
-                    with session_scope(engine) as session:
-                        repository.release(session, batch_id, owner, status="queued", finished_at=None)
-                    return RunReport(batch_id, claimed=True, rows_worked=worked, finished=False)
-                refusal = _submitter_refusal(engine, claim.caller.client_id, settings)
-                if refusal is not None:
-                    refused = _refuse_remaining(engine, batch_id, owner, refusal, lease_seconds)
-                    logger.warning("batch %s stopped: %s; %s rows refused", batch_id, refusal, refused)
-                    break
-                values = _work_row(engine, row_deps, claim.caller, batch_id, row)
-                _record_row(engine, batch_id, row.row_number, owner, values, lease_seconds)
-                worked, done, after = worked + 1, done + 1, row.row_number
-                if on_progress is not None:
-                    on_progress(done, claim.total_rows)
+            if not set_based:
+                run.singly(rows)
+            elif not run.chunk(rows, stopping):
+                break
+        if stopping() and _has_pending(engine, batch_id):
+            with session_scope(engine) as session:
+                repository.release(session, batch_id, owner, status="queued", finished_at=None)
+            return RunReport(batch_id, claimed=True, rows_worked=run.worked, finished=False)
     except _LeaseLost:
-        logger.warning("batch %s: lease lost after %s rows; another runner continues", batch_id, worked)
-        return RunReport(batch_id, claimed=True, rows_worked=worked, finished=False, lease_lost=True)
+        logger.warning("batch %s: lease lost after %s rows; another runner continues", batch_id, run.worked)
+        return RunReport(batch_id, claimed=True, rows_worked=run.worked, finished=False, lease_lost=True)
     with session_scope(engine) as session:
         released = repository.release(session, batch_id, owner, status="done", finished_at=utcnow())
-    return RunReport(batch_id, claimed=True, rows_worked=worked, finished=released, lease_lost=not released)
+    return RunReport(
+        batch_id, claimed=True, rows_worked=run.worked, finished=released, lease_lost=not released
+    )
+
+
+def is_done(engine: Engine, batch_id: str) -> bool:
+    with session_scope(engine) as session:
+        batch = repository.get_batch(session, batch_id)
+        return batch is not None and batch.status == "done"
+
+
+def _has_pending(engine: Engine, batch_id: str) -> bool:
+    with session_scope(engine) as session:
+        return bool(repository.pending_rows(session, batch_id, 0, 1))
 
 
 def resume_unfinished(engine: Engine, deps: RegistryDeps, **options: Any) -> list[RunReport]:

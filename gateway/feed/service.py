@@ -21,7 +21,7 @@ from gateway.clock import as_utc, utcnow
 from gateway.db import Appender, note_append
 from gateway.feed import repository
 from gateway.feed.models import ChangeEvent
-from gateway.persons.models import Person
+from gateway.persons.models import Person, PersonSummary
 from gateway.sealing import stored_values
 
 EVENT_TYPES = (
@@ -39,7 +39,7 @@ def append(
     session: Session,
     *,
     type: str,
-    person: Person,
+    person: Person | PersonSummary,
     old_code: str | None = None,
     detail: str | None = None,
     code: str | None = None,

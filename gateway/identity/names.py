@@ -284,6 +284,16 @@ def split_surname(name: str) -> tuple[str, str]:
 
 
 def _readings(chars: str, *, heteronyms: bool) -> list[list[str]]:
+    return [list(options) for options in _cached_readings(chars, heteronyms)]
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _cached_readings(chars: str, heteronyms: bool) -> tuple[tuple[str, ...], ...]:
+    # Surnames and given names repeat across a province's children far more than full names do.
+    return tuple(tuple(options) for options in _looked_up_readings(chars, heteronyms=heteronyms))
+
+
+def _looked_up_readings(chars: str, *, heteronyms: bool) -> list[list[str]]:
     from pypinyin import Style, lazy_pinyin, pinyin
 
     primary: list[str] = lazy_pinyin(chars, style=Style.NORMAL, errors="default")

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from gateway.db import is_postgres
+from gateway.db import is_postgres, write_rows
 from gateway.idgen.models import CodeLineage, CodeSequence, IssuedCode
 from gateway.persons.repository import insert_returning_id
 
@@ -50,6 +50,20 @@ def _code_insert(postgres: bool) -> Any:
     table = _TABLE
     insert_ = pg_insert if postgres else sqlite_insert
     return insert_(table).on_conflict_do_nothing(index_elements=["code"]).returning(table.c.code)
+
+
+def issued_among(session: Session, codes: list[str]) -> set[str]:
+    """Which of these codes were ever issued."""
+    if not codes:
+        return set()
+    query = select(IssuedCode.code).where(col(IssuedCode.code).in_(codes))
+    return set(session.exec(query).all())
+
+
+def write_codes(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Write many codes issued in this transaction (``issued_code`` columns) with one COPY (or
+    INSERT); a code issued before breaks the primary key and the transaction fails."""
+    write_rows(session, _TABLE, rows)
 
 
 @cache

@@ -13,6 +13,7 @@ The ``issued_code`` primary key is the last word: a code can be inserted only on
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
@@ -27,7 +28,7 @@ from gateway.idgen import formats, repository
 from gateway.idgen.formats import CodeType
 from gateway.idgen.models import CodeLineage, IssuedCode
 from gateway.persons import repository as people
-from gateway.persons.models import Person
+from gateway.persons.models import Person, PersonSummary
 
 _RANDOM_TRIES = 8
 
@@ -204,6 +205,68 @@ def issue_new_person_codes(
         actor=actor,
     )
     return NewCodes(temporary.code, promoted.code.code, promoted.fallback_reason)
+
+
+def choose_temporary_codes(session: Session, wanted: list[tuple[str, date, str | None]]) -> list[str]:
+    """Free ``L`` codes for many persons not written yet, one per (region, birth date, ID number),
+    each never issued before and none twice; ``write_temporary_codes`` issues them once the persons
+    exist. Random suffixes first, checked in one query per round; where a (region, date) space is
+    crowded, a pick among its free suffixes."""
+    chosen: list[str] = [""] * len(wanted)
+    todo = list(range(len(wanted)))
+    for _ in range(_RANDOM_TRIES):
+        picked: dict[int, str] = {}
+        for i in todo:
+            region, born, id_number = wanted[i]
+            forbidden = _revealing_suffix(formats.l_prefix(region, born), id_number)
+            suffix = secrets.randbelow(10_000)
+            if suffix != forbidden:
+                picked[i] = formats.build_l_code(region, born, suffix)
+        taken = repository.issued_among(session, list(picked.values())) | set(chosen)
+        for i, code in picked.items():
+            if code not in taken:
+                chosen[i] = code
+                taken.add(code)
+        todo = [i for i in todo if not chosen[i]]
+        if not todo:
+            return chosen
+    for i in todo:
+        region, born, id_number = wanted[i]
+        prefix = formats.l_prefix(region, born)
+        used = repository.suffixes_in_use(session, prefix)
+        used |= {int(c[len(prefix) :]) for c in chosen if c.startswith(prefix)}
+        forbidden = _revealing_suffix(prefix, id_number)
+        free = sorted(set(range(10_000)) - used - {forbidden})
+        if not free:
+            raise CodeSpaceExhausted(
+                f"all 10,000 temporary codes for region {region} and birth date {born} are issued"
+            )
+        chosen[i] = prefix + f"{secrets.choice(free):04d}"
+    return chosen
+
+
+def write_temporary_codes(
+    session: Session, owners: Sequence[tuple[str, Person | PersonSummary]], actor: str
+) -> None:
+    """Issue the codes of ``choose_temporary_codes`` to the persons just written, with their feed
+    events: the same rows as ``issue_new_person_codes`` and ``bind_new_codes`` for each."""
+    now = utcnow()
+    repository.write_codes(
+        session,
+        [
+            {
+                "code": code,
+                "type": CodeType.L.value,
+                "person_id": person.id,
+                "status": "current",
+                "issued_at": now,
+                "issued_by": actor,
+            }
+            for code, person in owners
+        ],
+    )
+    for code, person in owners:
+        feed.append(session, type="code.issued", person=person, code=code)
 
 
 def bind_new_codes(

@@ -20,23 +20,25 @@ from gateway.limits.models import AdapterQuota
 @functools.cache
 def _count_statement(limited: bool) -> Insert:
     table = AdapterQuota.__table__  # type: ignore[attr-defined]
+    rows = bindparam("rows", type_=Integer)
     statement = pg_insert(AdapterQuota).values(
-        source=bindparam("source"), day=bindparam("day"), used=1, exhausted_by_source=False
+        source=bindparam("source"), day=bindparam("day"), used=rows, exhausted_by_source=False
     )
     room = ~table.c.exhausted_by_source
     if limited:
-        room = and_(room, table.c.used < bindparam("limit", type_=Integer))
+        room = and_(room, table.c.used + rows <= bindparam("limit", type_=Integer))
     return statement.on_conflict_do_update(
-        index_elements=["source", "day"], set_={"used": table.c.used + 1}, where=room
+        index_elements=["source", "day"], set_={"used": table.c.used + rows}, where=room
     ).returning(table.c.used)
 
 
-def count_call(conn: Connection, source: str, day: date, limit: int | None) -> int | None:
-    """Count one call in one atomic upsert and return the day's count, or None when the day's
-    allowance is spent (or the source said so). Concurrent processes queue on the row's lock and
-    each sees the count the one before it left, so no more than ``limit`` calls are ever counted
-    (``limit`` must be at least 1: a first call always counts)."""
-    params: dict[str, object] = {"source": source, "day": day}
+def count_call(conn: Connection, source: str, day: date, limit: int | None, rows: int = 1) -> int | None:
+    """Count one call of ``rows`` rows (each a query the source counts) in one atomic upsert and
+    return the day's count, or None when they do not all fit in the day's allowance (or the source
+    said it is spent). Concurrent processes queue on the row's lock and each sees the count the one
+    before it left, so no more than ``limit`` rows are ever counted (``rows`` must be at most
+    ``limit``: a first call always counts)."""
+    params: dict[str, object] = {"source": source, "day": day, "rows": rows}
     if limit is not None:
         params["limit"] = limit
     row = conn.execute(_count_statement(limit is not None), params).first()

@@ -61,18 +61,18 @@ class SharedQuota:
         with self._connection() as conn:
             return repository.quota_of(conn, self._source.value, self._today())[0]
 
-    def consume(self) -> int:
-        if self._limit is not None and self._limit <= 0:
-            raise QuotaExhausted(self._source, "daily quota of 0 calls")
+    def consume(self, rows: int = 1) -> int:
+        if self._limit is not None and rows > self._limit:
+            raise QuotaExhausted(self._source, f"{rows} rows exceed the daily quota of {self._limit}")
         day = self._today()
         with self._connection() as conn:
-            used = repository.count_call(conn, self._source.value, day, self._limit)
+            used = repository.count_call(conn, self._source.value, day, self._limit, rows)
             if used is not None:
                 return used
             _, by_source = repository.quota_of(conn, self._source.value, day)
         if by_source:
             raise QuotaExhausted(self._source, "daily quota exhausted (reported by the source)")
-        raise QuotaExhausted(self._source, f"daily quota of {self._limit} calls spent")
+        raise QuotaExhausted(self._source, f"daily quota of {self._limit} rows spent")
 
     def mark_exhausted(self) -> None:
         with self._connection() as conn:

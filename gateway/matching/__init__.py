@@ -16,7 +16,9 @@ Public interface (what the registry, the API and the CLI call):
 - ``score_pair(a: CanonicalRecord, b: CanonicalRecord, model: MatchModel) -> MatchResult``:
   probability, weight, band (match / review / non_match), grade (certain / probable / possible /
   certainly-not), per-field explanation (field, level, weight), hard rules fired, config name+version.
-- ``rank_candidates(query, candidates, model) -> list[MatchResult]``: score and sort, best first.
+- ``rank_candidates(query, candidates, model) -> list[MatchResult]``: score and sort, best first
+  (``prepare_record`` once and ``rank_prepared``, ``prepared_blocking_keys`` when one record is
+  searched with and scored against many times).
 - ``search_outcome(results: list[MatchResult], config: MatchConfig) -> str``: no_match,
   possible_matches, exact_match or too_many_matches.
 - ``generate_population(n: int, seed: int) -> list[CanonicalRecord]`` (and ``iter_population``):
@@ -25,13 +27,20 @@ Public interface (what the registry, the API and the CLI call):
   the ``dedupe``, ``link``, ``eval``, ``train`` and ``generate-records`` commands (``register(app)``).
 """
 
-from gateway.matching.blocking import blocking_key_digest, blocking_keys, record_to_row
+from gateway.matching.blocking import (
+    blocking_key_digest,
+    blocking_keys,
+    prepared_blocking_keys,
+    record_to_row,
+)
 from gateway.matching.config import MatchConfig, load_config
 from gateway.matching.model import MatchModel, load_model
 from gateway.matching.scoring import (
     FieldExplanation,
     MatchResult,
+    prepare_record,
     rank_candidates,
+    rank_prepared,
     score_pair,
     search_outcome,
 )
@@ -49,7 +58,10 @@ __all__ = [
     "iter_population",
     "load_config",
     "load_model",
+    "prepare_record",
+    "prepared_blocking_keys",
     "rank_candidates",
+    "rank_prepared",
     "record_to_row",
     "score_pair",
     "search_outcome",

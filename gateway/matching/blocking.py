@@ -138,6 +138,11 @@ def blocking_keys(record: CanonicalRecord, config: MatchConfig) -> list[str]:
     return key_function(config)(prepare_row(record_to_row(record), config))
 
 
+def prepared_blocking_keys(record: PreparedRecord, config: MatchConfig) -> list[str]:
+    """``blocking_keys`` of a record prepared already (``scoring.prepare_record``)."""
+    return key_function(config)(record)
+
+
 def row_blocking_keys(row: Mapping[str, str], config: MatchConfig) -> list[str]:
     """Blocking keys of a row of column texts (batch files, generic configurations)."""
     return key_function(config)(prepare_row(row, config))

@@ -190,8 +190,17 @@ def rank_candidates(
     query: CanonicalRecord, candidates: list[CanonicalRecord], model: MatchModel
 ) -> list[MatchResult]:
     """Score a query against candidates fetched by blocking key, best first."""
-    prepared = prepare_record(query, model.config)
-    results = [score_prepared(prepared, prepare_record(c, model.config), model) for c in candidates]
+    config = model.config
+    return rank_prepared(
+        prepare_record(query, config), [prepare_record(c, config) for c in candidates], model
+    )
+
+
+def rank_prepared(
+    query: PreparedRecord, candidates: Sequence[PreparedRecord], model: MatchModel
+) -> list[MatchResult]:
+    """``rank_candidates`` for records prepared already (each once, however many searches use it)."""
+    results = [score_prepared(query, c, model) for c in candidates]
     return sorted(results, key=lambda r: (-r.probability, r.record_id_2))
 
 

@@ -109,6 +109,31 @@ def attach_identifier(
     return row
 
 
+def attach_new_identifiers(
+    session: Session, keyring: KeyRing, documents: list[tuple[int, str, str]], source: str | None = None
+) -> None:
+    """The national documents of many persons written in this transaction: (person id, scheme,
+    value), as ``attach_identifier`` would record each. A number another person holds fails the
+    transaction (the unique index of active national numbers)."""
+    now = utcnow()
+    repository.add_new_identifiers(
+        session,
+        [
+            {
+                "person_id": person_id,
+                "scheme": scheme,
+                "national": _check_scheme(scheme),
+                "value_hash": keyring.lookup_hash(scheme, value.strip()),
+                "value_encrypted": keyring.encrypt(value.strip(), _context(scheme)),
+                "value_masked": mask_id_number(value.strip()) or "",
+                "valid_from": now,
+                "source": source,
+            }
+            for person_id, scheme, value in documents
+        ],
+    )
+
+
 def end_identifier(session: Session, identifier: PersonIdentifier) -> None:
     """Close an identifier's validity (a corrected number, a returned document); never delete it."""
     assert identifier.id is not None

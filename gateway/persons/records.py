@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gateway.identity import CanonicalRecord
 from gateway.keyring import KeyRing
 from gateway.persons.models import Person, PersonSummary
@@ -27,15 +29,23 @@ def person_to_record(person: Person | PersonSummary, keyring: KeyRing) -> Canoni
     )
 
 
+def stored_fields(record: CanonicalRecord, keyring: KeyRing) -> dict[str, Any]:
+    """A canonical record's demographics as a person's columns (the ID number encrypted and masked)."""
+    return {
+        "name": record.name,
+        "gender": str(record.gender),
+        "birth_date": record.birth_date,
+        "ethnicity": record.ethnicity,
+        "id_type": str(record.id_type),
+        "id_number_encrypted": keyring.encrypt(record.id_number, ID_CONTEXT) if record.id_number else None,
+        "id_number_masked": mask_id_number(record.id_number),
+        "nationality": record.nationality,
+        "household_region": record.household_region,
+        "guardian_name": record.guardian_name,
+    }
+
+
 def store_record(person: Person, record: CanonicalRecord, keyring: KeyRing) -> None:
     """Copy a canonical record's demographics onto a person (the ID number encrypted and masked)."""
-    person.name = record.name
-    person.gender = str(record.gender)
-    person.birth_date = record.birth_date
-    person.ethnicity = record.ethnicity
-    person.id_type = str(record.id_type)
-    person.id_number_encrypted = keyring.encrypt(record.id_number, ID_CONTEXT) if record.id_number else None
-    person.id_number_masked = mask_id_number(record.id_number)
-    person.nationality = record.nationality
-    person.household_region = record.household_region
-    person.guardian_name = record.guardian_name
+    for name, value in stored_fields(record, keyring).items():
+        setattr(person, name, value)

@@ -4,18 +4,18 @@ holds a code now, and which persons a merge links (used by students and handoff)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, false, insert, union, update
+from sqlalchemy import ARRAY, String, Table, any_, bindparam, false, insert, text, union, update
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, SQLModel, col, or_, select
 
-from gateway.db import is_postgres
+from gateway.db import is_postgres, write_rows
 from gateway.persons.models import BlockingKey, Person, PersonIdentifier, PersonSummary
 
 
@@ -48,6 +48,80 @@ def insert_person(session: Session, person: Person) -> int:
     values = {c.name: getattr(person, c.name) for c in _table(Person).columns if c.name != "id"}
     person.id = insert_returning_id(session, Person, values)
     return person.id
+
+
+@cache
+def _insert_many_returning_id(model: type[SQLModel]) -> Any:
+    table = _table(model)
+    return insert(table).returning(table.c.id, sort_by_parameter_order=True)
+
+
+def insert_many_returning_ids(
+    session: Session, model: type[SQLModel], rows: list[dict[str, Any]]
+) -> list[int]:
+    """Insert many rows of ``model`` in few statements; their new ids, in the order given."""
+    if not rows:
+        return []
+    result = session.connection().execute(_insert_many_returning_id(model), rows)
+    return [int(i) for i in result.scalars()]
+
+
+def _python_defaults(model: type[SQLModel]) -> dict[str, Any]:
+    """The values the model's columns take when none is given (SQLModel sets them in Python, so a
+    COPY must carry them)."""
+    defaults: dict[str, Any] = {}
+    for column in _table(model).columns:
+        if column.name == "id":
+            continue
+        default = column.default
+        defaults[column.name] = (
+            getattr(default, "arg", None) if default is not None and default.is_scalar else None
+        )
+    return defaults
+
+
+def insert_new_persons(session: Session, rows: list[dict[str, Any]]) -> list[PersonSummary]:
+    """Write many new persons at once (each a mapping of ``Person`` columns; those left out take
+    their defaults); the persons as written, ids set, in the order given."""
+    if not rows:
+        return []
+    values = [{**_python_defaults(Person), **row} for row in rows]
+    if is_postgres(session):
+        ids = [
+            int(i)
+            for i in session.connection()
+            .execute(
+                text("SELECT nextval(pg_get_serial_sequence('person', 'id')) FROM generate_series(1, :n)"),
+                {"n": len(values)},
+            )
+            .scalars()
+        ]
+        for row, new_id in zip(values, ids, strict=True):
+            row["id"] = new_id
+        write_rows(session, _table(Person), values)
+    else:
+        ids = insert_many_returning_ids(session, Person, values)
+        for row, new_id in zip(values, ids, strict=True):
+            row["id"] = new_id
+    return [PersonSummary(**{name: row[name] for name in _SUMMARY}) for row in values]
+
+
+def new_rows_of(model: type[SQLModel], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of ``model`` with every column but the id, those left out at their defaults."""
+    defaults = _python_defaults(model)
+    return [{**defaults, **row} for row in rows]
+
+
+def add_new_identifiers(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Write the identifiers of persons written in this transaction (``PersonIdentifier`` columns).
+    An active national number held already breaks the unique index: the transaction fails."""
+    write_rows(session, _table(PersonIdentifier), new_rows_of(PersonIdentifier, rows))
+
+
+def add_new_blocking_keys(session: Session, keys: list[tuple[int, list[str]]]) -> None:
+    """The blocking keys of many new persons: (person id, digests)."""
+    rows = [{"digest": d, "person_id": pid} for pid, digests in keys for d in sorted(set(digests))]
+    write_rows(session, _table(BlockingKey), rows)
 
 
 def get_person(session: Session, person_id: int, *, for_update: bool = False) -> Person | None:
@@ -172,6 +246,83 @@ def search_candidates(
         if values["holds"]:
             holder_ids.append(int(values["id"]))
     return found, holder_ids
+
+
+@dataclass(frozen=True)
+class ManyFound:
+    """What one query found for many searches at once: each person read (by id), the persons
+    holding each blocking key, and the active holders of each document (scheme, value hash)."""
+
+    persons: dict[int, PersonSummary]
+    by_digest: dict[str, list[int]]
+    holders: dict[tuple[str, str], list[int]]
+
+    def search(
+        self, digests: list[str], document: tuple[str, str] | None, limit: int
+    ) -> tuple[list[PersonSummary], list[int]]:
+        """One record's share, as ``search_candidates`` would return it: the persons sharing any of
+        its keys (at most ``limit``) and its document's holders, in id order, and the holders' ids."""
+        keyed = sorted({pid for d in digests for pid in self.by_digest.get(d, ())})[:limit]
+        holders = sorted(self.holders.get(document, ())) if document is not None else []
+        ids = sorted(set(keyed) | set(holders))
+        return [self.persons[i] for i in ids], holders
+
+
+def _any_of(column: Any, name: str, postgres: bool) -> Any:
+    # PostgreSQL takes one array parameter (its protocol caps the parameters of a statement at
+    # 65,535); SQLite an expanded IN list.
+    if postgres:
+        return column == any_(bindparam(name, type_=ARRAY(String)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+@cache
+def _many_queries(postgres: bool) -> tuple[Any, Any, Any]:
+    person, keys, held = _table(Person), _table(BlockingKey), _table(PersonIdentifier)
+    by_keys = (
+        sql_select(keys.c.digest, *(person.c[name] for name in _SUMMARY))
+        .join(person, person.c.id == keys.c.person_id)
+        .where(_any_of(keys.c.digest, "digests", postgres))
+    )
+    holding = sql_select(held.c.scheme, held.c.value_hash, held.c.person_id).where(
+        _any_of(held.c.value_hash, "hashes", postgres), held.c.valid_to.is_(None)
+    )
+    by_ids = sql_select(*(person.c[name] for name in _SUMMARY)).where(
+        person.c.id.in_(bindparam("ids", expanding=True))
+    )
+    return by_keys, holding, by_ids
+
+
+def search_candidates_many(
+    session: Session, digests: list[str], documents: list[tuple[str, str]]
+) -> ManyFound:
+    """The reads of many searches in three queries: every person holding any of the blocking keys,
+    the active holders of any of the documents, and those holders' persons not read yet."""
+    by_keys, holding, by_ids = _many_queries(is_postgres(session))
+    conn = session.connection()
+    persons: dict[int, PersonSummary] = {}
+    by_digest: dict[str, list[int]] = {}
+    if digests:
+        for row in conn.execute(by_keys, {"digests": sorted(set(digests))}):
+            values = row._mapping
+            pid = int(values["id"])
+            if pid not in persons:
+                persons[pid] = PersonSummary(**{name: values[name] for name in _SUMMARY})
+            by_digest.setdefault(values["digest"], []).append(pid)
+    holders: dict[tuple[str, str], list[int]] = {}
+    if documents:
+        wanted = set(documents)
+        for scheme, value_hash, person_id in conn.execute(
+            holding, {"hashes": sorted({h for _, h in documents})}
+        ):
+            if (scheme, value_hash) in wanted:
+                holders.setdefault((scheme, value_hash), []).append(int(person_id))
+        missing = sorted({pid for ids in holders.values() for pid in ids} - set(persons))
+        if missing:
+            for row in conn.execute(by_ids, {"ids": missing}):
+                values = row._mapping
+                persons[int(values["id"])] = PersonSummary(**{name: values[name] for name in _SUMMARY})
+    return ManyFound(persons, by_digest, holders)
 
 
 def persons_by_ids(session: Session, ids: list[int]) -> Sequence[Person]:

@@ -26,7 +26,7 @@ from sqlmodel import Session
 from gateway.audit import service as audit
 from gateway.auth.caller import Caller
 from gateway.clock import utcnow
-from gateway.db import advisory_xact_lock, advisory_xact_locks
+from gateway.db import advisory_xact_lock
 from gateway.errors import Conflict, FieldError, InvalidInput
 from gateway.feed import service as feed
 from gateway.identity import RECORD_FIELDS, CanonicalRecord, normalise_record
@@ -47,6 +47,7 @@ from gateway.registry.service import (
     digests_of,
     explanation_json,
     find_candidates,
+    lock_blocking_keys,
     scheme_of,
 )
 from gateway.registry.submission import Submission
@@ -122,7 +123,7 @@ def _plan(session: Session, deps: RegistryDeps, person: Person, request: Correct
 def _lock(session: Session, deps: RegistryDeps, plan: Plan) -> Person:
     """Serialise with registrations of the corrected identity (its blocking keys, taken first as
     registrations take them) and with every other change of the person; the locked person."""
-    advisory_xact_locks(session, [f"bk:{d}" for d in plan.digests])
+    lock_blocking_keys(session, plan.digests)
     assert plan.person.id is not None
     advisory_xact_lock(session, "person", str(plan.person.id))
     person = people.get_person(session, plan.person.id, for_update=True)

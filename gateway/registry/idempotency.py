@@ -65,6 +65,15 @@ def lookup(session: Session, client_id: str, key: str, digest: str) -> StoredAns
     return StoredAnswer(row.status_code, json.loads(row.response_json))
 
 
+def answered(session: Session, client_id: str, keys: list[str]) -> dict[str, StoredAnswer]:
+    """The answers already stored for any of a client's keys (read without locking them: for work
+    that holds its own lock over these keys, such as a batch under its lease)."""
+    return {
+        row.key: StoredAnswer(row.status_code, json.loads(row.response_json))
+        for row in repository.stored_answers(session, client_id, keys)
+    }
+
+
 def insert(session: Session, client_id: str, key: str, digest: str, answer: StoredAnswer) -> None:
     """Store the answer to a key that ``lookup`` found unanswered in this transaction (its lock held)."""
     repository.insert_answer(

@@ -11,8 +11,9 @@ from sqlalchemy import ColumnElement, Row, bindparam, exists, func, or_
 from sqlmodel import Session, col, select
 
 from gateway.auth.jurisdiction import Jurisdiction
+from gateway.db import write_rows
 from gateway.persons.models import Person
-from gateway.persons.repository import insert_returning_id
+from gateway.persons.repository import insert_returning_id, new_rows_of
 from gateway.registry.models import (
     IdempotencyRecord,
     Merge,
@@ -156,6 +157,29 @@ def due_jobs_unleased(session: Session, now: datetime, limit: int) -> Sequence[V
     return session.exec(query).all()
 
 
+def jobs_by_ids(session: Session, ids: Sequence[int]) -> Sequence[VerificationJob]:
+    """The verification jobs with these ids (those that exist), in id order."""
+    if not ids:
+        return []
+    query = select(VerificationJob).where(col(VerificationJob.id).in_(list(ids)))
+    return session.exec(query.order_by(col(VerificationJob.id))).all()
+
+
+def free_jobs_among(session: Session, ids: Sequence[int], now: datetime) -> Sequence[VerificationJob]:
+    """Of these jobs, the queued ones no live lease holds, due or not, locked (rows another worker
+    is leasing at this moment are skipped, not waited for)."""
+    if not ids:
+        return []
+    query = (
+        select(VerificationJob)
+        .where(col(VerificationJob.id).in_(list(ids)), VerificationJob.status == "queued")
+        .where((col(VerificationJob.lease_until).is_(None)) | (col(VerificationJob.lease_until) < now))
+        .order_by(col(VerificationJob.id))
+        .with_for_update(skip_locked=True)
+    )
+    return session.exec(query).all()
+
+
 def merge_of_problem(session: Session, problem_id: int) -> Merge | None:
     """The merge a problem record's decision made, if it made one."""
     return session.exec(select(Merge).where(Merge.problem_id == problem_id)).first()
@@ -164,6 +188,25 @@ def merge_of_problem(session: Session, problem_id: int) -> Merge | None:
 def add_job(session: Session, job: VerificationJob) -> None:
     """Queue (or record as done) a person's verification: one INSERT, outside the unit of work."""
     job.id = insert_returning_id(session, VerificationJob, job.model_dump(exclude={"id"}))
+
+
+def queued_job_ids_of(session: Session, person_ids: list[int]) -> list[int]:
+    """The queued verification jobs of these persons, oldest first."""
+    query = (
+        select(VerificationJob.id)
+        .where(col(VerificationJob.person_id).in_(person_ids), VerificationJob.status == "queued")
+        .order_by(col(VerificationJob.id))
+    )
+    return [int(i) for i in session.exec(query).all() if i is not None]
+
+
+def add_new_jobs(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Queue the verification of many new persons with one COPY (or INSERT): ``VerificationJob``
+    columns, those left out at their defaults."""
+    write_rows(session, _JOBS, new_rows_of(VerificationJob, rows))
+
+
+_JOBS = VerificationJob.__table__  # type: ignore[attr-defined]
 
 
 # --- idempotency: one row per answered key (the rules are gateway.registry.idempotency's) ----------
@@ -190,6 +233,17 @@ def _insert_answer() -> Any:
 
 def insert_answer(session: Session, values: dict[str, Any]) -> None:
     session.connection().execute(_insert_answer(), values)
+
+
+def stored_answers(session: Session, client_id: str, keys: list[str]) -> list[Row[Any]]:
+    """The answers stored for many of a client's keys: ``key``, ``status_code``, ``response_json``."""
+    if not keys:
+        return []
+    query = select(_IDEMPOTENCY.c.key, _IDEMPOTENCY.c.status_code, _IDEMPOTENCY.c.response_json).where(
+        _IDEMPOTENCY.c.client_id == client_id, _IDEMPOTENCY.c.key.in_(bindparam("keys", expanding=True))
+    )
+    rows: list[Row[Any]] = list(session.connection().execute(query, {"keys": keys}))
+    return rows
 
 
 def pairs_with_problems(session: Session, person_ids: list[int]) -> set[tuple[int, int]]:

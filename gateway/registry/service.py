@@ -24,7 +24,7 @@ from sqlmodel import Session
 from gateway.audit import service as audit
 from gateway.auth.caller import Caller
 from gateway.clock import utcnow
-from gateway.db import advisory_xact_locks
+from gateway.db import advisory_xact_locks, registration_gate
 from gateway.errors import Forbidden, InvalidInput
 from gateway.identity import CanonicalRecord, normalise_record
 from gateway.idgen import service as codes
@@ -33,10 +33,12 @@ from gateway.matching import (
     MatchModel,
     MatchResult,
     blocking_key_digest,
-    blocking_keys,
-    rank_candidates,
+    prepare_record,
+    prepared_blocking_keys,
+    rank_prepared,
     search_outcome,
 )
+from gateway.matching.comparators import PreparedRecord
 from gateway.persons import identifiers
 from gateway.persons import repository as people
 from gateway.persons.models import Person, PersonSummary
@@ -65,15 +67,67 @@ class RegistryDeps:
 
 
 def digests_of(record: CanonicalRecord, deps: RegistryDeps) -> list[str]:
-    return sorted(
-        {blocking_key_digest(k, deps.keyring.hmac_key) for k in blocking_keys(record, deps.model.config)}
-    )
+    return digests_of_prepared(prepare_record(record, deps.model.config), deps)
+
+
+def digests_of_prepared(prepared: PreparedRecord, deps: RegistryDeps) -> list[str]:
+    """The stored form (keyed digests) of a prepared record's blocking keys."""
+    keys = prepared_blocking_keys(prepared, deps.model.config)
+    return sorted({blocking_key_digest(k, deps.keyring.hmac_key) for k in keys})
 
 
 @dataclass(frozen=True)
 class SearchHit:
     person: PersonSummary
     result: MatchResult
+
+
+def document_of(record: CanonicalRecord, deps: RegistryDeps) -> tuple[str, str] | None:
+    """The record's national document as (scheme, keyed hash), the way identifiers are looked up."""
+    scheme = scheme_of(record)
+    if scheme and record.id_number:
+        return scheme, deps.keyring.lookup_hash(scheme, record.id_number.strip())
+    return None
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a search found for a record: the hits scored best first, the search outcome, and the
+    persons actively holding the record's document."""
+
+    hits: list[SearchHit]
+    outcome: str
+    holders: list[int]
+
+
+def rank_found(
+    deps: RegistryDeps,
+    record: CanonicalRecord,
+    found: list[PersonSummary],
+    holders: list[int],
+    *,
+    prepared: PreparedRecord | None = None,
+    cache: dict[int, PreparedRecord] | None = None,
+) -> Found:
+    """Score the persons a search read (in id order) against the record (``prepared`` already, or
+    not). ``cache`` keeps the persons' prepared records (decrypted once) when one set of persons
+    serves many searches."""
+    config = deps.model.config
+    active = [p for p in found if p.status == "active"]
+    candidates = []
+    for p in active:
+        person_id = int(p.id or 0)
+        ready = cache.get(person_id) if cache is not None else None
+        if ready is None:
+            ready = prepare_record(person_to_record(p, deps.keyring), config)
+            if cache is not None:
+                cache[person_id] = ready
+        candidates.append(ready)
+    query = prepared if prepared is not None else prepare_record(record, config)
+    results = rank_prepared(query, candidates, deps.model)
+    by_id = {str(p.id): p for p in active}
+    hits = [SearchHit(by_id[r.record_id_2], r) for r in results]
+    return Found(hits, search_outcome(results, config), holders)
 
 
 def find_candidates(
@@ -84,18 +138,11 @@ def find_candidates(
     Returns the hits, the search outcome and the persons actively holding the record's document.
     """
     digests = digests if digests is not None else digests_of(record, deps)
-    scheme = scheme_of(record)
-    document = (
-        (scheme, deps.keyring.lookup_hash(scheme, record.id_number.strip()))
-        if scheme and record.id_number
-        else None
+    found, holders = people.search_candidates(
+        session, digests, deps.candidate_limit, document_of(record, deps)
     )
-    found, holders = people.search_candidates(session, digests, deps.candidate_limit, document)
-    active = [p for p in found if p.status == "active"]
-    results = rank_candidates(record, [person_to_record(p, deps.keyring) for p in active], deps.model)
-    by_id = {str(p.id): p for p in active}
-    hits = [SearchHit(by_id[r.record_id_2], r) for r in results]
-    return hits, search_outcome(results, deps.model.config), holders
+    ranked = rank_found(deps, record, found, holders)
+    return ranked.hits, ranked.outcome, ranked.holders
 
 
 @dataclass(frozen=True)
@@ -309,6 +356,15 @@ def _answer_existing(person: Person | PersonSummary, submission: Submission) -> 
     return Existing(code=code, code_type=person.current_code[0])
 
 
+def lock_blocking_keys(session: Session, digests: list[str]) -> None:
+    """Serialise the writers of these blocking keys until the transaction ends: two registrations
+    of one child (or a correction making a record match another) never decide at the same time.
+    The registration gate is taken shared first, so a bulk load's unit of work (which takes it
+    exclusively, ``registration_gate``) never interleaves with them."""
+    registration_gate(session, exclusive=False)
+    advisory_xact_locks(session, [f"bk:{d}" for d in digests])
+
+
 def _decide_registration(
     session: Session,
     deps: RegistryDeps,
@@ -319,16 +375,28 @@ def _decide_registration(
     defer_new: bool = False,
 ) -> RegistrationOutcome | None:
     """The one outcome of a registration, written; None (nothing written) when the outcome is a new
-    person and ``defer_new`` asks to verify them before they are written.
+    person and ``defer_new`` asks to verify them before they are written."""
+    digests = digests_of(submission.record, deps)
+    lock_blocking_keys(session, digests)
+    hits, outcome, holders = find_candidates(session, deps, submission.record, digests)
+    decided = decide_found(session, deps, caller, submission, Found(hits, outcome, holders))
+    if decided is not None or defer_new:
+        return decided
+    return create_person(session, deps, submission, caller.client_id, digests, verdict)[1]
+
+
+def decide_found(
+    session: Session, deps: RegistryDeps, caller: Caller, submission: Submission, found: Found
+) -> RegistrationOutcome | None:
+    """The outcome of a registration given what its search found (under its keys' locks), written;
+    None when it is a new person, whom the caller writes (one by one, or a bulk load's many at once).
 
     A child already held by another jurisdiction (a certain match, or the holder of the same ID
     number) is never answered with their code: that is a duplicate registration (重复学籍), answered
     ``held_elsewhere`` with a problem record both sides see masked; the way forward is a transfer.
     """
     record = submission.record
-    digests = digests_of(record, deps)
-    advisory_xact_locks(session, [f"bk:{d}" for d in digests])
-    hits, outcome, holders = find_candidates(session, deps, record, digests)
+    hits, outcome, holders = found.hits, found.outcome, found.holders
     actor = caller.client_id
     matches = [h for h in hits if h.result.band == "match"]
     ours = {
@@ -355,9 +423,7 @@ def _decide_registration(
         return _answer_review_required(
             session, deps, caller, submission, hits, outcome, candidate_ids, held_by_someone=bool(holders)
         )
-    if defer_new:
-        return None
-    return create_person(session, deps, submission, actor, digests, verdict)[1]
+    return None
 
 
 def _answer_review_required(
@@ -487,12 +553,17 @@ def _record_answer(
     work: KeyedUnitOfWork, caller: Caller, outcome: RegistrationOutcome
 ) -> RegistrationOutcome:
     work.store(StoredAnswer(outcomes.status_of(outcome), outcomes.to_json(outcome)))
+    audit_registration(work.session, caller, outcome)
+    return outcome
+
+
+def audit_registration(session: Session, caller: Caller, outcome: RegistrationOutcome) -> None:
+    """The audit row of one registration's outcome."""
     audit.record(
-        work.session,
+        session,
         action="registration.create",
         caller=caller,
         object_type="person",
         object_ref=outcomes.object_ref(outcome),
         outcome=outcome.kind,
     )
-    return outcome

@@ -15,9 +15,10 @@ from fastapi import FastAPI, Request, Response
 from gateway.adapters.contracts import json_contract
 from mocks.faults import FaultInjector, FaultPlan, new_mock_app
 from mocks.population import Household, Population
-from mocks.rest import serve_json
+from mocks.rest import serve_json, serve_json_batch
 
 PATH = "/v1/households/lookup"
+BATCH_PATH = "/v1/households/lookups"
 
 
 def household_body(household: Household, index: int) -> dict[str, Any]:
@@ -47,7 +48,8 @@ def create_app(
     licences: frozenset[str] | None = None,
     admin_token: str | None = None,
 ) -> FastAPI:
-    """The mock service: `POST /v1/households/lookup`, plus the `/_admin` fault endpoints."""
+    """The mock service: `POST /v1/households/lookup` (one lookup), `POST /v1/households/lookups`
+    (several in one call), plus the `/_admin` fault endpoints."""
     mock = new_mock_app("Mock household registration", faults, licences, admin_token)
     app, injector, accepted = mock.app, mock.injector, mock.licences
     contract = json_contract("household")
@@ -71,6 +73,16 @@ def create_app(
     def break_reply(reply: dict[str, Any]) -> None:
         reply["nature"] = "nomadic"
 
+    def lookup_one(body: dict[str, Any]) -> dict[str, Any]:
+        status, reply = lookup(body)
+        return {"status": "found", "household": reply} if status == 200 else {"status": "not_found"}
+
+    def break_result(result: dict[str, Any]) -> None:
+        if "household" in result:
+            break_reply(result["household"])
+        else:
+            result["status"] = "maybe"
+
     @app.post(PATH)
     async def lookup_household(request: Request) -> Response:
         return await serve_json(
@@ -82,6 +94,24 @@ def create_app(
             licences=accepted,
             handler=lookup,
             break_reply=break_reply,
+        )
+
+    @app.post(BATCH_PATH)
+    async def lookup_households(request: Request) -> Response:
+        return await serve_json_batch(
+            request,
+            injector=injector,
+            contract=contract,
+            schemas=(
+                "HouseholdLookupBatch",
+                "HouseholdLookup",
+                "HouseholdLookupBatchResult",
+                "HouseholdLookupOutcome",
+            ),
+            key="lookups",
+            licences=accepted,
+            answer=lookup_one,
+            break_result=break_result,
         )
 
     return app

@@ -3,7 +3,8 @@
 Speaks SOAP 1.1 for real: `nciicCheck` (name + number), `nciicCheckMulti` (adds gender, ethnicity
 and birth date) and the batch pair `nciicBatchSubmit` / `nciicBatchResult`. The licence and the
 conditions document are checked as the real service does, answering whole-request failures with the
-RESPONSE errorcode envelope inside `out`, and per-row problems with `errormesage` items.
+RESPONSE errorcode envelope inside `out` (an online query of more rows than the contract's
+``rowsPerCall`` among them), and per-row problems with `errormesage` items.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import uuid
 from fastapi import FastAPI, Request, Response
 from lxml import etree
 
-from gateway.adapters.contracts import NCIIC_NS, ContractError, parse_xml, xml_contract
-from mocks.faults import FaultInjector, FaultKind, FaultPlan, new_mock_app
+from gateway.adapters.contracts import NCIIC_NS, ContractError, declared_limit, parse_xml, xml_contract
+from mocks.faults import Decision, FaultInjector, FaultKind, FaultPlan, new_mock_app
 from mocks.population import Population
 from mocks.wire import (
     SOAP_CONTENT_TYPE,
@@ -33,12 +34,14 @@ PATH = "/nciic/services/NciicServices"
 CONSISTENT, INCONSISTENT, NO_RECORD = "一致", "不一致", "此项无记录"
 NO_SUCH_NUMBER = "服务结果:库中无此号，请到户籍所在地进行核实"
 MISSING_FIELD = "必录项缺失"
-ERR_LICENCE, ERR_CONDITIONS, ERR_QUOTA, ERR_UNKNOWN_JOB = -10, -20, -30, -50
+ROW_NOT_ANSWERED = "服务结果:系统繁忙，请稍后重试"
+ERR_LICENCE, ERR_CONDITIONS, ERR_QUOTA, ERR_UNKNOWN_JOB, ERR_TOO_MANY_ROWS = -10, -20, -30, -50, -60
 ERROR_MESSAGES = {
     ERR_LICENCE: "授权文件错误",
     ERR_CONDITIONS: "查询条件格式错误",
     ERR_QUOTA: "超过当日查询限额",
     ERR_UNKNOWN_JOB: "任务不存在",
+    ERR_TOO_MANY_ROWS: "查询条件超过最大行数",
 }
 
 
@@ -53,6 +56,24 @@ def error_envelope(code: int) -> etree._Element:
     etree.SubElement(row, "ErrorCode").text = str(code)
     etree.SubElement(row, "ErrorMsg").text = ERROR_MESSAGES[code]
     return response
+
+
+def spoil_rows(rows: etree._Element, decision: Decision) -> None:
+    """Apply a row fault to an answer document: some rows answered "busy", or one row broken."""
+    answers = rows.findall("ROW")
+    for index in decision.failed_rows(len(answers)):
+        output = answers[index].find("OUTPUT")
+        assert output is not None
+        for item in list(output):
+            output.remove(item)
+        _item(output, "errormesage", ROW_NOT_ANSWERED)
+    broken = decision.malformed_row(len(answers))
+    if broken is not None:
+        target = answers[broken].find(".//result_xm")
+        if target is not None:
+            target.text = "可能一致"  # a verdict outside the enumeration
+        else:
+            etree.SubElement(answers[broken], "UNEXPECTED").text = "?"
 
 
 def _item(output: etree._Element, tag: str, value: str, column: str | None = None) -> None:
@@ -139,6 +160,7 @@ def create_app(
     request_contract = xml_contract("public_security", "conditions-request.xsd")
     reply_contract = xml_contract("public_security", "conditions-response.xsd")
     jobs = _Jobs()
+    rows_per_call = declared_limit("public_security", "conditions-request.xsd", "rowsPerCall")
 
     def conditions_of(text: str) -> etree._Element | None:
         try:
@@ -159,6 +181,8 @@ def create_app(
             conditions = conditions_of(operation.findtext(_q("inConditions")) or "")
             if conditions is None:
                 return error_envelope(ERR_CONDITIONS)
+            if len(conditions.findall("ROW")) - 1 > rows_per_call:
+                return error_envelope(ERR_TOO_MANY_ROWS)
             return answer_rows(population, conditions, multi=name == "nciicCheckMulti")
         if name == "nciicBatchSubmit":
             try:
@@ -194,6 +218,8 @@ def create_app(
         quota = decision.quota_exhausted or decision.fault is FaultKind.QUOTA_EXHAUSTED
         out = answer(operation, quota)
         reply_contract.validate(out)
+        if out.tag == "ROWS":
+            spoil_rows(out, decision)
         if decision.fault is FaultKind.SCHEMA_VIOLATION and decision.variant % 2 == 0:
             # Break the inner document: a verdict outside the enumeration, or an unknown element.
             target = out.find(".//result_xm")

@@ -14,9 +14,10 @@ from fastapi import FastAPI, Request, Response
 from gateway.adapters.contracts import json_contract
 from mocks.faults import FaultInjector, FaultPlan, new_mock_app
 from mocks.population import Population
-from mocks.rest import serve_json
+from mocks.rest import serve_json, serve_json_batch
 
 PATH = "/v1/insured/verify"
+BATCH_PATH = "/v1/insured/verifications"
 
 
 def create_app(
@@ -26,7 +27,8 @@ def create_app(
     licences: frozenset[str] | None = None,
     admin_token: str | None = None,
 ) -> FastAPI:
-    """The mock service: `POST /v1/insured/verify`, plus the `/_admin` fault endpoints."""
+    """The mock service: `POST /v1/insured/verify` (one query), `POST /v1/insured/verifications`
+    (several in one call), plus the `/_admin` fault endpoints."""
     mock = new_mock_app("Mock social security enrolment", faults, licences, admin_token)
     app, injector, accepted = mock.app, mock.injector, mock.licences
     contract = json_contract("social_security")
@@ -54,6 +56,12 @@ def create_app(
     def break_reply(reply: dict[str, Any]) -> None:
         reply.pop("enrolled", None)
 
+    def break_result(result: dict[str, Any]) -> None:
+        if "answer" in result:
+            break_reply(result["answer"])
+        else:
+            result["status"] = "maybe"
+
     @app.post(PATH)
     async def verify_insured(request: Request) -> Response:
         return await serve_json(
@@ -65,6 +73,19 @@ def create_app(
             licences=accepted,
             handler=verify,
             break_reply=break_reply,
+        )
+
+    @app.post(BATCH_PATH)
+    async def verify_insured_many(request: Request) -> Response:
+        return await serve_json_batch(
+            request,
+            injector=injector,
+            contract=contract,
+            schemas=("InsuredQueryBatch", "InsuredQuery", "InsuredAnswerBatch", "InsuredOutcome"),
+            key="queries",
+            licences=accepted,
+            answer=lambda body: {"status": "answered", "answer": verify(body)[1]},
+            break_result=break_result,
         )
 
     return app

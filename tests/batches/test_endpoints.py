@@ -69,6 +69,8 @@ def test_csv_batch_registers_each_row_and_reports_every_outcome(
 
     before = batch_api.get(f"/v1/batches/{batch_id}", headers=province.headers).json()
     assert (before["status"], before["done_rows"], before["counts"]) == ("queued", 1, {"rejected": 1})
+    # Not run yet: no pace, no time to go.
+    assert (before["rows_per_second"], before["eta_seconds"]) == (None, None)
 
     report = _run(committed_context, batch_id)
     assert report.finished and report.rows_worked == 5
@@ -78,6 +80,8 @@ def test_csv_batch_registers_each_row_and_reports_every_outcome(
     body = status.json()
     assert (body["status"], body["done_rows"], body["total_rows"], body["progress"]) == ("done", 6, 6, 1.0)
     assert body["counts"] == {"issued": 2, "existing": 1, "rejected": 2, "forbidden": 1}
+    # The run's pace: the rows it did over the time it took; nothing left to go.
+    assert body["rows_per_second"] > 0 and body["eta_seconds"] == 0
 
     download = batch_api.get(f"/v1/batches/{batch_id}/results.csv", headers=province.headers)
     assert download.status_code == 200

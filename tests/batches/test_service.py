@@ -97,8 +97,11 @@ def test_a_crashed_batch_resumes_and_registers_every_row_exactly_once(
     assert {r.row_number: r.finished_at for r in rows if r.row_number in done_before} == done_before
     assert count(ctx, Person) == 5
     assert len({r.code for r in rows}) == 5
+    # Set-based rows are kept by their batch row, marked done in the transaction that registers
+    # them; only the row the single way registered before the crash holds an idempotency answer,
+    # and the resumed run took that answer instead of registering the row again.
     keys = {k for k in _all(ctx, IdempotencyRecord.key) if k.startswith(f"batch:{batch_id}:")}
-    assert keys == {f"batch:{batch_id}:{n}" for n in range(2, 7)}
+    assert keys == {f"batch:{batch_id}:{crashed_row}"}
     # Registering writes one audit row; replaying a stored answer writes none.
     assert _registrations_audited(ctx) == 5
     with Session(ctx.engine) as s:
@@ -116,11 +119,13 @@ def test_a_runner_that_loses_its_lease_stops_and_leaves_the_row_to_the_new_holde
         if done == 1:
             _set_lease(ctx, batch_id, "other-replica", utcnow() + timedelta(minutes=5))
 
-    report = service.run_batch(ctx.engine, deps, batch_id, on_progress=steal_after_first_row)
+    # A chunk of one row: the runner finds out about the lease at the second row's unit of work.
+    report = service.run_batch(ctx.engine, deps, batch_id, chunk_size=1, on_progress=steal_after_first_row)
     assert report.lease_lost and report.rows_worked == 1
     assert [r.status for r in _rows(ctx, batch_id)] == ["done"] + ["pending"] * 4
-    # The second row was registered before the runner found out; it stays pending for the new holder.
-    assert count(ctx, Person) == 2
+    # The second row's registration was undone with the transaction that found the lease gone; the
+    # row stays pending for the new holder.
+    assert count(ctx, Person) == 1
 
     _set_lease(ctx, batch_id, "other-replica", utcnow() - timedelta(seconds=1))
     [resumed] = service.resume_unfinished(ctx.engine, deps)
@@ -156,7 +161,8 @@ def test_a_batch_stops_when_its_submitter_is_disabled_mid_run(
             with session_scope(ctx.engine) as s:
                 auth_service.disable_client(s, PROVINCE.client_id)
 
-    report = service.run_batch(ctx.engine, deps, batch_id, on_progress=disable_after_two_rows)
+    # The client is looked at before each chunk: here chunks of one row.
+    report = service.run_batch(ctx.engine, deps, batch_id, chunk_size=1, on_progress=disable_after_two_rows)
     assert report.finished and report.rows_worked == 2
     assert [r.outcome for r in _rows(ctx, batch_id)] == ["issued", "issued", "refused", "refused", "refused"]
     assert count(ctx, Person) == 2
@@ -202,3 +208,23 @@ def _body_of(ctx: AppContext, batch_id: str, row_number: int) -> dict[str, str]:
 def _all(ctx: AppContext, column: object) -> list[str]:
     with Session(ctx.engine) as s:
         return list(s.exec(select(column)).all())  # type: ignore[call-overload]
+
+
+def test_a_running_batch_reports_its_pace_and_time_to_go(
+    committed_context: AppContext, batch_id: str
+) -> None:
+    ctx, deps = committed_context, committed_context.services.registry
+    seen: list[tuple[float | None, float | None]] = []
+
+    def look(done: int, _total: int) -> None:
+        with Session(ctx.engine) as s:
+            status = service.batch_status(s, PROVINCE, batch_id)
+        seen.append((status.rows_per_second, status.eta_seconds))
+
+    service.run_batch(ctx.engine, deps, batch_id, chunk_size=1, on_progress=look)
+    rates = [rate for rate, _eta in seen]
+    etas = [eta for _rate, eta in seen]
+    assert all(rate is not None and rate > 0 for rate in rates)
+    # Time to go shrinks as rows are done, to nothing at the last row (the run is not released yet).
+    assert all(eta is not None for eta in etas)
+    assert etas[-1] == 0 and etas[0] > 0

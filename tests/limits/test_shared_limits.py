@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 
 import pytest
@@ -117,6 +117,38 @@ def test_processes_together_never_exceed_the_daily_quota(open_limits: Callable[.
     assert len(reached) == quota
     assert len(refused) == PROCESSES * calls_each - quota
     assert {g.quota.used for g in guards} == {quota}  # each process reads the deployment's count
+
+
+def test_processes_together_count_rows_and_refuse_a_chunk_that_does_not_fit(
+    open_limits: Callable[..., SharedLimits],
+) -> None:
+    quota, chunks_each, rows = 250, 3, 40
+    reached: list[int] = []
+    refused: list[int] = []
+    lock = threading.Lock()
+
+    def attempt_many(queries: Sequence[VerificationQuery], timeout: float) -> list[SourceAnswer]:
+        with lock:
+            reached.append(len(queries))
+        return [GOOD] * len(queries)
+
+    def process(caller: GuardedCaller, first: int) -> Callable[[], None]:
+        def work() -> None:
+            for chunk in range(chunks_each):
+                start = first + chunk * rows
+                answers = caller.call_many([query(n) for n in range(start, start + rows)], attempt_many)
+                with lock:
+                    refused.extend(1 for a in answers if isinstance(a, QuotaExhausted))
+
+        return work
+
+    guards = [guard(open_limits(), daily_quota=quota) for _ in range(PROCESSES)]
+    run_together([process(g, i * chunks_each * rows) for i, g in enumerate(guards)])
+
+    # 6 chunks of 40 fit in 250 rows; every further chunk is refused whole, none of its rows counted.
+    assert reached == [rows] * 6
+    assert len(refused) == PROCESSES * chunks_each * rows - 6 * rows
+    assert {g.quota.used for g in guards} == {6 * rows}
 
 
 def test_calls_in_flight_never_exceed_the_cap_across_processes(

@@ -188,6 +188,12 @@ class _Interposed:
             self.before()
         return self.real.verify_identity(record, **kwargs)
 
+    def verify_identities(self, items: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.calls == 1:
+            self.before()
+        return self.real.verify_identities(items, **kwargs)
+
 
 def _central(registry: ApiCaller) -> Caller:
     central = ClientFields(registry.client_id, "central", Role.CENTRAL, "CN")
