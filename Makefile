@@ -15,6 +15,8 @@ STAMP := $(VENV)/.installed-stamp
 CHROMIUM := /usr/bin/chromium
 # The replica test and benchmark put Debian's nginx in front of several gateway processes.
 NGINX := /usr/sbin/nginx
+# The Spark executor's tests run Spark in local mode, which needs a Java runtime (Debian's).
+JAVA := /usr/bin/java
 
 $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,12 +36,15 @@ $(CHROMIUM):
 
 browser: $(CHROMIUM)
 
+$(JAVA):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null
+
 $(NGINX):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null
 
 # Lint and types first; the suite runs on SQLite; then, when GATEWAY_TEST_DATABASE_URL is set (CI sets it), every test
 # that touches the database runs again on PostgreSQL, including the PostgreSQL-only concurrency tests.
-test: $(STAMP) $(CHROMIUM) $(NGINX)
+test: $(STAMP) $(CHROMIUM) $(NGINX) $(JAVA)
 	$(VENV)/bin/ruff check gateway mocks tests benchmarks
 	$(VENV)/bin/mypy
 	env -u GATEWAY_TEST_DATABASE_URL $(PY) -m pytest

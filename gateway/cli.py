@@ -528,7 +528,7 @@ def _register_domain_commands() -> None:
     from gateway.batches.commands import import_file
     from gateway.identity.commands import normalize
     from gateway.matching.commands import register as register_matching_commands
-    from gateway.registry.commands import matching_app
+    from gateway.registry.commands import matching_app, sweep_command
     from gateway.reports.commands import report_app
     from gateway.schools.commands import schools_app
     from gateway.students.commands import year_app
@@ -542,6 +542,7 @@ def _register_domain_commands() -> None:
     app.add_typer(year_app, name="year")
     register_matching_commands(app)
     app.add_typer(matching_app, name="matching")
+    app.command("sweep")(sweep_command)
     app.command("worker")(worker)
     mocks_app = typer.Typer(help="The mock government systems (development and tests).", no_args_is_help=True)
     mocks_app.command("serve")(serve_mocks)

@@ -1,11 +1,18 @@
-"""Batch dedupe at scale: our engine (`gateway dedupe` code path, raw messy CSV in, normalisation
-included) against Splink on DuckDB (given the same records already normalised, with pinyin columns,
-so it is not charged for normalisation), on the same generated files, each in its own process: wall
-time, peak memory (max RSS of the process) and pair quality against the generator's labels.
-Run: python -m benchmarks.matching.scale 100000 [1000000]"""
+"""Batch dedupe at scale: `gateway dedupe` on its executors (DuckDB, and Spark in local mode; raw
+messy CSV in, normalisation and pinyin included) against Splink on DuckDB (given the same records
+already normalised, with pinyin columns, so it is not charged for normalisation), on the same generated
+files, each in its own process: wall time, peak memory (max RSS of the process, and of its preparing
+workers, each a separate process) and auto-link pair quality against the generator's labels, plus the
+band counts (DuckDB and Spark must agree).
+
+Run: python -m benchmarks.matching.scale [--engines duckdb,splink,spark] [--memory-limit 8GB]
+[--no-quality] PERSONS [PERSONS ...]. Files larger than a million persons are generated in chunks of a
+million (each chunk its own seed; record ids prefixed by the chunk), streamed to disk.
+"""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import os
 import resource
@@ -13,34 +20,47 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from benchmarks.matching.quality import prf, row
 from gateway.identity import name_pinyin
-from gateway.matching.batch import canonical_row
+from gateway.matching.columns import canonical_row
 from gateway.matching.synthetic import CSV_COLUMNS, generate_labelled
 
+CHUNK_PERSONS = 1_000_000
 MATCH_PROBABILITY = 0.99  # our auto-link threshold; Splink pairs at or above it count as links
 
 
-def _write_inputs(persons: int, folder: Path) -> set[tuple[str, str]]:
-    data = generate_labelled(persons, 424242)
-    with (folder / "raw.csv").open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(data.rows)
-    with (folder / "normalised.csv").open("w", encoding="utf-8", newline="") as handle:
-        columns = [*CSV_COLUMNS, "name_pinyin", "guardian_pinyin"]
-        writer = csv.DictWriter(handle, columns, extrasaction="ignore")
-        writer.writeheader()
-        for raw in data.rows:
-            clean, _ = canonical_row(raw)
-            if clean is None:
-                continue
-            clean["name_pinyin"] = _pinyin(clean["name"])
-            clean["guardian_pinyin"] = _pinyin(clean["guardian_name"])
-            writer.writerow(clean)
-    return data.true_pairs()
+def _write_inputs(persons: int, folder: Path, *, normalised: bool) -> set[tuple[str, str]]:
+    truth: set[tuple[str, str]] = set()
+    raw_handle = (folder / "raw.csv").open("w", encoding="utf-8", newline="")
+    norm_handle = (folder / "normalised.csv").open("w", encoding="utf-8", newline="")
+    with raw_handle, norm_handle:
+        raw = csv.DictWriter(raw_handle, CSV_COLUMNS)
+        raw.writeheader()
+        norm = csv.DictWriter(
+            norm_handle, [*CSV_COLUMNS, "name_pinyin", "guardian_pinyin"], extrasaction="ignore"
+        )
+        norm.writeheader()
+        for k, start in enumerate(range(0, persons, CHUNK_PERSONS)):
+            # The first chunk is the file earlier runs measured (seed 424242, ids unprefixed).
+            data = generate_labelled(min(CHUNK_PERSONS, persons - start), 424242 + k)
+            prefix = f"C{k}" if k else ""
+            for record in data.rows:
+                record["record_id"] = prefix + record["record_id"]
+            truth |= {(prefix + a, prefix + b) for a, b in data.true_pairs()}
+            raw.writerows(data.rows)
+            if normalised:
+                for record in data.rows:
+                    clean, _ = canonical_row(record)
+                    if clean is None:
+                        continue
+                    clean["name_pinyin"] = _pinyin(clean["name"])
+                    clean["guardian_pinyin"] = _pinyin(clean["guardian_name"])
+                    norm.writerow(clean)
+            del data
+    return truth
 
 
 def _pinyin(name: str) -> str:
@@ -50,11 +70,15 @@ def _pinyin(name: str) -> str:
         return name
 
 
-def run_ours(raw: Path, out: Path) -> None:
-    from gateway.matching.batch import dedupe_file
+def run_executor(engine: str, raw: Path, out: Path, memory_limit: str | None) -> None:
+    from gateway.matching.batch import EngineOptions, dedupe_file, default_workers
     from gateway.matching.model import load_model
 
-    dedupe_file(raw, out, load_model())
+    options = EngineOptions(engine=engine, workers=default_workers(), memory_limit=memory_limit)  # type: ignore[arg-type]
+    summary = dedupe_file(raw, out, load_model(), options=options)
+    print(
+        f"    {engine}: {summary.records:,} records, {summary.candidate_pairs:,} candidate pairs", flush=True
+    )
 
 
 def run_splink(normalised: Path, out: Path) -> None:
@@ -100,11 +124,10 @@ def run_splink(normalised: Path, out: Path) -> None:
     predictions[["record_id_l", "record_id_r", "match_probability"]].to_csv(out, index=False)
 
 
-def _measure(engine: str, source: Path, out: Path) -> tuple[float, float]:
+def _measure(engine: str, source: Path, out: Path, memory_limit: str | None) -> tuple[float, float]:
     start = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.matching.scale", "--engine", engine, str(source), str(out)]
-    )
+    command = [sys.executable, "-m", "benchmarks.matching.scale", "--run", engine, str(source), str(out)]
+    process = subprocess.Popen([*command, memory_limit or ""])
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
     if status != 0:
@@ -112,38 +135,52 @@ def _measure(engine: str, source: Path, out: Path) -> tuple[float, float]:
     return seconds, usage.ru_maxrss / 1024 / 1024  # ru_maxrss is in KiB on Linux
 
 
-def _pairs(path: Path, engine: str) -> list[tuple[str, str]]:
+def _pairs(path: Path, engine: str) -> tuple[list[tuple[str, str]], Counter[str]]:
     with path.open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    if engine == "ours":
-        return [(r["record_id_1"], r["record_id_2"]) for r in rows if r["band"] == "match"]
-    return [(r["record_id_l"], r["record_id_r"]) for r in rows]
+    if engine == "splink":
+        return [(r["record_id_l"], r["record_id_r"]) for r in rows], Counter()
+    bands = Counter(r["band"] for r in rows)
+    return [(r["record_id_1"], r["record_id_2"]) for r in rows if r["band"] == "match"], bands
 
 
-def main(sizes: list[int]) -> None:
+def main(sizes: list[int], engines: list[str], memory_limit: str | None = None, quality: bool = True) -> None:
     import duckdb
-    import splink
 
-    print(f"splink {splink.__version__}, duckdb {duckdb.__version__}; {os.cpu_count()} cores")
+    print(f"duckdb {duckdb.__version__}; {os.cpu_count()} cores; memory limit {memory_limit or 'default'}")
     for persons in sizes:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            truth = _write_inputs(persons, folder)
+            started = time.perf_counter()
+            truth = _write_inputs(persons, folder, normalised="splink" in engines)
             records = sum(1 for _ in (folder / "raw.csv").open(encoding="utf-8")) - 1
-            print(f"{persons:,} persons, {records:,} records, {len(truth):,} true pairs")
-            for engine, source in (("ours", folder / "raw.csv"), ("splink", folder / "normalised.csv")):
+            print(f"{persons:,} persons, {records:,} records, {len(truth):,} true pairs "
+                  f"(generated in {time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
+            for engine in engines:
+                source = folder / ("normalised.csv" if engine == "splink" else "raw.csv")
                 out = folder / f"{engine}.csv"
-                seconds, peak_gib = _measure(engine, source, out)
+                seconds, peak_gib = _measure(engine, source, out, memory_limit)
+                pairs, bands = _pairs(out, engine)
                 label = f"  {engine} (auto-link pairs)"
-                print(
-                    row(label, prf(_pairs(out, engine), truth), seconds) + f"  peak {peak_gib:.2f} GiB",
-                    flush=True,
-                )
+                figures = prf(pairs, truth) if quality else (float("nan"),) * 3 + (len(pairs),)
+                print(row(label, figures, seconds) + f"  peak {peak_gib:.2f} GiB", flush=True)  # type: ignore[arg-type]
+                if bands:
+                    print(f"    bands: {dict(sorted(bands.items()))}", flush=True)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--engine":
-        resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))  # the 8 GB budget, enforced
-        (run_ours if sys.argv[2] == "ours" else run_splink)(Path(sys.argv[3]), Path(sys.argv[4]))
+    if len(sys.argv) > 1 and sys.argv[1] == "--run":
+        engine, source, out, limit = sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]), sys.argv[5] or None
+        if engine == "splink":
+            resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))  # the 8 GB budget, enforced
+            run_splink(source, out)
+        else:
+            run_executor(engine, source, out, limit)
     else:
-        main([int(x) for x in sys.argv[1:]] or [100_000])
+        parser = argparse.ArgumentParser(description="Batch dedupe at scale")
+        parser.add_argument("persons", type=int, nargs="*", default=[100_000])
+        parser.add_argument("--engines", default="duckdb,splink")
+        parser.add_argument("--memory-limit", default=None)
+        parser.add_argument("--no-quality", action="store_true")
+        args = parser.parse_args()
+        main(args.persons, args.engines.split(","), args.memory_limit, not args.no_quality)

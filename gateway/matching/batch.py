@@ -1,12 +1,12 @@
-"""Batch deduplication and linkage of record files: rows are normalised (canonical configurations) and
-prepared once, indexed under their blocking keys with numpy (64-bit key hashes sorted, never a Python
-dict of every key), candidate pairs are drawn inside blocks, compared with the same comparators as the
-real-time search, weighted in vectorised chunks, and only match and review pairs are kept. Unless a
-model is pinned, a run learns its parameters from its own input first (``learn``: EM in
-``gateway.matching.training`` over the levels already computed); the TF fields are weighed against
-the input. Reading is
-streaming; the memory that grows with the file is the prepared records and the candidate pair array.
-Normalisation and comparison, CPU-bound Python, run in a pool of forked processes (one per core).
+"""Batch deduplication and linkage of record files. ``dedupe_file`` and ``link_files`` (the
+``gateway dedupe`` and ``gateway link`` commands) stream the rows through the column preparation
+(``gateway.matching.columns``) into an executor (``gateway.matching.executors``: DuckDB by default,
+Spark beyond one machine) that blocks, compares and scores in SQL; only match and review pairs come
+back. Unless a model is pinned, a run learns its parameters from its own input first
+(``learn_on_executor``: EM in ``gateway.matching.training`` over the levels the executor counts);
+the TF fields are weighed against the input. The in-memory functions below (``prepare_rows``,
+``candidate_pairs``, ``comparison_levels``, ``dedupe_rows``, ``learn``) score with the Python
+comparators directly: the quality evaluation and training on small labelled sets use them.
 """
 
 from __future__ import annotations
@@ -15,17 +15,19 @@ import csv
 import gc
 import multiprocessing as mp
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
-from gateway.identity import canonical_number, normalise_record, parse_id_type
-from gateway.matching.blocking import key_function, record_to_row
-from gateway.matching.comparators import VALIDATED_ID_COLUMN, PreparedRecord, compare_levels, prepare_row
+from gateway.matching.blocking import key_function
+from gateway.matching.columns import PreparedChunk, canonical_row, prepare_chunks
+from gateway.matching.comparators import PreparedRecord, compare_levels, prepare_row
 from gateway.matching.config import MatchConfig
+from gateway.matching.executors import EngineName, SqlExecutor, make_executor
 from gateway.matching.frequencies import count_frequencies, exact_key
 from gateway.matching.model import EMResult, FloatArray, LevelMatrix, MatchModel, untrained_model
 from gateway.matching.scoring import hard_rules_fired
@@ -69,35 +71,6 @@ class ScoredPairs:
         for k in np.flatnonzero(self.band > 0):
             i, j = self.pairs[k]
             yield int(i), int(j), float(self.probability[k]), BAND_NAMES[int(self.band[k])]
-
-
-def canonical_row(row: Mapping[str, str]) -> tuple[dict[str, str] | None, bool]:
-    """Normalise a row; a mistyped ID number (bad check character) keeps its text rather than losing
-    the record, since a typo is exactly what matching must see through. Returns (row, lenient)."""
-    result = normalise_record(row)
-    if result.record is not None:
-        clean = record_to_row(result.record)
-        # Normalisation has just validated the document: spare the comparator a second check.
-        clean[VALIDATED_ID_COLUMN] = "1"
-        return clean, False
-    bad = {issue.field for issue in result.errors}
-    retry = dict(row)
-    for name in bad:
-        if name in ("id_number", "id_type"):
-            retry["id_type"], retry["id_number"] = "none", ""
-        else:
-            retry[name] = ""
-    second = normalise_record(retry)
-    if second.record is None:
-        return None, False
-    record = second.record
-    if bad & {"id_number", "id_type"} and row.get("id_number"):
-        try:
-            id_type = str(parse_id_type(row.get("id_type")))
-        except ValueError:
-            id_type = "other"
-        record = replace(record, id_type=id_type, id_number=canonical_number(row["id_number"]))
-    return record_to_row(record), True
 
 
 def _prepare_serial(
@@ -551,17 +524,114 @@ def write_pairs(path: Path, prepared: PreparedSet, scored: ScoredPairs) -> None:
             writer.writerow([records[i].record_id, records[j].record_id, f"{p:.6f}", band])
 
 
+def write_scored_pairs(path: Path, scored: pa.Table) -> None:
+    """Write ``record_id_1,record_id_2,score,band`` from an executor's kept pairs (best first)."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["record_id_1", "record_id_2", "score", "band"])
+        for batch in scored.select(["record_id_1", "record_id_2", "probability", "band"]).to_batches():
+            ids_1, ids_2, probabilities, bands = (batch.column(k).to_pylist() for k in range(4))
+            for id_1, id_2, p, band in zip(ids_1, ids_2, probabilities, bands, strict=True):
+                writer.writerow([id_1, id_2, f"{p:.6f}", BAND_NAMES[band]])
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Which executor runs a batch job and how: engine, preparation processes, DuckDB's memory limit."""
+
+    engine: EngineName = "duckdb"
+    workers: int = 1
+    memory_limit: str | None = None
+    threads: int | None = None
+
+
+def run_on_executor(
+    sources: Sequence[Iterable[Mapping[str, str]]],
+    model: MatchModel,
+    out_path: Path,
+    options: EngineOptions,
+    progress: Progress | None = None,
+    learning: bool = False,
+) -> BatchSummary:
+    """Prepare every source (one: dedupe; two: link, pairs across them), block and score on the
+    executor, write the kept pairs. ``learning``: the parameters are first estimated on the input
+    (``learn_on_executor``) and written beside the pairs."""
+    executor = make_executor(
+        options.engine, model.config, memory_limit=options.memory_limit, threads=options.threads
+    )
+    try:
+        rejected = lenient = 0
+        for src, rows in enumerate(sources):
+            chunks = prepare_chunks(
+                rows, model.config, src=src, first_rid=executor.records, workers=options.workers
+            )
+            loaded = executor.load(_counted(chunks, progress))
+            rejected += loaded.rejected
+            lenient += loaded.lenient
+        executor.prepare()
+        pairs = executor.block(link=len(sources) > 1)
+        estimate = learn_on_executor(executor, model, "batch run") if learning else None
+        used = model if estimate is None else estimate.model
+        scored = executor.scored(used)
+        write_scored_pairs(out_path, scored)
+        bands = scored.column("band").to_pylist()
+        summary = BatchSummary(
+            records=executor.records,
+            rejected=rejected,
+            lenient=lenient,
+            candidate_pairs=pairs,
+            match_pairs=bands.count(2),
+            review_pairs=bands.count(1),
+            config_label=model.config.label,
+            parameters="pinned" if estimate is None else estimate.source,
+            fallbacks=() if estimate is None else estimate.fallbacks,
+        )
+        if estimate is None:
+            return summary
+        path = parameters_path(out_path)
+        path.write_text(used.to_json(), encoding="utf-8")
+        return replace(summary, parameters_path=path)
+    finally:
+        executor.close()
+
+
+def learn_on_executor(
+    executor: SqlExecutor, fallback: MatchModel, description: str, seed: int = 7
+) -> Estimate:
+    """``learn`` on an executor's records: u from random pairs (at most the configuration's
+    ``em.random_pairs``, ``RANDOM_PAIRS_PER_RECORD`` per record), m and the prior by EM on the
+    blocked pairs' levels."""
+    config = fallback.config
+    count = min(config.em.random_pairs, RANDOM_PAIRS_PER_RECORD * executor.records)
+    random_levels = executor.level_patterns("random", random_pairs=count, seed=seed).matrix()
+    blocked_levels = executor.level_patterns("blocked").matrix()
+    described = (
+        f"{description}; {executor.records} records, {len(random_levels)} random pairs, "
+        f"{len(blocked_levels)} blocked pairs"
+    )
+    return estimate_model(random_levels, blocked_levels, fallback, described)
+
+
+def _counted(chunks: Iterable[PreparedChunk], progress: Progress | None) -> Iterator[PreparedChunk]:
+    for chunk in chunks:
+        if progress is not None:
+            progress(chunk.records.num_rows + chunk.rejected)
+        yield chunk
+
+
 def dedupe_file(
     in_path: Path,
     out_path: Path,
     model: MatchModel,
     progress: Progress | None = None,
+    options: EngineOptions | None = None,
     learning: bool = False,
 ) -> BatchSummary:
-    """``gateway dedupe``: duplicates within one CSV file; the parameters used are written beside."""
-    prepared, scored = dedupe_rows(read_csv(in_path), model, progress, learning=learning)
-    write_pairs(out_path, prepared, scored)
-    return _write_parameters(out_path, scored, _summary(prepared, scored, model.config))
+    """``gateway dedupe``: duplicates within one CSV file, on an executor (DuckDB by default); with
+    ``learning`` the parameters are estimated on the file and written beside the pairs."""
+    return run_on_executor(
+        [read_csv(in_path)], model, out_path, options or EngineOptions(), progress, learning
+    )
 
 
 def link_files(
@@ -570,12 +640,10 @@ def link_files(
     out_path: Path,
     model: MatchModel,
     progress: Progress | None = None,
-    workers: int | None = None,
+    options: EngineOptions | None = None,
     learning: bool = False,
 ) -> BatchSummary:
-    """``gateway link``: pairs across two CSV files (record_id_1 from A, record_id_2 from B); the
-    parameters used are written beside."""
-    workers = workers or default_workers()
-    prepared, scored = link_rows(read_csv(a_path), read_csv(b_path), model, progress, workers, learning)
-    write_pairs(out_path, prepared, scored)
-    return _write_parameters(out_path, scored, _summary(prepared, scored, model.config))
+    """``gateway link``: pairs across two CSV files (record_id_1 from A, record_id_2 from B); with
+    ``learning`` the parameters are estimated on both files and written beside the pairs."""
+    sources = [read_csv(a_path), read_csv(b_path)]
+    return run_on_executor(sources, model, out_path, options or EngineOptions(), progress, learning)

@@ -1,7 +1,7 @@
 """Typer command functions of the matching engine, registered on the ``gateway`` CLI by the lead:
-``dedupe`` and ``link`` (batch runs over CSV files), ``eval`` (quality on labelled synthetic data),
-``train`` (estimate a model's parameters on unlabelled records) and ``generate`` (write synthetic
-records). They parse arguments, call one function of the package and print; nothing else.
+``dedupe`` and ``link`` (batch runs over CSV files, on a SQL executor), ``eval`` (quality on labelled
+synthetic data), ``train`` (estimate a model's parameters on unlabelled records) and ``generate``
+(write synthetic records). They parse arguments, call one function of the package and print; nothing else.
 """
 
 from __future__ import annotations
@@ -9,14 +9,22 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gateway.matching.batch import BatchSummary, dedupe_file, link_files, read_csv, train_model
+from gateway.matching.batch import (
+    BatchSummary,
+    EngineOptions,
+    dedupe_file,
+    default_workers,
+    link_files,
+    read_csv,
+    train_model,
+)
 from gateway.matching.blocking import record_to_row
 from gateway.matching.config import MatchConfig, load_config
 from gateway.matching.evaluation import Evaluation, evaluate_model
@@ -44,6 +52,28 @@ PinnedModelOption = Annotated[
         ),
     ),
 ]
+
+
+EngineOption = Annotated[
+    Literal["duckdb", "spark"],
+    typer.Option("--engine", help="Batch executor: duckdb (embedded, default) or spark."),
+]
+MemoryLimitOption = Annotated[
+    str | None,
+    typer.Option("--memory-limit", help="DuckDB's memory limit (e.g. 8GB); beyond it, it spills to disk."),
+]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workers", min=1, help="Processes preparing records (pinyin, keys); default: one per core."
+    ),
+]
+
+
+def _options(
+    engine: Literal["duckdb", "spark"], memory_limit: str | None, workers: int | None
+) -> EngineOptions:
+    return EngineOptions(engine=engine, workers=workers or default_workers(), memory_limit=memory_limit)
 
 
 def _model(config_path: Path | None, model_path: Path | None) -> MatchModel:
@@ -100,12 +130,18 @@ def dedupe(
     out: Annotated[Path, typer.Option("--out", help="Pairs file to write.")],
     config: ConfigOption = None,
     model: PinnedModelOption = None,
+    engine: EngineOption = "duckdb",
+    memory_limit: MemoryLimitOption = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Find records of the same person within one file; write record_id_1,record_id_2,score,band and,
     beside it, the parameters used (estimated on the file unless --model pins them)."""
     matcher = _model(config, model)
+    options = _options(engine, memory_limit, workers)
     learning = model is None
-    _run_with_progress("dedupe", out, lambda tick: dedupe_file(input_csv, out, matcher, tick, learning))
+    _run_with_progress(
+        "dedupe", out, lambda tick: dedupe_file(input_csv, out, matcher, tick, options, learning=learning)
+    )
 
 
 def link(
@@ -114,13 +150,17 @@ def link(
     out: Annotated[Path, typer.Option("--out", help="Pairs file to write.")],
     config: ConfigOption = None,
     model: PinnedModelOption = None,
+    engine: EngineOption = "duckdb",
+    memory_limit: MemoryLimitOption = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Find records of the same person across two files; write record_id_1,record_id_2,score,band and,
     beside it, the parameters used (estimated on both files unless --model pins them)."""
     matcher = _model(config, model)
+    options = _options(engine, memory_limit, workers)
     learning = model is None
     _run_with_progress(
-        "link", out, lambda tick: link_files(a_csv, b_csv, out, matcher, tick, learning=learning)
+        "link", out, lambda tick: link_files(a_csv, b_csv, out, matcher, tick, options, learning=learning)
     )
 
 

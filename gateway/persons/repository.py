@@ -391,3 +391,14 @@ def merge_family(session: Session, person_ids: list[int]) -> set[int]:
         frontier = linked - found
         found |= frontier
     return found
+
+
+def active_persons_page(
+    session: Session, *, region_prefix: str | None, after_id: int, limit: int
+) -> Sequence[Person]:
+    """Active (not merged) persons with an id above ``after_id``, in id order, whose school's region
+    starts with ``region_prefix`` (every region when None): one page of a registry-wide read."""
+    query = select(Person).where(Person.status == "active", col(Person.id) > after_id)
+    if region_prefix:
+        query = query.where(col(Person.region).startswith(region_prefix))
+    return session.exec(query.order_by(col(Person.id)).limit(limit)).all()

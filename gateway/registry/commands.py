@@ -1,4 +1,6 @@
-"""``gateway matching ...``: the registry's own matching model versions, an operator's commands.
+"""``gateway matching ...``: the registry's own matching model versions, an operator's commands; and
+``gateway sweep``, the national duplicate sweep (``gateway.registry.sweep``) over the whole registry
+or one region, with a progress line per stage and a summary.
 
 ``versions`` lists them, ``activate VERSION`` makes one decide every registration and search (audited)
 and re-evaluates under it, ``accept-thresholds`` turns accepted thresholds into a new active version,
@@ -8,17 +10,24 @@ and re-evaluates under it, ``accept-thresholds`` turns accepted thresholds into 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, TypeVar
+from pathlib import Path
+from typing import Annotated, Literal, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from gateway.context import AppContext
+from gateway.db import session_scope
 from gateway.errors import GatewayError
 from gateway.registry import learning
+from gateway.registry.modelstore import active_model
+from gateway.registry.sweep import Stage, SweepOptions, SweepSummary, sweep
+from gateway.settings import Settings
+from gateway.wiring import build_context, close_context
 
 matching_app = typer.Typer(help="The registry's matching model versions.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -162,3 +171,62 @@ def train_from_registry(seed: int, progress: Callable[[int], None] | None = None
     )
     for line in trained.fallbacks:
         console.print(f"  fallback: {line}", soft_wrap=True, markup=False)
+
+
+_REGION = re.compile(r"^(\d{2}|\d{4}|\d{6})$")
+
+
+def sweep_command(
+    region: Annotated[
+        str | None,
+        typer.Option(
+            "--region", help="Province, city or county code (2, 4 or 6 digits); default: the whole country."
+        ),
+    ] = None,
+    engine: Annotated[
+        Literal["duckdb", "spark"],
+        typer.Option("--engine", help="Batch executor: duckdb (embedded) or spark."),
+    ] = "duckdb",
+    memory_limit: Annotated[
+        str | None,
+        typer.Option("--memory-limit", help="DuckDB's memory limit (e.g. 8GB); beyond it, it spills."),
+    ] = None,
+    workdir: Annotated[
+        Path | None,
+        typer.Option("--workdir", help="Where the executor keeps its files (default: system temp)."),
+    ] = None,
+) -> None:
+    """Find persons of the registry who should be one and open possible-duplicate problem records for
+    pairs no problem record names yet (a second sweep opens nothing new)."""
+    console = Console(stderr=True)
+    if region is not None and not _REGION.match(region):
+        raise typer.BadParameter("a region is a 2-, 4- or 6-digit code, e.g. 41", param_hint="--region")
+    ctx = build_context(Settings())
+    counts: dict[Stage, int] = {"read": 0, "score": 0, "open": 0}
+
+    def progress(stage: Stage, n: int) -> None:
+        counts[stage] += n
+        labels = {"read": "persons read", "score": "candidate pairs scored", "open": "pairs decided"}
+        console.print(f"{stage}: {counts[stage]:,} {labels[stage]}", markup=False)
+
+    try:
+        options = SweepOptions(region=region, engine=engine, memory_limit=memory_limit, workdir=workdir)
+        deps = ctx.services.registry
+        with session_scope(ctx.engine) as session:
+            # The model deciding registrations now: the active registry version, else the shipped one.
+            model = active_model(session, deps.model, deps.model_cache)
+        summary = sweep(ctx.engine, ctx.keyring, model, options, progress)
+    finally:
+        close_context(ctx)
+    _print(console, summary)
+
+
+def _print(console: Console, summary: SweepSummary) -> None:
+    console.print(
+        f"swept {summary.region or 'the whole country'}: {summary.persons:,} persons, "
+        f"{summary.candidate_pairs:,} candidate pairs, {summary.match_pairs:,} match and "
+        f"{summary.review_pairs:,} review; {summary.opened:,} problem records opened, "
+        f"{summary.already_known:,} pairs already open or decided (model {summary.model})",
+        soft_wrap=True,
+        markup=False,
+    )

@@ -353,3 +353,19 @@ def stored_answers(session: Session, client_id: str, keys: list[str]) -> list[Ro
     )
     rows: list[Row[Any]] = list(session.connection().execute(query, {"keys": keys}))
     return rows
+
+
+def pairs_with_problems(session: Session, person_ids: list[int]) -> set[tuple[int, int]]:
+    """Pairs (lower id first) among ``person_ids`` that some problem record, open or decided, names
+    together: a reviewer has the pair already, or has had it."""
+    if not person_ids:
+        return set()
+    first, second = ProblemPerson.__table__.alias("first"), ProblemPerson.__table__.alias("second")  # type: ignore[attr-defined]
+    query = (
+        select(first.c.person_id, second.c.person_id)
+        .where(first.c.problem_id == second.c.problem_id)
+        .where(first.c.person_id < second.c.person_id)
+        .where(first.c.person_id.in_(person_ids))
+        .where(second.c.person_id.in_(person_ids))
+    )
+    return {(int(a), int(b)) for a, b in session.exec(query).all()}

@@ -1,0 +1,229 @@
+"""Parity of the SQL executors with the Python scorer: the same pairs scored by ``score_prepared`` and
+by the generated SQL on DuckDB and on Spark (local mode) give the same levels, weights, probabilities
+and bands; blocking in SQL finds the same candidate pairs; term-frequency adjustment follows the
+shared formula; the level patterns for training count what the Python comparators count."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from gateway.matching import MatchModel, generate_labelled
+from gateway.matching.batch import candidate_pairs, comparison_levels, prepare_rows
+from gateway.matching.columns import prepare_chunks
+from gateway.matching.comparators import PreparedRecord
+from gateway.matching.config import MatchConfig
+from gateway.matching.executors import DuckDBExecutor, SqlExecutor
+from gateway.matching.model import MatchModel as Model
+from gateway.matching.scoring import score_prepared
+from gateway.matching.synthetic import LabelledData
+
+BANDS = {"non_match": 0, "review": 1, "match": 2}
+
+
+def _without_tf(model: MatchModel) -> MatchModel:
+    """The model as the Python scorer of this branch applies it: no term-frequency adjustment."""
+    fields = [spec.model_copy(update={"tf_adjustment": False}) for spec in model.config.fields]
+    config = model.config.model_copy(update={"fields": fields})
+    return Model(config, model.m, model.u, model.prior, model.trained)
+
+
+@pytest.fixture(scope="module")
+def data() -> LabelledData:
+    return generate_labelled(1500, 77)
+
+
+@pytest.fixture(scope="module")
+def records(data: LabelledData, model: MatchModel) -> list[PreparedRecord]:
+    return prepare_rows(data.rows, model.config)[0]
+
+
+@pytest.fixture(scope="module")
+def parity_pairs(records: list[PreparedRecord], model: MatchModel) -> np.ndarray:
+    """Every blocked pair (where the hard cases are) and as many random pairs."""
+    blocked = candidate_pairs(records, model.config)
+    rng = random.Random(3)
+    randoms = {tuple(sorted(rng.sample(range(len(records)), 2))) for _ in range(2500)}
+    pairs = {tuple(p) for p in blocked.tolist()} | randoms
+    return np.array(sorted(pairs), dtype=np.int64)
+
+
+def _loaded(executor: SqlExecutor, data: LabelledData, config: MatchConfig) -> SqlExecutor:
+    executor.load(prepare_chunks(data.rows, config, chunk_rows=700))
+    executor.prepare()
+    return executor
+
+
+@pytest.fixture(scope="module")
+def duckdb_executor(data: LabelledData, model: MatchModel) -> Iterator[SqlExecutor]:
+    executor = _loaded(DuckDBExecutor(model.config), data, model.config)
+    yield executor
+    executor.close()
+
+
+@pytest.fixture(scope="module")
+def spark_executor(data: LabelledData, model: MatchModel) -> Iterator[SqlExecutor]:
+    from gateway.matching.spark import SparkExecutor, spark_session
+
+    session = spark_session(master="local[2]")
+    executor = _loaded(SparkExecutor(model.config, session=session), data, model.config)
+    yield executor
+    executor.close()
+
+
+def _score_on(executor: SqlExecutor, model: MatchModel, pairs: np.ndarray) -> dict[tuple[int, int], dict]:
+    name = f"parity_{executor.engine}"
+    executor.load_pairs(name, pa.table({"rid_l": pairs[:, 0], "rid_r": pairs[:, 1]}))
+    scored = executor.scored(model, pairs=name, kept_only=False)
+    return {(row["rid_l"], row["rid_r"]): row for row in scored.to_pylist()}
+
+
+def _assert_parity(
+    executor: SqlExecutor, model: MatchModel, records: list[PreparedRecord], pairs: np.ndarray
+) -> None:
+    plain = _without_tf(model)
+    by_pair = _score_on(executor, plain, pairs)
+    assert len(by_pair) == len(pairs)
+    bands: Counter[str] = Counter()
+    for i, j in pairs.tolist():
+        expected = score_prepared(records[i], records[j], plain)
+        got = by_pair[(i, j)]
+        for f, (spec, explained) in enumerate(zip(plain.config.fields, expected.explanation, strict=True)):
+            level = got[f"lv{f}"]
+            label = "missing" if level < 0 else spec.levels[level].label
+            assert label == explained.level, (records[i].record_id, records[j].record_id, spec.name)
+            assert got[f"w{f}"] == pytest.approx(explained.weight, abs=1e-4)
+        assert got["weight"] == pytest.approx(expected.weight, abs=1e-4)
+        assert got["probability"] == pytest.approx(expected.probability, rel=1e-9, abs=1e-12)
+        fired = {"twins_guard": got["twins"], "distinct_citizen_ids": got["distinct_ids"],
+                 "no_name_or_id_agreement": got["name_or_id"]}  # fmt: skip
+        assert {rule for rule, held in fired.items() if held} == set(expected.rules_fired)
+        assert got["band"] == BANDS[expected.band], (records[i].record_id, records[j].record_id)
+        bands[expected.band] += 1
+    # The sample reaches every band and every hard rule, or it proves little.
+    assert min(bands.values()) > 20 and len(bands) == 3
+
+
+def test_duckdb_scores_every_pair_as_the_python_scorer_does(
+    duckdb_executor: SqlExecutor, model: MatchModel, records: list[PreparedRecord], parity_pairs: np.ndarray
+) -> None:
+    assert len(parity_pairs) > 2000
+    _assert_parity(duckdb_executor, model, records, parity_pairs)
+
+
+def test_spark_scores_every_pair_as_the_python_scorer_does(
+    spark_executor: SqlExecutor, model: MatchModel, records: list[PreparedRecord], parity_pairs: np.ndarray
+) -> None:
+    _assert_parity(spark_executor, model, records, parity_pairs)
+
+
+def test_the_hard_rules_are_exercised_by_the_parity_sample(
+    model: MatchModel, records: list[PreparedRecord], parity_pairs: np.ndarray
+) -> None:
+    fired = Counter(
+        rule
+        for i, j in parity_pairs.tolist()
+        for rule in score_prepared(records[i], records[j], model).rules_fired
+    )
+    assert {"twins_guard", "distinct_citizen_ids", "no_name_or_id_agreement"} <= set(fired)
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "spark"])
+def test_blocking_in_sql_finds_the_python_candidate_pairs(
+    engine: str, request: pytest.FixtureRequest, model: MatchModel, records: list[PreparedRecord]
+) -> None:
+    executor: SqlExecutor = request.getfixturevalue(f"{engine}_executor")
+    count = executor.block()
+    found = executor.query(f"SELECT rid_l, rid_r FROM {executor.PAIRS}").to_pylist()
+    expected = {tuple(p) for p in candidate_pairs(records, model.config).tolist()}
+    assert count == len(found) == len(expected)
+    assert {(r["rid_l"], r["rid_r"]) for r in found} == expected
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "spark"])
+def test_both_engines_band_the_blocked_pairs_alike(
+    engine: str, request: pytest.FixtureRequest, duckdb_executor: SqlExecutor, model: MatchModel
+) -> None:
+    executor: SqlExecutor = request.getfixturevalue(f"{engine}_executor")
+    executor.block()
+    duckdb_executor.block()
+    assert executor.band_counts(model) == duckdb_executor.band_counts(model)
+
+
+def test_exact_name_agreement_is_weighed_by_the_names_frequency(
+    duckdb_executor: SqlExecutor, model: MatchModel, records: list[PreparedRecord], parity_pairs: np.ndarray
+) -> None:
+    config = model.config
+    tf_fields = [i for i, spec in enumerate(config.fields) if spec.tf_adjustment]
+    assert [config.fields[i].name for i in tf_fields] == ["name", "guardian_name"]
+    by_pair = _score_on(duckdb_executor, model, parity_pairs)
+    for f in tf_fields:
+        values = [r.values[f].text for r in records if r.values[f] is not None]  # type: ignore[union-attr]
+        frequency = {v: c / len(values) for v, c in Counter(values).items()}
+        m, u = model.m[f][0], model.u[f][0]
+        checked = 0
+        for (i, _), row in by_pair.items():
+            if row[f"lv{f}"] == 0:
+                tf = frequency[records[i].values[f].text]  # type: ignore[union-attr]
+                assert row[f"tf{f}"] == pytest.approx(tf, rel=1e-12)
+                assert row[f"w{f}"] == pytest.approx(math.log2(m / min(1.0, max(tf, u / 8))), rel=1e-12)
+                checked += 1
+            elif row[f"lv{f}"] > 0:
+                assert row[f"w{f}"] == pytest.approx(model.level_weight(f, row[f"lv{f}"]), rel=1e-12)
+        assert checked > 100
+
+
+def test_a_rare_name_agreeing_outweighs_a_common_one(model: MatchModel) -> None:
+    rows = [
+        {
+            "record_id": f"C{k}",
+            "name": "王子涵",
+            "gender": "1",
+            "birth_date": f"2015-03-{k + 1:02d}",
+            "ethnicity": "01",
+            "id_type": "none",
+            "id_number": "",
+            "nationality": "CHN",
+            "household_region": "410102",
+            "guardian_name": "",
+            "school_code": "",
+        }
+        for k in range(20)
+    ]
+    rows += [
+        {**rows[0], "record_id": "R1", "name": "欧阳翊骞"},
+        {**rows[1], "record_id": "R2", "name": "欧阳翊骞"},
+    ]
+    executor = DuckDBExecutor(model.config)
+    try:
+        executor.load(prepare_chunks(rows, model.config))
+        executor.prepare()
+        executor.load_pairs("pairs", pa.table({"rid_l": [0, 20], "rid_r": [1, 21]}))
+        scored = {
+            r["record_id_1"]: r for r in executor.scored(model, pairs="pairs", kept_only=False).to_pylist()
+        }
+    finally:
+        executor.close()
+    common, rare = scored["C0"], scored["R1"]
+    assert common["lv0"] == rare["lv0"] == 0
+    assert rare["w0"] > common["w0"] and rare["weight"] > common["weight"]
+
+
+def test_level_patterns_count_what_the_python_comparators_see(
+    duckdb_executor: SqlExecutor, model: MatchModel, records: list[PreparedRecord]
+) -> None:
+    duckdb_executor.block()
+    blocked = duckdb_executor.level_patterns("blocked")
+    expected = comparison_levels(records, candidate_pairs(records, model.config), model)
+    assert Counter(map(tuple, blocked.matrix().tolist())) == Counter(map(tuple, expected.tolist()))
+    randoms = duckdb_executor.level_patterns("random", random_pairs=5000, seed=1)
+    assert randoms.pairs == 5000
+    # Random pairs almost never agree on the name: u of the exact level is small.
+    exact_names = randoms.counts[randoms.patterns[:, 0] == 0].sum()
+    assert exact_names < 0.02 * randoms.pairs
