@@ -5,7 +5,7 @@ The two string distances the SQL needs beyond Spark's own are pandas UDFs over t
 Python scorer uses (jellyfish), so both agree to the bit (Spark's built-in Jaro-Winkler does not).
 
 Local mode (``local[*]``) unless the session is started by ``spark-submit`` with a master of its own;
-the cluster shape is in docs/adr/014-batch-matching-on-sql-engines.md. Imported only when asked for:
+the cluster shape is in docs/adr/018-batch-matching-on-sql-engines.md. Imported only when asked for:
 pyspark (and the pandas it needs for UDFs) is an optional dependency.
 """
 
