@@ -284,8 +284,11 @@ def _many_queries(postgres: bool) -> tuple[Any, Any, Any]:
         .join(person, person.c.id == keys.c.person_id)
         .where(_any_of(keys.c.digest, "digests", postgres))
     )
+    # The scheme first: the look-up index is (scheme, value_hash).
     holding = sql_select(held.c.scheme, held.c.value_hash, held.c.person_id).where(
-        _any_of(held.c.value_hash, "hashes", postgres), held.c.valid_to.is_(None)
+        _any_of(held.c.scheme, "schemes", postgres),
+        _any_of(held.c.value_hash, "hashes", postgres),
+        held.c.valid_to.is_(None),
     )
     by_ids = sql_select(*(person.c[name] for name in _SUMMARY)).where(
         person.c.id.in_(bindparam("ids", expanding=True))
@@ -312,9 +315,11 @@ def search_candidates_many(
     holders: dict[tuple[str, str], list[int]] = {}
     if documents:
         wanted = set(documents)
-        for scheme, value_hash, person_id in conn.execute(
-            holding, {"hashes": sorted({h for _, h in documents})}
-        ):
+        wanted_values = {
+            "schemes": sorted({s for s, _ in documents}),
+            "hashes": sorted({h for _, h in documents}),
+        }
+        for scheme, value_hash, person_id in conn.execute(holding, wanted_values):
             if (scheme, value_hash) in wanted:
                 holders.setdefault((scheme, value_hash), []).append(int(person_id))
         missing = sorted({pid for ids in holders.values() for pid in ids} - set(persons))
