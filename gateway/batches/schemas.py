@@ -51,6 +51,9 @@ class BatchStatus(BaseModel):
         default=None, description="seconds the current run should still take at its rate; none when done"
     )
     results_url: str
+    review: SubmissionOut | None = Field(
+        default=None, description="where the submission stands in the collection workflow; null outside it"
+    )
 
 
 # --- the collection workflow (docs/adr/019-collection-review-levels.md) ---------------------------
