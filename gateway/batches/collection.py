@@ -67,6 +67,8 @@ TAKEN_BY: dict[ReviewStep, StaffRole] = {
     ReviewStep.COUNTY_REVIEWED: StaffRole.COUNTY_REVIEWER,
     ReviewStep.CITY_REVIEWED: StaffRole.CITY_REVIEWER,
 }
+# The named people who take a review step (the clerk's step is a resubmission, not a decision).
+REVIEWING_ROLES = frozenset({StaffRole.SCHOOL_REVIEWER, StaffRole.COUNTY_REVIEWER, StaffRole.CITY_REVIEWER})
 # The steps a collection plan may give deadlines to.
 PLANNED_STEPS = tuple(TAKEN_BY)
 # Where a submission may rest while something is still to be done with it.
@@ -490,8 +492,7 @@ def queue(session: Session, caller: Caller, now: datetime | None = None) -> list
     )
     plans = Plans.load(session, sorted({b.school_region for b in batches if b.school_region}))
     waiting = _submissions(session, batches, plans, now)
-    reviewing = {StaffRole.SCHOOL_REVIEWER, StaffRole.COUNTY_REVIEWER, StaffRole.CITY_REVIEWER}
-    if caller.staff_role in reviewing:
+    if caller.staff_role in REVIEWING_ROLES:
         waiting = [s for s in waiting if s.taken_by is caller.staff_role]
     audit.record(
         session,

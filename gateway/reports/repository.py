@@ -308,7 +308,10 @@ def enrolment_by_unit(
     unit = col(School.code) if child_len is None else _child(School.region, child_len)
     query = (
         sa_select(
-            unit, func.coalesce(func.sum(School.enrolment), 0), func.count(), func.count(School.enrolment)
+            unit,
+            func.coalesce(func.sum(col(School.enrolment)), 0),
+            func.count(),
+            func.count(col(School.enrolment)),
         )
         .where(col(School.active).is_(True))
         .where(_within(School.region, prefix))
