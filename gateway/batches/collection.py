@@ -35,6 +35,7 @@ from gateway.batches.schemas import ReviewOut, RowReasonOut, SubmissionOut
 from gateway.clock import as_utc, utcnow
 from gateway.db import session_scope
 from gateway.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
+from gateway.privacy import mask_id_numbers
 from gateway.schools.service import SchoolRegister
 
 NOT_FOUND = "no such submission"
@@ -121,6 +122,9 @@ def submitting_school(
     clerk's jurisdiction, and the register places it (an empty register: the rows' region, county-run).
     Otherwise a refusal naming ``school_code``."""
     codes = sorted(school_codes)
+    if not codes and caller.jurisdiction.is_school:
+        # Not one row could be read: still the clerk's school's submission, for its checker to return.
+        codes = [caller.jurisdiction.value]
     if len(codes) != 1:
         found = ", ".join(codes) if codes else "none"
         raise InvalidInput(
@@ -317,13 +321,18 @@ class Submission:
 
 
 def _entry(review: BatchReview) -> ReviewEntry:
-    rows = [RowReason(int(r["row_number"]), str(r["reason"])) for r in json.loads(review.rows_json or "[]")]
+    """A stored review as shown: an ID number a reviewer typed into a reason is shown masked (it is
+    stored sealed; the row number already says which record is meant)."""
+    rows = [
+        RowReason(int(r["row_number"]), mask_id_numbers(str(r["reason"])))
+        for r in json.loads(review.rows_json or "[]")
+    ]
     return ReviewEntry(
         review.step,
         review.decision,
         review.staff_id,
         review.staff_role,
-        review.reason,
+        mask_id_numbers(review.reason) if review.reason else None,
         rows,
         review.decided_at,
     )

@@ -12,6 +12,7 @@ step.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from gateway.clock import utcnow
 from gateway.context import AppContext
 from gateway.db import session_scope
 from gateway.persons.models import Person
+from gateway.privacy import mask_id_number
 from gateway.registry.models import IdempotencyRecord
 from gateway.reports import export, quality
 from tests.fixtures.api import ApiCaller, register_caller
@@ -48,14 +50,12 @@ def _at(school: str, **row: str) -> dict[str, str]:
     return {**row, "school_code": school, "school_region": COUNTY}
 
 
+WRONG_ID = citizen(f"{COUNTY}20150408024")
 FIRST_ROWS = [
     _at(FIRST, **child("王子涵", "1", "2016-09-01", "001", "王建国")),
     _at(FIRST, **child("李雨桐", "2", "2017-03-15", "002", "李明")),
     # The ID number of a child born a year earlier: a wrong ID the county sends back.
-    _at(
-        FIRST,
-        **child("陈思琪", "2", "2016-04-08", "024", "陈刚", id_number=citizen(f"{COUNTY}20150408024")),
-    ),
+    _at(FIRST, **child("陈思琪", "2", "2016-04-08", "024", "陈刚", id_number=WRONG_ID)),
 ]
 CORRECTED_ROWS = [*FIRST_ROWS[:2], _at(FIRST, **child("陈思琪", "2", "2016-04-08", "024", "陈刚"))]
 SECOND_ROWS = [
@@ -167,7 +167,7 @@ def test_a_county_collects_level_by_level(batch_api: TestClient, committed_conte
         first["id"],
         decision="reject",
         reason="一名学生身份证号有误",
-        rows=[{"row_number": WRONG_LINE, "reason": "身份证号与出生日期不符"}],
+        rows=[{"row_number": WRONG_LINE, "reason": f"身份证号 {WRONG_ID} 与出生日期不符"}],
     )
     assert (returned["step"], returned["waiting_for"]) == ("rejected", "submitted")
     assert _registered(ctx) == 0
@@ -178,8 +178,9 @@ def test_a_county_collects_level_by_level(batch_api: TestClient, committed_conte
     assert (rejection["decision"], rejection["staff_name"], rejection["rows"]) == (
         "reject",
         "郑国华",
-        [{"row_number": WRONG_LINE, "reason": "身份证号与出生日期不符"}],
+        [{"row_number": WRONG_LINE, "reason": f"身份证号 {mask_id_number(WRONG_ID)} 与出生日期不符"}],
     )
+    assert WRONG_ID not in json.dumps(status, ensure_ascii=False)
     # Returned, nothing waits for a reviewer: a second decision is a conflict.
     county.review("county", first["id"], 409, decision="accept")
 
