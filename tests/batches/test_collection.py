@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 
 from gateway.batches import service
-from gateway.batches.collection import CollectionPlanStep, Plans, ReviewStep, is_final, next_step
-from gateway.batches.models import Batch
+from gateway.batches.collection import Plans, ReviewStep, is_final, next_step
+from gateway.batches.models import Batch, CollectionPlanStep
 from gateway.context import AppContext
 from gateway.persons.models import Person
 from tests.fixtures.api import register_caller
