@@ -18,13 +18,14 @@ depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('batch') as batch:
-        batch.add_column(sa.Column('review_step', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True))
-        batch.add_column(sa.Column('school_code', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True))
-        batch.add_column(sa.Column('school_region', sqlmodel.sql.sqltypes.AutoString(length=6), nullable=True))
-        batch.add_column(sa.Column('city_run', sa.Boolean(), nullable=True))
-        batch.add_column(sa.Column('step_at', sa.DateTime(timezone=True), nullable=True))
-        batch.add_column(sa.Column('replaces', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True))
+    # Plain ADD and DROP COLUMN (SQLite has both): a batch copy of ``batch`` would drop a table that
+    # batch rows refer to, which SQLite's foreign keys refuse.
+    op.add_column('batch', sa.Column('review_step', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True))
+    op.add_column('batch', sa.Column('school_code', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True))
+    op.add_column('batch', sa.Column('school_region', sqlmodel.sql.sqltypes.AutoString(length=6), nullable=True))
+    op.add_column('batch', sa.Column('city_run', sa.Boolean(), nullable=True))
+    op.add_column('batch', sa.Column('step_at', sa.DateTime(timezone=True), nullable=True))
+    op.add_column('batch', sa.Column('replaces', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True))
     op.create_index('ix_batch_review_step', 'batch', ['review_step', 'school_region'])
     op.create_table(
         'batch_review',
@@ -46,24 +47,17 @@ def upgrade() -> None:
         sa.Column('days', sa.Integer(), nullable=False),
         sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     )
-    with op.batch_alter_table('school') as school:
-        school.add_column(
-            sa.Column(
-                'run_by',
-                sqlmodel.sql.sqltypes.AutoString(length=10),
-                nullable=False,
-                server_default='county',
-            )
-        )
+    op.add_column(
+        'school',
+        sa.Column('run_by', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False, server_default='county'),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('school') as school:
-        school.drop_column('run_by')
+    op.drop_column('school', 'run_by')
     op.drop_table('collection_plan')
     op.drop_index('ix_batch_review_batch_id', table_name='batch_review')
     op.drop_table('batch_review')
     op.drop_index('ix_batch_review_step', table_name='batch')
-    with op.batch_alter_table('batch') as batch:
-        for column in ('replaces', 'step_at', 'city_run', 'school_region', 'school_code', 'review_step'):
-            batch.drop_column(column)
+    for column in ('replaces', 'step_at', 'city_run', 'school_region', 'school_code', 'review_step'):
+        op.drop_column('batch', column)
