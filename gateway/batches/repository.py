@@ -6,11 +6,12 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, bindparam, func, insert, or_, update
+from sqlalchemy import CursorResult, bindparam, func, or_, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from gateway.batches.models import Batch, BatchReview, BatchRow, CollectionPlanStep
+from gateway.db import write_rows
 
 # Rows go to the database in slices: one INSERT per slice keeps 100,000 rows to a few statements
 # without building one giant parameter list.
@@ -26,8 +27,9 @@ def add_batch(session: Session, batch: Batch, rows: Sequence[dict[str, Any]]) ->
 
 
 def add_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Store rows of a batch (every ``batch_row`` column given): COPY on PostgreSQL."""
     for start in range(0, len(rows), _INSERT_SLICE):
-        session.execute(insert(BatchRow), list(rows[start : start + _INSERT_SLICE]))
+        write_rows(session, BatchRow.__table__, rows[start : start + _INSERT_SLICE])  # type: ignore[attr-defined]
 
 
 def set_totals(

@@ -554,8 +554,8 @@ def run_on_executor(
     learning: bool = False,
 ) -> BatchSummary:
     """Prepare every source (one: dedupe; two: link, pairs across them), block and score on the
-    executor, write the kept pairs. ``learning``: the parameters are first estimated on the input
-    (``learn_on_executor``) and written beside the pairs."""
+    executor, write the kept pairs and, beside them, the parameters used (``learning``: first
+    estimated on the input, ``learn_on_executor``; otherwise the model given)."""
     executor = make_executor(
         options.engine, model.config, memory_limit=options.memory_limit, threads=options.threads
     )
@@ -570,7 +570,7 @@ def run_on_executor(
             lenient += loaded.lenient
         executor.prepare()
         pairs = executor.block(link=len(sources) > 1)
-        estimate = learn_on_executor(executor, model, "batch run") if learning else None
+        estimate = learn_on_executor(executor, model, "EM on the input") if learning else None
         used = model if estimate is None else estimate.model
         scored = executor.scored(used)
         write_scored_pairs(out_path, scored)
@@ -586,8 +586,6 @@ def run_on_executor(
             parameters="pinned" if estimate is None else estimate.source,
             fallbacks=() if estimate is None else estimate.fallbacks,
         )
-        if estimate is None:
-            return summary
         path = parameters_path(out_path)
         path.write_text(used.to_json(), encoding="utf-8")
         return replace(summary, parameters_path=path)

@@ -11,6 +11,7 @@ pyspark (and the pandas it needs for UDFs) is an optional dependency.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -26,6 +27,10 @@ import pyarrow.parquet as pq
 import gateway
 from gateway.matching.config import MatchConfig
 from gateway.matching.executors import EngineName, SqlExecutor
+
+# py4j reports each connection it closes at INFO, also while the interpreter shuts down (when the
+# log stream may be gone already); its warnings are what an operator needs.
+logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 def _jaro_winkler(a: pd.Series, b: pd.Series) -> pd.Series:

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from sqlalchemy import Engine
 
 from gateway.audit import service as audit
-from gateway.db import session_scope
+from gateway.db import advisory_xact_lock, session_scope
 from gateway.keyring import KeyRing
 from gateway.matching import MatchModel
 from gateway.matching.blocking import record_to_row
@@ -173,6 +173,8 @@ def _open_for_pairs(
     ids = sorted({p for a, b, _ in pairs for p in (a, b)})
     opened = 0
     with session_scope(engine) as session:
+        # Two sweeps at once open their records one after the other: the second sees the first's.
+        advisory_xact_lock(session, "sweep:open")
         known = repository.pairs_with_problems(session, ids)
         persons = {int(p.id or 0): p for p in people.persons_by_ids(session, ids)}
         for subject_id, other_id, row in pairs:

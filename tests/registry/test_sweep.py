@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -87,7 +88,8 @@ def test_a_sweep_opens_a_problem_record_per_pair_and_a_second_opens_nothing(
     for problem in problems:
         assert problem.type == "possible_duplicate" and problem.status == "open"
         (hit,) = json.loads(problem.explanation_json or "")
-        assert hit["config"] == "canonical-student@1.0.0" and hit["model"]
+        config = committed_context.services.registry.model.config
+        assert hit["config"] == f"{config.name}@{config.version}" and hit["model"]
         assert hit["band"] in ("match", "review") and 0.5 <= hit["probability"] <= 1.0
         assert {f["field"] for f in hit["fields"]} >= {"name", "birth_date", "id_number"}
     second = _sweep(committed_context)
@@ -95,6 +97,24 @@ def test_a_sweep_opens_a_problem_record_per_pair_and_a_second_opens_nothing(
     assert second.already_known == first.opened
     with Session(committed_context.engine) as session:
         assert sorted(_pairs_opened(session)) == sorted(pairs)
+
+
+@pytest.mark.postgres
+def test_two_sweeps_at_once_open_each_pair_once(
+    committed_context: AppContext, registered: dict[int, str]
+) -> None:
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(_sweep(committed_context))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 2
+    with Session(committed_context.engine) as session:
+        pairs = _pairs_opened(session)
+    assert len(pairs) == len(set(pairs)) == sum(r.opened for r in results) > 0
+    # Each pair was opened by one sweep; the other found it known.
+    assert sorted(r.opened + r.already_known for r in results) == [len(pairs), len(pairs)]
 
 
 def test_a_pair_already_decided_or_open_is_not_reopened(

@@ -27,7 +27,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index('ix_batch_client_source', table_name='batch')
-    with op.batch_alter_table('batch') as batch:
-        batch.drop_column('source_digest')
-        batch.drop_column('run_started_rows')
-        batch.drop_column('run_started_at')
+    # Plain DROP COLUMN (SQLite has it since 3.35): a batch copy of the table would drop a table
+    # that batch rows refer to, which SQLite's foreign keys refuse.
+    op.drop_column('batch', 'source_digest')
+    op.drop_column('batch', 'run_started_rows')
+    op.drop_column('batch', 'run_started_at')

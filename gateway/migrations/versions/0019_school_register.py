@@ -60,11 +60,11 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index('ix_status_event_school_year', table_name='status_event')
-    with op.batch_alter_table('status_event', schema=None) as batch_op:
-        batch_op.drop_column('school_year')
-        batch_op.drop_column('grade')
-    with op.batch_alter_table('person', schema=None) as batch_op:
-        batch_op.drop_column('grade')
+    # Plain DROP COLUMN (SQLite has it since 3.35): a batch copy of person would have to drop the
+    # table other rows refer to, which SQLite's foreign keys refuse once persons exist.
+    op.drop_column('status_event', 'school_year')
+    op.drop_column('status_event', 'grade')
+    op.drop_column('person', 'grade')
     op.drop_index('ix_school_year_close_state', table_name='school_year_close')
     op.drop_table('school_year_close')
     op.drop_index('ix_school_region', table_name='school')
