@@ -525,7 +525,7 @@ def keys_list() -> None:
 
 
 def _register_domain_commands() -> None:
-    from gateway.batches.commands import import_file
+    from gateway.batches.commands import collection_app, import_file
     from gateway.identity.commands import normalize
     from gateway.matching.commands import register as register_matching_commands
     from gateway.registry.commands import matching_app, sweep_command
@@ -539,6 +539,7 @@ def _register_domain_commands() -> None:
     app.command("import")(import_file)
     app.add_typer(report_app, name="report")
     app.add_typer(schools_app, name="schools")
+    app.add_typer(collection_app, name="collection")
     app.add_typer(year_app, name="year")
     register_matching_commands(app)
     app.add_typer(matching_app, name="matching")

@@ -5,7 +5,7 @@ from sqlmodel import SQLModel
 from gateway import registrykeys  # noqa: F401  (its table belongs to the schema too)
 from gateway.audit.models import AuditEvent
 from gateway.auth.models import ApiClient, AuthThrottle, StaffAccount
-from gateway.batches.models import Batch, BatchRow
+from gateway.batches.models import Batch, BatchReview, BatchRow, CollectionPlanStep
 from gateway.feed.models import ChangeEvent
 from gateway.handoff.models import (
     Admission,
@@ -40,11 +40,13 @@ __all__ = [
     "AuditEvent",
     "AuthThrottle",
     "Batch",
+    "BatchReview",
     "BatchRow",
     "BlockingKey",
     "ChangeEvent",
     "CodeLineage",
     "CodeSequence",
+    "CollectionPlanStep",
     "Export",
     "ExportFileChunk",
     "IdempotencyRecord",

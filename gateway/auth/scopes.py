@@ -32,6 +32,7 @@ class Scope(StrEnum):
     AUDIT_READ = "audit:read"
     METRICS_READ = "metrics:read"
     SCHOOLS_READ = "schools:read"
+    COLLECTION_REVIEW = "collection:review"
 
 
 SCOPE_DESCRIPTIONS: dict[Scope, str] = {
@@ -55,6 +56,9 @@ SCOPE_DESCRIPTIONS: dict[Scope, str] = {
     Scope.AUDIT_READ: "read the audit trail",
     Scope.METRICS_READ: "scrape /metrics",
     Scope.SCHOOLS_READ: "read the school register within the jurisdiction",
+    Scope.COLLECTION_REVIEW: (
+        "see the collection queue and check, review, accept or reject schools' submissions"
+    ),
 }
 
 
@@ -96,6 +100,7 @@ _ADMINISTRATION = frozenset(
         _S.TRANSFERS_WRITE,
         _S.REPORTS_READ,
         _S.SCHOOLS_READ,
+        _S.COLLECTION_REVIEW,
     }
 )
 
@@ -123,6 +128,7 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
             _S.REVIEWS_WRITE,
             _S.REPORTS_READ,
             _S.SCHOOLS_READ,
+            _S.COLLECTION_REVIEW,
         }
     ),
     # A partner agency checks that a code and a few demographics belong together: yes/no per field,
@@ -168,9 +174,11 @@ _REVIEWING = frozenset(
         _S.TRANSFERS_WRITE,
         _S.FEED_READ,
         _S.REPORTS_READ,
+        _S.COLLECTION_REVIEW,
     }
 )
-_ENTERING = (_ADMINISTRATION - {_S.REVIEWS_READ, _S.REVIEWS_WRITE}) | {
+# The clerk enters and submits; checking a submission is someone else's step (docs/adr/019).
+_ENTERING = (_ADMINISTRATION - {_S.REVIEWS_READ, _S.REVIEWS_WRITE, _S.COLLECTION_REVIEW}) | {
     _S.HANDOFF_READ,
     _S.HANDOFF_WRITE,
     _S.HANDOFF_IDENTITY,
@@ -182,7 +190,7 @@ STAFF_ROLE_SCOPES: dict[StaffRole, frozenset[Scope]] = {
     # The school's clerk collects, enters and corrects; the school's checker is answerable for the
     # school's data before it goes up, so does the same and reads the school's figures.
     StaffRole.ENTRY_CLERK: _ENTERING,
-    StaffRole.SCHOOL_REVIEWER: _ENTERING | {_S.REPORTS_READ},
+    StaffRole.SCHOOL_REVIEWER: _ENTERING | {_S.REPORTS_READ, _S.COLLECTION_REVIEW},
     StaffRole.COUNTY_REVIEWER: _REVIEWING,
     StaffRole.CITY_REVIEWER: _REVIEWING,
     # The province runs the collection: bulk registration, problem records province-wide, the school

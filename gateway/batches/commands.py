@@ -190,3 +190,56 @@ def import_file(
     )
     if status.status != "done" or any(status.counts.get(o) for o in _PROBLEM_OUTCOMES):
         raise typer.Exit(code=1)
+
+
+collection_app = typer.Typer(
+    help="The collection workflow: the plan's deadlines per review step.", no_args_is_help=True
+)
+
+
+@collection_app.command("plan")
+def collection_plan(
+    region: Annotated[str, typer.Option("--region", help="a province (2 digits) or a city (4 digits)")],
+    step: Annotated[
+        str | None,
+        typer.Option(
+            "--step",
+            help="submitted (a returned submission's correction), school_checked, "
+            "county_reviewed or city_reviewed",
+        ),
+    ] = None,
+    days: Annotated[int | None, typer.Option("--days", help="days the step may take")] = None,
+) -> None:
+    """Set how many days a review step may take in REGION's collection (a city's entry overrides its
+    province's); without --step and --days, print the plan that applies there. Audited."""
+    from gateway import sealing
+    from gateway.batches import collection
+    from gateway.db import build_engine, upgrade_database
+    from gateway.keyring import load_keyring
+    from gateway.wiring import install_logs
+
+    console = Console()
+    if (step is None) != (days is None):
+        typer.echo("give both --step and --days to set a deadline, or neither to print the plan", err=True)
+        raise typer.Exit(2)
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    sealing.install_from(load_keyring(settings))
+    upgrade_database(settings.resolved_database_url)
+    install_logs()
+    engine = build_engine(settings.resolved_database_url, pool_size=2)
+    try:
+        with session_scope(engine) as session:
+            if step is not None and days is not None:
+                collection.set_plan_step(session, region=region, step=step, days=days, actor="cli")
+            plan = collection.Plans.load(session, [region.strip()]).for_region(region.strip())
+    except InvalidInput as exc:
+        for error in exc.errors:
+            typer.echo(f"{error.field}: {error.code}: {error.message}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    console.print(f"collection plan for {region.strip()}:")
+    for planned in collection.PLANNED_STEPS:
+        held = plan.days.get(planned)
+        console.print(f"  {planned.value:<16} {f'{held} days' if held is not None else 'no deadline'}")

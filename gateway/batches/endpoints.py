@@ -4,22 +4,36 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.caller import Caller
 from gateway.auth.dependencies import ContextDep, SessionDep, require_scope
 from gateway.auth.scopes import Scope
-from gateway.batches import service
+from gateway.batches import collection, service
 from gateway.batches.parsing import MEDIA_TYPES, decode_upload, format_of_media_type
-from gateway.batches.schemas import BatchAccepted, BatchStatus
+from gateway.batches.schemas import (
+    BatchAccepted,
+    BatchStatus,
+    CollectionQueue,
+    ReviewRequest,
+    SubmissionOut,
+)
 from gateway.schemas import PlainText
 
 router = APIRouter(tags=["batches"])
 
 BatchCaller = Annotated[Caller, Depends(require_scope(Scope.BATCHES_WRITE))]
+Reviewer = Annotated[Caller, Depends(require_scope(Scope.COLLECTION_REVIEW))]
 BatchId = Annotated[PlainText, Path(max_length=40)]
+Replaces = Annotated[
+    PlainText | None,
+    Query(
+        max_length=40,
+        description="the returned submission this one corrects (an entry clerk's resubmission)",
+    ),
+]
 
 
 async def _read_capped(request: Request, limit: int) -> bytes:
@@ -48,17 +62,24 @@ async def _read_capped(request: Request, limit: int) -> bytes:
         }
     },
 )
-async def submit_batch(request: Request, caller: BatchCaller, ctx: ContextDep) -> JSONResponse:
-    """Submit a CSV (header row) or NDJSON file of up to 100,000 registrations; 202 with a status URL."""
+async def submit_batch(
+    request: Request, caller: BatchCaller, ctx: ContextDep, replaces: Replaces = None
+) -> JSONResponse:
+    """Submit a CSV (header row) or NDJSON file of up to 100,000 registrations; 202 with a status URL.
+
+    Submitted by a named entry clerk (``X-Staff-Id`` or a console session), the file is one school's
+    submission: held, unrun, until its review levels accept it (``review_step`` submitted)."""
     fmt = format_of_media_type(request.headers.get("content-type"))
     if fmt is None:
         raise service.UnsupportedMediaType(f"send the file as one of: {', '.join(MEDIA_TYPES)}")
     data = await _read_capped(request, service.MAX_BATCH_BYTES)
     # Decoding, encrypting and storing up to 100,000 rows is CPU and I/O work: off the event loop.
     accepted = await run_in_threadpool(
-        lambda: service.submit_batch(ctx.engine, ctx.keyring, caller, decode_upload(data), fmt)
+        lambda: service.submit_batch(
+            ctx.engine, ctx.keyring, caller, decode_upload(data), fmt, replaces=replaces
+        )
     )
-    if accepted.status != "done":
+    if accepted.status == "queued":
         service.run_in_background(
             ctx.services.jobs, ctx.engine, ctx.services.registry, accepted.id, settings=ctx.settings
         )
@@ -86,3 +107,35 @@ def get_results(batch_id: BatchId, caller: BatchCaller, session: SessionDep) -> 
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{batch_id}-results.csv"'},
     )
+
+
+@router.post("/v1/batches/{batch_id}/reviews", response_model=SubmissionOut)
+async def review_batch(
+    batch_id: BatchId, body: ReviewRequest, caller: Reviewer, ctx: ContextDep
+) -> SubmissionOut:
+    """Take the step a school's submission waits for: accept it, or reject it back to the school with a
+    reason (for the whole, or per row). Only a named person of that step's level, inside whose
+    jurisdiction the school lies; an accepted submission is then run."""
+    reviewed = await run_in_threadpool(
+        lambda: collection.review_submission(
+            ctx.engine,
+            caller,
+            batch_id,
+            decision=collection.Decision(body.decision),
+            reason=body.reason,
+            rows=[collection.RowReason(r.row_number, r.reason) for r in body.rows],
+        )
+    )
+    if reviewed.step == collection.ReviewStep.ACCEPTED:
+        service.run_in_background(
+            ctx.services.jobs, ctx.engine, ctx.services.registry, batch_id, settings=ctx.settings
+        )
+    return reviewed
+
+
+@router.get("/v1/collection/queue", response_model=CollectionQueue)
+def collection_queue(caller: Reviewer, session: SessionDep) -> CollectionQueue:
+    """The submissions waiting for the caller's level in their jurisdiction, the longest waiting first
+    (a named reviewer: their own step; a caller acting for its client: every waiting submission)."""
+    waiting = collection.queue(session, caller)
+    return CollectionQueue(submissions=collection.present(session, waiting))

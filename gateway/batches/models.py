@@ -21,6 +21,7 @@ class Batch(SQLModel, table=True):
     __table_args__ = (
         Index("ix_batch_status", "status"),
         Index("ix_batch_client_source", "client_id", "source_digest"),
+        Index("ix_batch_review_step", "review_step", "school_region"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -33,7 +34,11 @@ class Batch(SQLModel, table=True):
     acting_user: str | None = Field(default=None, sa_type=SealedText(100))
     request_id: str | None = Field(default=None, max_length=100)
     format: str = Field(max_length=10, description="csv or ndjson")
-    status: str = Field(default="queued", max_length=20, description="queued, running or done")
+    status: str = Field(
+        default="queued",
+        max_length=20,
+        description="held (under review, not run), queued, running or done",
+    )
     total_rows: int
     done_rows: int = Field(default=0)
     lease_owner: str | None = Field(default=None, max_length=100)
@@ -50,6 +55,53 @@ class Batch(SQLModel, table=True):
         max_length=64,
         description="SHA-256 of the submitted file: the same file again resumes it",
     )
+    # The collection workflow (docs/adr/019-collection-review-levels.md); all None for a batch that
+    # runs at once (an API client without a clerk, ``gateway import``).
+    review_step: str | None = Field(
+        default=None,
+        max_length=20,
+        description="submitted, school_checked, county_reviewed, city_reviewed, accepted or rejected",
+    )
+    school_code: str | None = Field(default=None, max_length=10, description="the submitting school")
+    school_region: str | None = Field(default=None, max_length=6, description="the school's county")
+    city_run: bool | None = Field(default=None, description="the school is run by the city (register)")
+    step_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(DateTime(timezone=True)),
+        description="when the submission reached its review step (deadlines count from here)",
+    )
+    replaces: str | None = Field(
+        default=None, max_length=40, description="the rejected submission this one corrects"
+    )
+
+
+class BatchReview(SQLModel, table=True):
+    """One step of a submission's review: who (a named person), which step, the decision, why."""
+
+    __tablename__ = "batch_review"
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: str = Field(foreign_key="batch.id", max_length=40, index=True)
+    step: str = Field(max_length=20, description="the step decided: school_checked, county_reviewed ...")
+    decision: str = Field(max_length=10, description="accept or reject")
+    staff_id: str = Field(max_length=40, description="the named person who decided")
+    staff_role: str = Field(max_length=20)
+    reason: str | None = Field(default=None, sa_type=SealedText())
+    rows_json: str | None = Field(
+        default=None, sa_type=SealedText(), description="[{row_number, reason}] of a rejection"
+    )
+    decided_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class CollectionPlanStep(SQLModel, table=True):
+    """A province's (or a city's) collection plan: how many days each review step may take."""
+
+    __tablename__ = "collection_plan"
+
+    region: str = Field(primary_key=True, max_length=6, description="the region prefix the plan covers")
+    step: str = Field(primary_key=True, max_length=20)
+    days: int
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
 class BatchRow(SQLModel, table=True):

@@ -10,12 +10,14 @@ from sqlalchemy import CursorResult, bindparam, func, or_, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from gateway.batches.models import Batch, BatchRow
+from gateway.batches.models import Batch, BatchReview, BatchRow, CollectionPlanStep
 from gateway.db import write_rows
 
 # Rows go to the database in slices: one INSERT per slice keeps 100,000 rows to a few statements
 # without building one giant parameter list.
 _INSERT_SLICE = 2000
+# A batch held for review (``held``) is not run until it is accepted.
+RUNNABLE = ("queued", "running")
 
 
 def add_batch(session: Session, batch: Batch, rows: Sequence[dict[str, Any]]) -> None:
@@ -52,10 +54,11 @@ def get_batch(session: Session, batch_id: str, *, for_update: bool = False) -> B
 
 
 def unfinished_batch_ids(session: Session, now: datetime) -> list[str]:
-    """Batches not done whose lease is free or has expired, oldest first."""
+    """Batches to run (queued, or running under an expired lease), oldest first: not those held for
+    review, which run once accepted."""
     query = (
         select(Batch.id)
-        .where(Batch.status != "done")
+        .where(col(Batch.status).in_(RUNNABLE))
         .where(or_(col(Batch.lease_until).is_(None), col(Batch.lease_until) < now))
         .order_by(col(Batch.created_at))
     )
@@ -65,7 +68,7 @@ def unfinished_batch_ids(session: Session, now: datetime) -> list[str]:
 def unfinished_batch_from(session: Session, client_id: str, digest: str) -> Batch | None:
     query = (
         select(Batch)
-        .where(Batch.client_id == client_id, Batch.source_digest == digest, Batch.status != "done")
+        .where(Batch.client_id == client_id, Batch.source_digest == digest, col(Batch.status).in_(RUNNABLE))
         .order_by(col(Batch.created_at).desc())
     )
     return session.exec(query).first()
@@ -207,3 +210,62 @@ def release(
         .values(status=status, lease_owner=None, lease_until=None, finished_at=finished_at)
     )
     return _rowcount(result) == 1
+
+
+# --- the collection workflow --------------------------------------------------------------------
+
+
+def add_review(session: Session, review: BatchReview) -> None:
+    session.add(review)
+    session.flush()
+
+
+def reviews_of(session: Session, batch_ids: Sequence[str]) -> Sequence[BatchReview]:
+    """The reviews of these submissions, oldest first."""
+    if not batch_ids:
+        return []
+    query = (
+        select(BatchReview)
+        .where(col(BatchReview.batch_id).in_(list(batch_ids)))
+        .order_by(col(BatchReview.decided_at), col(BatchReview.id))
+    )
+    return session.exec(query).all()
+
+
+def existing_row_numbers(session: Session, batch_id: str, numbers: Sequence[int]) -> set[int]:
+    if not numbers:
+        return set()
+    query = select(BatchRow.row_number).where(
+        BatchRow.batch_id == batch_id, col(BatchRow.row_number).in_(list(numbers))
+    )
+    return set(session.exec(query).all())
+
+
+def submissions_at(
+    session: Session, *, region_prefix: str | None, school_code: str | None, steps: Sequence[str]
+) -> Sequence[Batch]:
+    """Submissions resting at one of ``steps``, under a region prefix ('' for all) or of one school,
+    the longest waiting first."""
+    query = select(Batch).where(col(Batch.review_step).in_(list(steps)))
+    if school_code is not None:
+        query = query.where(Batch.school_code == school_code)
+    elif region_prefix:
+        query = query.where(col(Batch.school_region).startswith(region_prefix))
+    return session.exec(query.order_by(col(Batch.step_at), col(Batch.id))).all()
+
+
+def plan_steps(session: Session, regions: Sequence[str]) -> Sequence[CollectionPlanStep]:
+    """The collection plan's entries for these region prefixes."""
+    if not regions:
+        return []
+    query = select(CollectionPlanStep).where(col(CollectionPlanStep.region).in_(list(regions)))
+    return session.exec(query).all()
+
+
+def plan_step(session: Session, region: str, step: str) -> CollectionPlanStep | None:
+    return session.get(CollectionPlanStep, (region, step))
+
+
+def save_plan_step(session: Session, entry: CollectionPlanStep) -> None:
+    session.add(entry)
+    session.flush()

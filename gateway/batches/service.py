@@ -39,7 +39,7 @@ from gateway.auth import repository as clients
 from gateway.auth.caller import Caller, ClientFields
 from gateway.auth.scopes import Role
 from gateway.auth.service import check_usable
-from gateway.batches import repository
+from gateway.batches import collection, repository
 from gateway.batches.models import Batch, BatchRow
 from gateway.batches.parsing import MAX_ROWS, BatchFormat, ParsedRow, iter_batch
 from gateway.batches.schemas import BatchAccepted, BatchStatus
@@ -131,12 +131,18 @@ def submit_batch(
     *,
     max_rows: int | None = MAX_ROWS,
     digest: str | None = None,
+    replaces: str | None = None,
 ) -> BatchAccepted:
-    """Parse and store a batch with all its rows in one transaction; it is then ready to run.
+    """Parse and store a batch with all its rows in one transaction; it is then ready to run, or,
+    submitted by a named entry clerk, held for review (``gateway.batches.collection``; ``replaces``
+    names the returned submission this one corrects).
 
     ``source`` is the file's text, or the file itself, read as a stream and stored a slice at a time
     (``max_rows`` None: no limit on rows, for a province's file given to ``gateway import``).
     ``digest`` is the file's SHA-256 (computed from the text when not given)."""
+    reviewed = collection.under_workflow(caller)
+    if replaces is not None and not reviewed:
+        raise collection.refuse_replaces_outside_workflow()
     stream = io.StringIO(source, newline="") if isinstance(source, str) else source
     batch_id = f"bt_{secrets.token_hex(8)}"
     now = utcnow()
@@ -158,6 +164,8 @@ def submit_batch(
         created_at=now,
     )
     total = error_rows = 0
+    school_codes: set[str] = set()
+    school_regions: set[str] = set()
     with session_scope(engine) as session:
         repository.add_batch(session, batch, [])
         rows = iter_batch(stream, fmt, max_rows=max_rows)
@@ -165,13 +173,32 @@ def submit_batch(
             repository.add_rows(session, [_row_values(batch_id, row, keyring, now) for row in piece])
             total += len(piece)
             error_rows += sum(1 for row in piece if row.body is None)
+            if reviewed:
+                school_codes.update(str(r.body.get("school_code") or "") for r in piece if r.body)
+                school_regions.update(str(r.body.get("school_region") or "") for r in piece if r.body)
         finished = error_rows == total
+        status = "done" if finished else "queued"
+        if reviewed:
+            # Held, rows unrun, until the last level accepts it (even a file of unreadable lines:
+            # the school's checker returns it).
+            school = collection.submitting_school(session, caller, school_codes - {""}, school_regions)
+            if replaces is not None:
+                collection.take_up_returned(session, caller, replaces, school)
+            batch.review_step = collection.ReviewStep.SUBMITTED
+            batch.school_code, batch.school_region, batch.city_run = (
+                school.code,
+                school.region,
+                school.city_run,
+            )
+            batch.step_at, batch.replaces = now, replaces
+            session.add(batch)
+            status, finished = "held", False
         repository.set_totals(
             session,
             batch_id,
             total_rows=total,
             done_rows=error_rows,
-            status="done" if finished else "queued",
+            status=status,
             finished_at=now if finished else None,
         )
         audit.record(
@@ -184,7 +211,8 @@ def submit_batch(
         )
     return BatchAccepted(
         id=batch_id,
-        status="done" if finished else "queued",
+        status=status,
+        review_step=collection.ReviewStep.SUBMITTED.value if reviewed else None,
         total_rows=total,
         error_rows=error_rows,
         status_url=status_path(batch_id),
@@ -232,6 +260,7 @@ def get_visible_batch(session: Session, caller: Caller, batch_id: str) -> Batch:
 
 def batch_status(session: Session, caller: Caller, batch_id: str) -> BatchStatus:
     batch = get_visible_batch(session, caller, batch_id)
+    reviewed = collection.review_of_batch(session, batch)
     return BatchStatus(
         id=batch.id,
         status=batch.status,
@@ -245,6 +274,7 @@ def batch_status(session: Session, caller: Caller, batch_id: str) -> BatchStatus
         finished_at=as_utc(batch.finished_at) if batch.finished_at else None,
         **_pace(batch),
         results_url=results_path(batch.id),
+        review=collection.present(session, [reviewed])[0] if reviewed else None,
     )
 
 
@@ -340,7 +370,8 @@ ProgressCallback = Callable[[int, int], None]
 
 def _claim(session: Session, batch_id: str, owner: str, lease_seconds: float) -> _Claim | None:
     batch = repository.get_batch(session, batch_id, for_update=True)
-    if batch is None or batch.status == "done":
+    if batch is None or batch.status not in repository.RUNNABLE:
+        # Done, or held for review: a submission runs only once its last level accepted it.
         return None
     now = utcnow()
     if not lease_is_free(batch.lease_until, now):

@@ -14,12 +14,15 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from gateway.audit import service as audit
 from gateway.auth.dependencies import ContextDep, SessionDep
 from gateway.auth.scopes import Scope
+from gateway.batches import collection
+from gateway.batches import service as batches
 from gateway.clock import utcnow
 from gateway.console import service, signin
 from gateway.console.i18n import LANG_COOKIE, LANGUAGES, Texts, choose_language
@@ -38,6 +41,8 @@ router = APIRouter(include_in_schema=False)
 
 # The three decisions (texts: ``decision.*`` in the catalogue).
 DECISIONS = ("same_person", "different_persons", "needs_evidence")
+# A submission's two decisions (texts: ``collection.accept`` and ``collection.reject``).
+REVIEW_DECISIONS = tuple(d.value for d in collection.Decision)
 
 
 def _texts(request: Request) -> Texts:
@@ -125,7 +130,7 @@ def login(
     audit.record(
         session, action="console.login", caller=caller, object_type="staff", object_ref=caller.acting_user
     )
-    response = RedirectResponse(_safe_next(next), status_code=303)
+    response = RedirectResponse(signin.landing(caller, _safe_next(next)), status_code=303)
     signin.set_session_cookies(response, request, ctx, issued)
     return response
 
@@ -301,3 +306,54 @@ def dashboard(
         regions=service.active_regions(report),
         months=service.previous_months(reports.current_month(), 12),
     )
+
+
+@router.get("/console/collection", response_class=HTMLResponse)
+def collection_queue(request: Request, ctx: ContextDep, session: SessionDep, done: str = "") -> Response:
+    """The schools' submissions waiting for the signed-in person's level, with accept and reject."""
+    try:
+        caller = signin.caller_from_cookie(request, ctx, needs=Scope.COLLECTION_REVIEW)
+        waiting = collection.present(session, collection.queue(session, caller))
+    except GatewayError as exc:
+        session.rollback()
+        return _refused(request, ctx, exc)
+    return _page(
+        request,
+        ctx,
+        "collection.html",
+        submissions=waiting,
+        can_decide=caller.staff_role in collection.REVIEWING_ROLES,
+        done=done if done in REVIEW_DECISIONS else "",
+    )
+
+
+@router.post("/console/collection/{batch_id}/review")
+def collection_review(
+    request: Request,
+    ctx: ContextDep,
+    batch_id: Annotated[str, PathParam(max_length=40)],
+    decision: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form(max_length=500)] = "",
+    rows: Annotated[str, Form(max_length=200_000)] = "",
+) -> Response:
+    try:
+        caller = signin.caller_from_cookie(request, ctx, needs=Scope.COLLECTION_REVIEW)
+        signin.check_csrf(ctx, request, csrf)
+        if decision not in REVIEW_DECISIONS:
+            raise InvalidInput(errors=[FieldError("decision", "unknown", "accept or reject")])
+        reviewed = collection.review_submission(
+            ctx.engine,
+            caller,
+            batch_id,
+            decision=collection.Decision(decision),
+            reason=reason.strip() or None,
+            rows=service.parse_row_reasons(rows),
+        )
+    except GatewayError as exc:
+        return _refused(request, ctx, exc)
+    if reviewed.step == collection.ReviewStep.ACCEPTED:
+        batches.run_in_background(
+            ctx.services.jobs, ctx.engine, ctx.services.registry, batch_id, settings=ctx.settings
+        )
+    return RedirectResponse(f"/console/collection?done={decision}", status_code=303)

@@ -8,13 +8,16 @@ report into bar charts drawn as SVG on the server. Decisions are not taken here:
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from gateway.batches.collection import RowReason
 from gateway.clock import as_utc
+from gateway.errors import FieldError, InvalidInput
 from gateway.privacy import mask_code
 from gateway.registry.models import ProblemRecord
 from gateway.registry.schemas import PersonView, ProblemDetail
@@ -323,3 +326,35 @@ def active_regions(report: ProgressReport) -> list[RegionFigures]:
     from gateway.reports.schemas import FIGURE_FIELDS
 
     return [r for r in report.regions if any(getattr(r, f) for f in FIGURE_FIELDS)]
+
+
+# -- the collection queue -----------------------------------------------------------------------
+
+_ROW_REASON = re.compile(r"^\s*(\d{1,9})\s*[:：]\s*(.+?)\s*$")
+MAX_ROW_REASONS = 10_000
+
+
+def parse_row_reasons(text: str) -> list[RowReason]:
+    """A rejection's reasons per row as a reviewer types them, one a line: ``4: 身份证号有误`` (a
+    full-width colon too). Blank lines are skipped; a line of another shape is refused, naming it."""
+    reasons: list[RowReason] = []
+    errors: list[FieldError] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        found = _ROW_REASON.match(line)
+        if found is None or len(found.group(2)) > 500:
+            errors.append(
+                FieldError(
+                    "rows",
+                    "invalid",
+                    f"line {number}: write the row number, a colon and the reason (at most 500 characters)",
+                )
+            )
+            continue
+        reasons.append(RowReason(int(found.group(1)), found.group(2)))
+    if len(reasons) > MAX_ROW_REASONS:
+        errors.append(FieldError("rows", "too_many", f"at most {MAX_ROW_REASONS} rows"))
+    if errors:
+        raise InvalidInput(errors=errors)
+    return reasons

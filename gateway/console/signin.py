@@ -29,7 +29,10 @@ from gateway.errors import Forbidden, NotAuthenticated
 TOKEN_COOKIE = "gw_console"  # noqa: S105 - a cookie name
 COOKIE_PATH = "/console"
 # Roles that review problem records: reviewers, and the education authorities above schools.
-CONSOLE_ROLES = frozenset({Role.REVIEWER, Role.COUNTY, Role.CITY, Role.PROVINCE, Role.CENTRAL})
+# A school's people sign in too: its checker works the collection queue (docs/adr/019).
+CONSOLE_ROLES = frozenset({Role.REVIEWER, Role.SCHOOL, Role.COUNTY, Role.CITY, Role.PROVINCE, Role.CENTRAL})
+# A person may sign in who reviews something: problem records, or schools' submissions.
+_REVIEWING = (Scope.REVIEWS_READ, Scope.COLLECTION_REVIEW)
 
 
 def _with_credentials(request: Request, token: str) -> Request:
@@ -82,8 +85,17 @@ def sign_in(
     # The sign-in was just recorded; commit it before the caller is read afresh.
     session.commit()
     caller = authenticate(_with_credentials(request, issued.access_token), ctx)
-    check_console_caller(caller, Scope.REVIEWS_READ)
+    if caller.role not in CONSOLE_ROLES or not any(caller.has(scope) for scope in _REVIEWING):
+        raise Forbidden("the console is for reviewers and education authorities")
     return issued, caller
+
+
+def landing(caller: Caller, asked: str) -> str:
+    """Where a person lands after signing in: the page asked for, but a school's checker, who reviews
+    no problem records, lands on the collection queue rather than a refusal."""
+    if asked == "/console/queue" and not caller.has(Scope.REVIEWS_READ):
+        return "/console/collection"
+    return asked
 
 
 def csrf_token(ctx: AppContext, request: Request) -> str:

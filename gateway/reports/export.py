@@ -148,7 +148,7 @@ def circular_csv(report: QualityReport, progress: ProgressReport | None, lagging
         [
             "as_of", "rank", "lagging", "unit", "name", "submitted", "expected", "completion_rate",
             "verified", "verification_rate", "wrong_id_open", "wrong_id_rate", "duplicates_open",
-            "duplicate_rate", "problems_open", "problems_overdue", *completeness,
+            "duplicate_rate", "problems_open", "problems_overdue", "review_steps_overdue", *completeness,
             *(f"month_{f}" for f in CIRCULAR_PROGRESS_FIELDS),
         ]
     )  # fmt: skip
@@ -176,6 +176,7 @@ def circular_csv(report: QualityReport, progress: ProgressReport | None, lagging
                 blank(unit.duplicate_rate),
                 unit.problems_open,
                 unit.problems_overdue,
+                unit.review_steps_overdue,
                 *(blank(unit.completeness.get(f)) for f in COMPLETENESS_FIELDS),
                 *(blank(getattr(month, f)) if month else "" for f in CIRCULAR_PROGRESS_FIELDS),
             ]

@@ -17,10 +17,15 @@ Time, or now):
   (duplicates: possible duplicates, duplicate ID numbers, duplicates without ID and duplicate
   enrolments);
 - problem records open at the instant, and overdue: open longer than the handling deadline
-  (``problem_deadline_days``).
+  (``problem_deadline_days``);
+- review steps overdue: schools' submissions waiting for a review level (or, returned, for the
+  school's correction) past the collection plan's deadline (``gateway.batches.collection``; taken
+  from the submissions' current steps, so a past day's report shows today's waiting submissions
+  against that day).
 
 Lagging order (rank 1 lags most): units with a known completion rate first, lowest rate first; then
-by verification rate, lowest first; then most overdue problem records; then by unit code.
+by verification rate, lowest first; then most overdue problem records; then most review steps
+overdue; then by unit code.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from sqlmodel import Session
 from gateway.audit import service as audit
 from gateway.auth.caller import Caller
 from gateway.auth.jurisdiction import COUNTRY, Jurisdiction
+from gateway.batches import collection
 from gateway.clock import utcnow
 from gateway.errors import FieldError, Forbidden, InvalidInput
 from gateway.reports import expected, repository
@@ -54,6 +60,7 @@ def unit_figures(
     problems: dict[str, tuple[int, int]],
     expected_count: int | None,
     name: str | None = None,
+    review_overdue: int = 0,
 ) -> UnitQuality:
     """One unit's figures from its counts (``submitted_by_unit``) and open problems by type."""
     submitted = counts.get("submitted", 0)
@@ -75,19 +82,21 @@ def unit_figures(
         duplicate_rate=_rate(duplicates, submitted),
         problems_open=sum(n for n, _ in problems.values()),
         problems_overdue=sum(late for _, late in problems.values()),
+        review_steps_overdue=review_overdue,
     )
 
 
 def lag_order(units: list[UnitQuality]) -> list[UnitQuality]:
     """The units, the most lagging first, each with its rank (see the module docstring)."""
 
-    def key(u: UnitQuality) -> tuple[int, float, float, int, str]:
+    def key(u: UnitQuality) -> tuple[int, float, float, int, int, str]:
         known = u.completion_rate is not None
         return (
             0 if known else 1,
             u.completion_rate if u.completion_rate is not None else 0.0,
             u.verification_rate if u.verification_rate is not None else 0.0,
             -u.problems_overdue,
+            -u.review_steps_overdue,
             u.unit,
         )
 
@@ -131,10 +140,13 @@ def quality_report(
         session, prefix, school, child_len, as_of_utc, overdue_before
     )
     expected_counts = expected.expected_students(session, prefix, school, child_len)
+    review_overdue = collection.overdue_by_unit(
+        session, region_prefix=prefix, school_code=school, child_len=child_len, now=as_of_utc
+    )
     by_unit: dict[str, dict[str, tuple[int, int]]] = {}
     for (unit, kind), figures in open_problems.items():
         by_unit.setdefault(unit, {})[kind] = figures
-    names = sorted(set(counts) | set(by_unit) | set(expected_counts))
+    names = sorted(set(counts) | set(by_unit) | set(expected_counts) | set(review_overdue))
     units = [
         unit_figures(
             u,
@@ -142,6 +154,7 @@ def quality_report(
             by_unit.get(u, {}),
             expected_counts.get(u),
             display_name(u) if child_len is not None else None,
+            review_overdue.get(u, 0),
         )
         for u in names
     ]
@@ -162,6 +175,7 @@ def quality_report(
         total_problems,
         whole_expected,
         display_name(asked) if school is None else None,
+        sum(review_overdue.values()),
     )
     kind = "school" if child_len is None else _UNIT_KINDS.get(child_len, "county")
     return QualityReport(

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from gateway.idgen.models import CodeLineage, IssuedCode
 from gateway.persons.models import Person
 from gateway.registry.models import ProblemPerson, ProblemRecord, VerificationJob
+from gateway.schools.models import School
 from gateway.students.models import StatusEvent
 
 # Lineage reasons that are not promotions (a merge makes an alias, an unmerge restores it).
@@ -297,3 +298,27 @@ def open_problems_by_unit(
         .group_by(unit, ProblemRecord.type)
     )
     return {(str(u), str(t)): (int(n), int(late or 0)) for u, t, n, late in session.exec(query).all()}
+
+
+def enrolment_by_unit(
+    session: Session, prefix: str, school: str | None, child_len: int | None
+) -> dict[str, tuple[int, int, int]]:
+    """Active schools of the register per unit (child region, or school when ``child_len`` is None):
+    (enrolment summed, schools, schools with an enrolment figure)."""
+    unit = col(School.code) if child_len is None else _child(School.region, child_len)
+    query = (
+        sa_select(
+            unit,
+            func.coalesce(func.sum(col(School.enrolment)), 0),
+            func.count(),
+            func.count(col(School.enrolment)),
+        )
+        .where(col(School.active).is_(True))
+        .where(_within(School.region, prefix))
+        .group_by(unit)
+    )
+    if school is not None:
+        query = query.where(col(School.code) == school)
+    return {
+        str(u): (int(total), int(n), int(reported)) for u, total, n, reported in session.execute(query).all()
+    }

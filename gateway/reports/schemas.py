@@ -92,6 +92,11 @@ class UnitQuality(BaseModel):
     duplicate_rate: float | None = Field(description="duplicates_open / submitted")
     problems_open: int = Field(description="problem records of every kind open at the instant")
     problems_overdue: int = Field(description="open problem records older than the handling deadline")
+    review_steps_overdue: int = Field(
+        default=0,
+        description="schools' submissions waiting for a review step (or a returned one for its "
+        "correction) past the collection plan's deadline",
+    )
     lag_rank: int | None = Field(
         default=None, description="1 for the unit lagging most (units of a report only; null for the total)"
     )

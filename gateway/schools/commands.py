@@ -19,7 +19,9 @@ schools_app = typer.Typer(help="The school register.", no_args_is_help=True)
 def import_schools(
     file: Annotated[
         Path,
-        typer.Argument(help="CSV with a header row: school_code,name,region,type[,levels,enrolment,active]"),
+        typer.Argument(
+            help="CSV with a header row: school_code,name,region,type[,levels,enrolment,active,run_by]"
+        ),
     ],
 ) -> None:
     """Load the school register from FILE; schools already registered are updated. Exit 1 (nothing

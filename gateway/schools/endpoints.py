@@ -30,6 +30,7 @@ def _school_out(school: School) -> SchoolOut:
         levels=format_levels(levels).split(";"),
         grades=sorted(grades_offered(levels)),
         enrolment=school.enrolment,
+        run_by=school.run_by,
         active=school.active,
         updated_at=school.updated_at,
     )

@@ -18,4 +18,9 @@ class School(SQLModel, table=True):
     levels: str = Field(max_length=40, description="levels taught, ';'-separated (primary;junior)")
     enrolment: int | None = Field(default=None, description="students the school reports enrolled")
     active: bool = Field(default=True)
+    run_by: str = Field(
+        default="county",
+        max_length=10,
+        description="who runs the school: county (the county bureau) or city (a city-run school)",
+    )
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

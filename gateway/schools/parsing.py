@@ -1,9 +1,9 @@
 """Reading a school register file: CSV, UTF-8, a header row, one school per row. Pure: text in,
 the schools it describes and every refusal (row, field, code, message) out; nothing is stored here.
 
-Columns: ``school_code,name,region,type`` (required) and ``levels``, ``enrolment``, ``active``
-(optional; other columns are ignored). ``levels`` defaults to the type's usual levels, ``active`` to
-true.
+Columns: ``school_code,name,region,type`` (required) and ``levels``, ``enrolment``, ``active``,
+``run_by`` (optional; other columns are ignored). ``levels`` defaults to the type's usual levels,
+``active`` to true, ``run_by`` (who runs the school: ``county`` or ``city``) to ``county``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ from gateway.identity import is_known_region
 from gateway.schools.levels import DEFAULT_LEVELS, Level, SchoolType, format_levels, parse_levels
 
 REQUIRED_COLUMNS = ("school_code", "name", "region", "type")
-OPTIONAL_COLUMNS = ("levels", "enrolment", "active")
+OPTIONAL_COLUMNS = ("levels", "enrolment", "active", "run_by")
+# Who runs a school: its county's bureau, or the city's directly (市直属); a city-run school's
+# submissions are reviewed by the city after the county (docs/adr/019-collection-review-levels.md).
+RUN_BY = ("county", "city")
 MAX_NAME = 200
 _CODE = re.compile(r"^\d{10}$")
 _REGION = re.compile(r"^\d{6}$")
@@ -39,6 +42,7 @@ class SchoolRow:
     levels: frozenset[Level]
     enrolment: int | None
     active: bool
+    run_by: str = "county"
 
     @property
     def levels_text(self) -> str:
@@ -103,9 +107,12 @@ def _row(line: int, raw: dict[str, str]) -> tuple[SchoolRow | None, list[RowErro
         if flag not in _TRUE | _FALSE:
             refuse("active", "invalid", "active must be true or false")
         active = flag in _TRUE
+    run_by = value["run_by"].lower() or "county"
+    if run_by not in RUN_BY:
+        refuse("run_by", "invalid", f"run_by must be one of {', '.join(RUN_BY)}")
     if errors or school_type is None or levels is None:
         return None, errors
-    return SchoolRow(line, code, name, region, school_type, levels, enrolment, active), []
+    return SchoolRow(line, code, name, region, school_type, levels, enrolment, active, run_by), []
 
 
 def parse_register(text: str) -> ParsedRegister:

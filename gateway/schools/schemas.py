@@ -20,6 +20,7 @@ class SchoolOut(BaseModel):
     grades: list[int] = Field(description="The grades the school teaches.")
     enrolment: int | None = Field(description="Students the school reports enrolled.")
     active: bool
+    run_by: str = Field(description="Who runs the school: county (its county bureau) or city (city-run).")
     updated_at: UtcDateTime
 
 

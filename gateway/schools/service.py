@@ -53,6 +53,7 @@ class SchoolFacts:
     levels: frozenset[Level]
     enrolment: int | None
     active: bool
+    run_by: str = "county"
 
     @classmethod
     def of(cls, school: School) -> SchoolFacts:
@@ -64,6 +65,7 @@ class SchoolFacts:
             parse_levels(school.levels),
             school.enrolment,
             school.active,
+            school.run_by,
         )
 
 
@@ -218,6 +220,7 @@ def import_register(session: Session, text: str, *, actor: str) -> ImportResult:
             "levels": row.levels_text,
             "enrolment": row.enrolment,
             "active": row.active,
+            "run_by": row.run_by,
         }
         school = existing.get(row.code)
         if school is None:
@@ -230,6 +233,7 @@ def import_register(session: Session, text: str, *, actor: str) -> ImportResult:
                     levels=row.levels_text,
                     enrolment=row.enrolment,
                     active=row.active,
+                    run_by=row.run_by,
                     updated_at=now,
                 )
             )

@@ -32,6 +32,7 @@ from tests.fixtures.api import ApiCaller, register_caller
 from tests.fixtures.registrations import citizen, register, verify_holder
 from tests.fixtures.routes import required_scopes
 from tests.fixtures.schools import load_register, register_text
+from tests.fixtures.staff import add_staff
 
 HOME, AWAY, THIRD = "41", "45", "46"
 JURISDICTION = {
@@ -147,6 +148,19 @@ def _build_world(api: TestClient, context: AppContext) -> World:
             api, province, "/v1/batches", 202, content=csv_text.encode(), headers={"Content-Type": "text/csv"}
         )
         world.ids.setdefault("batch", {})[side] = batch["id"]
+        # A school's submission under the collection workflow, by its named entry clerk: held for review.
+        school_client = register_caller(api, engine, role="school", jurisdiction=child.school)
+        clerk = add_staff(engine, school_client.client_id, "entry_clerk")
+        submission = _post(
+            api,
+            school_client,
+            "/v1/batches",
+            202,
+            content=csv_text.encode(),
+            headers={**clerk.headers(school_client), "Content-Type": "text/csv"},
+        )
+        assert submission["review_step"] == "submitted", submission
+        world.ids.setdefault("submission", {})[side] = submission["id"]
         hook = _post(
             api, province, "/v1/webhooks", 201, json={"url": f"https://registry-{prefix}.invalid/hook"}
         )
@@ -195,6 +209,7 @@ ABSENT = {
     "problem": "999999",
     "merge": "999999",
     "batch": "bt_0000000000000000",
+    "submission": "bt_0000000000000001",
     "webhook": "wh_0000000000000000",
     "export": "ex_0000000000000000",
     "intake": "in_0000000000000000",
@@ -327,6 +342,11 @@ ROUTES: dict[tuple[str, str], Builder] = {
     ),
     ("GET", "/v1/batches/{batch_id}"): _kind_call("GET", "/v1/batches/{id}", "batch"),
     ("GET", "/v1/batches/{batch_id}/results.csv"): _kind_call("GET", "/v1/batches/{id}/results.csv", "batch"),
+    # A client acting for itself is no named reviewer: inside, refused (403); outside, no such submission.
+    ("POST", "/v1/batches/{batch_id}/reviews"): _kind_call(
+        "POST", "/v1/batches/{id}/reviews", "submission", body={"decision": "accept"}
+    ),
+    ("GET", "/v1/collection/queue"): _plain("GET", "/v1/collection/queue"),
     ("POST", "/v1/handoff/intakes"): lambda w, s: Call(
         "POST",
         "/v1/handoff/intakes",

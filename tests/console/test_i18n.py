@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from gateway.auth.scopes import StaffRole
+from gateway.batches.collection import ReviewStep
 from gateway.console import i18n, service
 from gateway.console.i18n import Texts, choose_language
 from gateway.context import AppContext
@@ -48,6 +50,8 @@ def test_every_key_the_templates_and_the_code_use_is_in_the_catalogue() -> None:
         "problem_status": service.PROBLEM_STATUSES,
         "person_field": service.COMPARED_FIELDS,
         "unit_kind": ("province", "city", "county", "school"),
+        "review_step": tuple(step.value for step in ReviewStep),
+        "staff_role": tuple(role.value for role in StaffRole),
     }
     for group in groups & set(codes):
         assert {f"{group}.{code}" for code in codes[group]} <= set(catalogue), group

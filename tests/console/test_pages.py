@@ -291,12 +291,17 @@ def test_dashboard_ranks_the_units_and_leads_down_to_the_schools(
     signed_in = console.post("/console/login", data={"login": wang.login, "password": wang.password})
     assert signed_in.status_code == 200
     page = console.get("/console/dashboard").text
-    counties = re.findall(r'<tr data-unit="(\d+)" data-rank="(\d+)"', page)
-    assert sorted(unit for unit, _ in counties) == ["410102", "410105"]
-    assert sorted(rank for _, rank in counties) == ["1", "2"]
+    counties = dict(re.findall(r'<tr data-unit="(\d+)" data-rank="(\d+)"', page))
+    # Every county the register expects students of is a unit; 二七区 (410103) has submitted none
+    # of them, so it lags most.
+    assert sorted(counties) == ["410102", "410103", "410105"]
+    assert sorted(counties.values()) == ["1", "2", "3"] and counties["410103"] == "1"
     link = re.search(r'href="(\?month=[\d-]+&region=410105#quality)"', page)
     assert link, "no way down to the county's schools"
     schools = console.get("/console/dashboard" + link.group(1)).text
-    assert re.findall(r'<tr data-unit="(\d+)" data-rank="1"', schools) == ["4101050001"]
+    ranked = dict(re.findall(r'<tr data-unit="(\d+)" data-rank="(\d+)"', schools))
+    # The county's four registered schools; the one with a student ranks after those with none.
+    assert sorted(ranked) == ["4101050001", "4101050002", "4101050003", "4101050004"]
+    assert ranked["4101050001"] == "4"
     # Outside the reader's city there is nothing to see.
     assert console.get("/console/dashboard?region=4103").status_code == 403
