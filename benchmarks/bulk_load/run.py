@@ -28,6 +28,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 
@@ -40,7 +41,7 @@ from gateway.auth.scopes import held_scopes
 from gateway.batches import service as batches
 from gateway.batches.parsing import BatchFormat
 from gateway.db import session_scope
-from gateway.identity import CanonicalRecord
+from gateway.identity import RECORD_FIELDS, CanonicalRecord
 from gateway.keyring import load_keyring
 from gateway.matching import iter_population
 from gateway.registry.verification import work_queue_once
@@ -50,20 +51,7 @@ from tests.fixtures.replicas import write_population
 from tests.fixtures.server import free_port, mocks_at, wait_until_up
 
 SECRET = "benchmark-secret-key-not-for-production-0123456789"
-COLUMNS = (
-    "record_id",
-    "name",
-    "gender",
-    "birth_date",
-    "ethnicity",
-    "id_type",
-    "id_number",
-    "nationality",
-    "household_region",
-    "guardian_name",
-    "school_code",
-    "school_region",
-)
+COLUMNS = (*RECORD_FIELDS, "school_region")
 
 
 def _row(person: CanonicalRecord, record_id: str) -> dict[str, str]:
@@ -92,20 +80,28 @@ def write_file(path: Path, rows: Iterator[dict[str, str]]) -> int:
     return written
 
 
-def previous_path(env: dict[str, str], client_id: str, path: Path) -> tuple[int, float]:
-    """The rows of ``path`` registered one by one, as the runner did before (and still does for a
-    batch verified inline, here with verification off): one registration per row with its
-    idempotency key, then the row marked done in a transaction of its own."""
+@contextmanager
+def environment(env: dict[str, str]) -> Iterator[None]:
+    """This process's environment with ``env`` over it (the settings a gateway would read), restored
+    on leaving."""
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        ctx = build_context(Settings())
+        yield
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def previous_path(env: dict[str, str], client_id: str, path: Path) -> tuple[int, float]:
+    """The rows of ``path`` registered one by one, as the runner did before (and still does for a
+    batch verified inline, here with verification off): one registration per row with its
+    idempotency key, then the row marked done in a transaction of its own."""
+    with environment(env):
+        ctx = build_context(Settings())
     try:
         with session_scope(ctx.engine) as s:
             client = clients.get_client(s, client_id)
@@ -138,11 +134,10 @@ def verify_in_bulk(env: dict[str, str], tmp: Path, province: Path, limit: int) -
     mocks = subprocess.Popen(
         [str(Path(sys.executable).with_name("gateway")), "mocks", "serve"], env=env, stdout=subprocess.DEVNULL
     )
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
     try:
-        wait_until_up(f"http://127.0.0.1:{ports[3]}/docs", mocks)
-        ctx = build_context(Settings())
+        with environment(env):
+            wait_until_up(f"http://127.0.0.1:{ports[3]}/docs", mocks)
+            ctx = build_context(Settings())
         try:
             deps = ctx.services.registry
             done = 0
@@ -160,11 +155,6 @@ def verify_in_bulk(env: dict[str, str], tmp: Path, province: Path, limit: int) -
             f"{done:,} persons in {seconds:.1f} s = {done / seconds:,.0f} verifications/s"
         )
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
         mocks.terminate()
         mocks.wait(30)
 

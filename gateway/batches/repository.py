@@ -89,26 +89,14 @@ ResultRow = tuple[int, str | None, str | None, str | None, int | None, str | Non
 
 def result_rows(session: Session, batch_id: str) -> Sequence[ResultRow]:
     """Every row's outcome columns in row order (not the encrypted payloads: results never need them)."""
-    # sqlmodel's select is typed for at most four columns; plain SQLAlchemy takes any number.
-    query = (
-        sa_select(
-            col(BatchRow.row_number),
-            col(BatchRow.record_id),
-            col(BatchRow.outcome),
-            col(BatchRow.code),
-            col(BatchRow.problem_id),
-            col(BatchRow.errors_json),
-        )
-        .where(col(BatchRow.batch_id) == batch_id)
-        .order_by(col(BatchRow.row_number))
-    )
-    return session.execute(query).all()
+    return list(iter_result_rows(session, batch_id))
 
 
 def iter_result_rows(session: Session, batch_id: str, slice_rows: int = 5000) -> Iterator[ResultRow]:
     """``result_rows`` read a slice at a time by row number (never all in memory)."""
     after = -1
     while True:
+        # sqlmodel's select is typed for at most four columns; plain SQLAlchemy takes any number.
         query = (
             sa_select(
                 col(BatchRow.row_number),

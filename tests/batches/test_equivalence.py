@@ -19,14 +19,12 @@ import pytest
 from sqlmodel import Session, col, select
 
 from gateway.auth.caller import Caller, ClientFields
-from gateway.auth.models import ApiClient
 from gateway.auth.scopes import Role
 from gateway.batches import service as batches
 from gateway.batches.models import BatchRow
 from gateway.batches.parsing import BatchFormat, parse_batch
-from gateway.clock import utcnow
 from gateway.context import AppContext
-from gateway.db import build_engine, session_scope
+from gateway.db import build_engine
 from gateway.errors import Forbidden, InvalidInput
 from gateway.keyring import load_keyring
 from gateway.matching import generate_labelled
@@ -36,7 +34,7 @@ from gateway.registry import service as registry
 from gateway.registry.models import IdempotencyRecord, ProblemRecord
 from gateway.settings import Settings
 from gateway.wiring import attach_services
-from tests.fixtures.batches import COLUMNS, to_csv
+from tests.fixtures.batches import COLUMNS, add_submitter, to_csv
 from tests.fixtures.database import DatabaseFactory
 from tests.fixtures.schools import load_register, register_text
 
@@ -119,20 +117,8 @@ def _context(settings: Settings, url: str) -> AppContext:
     ctx = AppContext(settings=settings, engine=build_engine(url, pool_size=5), keyring=load_keyring(settings))
     ctx = attach_services(ctx, verifier=None)
     load_register(ctx.engine, REGISTER)
-    with session_scope(ctx.engine) as s:
-        for caller in (PROVINCE, ELSEWHERE):
-            s.add(
-                ApiClient(
-                    id=caller.client_id,
-                    name=caller.client_name,
-                    role=caller.role.value,
-                    jurisdiction=caller.jurisdiction.value,
-                    scopes="batches:write",
-                    secret_hash="-",
-                    created_at=utcnow(),
-                    last_used_at=utcnow(),
-                )
-            )
+    for caller in (PROVINCE, ELSEWHERE):
+        add_submitter(ctx.engine, caller)
     return ctx
 
 

@@ -16,18 +16,15 @@ from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
 from gateway.auth.caller import Caller, ClientFields
-from gateway.auth.models import ApiClient
 from gateway.auth.scopes import Role
 from gateway.batches import service as batches
 from gateway.batches.models import Batch, BatchRow
 from gateway.batches.parsing import BatchFormat
-from gateway.clock import utcnow
 from gateway.context import AppContext
-from gateway.db import session_scope
 from gateway.matching import generate_population
 from gateway.persons.models import Person, PersonIdentifier
 from gateway.registry import service as registry
-from tests.fixtures.batches import COLUMNS, to_csv
+from tests.fixtures.batches import COLUMNS, add_submitter, to_csv
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -50,19 +47,7 @@ def _children(n: int) -> list[dict[str, str]]:
 def test_live_registrations_during_a_bulk_load_give_one_code_per_child(committed_context: AppContext) -> None:
     ctx = committed_context
     deps = ctx.services.registry
-    with session_scope(ctx.engine) as s:
-        s.add(
-            ApiClient(
-                id=PROVINCE.client_id,
-                name=PROVINCE.client_name,
-                role=PROVINCE.role.value,
-                jurisdiction=PROVINCE.jurisdiction.value,
-                scopes="batches:write",
-                secret_hash="-",
-                created_at=utcnow(),
-                last_used_at=utcnow(),
-            )
-        )
+    add_submitter(ctx.engine, PROVINCE)
     children = _children(1500)
     accepted = batches.submit_batch(ctx.engine, ctx.keyring, PROVINCE, to_csv(children), BatchFormat.CSV)
     # The same children arrive one by one meanwhile, in another order, from four clients' threads.

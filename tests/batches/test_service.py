@@ -23,7 +23,7 @@ from gateway.db import session_scope
 from gateway.persons.models import Person
 from gateway.registry import service as registry
 from gateway.registry.models import IdempotencyRecord
-from tests.fixtures.batches import CHILDREN, count, to_csv
+from tests.fixtures.batches import CHILDREN, add_submitter, count, to_csv
 
 PROVINCE = Caller.of_client(
     ClientFields("cl_batch_test", "Henan", Role.PROVINCE, "41"), scopes="batches:write"
@@ -33,19 +33,7 @@ PROVINCE = Caller.of_client(
 @pytest.fixture
 def batch_id(committed_context: AppContext) -> str:
     # The submitter exists as a client: a batch runs only while its submitter may still be used.
-    with session_scope(committed_context.engine) as s:
-        s.add(
-            ApiClient(
-                id=PROVINCE.client_id,
-                name=PROVINCE.client_name,
-                role=PROVINCE.role.value,
-                jurisdiction=PROVINCE.jurisdiction.value,
-                scopes="batches:write",
-                secret_hash="-",
-                created_at=utcnow(),
-                last_used_at=utcnow(),
-            )
-        )
+    add_submitter(committed_context.engine, PROVINCE)
     accepted = service.submit_batch(
         committed_context.engine, committed_context.keyring, PROVINCE, to_csv(CHILDREN), BatchFormat.CSV
     )

@@ -9,18 +9,15 @@ from dataclasses import replace
 from sqlmodel import Session, col, select
 
 from gateway.auth.caller import Caller, ClientFields
-from gateway.auth.models import ApiClient
 from gateway.auth.scopes import Role
 from gateway.batches import service as batches
 from gateway.batches.models import BatchRow
 from gateway.batches.parsing import BatchFormat
-from gateway.clock import utcnow
 from gateway.context import AppContext
-from gateway.db import session_scope
 from gateway.persons.models import Person
 from gateway.registry.models import ProblemRecord, VerificationJob
 from mocks.population import Population
-from tests.fixtures.batches import COLUMNS, to_csv
+from tests.fixtures.batches import COLUMNS, add_submitter, to_csv
 from tests.registry.people import citizens, registration_body
 
 CENTRAL = Caller.of_client(
@@ -28,26 +25,10 @@ CENTRAL = Caller.of_client(
 )
 
 
-def _submitter(context: AppContext) -> None:
-    with session_scope(context.engine) as s:
-        s.add(
-            ApiClient(
-                id=CENTRAL.client_id,
-                name=CENTRAL.client_name,
-                role=CENTRAL.role.value,
-                jurisdiction=CENTRAL.jurisdiction.value,
-                scopes="batches:write",
-                secret_hash="-",
-                created_at=utcnow(),
-                last_used_at=utcnow(),
-            )
-        )
-
-
 def test_a_load_verified_as_it_goes_promotes_in_bulk(
     verified_context: AppContext, population: Population
 ) -> None:
-    _submitter(verified_context)
+    add_submitter(verified_context.engine, CENTRAL)
     people = citizens(population)[:40]
     wrong = {3, 17}
     bodies = [
