@@ -24,7 +24,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from gateway.matching.blocking import key_function
-from gateway.matching.columns import PreparedChunk, canonical_row, prepare_chunks
+from gateway.matching.columns import PreparedChunk, canonical_row, chunks_of, prepare_chunks
 from gateway.matching.comparators import PreparedRecord, compare_levels, prepare_row
 from gateway.matching.config import MatchConfig
 from gateway.matching.executors import EngineName, SqlExecutor, make_executor
@@ -110,17 +110,6 @@ def _levels_chunk(pairs: IntArray) -> LevelMatrix:
     return comparison_levels(_pool_records, pairs, _pool_model)
 
 
-def _chunks(rows: Iterable[Mapping[str, str]], size: int) -> Iterator[list[Mapping[str, str]]]:
-    chunk: list[Mapping[str, str]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def default_workers() -> int:
     """Processes a batch run uses: one per core (normalisation and pinyin are CPU-bound Python)."""
     return max(1, min(os.cpu_count() or 1, 8))
@@ -156,7 +145,7 @@ def prepare_and_index(
     try:
         with mp.get_context("fork").Pool(workers) as pool:
             for chunk_records, chunk_rejected, chunk_lenient, keys in pool.imap(
-                _prepare_chunk, _chunks(rows, ROW_CHUNK)
+                _prepare_chunk, chunks_of(rows, ROW_CHUNK)
             ):
                 offsets.append(len(records))
                 parts.append(keys)

@@ -197,7 +197,8 @@ def _prepare_chunk(
     return _columns_of(rows, _pool_config, _pool_src)
 
 
-def _chunks(rows: Iterable[Mapping[str, str]], size: int) -> Iterator[list[Mapping[str, str]]]:
+def chunks_of(rows: Iterable[Mapping[str, str]], size: int) -> Iterator[list[Mapping[str, str]]]:
+    """The rows in lists of ``size`` (the last one shorter)."""
     chunk: list[Mapping[str, str]] = []
     for row in rows:
         chunk.append(row)
@@ -237,13 +238,13 @@ def prepare_chunks(
         )
 
     if workers <= 1:
-        for rows_chunk in _chunks(rows, chunk_rows):
+        for rows_chunk in chunks_of(rows, chunk_rows):
             yield chunk_of(_columns_of(rows_chunk, config, src))
         return
     _pool_config, _pool_src = config, src
     try:
         with mp.get_context("fork").Pool(workers) as pool:
-            for parts in pool.imap(_prepare_chunk, _chunks(rows, chunk_rows)):
+            for parts in pool.imap(_prepare_chunk, chunks_of(rows, chunk_rows)):
                 yield chunk_of(parts)
     finally:
         _pool_config = None
