@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import Request, Response
 
 from gateway.adapters.contracts import ContractError, JsonContract
-from mocks.faults import FaultInjector, FaultKind
+from mocks.faults import Decision, FaultInjector, FaultKind
 from mocks.wire import problem_response, transport_fault
 
 # The handler returns (status, body); 200 bodies are validated against `reply_schema`.
@@ -40,13 +40,9 @@ async def serve_json(
 ) -> Response:
     """Run one REST request through faults, licence check, validation, the handler and reply checks."""
     decision = injector.decide()
-    early = await transport_fault(decision, injector.plan, rest=True)
-    if early is not None:
-        return early
-    if request.headers.get("X-Licence") not in licences:
-        return problem_response(401, "unauthorised", "licence missing or rejected")
-    if decision.quota_exhausted or decision.fault is FaultKind.QUOTA_EXHAUSTED:
-        return problem_response(429, "quota_exhausted", "daily quota exhausted")
+    refused = await _admission(request, decision, injector, licences)
+    if refused is not None:
+        return refused
     try:
         body = json.loads(await request.body())
         contract.validate(request_schema, body)
@@ -63,6 +59,21 @@ async def serve_json(
     if decision.fault is FaultKind.MALFORMED_REPLY:
         text = text[: len(text) // 2]
     return Response(text.encode("utf-8"), 200, media_type="application/json")
+
+
+async def _admission(
+    request: Request, decision: Decision, injector: FaultInjector, licences: frozenset[str]
+) -> Response | None:
+    """What a request meets before its body is read: a transport fault, the licence check and the
+    daily quota; None when it is let through."""
+    early = await transport_fault(decision, injector.plan, rest=True)
+    if early is not None:
+        return early
+    if request.headers.get("X-Licence") not in licences:
+        return problem_response(401, "unauthorised", "licence missing or rejected")
+    if decision.quota_exhausted or decision.fault is FaultKind.QUOTA_EXHAUSTED:
+        return problem_response(429, "quota_exhausted", "daily quota exhausted")
+    return None
 
 
 def max_items(contract: JsonContract, batch_schema: str, key: str) -> int:
@@ -87,13 +98,9 @@ async def serve_json_batch(
     ``schemas`` names (request envelope, one query, reply envelope, one result)."""
     batch_schema, item_schema, reply_schema, result_schema = schemas
     decision = injector.decide()
-    early = await transport_fault(decision, injector.plan, rest=True)
-    if early is not None:
-        return early
-    if request.headers.get("X-Licence") not in licences:
-        return problem_response(401, "unauthorised", "licence missing or rejected")
-    if decision.quota_exhausted or decision.fault is FaultKind.QUOTA_EXHAUSTED:
-        return problem_response(429, "quota_exhausted", "daily quota exhausted")
+    refused = await _admission(request, decision, injector, licences)
+    if refused is not None:
+        return refused
     try:
         body = json.loads(await request.body())
     except ValueError as exc:
