@@ -3,7 +3,7 @@
 Each row ends in the outcome a single registration (``registry.service.register``) would give it,
 in row order, but the work is done for many rows per unit of work:
 
-1. ``prepare`` normalises every row and computes its blocking keys and document hash; a row that
+1. ``prepare_rows`` normalises every row and computes its blocking keys and document hash; a row that
    fails is refused (naming its fields) as a single registration would refuse it, and so is a row
    naming a school the register does not know (``refuse_unknown_schools``, one query for all).
 2. ``waves`` orders the rows so that rows sharing any blocking key or document (the same child
@@ -139,15 +139,6 @@ def refuse_outside(caller: Caller, rows: Sequence[BulkRow]) -> tuple[dict[int, R
         else:
             refused[row.number] = refusal_of(Forbidden("the school is outside your jurisdiction"))
     return refused, inside
-
-
-def prepare(
-    deps: RegistryDeps, caller: Caller, items: Sequence[tuple[int, Any]]
-) -> tuple[dict[int, Refused], list[BulkRow]]:
-    """``prepare_rows`` then ``refuse_outside``, in this process."""
-    refused, rows = prepare_rows(Preparation.of(deps), items)
-    outside, inside = refuse_outside(caller, rows)
-    return {**refused, **outside}, inside
 
 
 def refuse_unknown_schools(

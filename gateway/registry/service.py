@@ -73,11 +73,9 @@ class RegistryDeps:
 
 
 def digests_of(record: CanonicalRecord, deps: RegistryDeps) -> list[str]:
-    return digests_of_prepared(prepare_record(record, deps.model.config), deps)
-
-
-def digests_of_prepared(prepared: PreparedRecord, deps: RegistryDeps) -> list[str]:
-    return blocking_digests(prepared, deps.model.config, deps.keyring.hmac_key)
+    return blocking_digests(
+        prepare_record(record, deps.model.config), deps.model.config, deps.keyring.hmac_key
+    )
 
 
 def blocking_digests(prepared: PreparedRecord, config: MatchConfig, hmac_key: bytes) -> list[str]:
