@@ -70,6 +70,8 @@ _ID_TYPE_ALIASES: Mapping[str, str] = MappingProxyType(
 )
 
 
+# Pure, and called for every row of a bulk load with a handful of distinct texts: memoised.
+@functools.lru_cache(maxsize=1024)
 def parse_id_type(text: str | None) -> IdType:
     """The canonical `IdType` for an enum name, form code or document name."""
     if text is None or not text.strip():
@@ -120,6 +122,8 @@ _GENDER_ALIASES: Mapping[str, str] = MappingProxyType(
 )
 
 
+# Pure, and called for every row of a bulk load with a handful of distinct texts: memoised.
+@functools.lru_cache(maxsize=1024)
 def parse_gender(text: str | None) -> Gender:
     """A blank gender is allowed by the record schema and means 'not stated' (9)."""
     if text is None or not text.strip():
@@ -210,6 +214,8 @@ def ethnicity_name(code: str) -> str | None:
     return ETHNICITIES.get(code)
 
 
+# Pure, and called for every row of a bulk load with a handful of distinct texts: memoised.
+@functools.lru_cache(maxsize=1024)
 def parse_ethnicity(text: str | None) -> str | None:
     """The two-digit GB 3304 code for a code or a name (with or without 族); blank means not given."""
     if text is None:
@@ -256,6 +262,8 @@ def is_known_country(alpha3: str) -> bool:
     return len(alpha3) == 3 and alpha3.isascii() and _country_alpha3(alpha3.upper()) == alpha3.upper()
 
 
+# Pure, and called for every row of a bulk load with a handful of distinct texts: memoised.
+@functools.lru_cache(maxsize=1024)
 def parse_nationality(text: str | None) -> str:
     """ISO 3166-1 alpha-3; blank means the schema default CHN. Alpha-2 and numeric codes are accepted too."""
     if text is None:

@@ -10,6 +10,7 @@ here, stdnum rejects them)."""
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -89,6 +90,7 @@ def _invalid(id_type: str, number: str, reason: str, message: str) -> DocumentCh
     return DocumentCheck(id_type=id_type, number=number, valid=False, reason=reason, message=message)
 
 
+@functools.lru_cache(maxsize=1 << 14)  # pure; a bulk load meets each value many times
 def _birth_date(yyyymmdd: str) -> date | None:
     try:
         return date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8]))
@@ -118,6 +120,7 @@ def _early_birth_warning(born: date) -> tuple[FieldIssue, ...]:
     return ()
 
 
+@functools.lru_cache(maxsize=1 << 14)  # pure; a bulk load meets each value many times
 def _region_warnings(region: str) -> tuple[FieldIssue, ...]:
     if not is_known_region(region):
         return (FieldIssue(_FIELD, "unknown_region", "the number's region code is not in GB/T 2260"),)

@@ -98,6 +98,8 @@ class NormalisedRecord:
 
 
 def _as_text(value: object) -> str | None:
+    if isinstance(value, str):  # the common case first: every value of a CSV row
+        return value
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -106,8 +108,6 @@ def _as_text(value: object) -> str | None:
         return value.isoformat()
     if isinstance(value, bool):
         return None
-    if isinstance(value, str):
-        return value
     if isinstance(value, int):
         return str(value)
     return None
@@ -150,13 +150,23 @@ def _parse_record_id(text: str | None, required: bool) -> str | None:
 
 
 def _parse_region(text: str | None, warnings: list[FieldIssue]) -> str | None:
+    value, warning = _region_reading(text)
+    if warning is not None:
+        warnings.append(warning)
+    return value
+
+
+# Pure, and called for every row of a bulk load with some thousands of distinct texts: memoised.
+@functools.lru_cache(maxsize=1 << 14)
+def _region_reading(text: str | None) -> tuple[str | None, FieldIssue | None]:
+    """The region code of a text and the warning it carries (unknown or abolished), if any."""
     value = _strip_text(text).replace(" ", "")
     if not value:
-        return None
+        return None, None
     if not (value.isascii() and value.isdigit()):
         codes = find_region_codes(value)
         if len(codes) == 1:
-            return codes[0]
+            return codes[0], None
         raise InvalidField(
             "household_region", "bad_region", "household_region must be a 6-digit GB/T 2260 code"
         )
@@ -165,14 +175,12 @@ def _parse_region(text: str | None, warnings: list[FieldIssue]) -> str | None:
             "household_region", "bad_region", "household_region must be a 6-digit GB/T 2260 code"
         )
     if not is_known_region(value):
-        warnings.append(
-            FieldIssue("household_region", "unknown_region", "household_region is not in GB/T 2260")
+        return value, FieldIssue("household_region", "unknown_region", "household_region is not in GB/T 2260")
+    if is_abolished_region(value):
+        return value, FieldIssue(
+            "household_region", "abolished_region", "household_region has been abolished"
         )
-    elif is_abolished_region(value):
-        warnings.append(
-            FieldIssue("household_region", "abolished_region", "household_region has been abolished")
-        )
-    return value
+    return value, None
 
 
 def _parse_school_code(text: str | None) -> str | None:

@@ -21,7 +21,6 @@ import jellyfish
 from gateway.identity import CanonicalRecord
 from gateway.matching.comparators import (
     DateValue,
-    FieldValue,
     IdValue,
     NameValue,
     PreparedRecord,
@@ -42,7 +41,9 @@ def record_to_row(record: Any) -> dict[str, str]:
     row: dict[str, str] = {}
     for name in _field_names(type(record)):
         value = getattr(record, name)
-        if value is None:
+        if type(value) is str:  # the common case first (not an Enum: a StrEnum is not exactly str)
+            row[name] = value
+        elif value is None:
             row[name] = ""
         elif isinstance(value, Enum):
             row[name] = str(value.value)
@@ -99,35 +100,59 @@ def _plain_part(value: str, transform: str) -> str:
     return value
 
 
-def _part(value: FieldValue, transform: str) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, NameValue):
-        return _name_part(value, transform)
-    if isinstance(value, DateValue):
-        return _date_part(value, transform)
-    if isinstance(value, IdValue):
-        return _id_part(value, transform)
-    return _plain_part(value, transform)
-
-
 KeyFunction = Callable[[PreparedRecord], list[str]]
+PartFunction = Callable[[Any], str]
+
+
+def _part_function(kind: str, transform: str) -> PartFunction:
+    """The text of one part of a key, specialised once for a field's kind and a transform (the
+    prepared values of a field are always of its kind's type, or None)."""
+    if kind == "person_name":
+        if transform == "pinyin":
+            return lambda v: v.pinyin
+        if transform == "surname_pinyin":
+            return lambda v: v.surname_pinyin
+        return lambda v: v.text
+    if kind == "date":
+        if transform == "yyyymm":
+            return lambda v: v.digits[:6]
+        if transform == "yyyy":
+            return lambda v: v.digits[:4]
+        if transform == "mmdd":
+            return lambda v: v.digits[4:]
+        return lambda v: _date_part(v, transform)
+    if kind == "id_number":
+        return lambda v: _id_part(v, transform)
+    if transform == "value":
+        return lambda v: v
+    return lambda v: _plain_part(v, transform)
 
 
 def key_function(config: MatchConfig) -> KeyFunction:
     """Compile the configuration's blocking rules into one function of a prepared record."""
     index = {spec.name: i for i, spec in enumerate(config.fields)}
-    compiled = [
-        (rule.name, [(index[p.partition(".")[0]], p.partition(".")[2]) for p in rule.parts])
-        for rule in config.blocking
-    ]
+    compiled: list[tuple[str, list[tuple[int, PartFunction]]]] = []
+    for rule in config.blocking:
+        parts = []
+        for part in rule.parts:
+            field_name, _, transform = part.partition(".")
+            i = index[field_name]
+            parts.append((i, _part_function(config.fields[i].kind, transform)))
+        compiled.append((rule.name + ":", parts))
 
     def keys(record: PreparedRecord) -> list[str]:
+        values = record.values
         out: list[str] = []
-        for name, parts in compiled:
-            texts = [_part(record.values[i], transform) for i, transform in parts]
-            if all(texts):
-                out.append(name + ":" + "|".join(texts))
+        for prefix, parts in compiled:
+            texts: list[str] = []
+            for i, part_of in parts:
+                value = values[i]
+                text = "" if value is None else part_of(value)
+                if not text:
+                    break  # a key with an empty part is not emitted
+                texts.append(text)
+            else:
+                out.append(prefix + "|".join(texts))
         return out
 
     return keys

@@ -180,33 +180,60 @@ def prepare_id(
     return IdValue(number, citizen_valid=True, consistent=consistent)
 
 
-def _field_value(spec: FieldSpec, row: Mapping[str, str]) -> FieldValue:
-    raw = (row.get(spec.column) or "").strip()
-    if not raw or raw in spec.missing_values:
-        return None
+FieldPreparer = Callable[[Mapping[str, str]], FieldValue]
+RowPreparer = Callable[[Mapping[str, str]], PreparedRecord]
+
+
+def _convert_function(spec: FieldSpec) -> Callable[[str, Mapping[str, str]], FieldValue]:
+    """How a field's non-missing text becomes its prepared value (the row gives an ID number's
+    document type, birth date and gender)."""
     if spec.kind == "person_name":
-        return prepare_name(raw)
+        return lambda raw, row: prepare_name(raw)
     if spec.kind == "date":
-        return prepare_date(raw)
+        return lambda raw, row: prepare_date(raw)
     if spec.kind == "id_number":
-        return prepare_id(
+        type_column, date_column, gender_column = (
+            spec.id_type_column, spec.birth_date_column, spec.gender_column
+        )  # fmt: skip
+        return lambda raw, row: prepare_id(
             raw,
-            row.get(spec.id_type_column or "", "resident_id") if spec.id_type_column else "resident_id",
-            row.get(spec.birth_date_column or "", "") if spec.birth_date_column else "",
-            row.get(spec.gender_column or "", "") if spec.gender_column else "",
+            row.get(type_column, "resident_id") if type_column else "resident_id",
+            row.get(date_column, "") if date_column else "",
+            row.get(gender_column, "") if gender_column else "",
             known_valid=row.get(VALIDATED_ID_COLUMN) == "1",
         )
     if spec.kind == "string":
-        return raw.lower()
-    return raw
+        return lambda raw, row: raw.lower()
+    return lambda raw, row: raw
+
+
+def _field_preparer(spec: FieldSpec) -> FieldPreparer:
+    """One field's preparation, compiled once: its column's text, missing values, conversion."""
+    column, missing, convert = spec.column, frozenset(spec.missing_values), _convert_function(spec)
+
+    def prepare(row: Mapping[str, str]) -> FieldValue:
+        raw = (row.get(column) or "").strip()
+        if not raw or raw in missing:
+            return None
+        return convert(raw, row)
+
+    return prepare
+
+
+def row_preparer(config: MatchConfig) -> RowPreparer:
+    """``prepare_row`` compiled once for a configuration (for loops over many rows)."""
+    id_column = config.record_id_column
+    fields = tuple(_field_preparer(spec) for spec in config.fields)
+
+    def prepare(row: Mapping[str, str]) -> PreparedRecord:
+        return PreparedRecord(record_id=row.get(id_column, ""), values=tuple(f(row) for f in fields))
+
+    return prepare
 
 
 def prepare_row(row: Mapping[str, str], config: MatchConfig) -> PreparedRecord:
     """Prepare one row (column name to text) for every field of the configuration."""
-    return PreparedRecord(
-        record_id=row.get(config.record_id_column, ""),
-        values=tuple(_field_value(spec, row) for spec in config.fields),
-    )
+    return row_preparer(config)(row)
 
 
 # --- rules ---------------------------------------------------------------------------------------
