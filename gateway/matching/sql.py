@@ -72,6 +72,11 @@ def readings_fields(config: MatchConfig) -> list[int]:
     return out
 
 
+def levels_read_readings(config: MatchConfig) -> bool:
+    """Whether any agreement level (not only the twins guard) uses the homophone test."""
+    return any("same_reading" in level.rules for spec in config.fields for level in spec.levels)
+
+
 def readings_joins(config: MatchConfig) -> str:
     return "".join(
         f" LEFT JOIN rd{i} rl{i} ON rl{i}.v = l.f{i} LEFT JOIN rd{i} rr{i} ON rr{i}.v = r.f{i}"

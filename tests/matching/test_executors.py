@@ -227,3 +227,18 @@ def test_level_patterns_count_what_the_python_comparators_see(
     # Random pairs almost never agree on the name: u of the exact level is small.
     exact_names = randoms.counts[randoms.patterns[:, 0] == 0].sum()
     assert exact_names < 0.02 * randoms.pairs
+
+
+def test_random_pairs_for_training_compute_no_readings_unless_a_level_reads_them(model: MatchModel) -> None:
+    # The default levels never use the homophone test (only the twins guard does, and training
+    # applies no hard rule): the readings of random pairs' names, nearly all different, are spared.
+    data = generate_labelled(300, 5)
+    executor = _loaded(DuckDBExecutor(model.config), data, model.config)
+    try:
+        executor.level_patterns("random", random_pairs=3000, seed=1)
+        assert executor.query("SELECT count(*) AS n FROM rd0").column("n")[0].as_py() == 0
+        executor.block()
+        executor.scored(model)  # scoring applies the twins guard: now some are needed
+        assert executor.query("SELECT count(*) AS n FROM rd0").column("n")[0].as_py() > 0
+    finally:
+        executor.close()
