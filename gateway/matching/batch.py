@@ -30,7 +30,7 @@ from gateway.matching.config import MatchConfig
 from gateway.matching.executors import EngineName, SqlExecutor, make_executor
 from gateway.matching.frequencies import count_frequencies, exact_key
 from gateway.matching.model import EMResult, FloatArray, LevelMatrix, MatchModel, untrained_model
-from gateway.matching.scoring import hard_rules_fired
+from gateway.matching.scoring import decisive_rule, hard_rules_fired
 from gateway.matching.training import Estimate, estimate_model, random_pairs
 
 Progress = Callable[[int], None]
@@ -279,12 +279,34 @@ def _band_chunk(
     weight = np.clip(model.total_weights(levels, tf), -60, 60)
     p = 1.0 / (1.0 + np.exp2(-weight))
     b = np.where(p >= thresholds.match_probability, 2, np.where(p >= thresholds.review_probability, 1, 0))
-    # Hard rules only matter where the weights alone would auto-link: a few pairs per chunk.
+    # The decisive rule only matters below the match threshold, where the ID and name levels allow it.
+    for k in np.flatnonzero((b < 2) & _decisive_levels(model.config, levels)):
+        i, j = chunk[k]
+        if decisive_rule(records[int(i)], records[int(j)], model.config, levels[k].tolist()):
+            b[k] = 2
+    # Hard rules only matter where the weights (or the decisive rule) would auto-link: a few pairs per chunk.
     for k in np.flatnonzero(b == 2):
         i, j = chunk[k]
         if hard_rules_fired(records[int(i)], records[int(j)], model.config, levels[k].tolist()):
-            b[k] = 1
+            b[k] = 1 if p[k] >= thresholds.review_probability else 0
     return p, b.astype(np.int8)
+
+
+def _decisive_levels(config: MatchConfig, levels: LevelMatrix) -> npt.NDArray[np.bool_]:
+    """Pairs whose ID and name levels allow ``scoring.decisive_rule`` (the records decide the rest)."""
+    rules = config.hard_rules
+    index = {spec.name: i for i, spec in enumerate(config.fields)}
+    doc, name = index.get(rules.id_field or ""), index.get(rules.name_field or "")
+    if not rules.decisive_id_and_name or doc is None or name is None:
+        return np.zeros(len(levels), dtype=bool)
+
+    def codes(f: int, labels: list[str]) -> list[int]:
+        return [k for k, level in enumerate(config.fields[f].levels) if level.label in labels]
+
+    held: npt.NDArray[np.bool_] = np.isin(levels[:, doc], codes(doc, rules.decisive_id_levels)) & np.isin(
+        levels[:, name], codes(name, rules.decisive_name_levels)
+    )
+    return held
 
 
 def pair_levels(

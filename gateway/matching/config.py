@@ -126,12 +126,33 @@ class HardRules(_Frozen):
     distinct_ids_veto: bool = Field(
         default=True, description="Two valid, different citizen ID numbers never auto-link."
     )
+    distinct_ids_only_consistent: bool = Field(
+        default=True,
+        description=(
+            "The distinct-ID veto needs both numbers consistent with their own record's birth date and "
+            "gender: a valid number that contradicts its own record was more likely copied from "
+            "another person (a sibling's, a classmate's) than issued to this one, and says nothing "
+            "of two persons; the weights decide such a pair."
+        ),
+    )
+    decisive_id_and_name: bool = Field(
+        default=True,
+        description=(
+            "Auto-link, whatever the weights say, when both ID numbers are the same valid citizen "
+            "number at one of decisive_id_levels (consistent with both records' birth date and gender) "
+            "and the names agree at one of decisive_name_levels: guardians, households and ethnicity "
+            "are changed or mistyped between submissions, that evidence together is not. The vetoes "
+            "still apply."
+        ),
+    )
+    decisive_id_levels: list[str] = Field(default_factory=lambda: ["exact_consistent"])
+    decisive_name_levels: list[str] = Field(default_factory=lambda: ["exact", "homophone"])
     twins_guard: bool = Field(
         default=True,
         description=(
             "Same surname, birth date and household, different given names (not homophones) and ID "
-            "numbers that are not equal (different, mistyped or missing): possibly twins, never "
-            "auto-linked."
+            "numbers that are not the same number consistent with both records (different, mistyped, "
+            "missing, or one twin's number on the other's record): possibly twins, never auto-linked."
         ),
     )
     require_name_or_id: bool = Field(
@@ -240,6 +261,13 @@ class MatchConfig(_Frozen):
             for ref in (hr.name_field, hr.birth_date_field, hr.region_field, hr.id_field, hr.guardian_field):
                 if ref is not None and ref not in by_name:
                     raise ValueError(f"hard_rules: unknown field {ref}")
+        if hr.decisive_id_and_name and hr.id_field in by_name and hr.name_field in by_name:
+            for ref, labels in (
+                (hr.id_field, hr.decisive_id_levels),
+                (hr.name_field, hr.decisive_name_levels),
+            ):
+                if not set(labels) <= {level.label for level in by_name[ref].levels}:
+                    raise ValueError(f"hard_rules: levels {labels} not all defined for {ref}")
         if hr.require_name_or_id:
             for ref, labels in (
                 (hr.name_field, hr.name_confirming_levels),
