@@ -218,6 +218,18 @@ class EMSettings(_Frozen):
             "(a guardian's homophone, say) must not become near-impossible evidence."
         ),
     )
+    m_floor: float | None = Field(
+        default=None,
+        gt=0,
+        lt=0.1,
+        description=(
+            "Floor of every estimated m (u keeps min_probability): the share of true pairs that "
+            "disagree at a level is never taken below it. Where a field almost never changes in the "
+            "data EM sees (gender, ethnicity, household), m of its disagreement would fall to "
+            "min_probability and its disagreement would weigh -9 bits or more, more than data "
+            "elsewhere, typed by other hands, deserves. None: min_probability."
+        ),
+    )
     fix_u: bool = Field(
         default=False,
         description=(
