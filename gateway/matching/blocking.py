@@ -118,16 +118,16 @@ def key_function(config: MatchConfig) -> KeyFunction:
     """Compile the configuration's blocking rules into one function of a prepared record."""
     index = {spec.name: i for i, spec in enumerate(config.fields)}
     compiled = [
-        (rule.name, [(index[p.partition(".")[0]], p.partition(".")[2]) for p in rule.parts])
+        (rule.name, rule.unordered, [(index[p.partition(".")[0]], p.partition(".")[2]) for p in rule.parts])
         for rule in config.blocking
     ]
 
     def keys(record: PreparedRecord) -> list[str]:
         out: list[str] = []
-        for name, parts in compiled:
+        for name, unordered, parts in compiled:
             texts = [_part(record.values[i], transform) for i, transform in parts]
             if all(texts):
-                out.append(name + ":" + "|".join(texts))
+                out.append(name + ":" + "|".join(sorted(texts) if unordered else texts))
         return out
 
     return keys

@@ -118,6 +118,13 @@ class BlockingRule(_Frozen):
     max_block_size: int = Field(
         default=200, ge=2, description="Batch runs skip blocks larger than this (key too common)."
     )
+    unordered: bool = Field(
+        default=False,
+        description=(
+            "Sort the parts' texts before joining them, so that the key ignores which field holds "
+            "which: given and family names swapped between two records still meet."
+        ),
+    )
 
 
 class HardRules(_Frozen):
