@@ -158,8 +158,9 @@ class HardRules(_Frozen):
         default=True,
         description=(
             "Same surname, birth date and household, different given names (not homophones) and ID "
-            "numbers that are not the same number consistent with both records (different, mistyped, "
-            "missing, or one twin's number on the other's record): possibly twins, never auto-linked."
+            "numbers that do not show one person (different, mistyped, missing, or the same number "
+            "on records of different genders: one twin's number on the other's record): possibly "
+            "twins, never auto-linked."
         ),
     )
     require_name_or_id: bool = Field(
@@ -188,6 +189,7 @@ class HardRules(_Frozen):
     birth_date_field: str | None = "birth_date"
     region_field: str | None = "household_region"
     id_field: str | None = "id_number"
+    gender_field: str | None = "gender"
 
 
 class Thresholds(_Frozen):
@@ -277,7 +279,8 @@ class MatchConfig(_Frozen):
                     raise ValueError(f"blocking {rule.name}: transform {transform!r} not valid for {part}")
         hr = self.hard_rules
         if hr.distinct_ids_veto or hr.twins_guard or hr.require_name_or_id:
-            for ref in (hr.name_field, hr.birth_date_field, hr.region_field, hr.id_field, hr.guardian_field):
+            refs = (hr.name_field, hr.birth_date_field, hr.region_field, hr.id_field, hr.guardian_field)
+            for ref in (*refs, hr.gender_field):
                 if ref is not None and ref not in by_name:
                     raise ValueError(f"hard_rules: unknown field {ref}")
         if hr.decisive_id_and_name and hr.id_field in by_name and hr.name_field in by_name:

@@ -98,14 +98,17 @@ def hard_rules_fired(
         and (not rules.distinct_ids_only_consistent or (id_a.consistent and id_b.consistent))
     )  # fmt: skip
     fired: list[str] = []
+    gender_a = _value(a, index.get(rules.gender_field or ""))
+    gender_b = _value(b, index.get(rules.gender_field or ""))
+    genders_differ = isinstance(gender_a, str) and isinstance(gender_b, str) and gender_a != gender_b
     same_id = (
         isinstance(id_a, IdValue) and isinstance(id_b, IdValue) and id_a.number == id_b.number
-        and id_a.consistent and id_b.consistent
+        and not genders_differ
     )  # fmt: skip
     if rules.twins_guard and not same_id:
         # Broader than "two valid, different ID numbers": a twin's record with a mistyped or missing
-        # number is as dangerous, and only a person can tell it from a given-name typo; so is one with
-        # the other twin's number, which then contradicts its own record (her gender, say).
+        # number is as dangerous, and only a person can tell it from a given-name typo; so is a
+        # twin's record carrying her brother's number (the same number, the genders differing).
         name_a = _value(a, index.get(rules.name_field or ""))
         name_b = _value(b, index.get(rules.name_field or ""))
         birth_a = _value(a, index.get(rules.birth_date_field or ""))

@@ -192,11 +192,9 @@ def hard_rules_sql(config: MatchConfig) -> tuple[str, str, str]:
     region = _field_index(config, rules.region_field)
     doc = _field_index(config, rules.id_field)
     guardian = _field_index(config, rules.guardian_field)
-    same_id = (
-        "FALSE"
-        if doc is None
-        else f"({_both(doc)} AND l.f{doc} = r.f{doc} AND l.f{doc}_cons AND r.f{doc}_cons)"
-    )
+    gender = _field_index(config, rules.gender_field)
+    differ = "FALSE" if gender is None else f"({_both(gender)} AND l.f{gender} <> r.f{gender})"
+    same_id = "FALSE" if doc is None else f"({_both(doc)} AND l.f{doc} = r.f{doc} AND NOT {differ})"
     twins = "FALSE"
     if rules.twins_guard and None not in (name, birth, region):
         assert name is not None and birth is not None and region is not None
