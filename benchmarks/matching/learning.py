@@ -21,11 +21,11 @@ from gateway.matching.batch import (
     PreparedSet,
     ScoredPairs,
     candidate_pairs,
-    canonical_row,
     dedupe_rows,
     link_rows,
     load_and_learn,
 )
+from gateway.matching.columns import canonical_row
 from gateway.matching.comparators import prepare_row
 from gateway.matching.config import MatchConfig, load_config
 from gateway.matching.evaluation import MissBreakdown, PairOutcome, miss_breakdown

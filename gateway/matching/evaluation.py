@@ -145,10 +145,10 @@ def miss_breakdown(
     """Why each true pair (ids ordered, smaller first) missed auto-linking; ``cases`` (the labelled
     data's hard cases per record) adds which hard cases each cause's pairs carry."""
     seen: dict[tuple[str, str], PairOutcome] = {}
-    for outcome in outcomes:
-        pair = _ordered(*outcome.pair)
+    for scored in outcomes:
+        pair = _ordered(*scored.pair)
         if pair in truth:
-            seen[pair] = outcome
+            seen[pair] = scored
     causes: Counter[str] = Counter()
     in_review: Counter[str] = Counter()
     fields_below: Counter[str] = Counter()
