@@ -30,7 +30,7 @@ from gateway.matching.config import MatchConfig
 from gateway.matching.executors import EngineName, SqlExecutor, make_executor
 from gateway.matching.frequencies import count_frequencies, exact_key
 from gateway.matching.model import EMResult, FloatArray, LevelMatrix, MatchModel, untrained_model
-from gateway.matching.scoring import hard_rules_fired
+from gateway.matching.scoring import decisive_rule, hard_rules_fired
 from gateway.matching.training import Estimate, estimate_model, random_pairs
 
 Progress = Callable[[int], None]
@@ -279,12 +279,34 @@ def _band_chunk(
     weight = np.clip(model.total_weights(levels, tf), -60, 60)
     p = 1.0 / (1.0 + np.exp2(-weight))
     b = np.where(p >= thresholds.match_probability, 2, np.where(p >= thresholds.review_probability, 1, 0))
-    # Hard rules only matter where the weights alone would auto-link: a few pairs per chunk.
+    # The decisive rule only matters below the match threshold, where the ID and name levels allow it.
+    for k in np.flatnonzero((b < 2) & _decisive_levels(model.config, levels)):
+        i, j = chunk[k]
+        if decisive_rule(records[int(i)], records[int(j)], model.config, levels[k].tolist()):
+            b[k] = 2
+    # Hard rules only matter where the weights (or the decisive rule) would auto-link: a few pairs per chunk.
     for k in np.flatnonzero(b == 2):
         i, j = chunk[k]
         if hard_rules_fired(records[int(i)], records[int(j)], model.config, levels[k].tolist()):
-            b[k] = 1
+            b[k] = 1 if p[k] >= thresholds.review_probability else 0
     return p, b.astype(np.int8)
+
+
+def _decisive_levels(config: MatchConfig, levels: LevelMatrix) -> npt.NDArray[np.bool_]:
+    """Pairs whose ID and name levels allow ``scoring.decisive_rule`` (the records decide the rest)."""
+    rules = config.hard_rules
+    index = {spec.name: i for i, spec in enumerate(config.fields)}
+    doc, name = index.get(rules.id_field or ""), index.get(rules.name_field or "")
+    if not rules.decisive_id_and_name or doc is None or name is None:
+        return np.zeros(len(levels), dtype=bool)
+
+    def codes(f: int, labels: list[str]) -> list[int]:
+        return [k for k, level in enumerate(config.fields[f].levels) if level.label in labels]
+
+    held: npt.NDArray[np.bool_] = np.isin(levels[:, doc], codes(doc, rules.decisive_id_levels)) & np.isin(
+        levels[:, name], codes(name, rules.decisive_name_levels)
+    )
+    return held
 
 
 def pair_levels(
@@ -534,6 +556,42 @@ class EngineOptions:
     threads: int | None = None
 
 
+@dataclass(frozen=True)
+class ExecutorRun:
+    """What ``load_and_learn`` left on an executor: the parameters to score with (estimated, or the
+    model given), how they were estimated, what loading rejected, and the candidate pairs blocked."""
+
+    model: MatchModel
+    estimate: Estimate | None
+    rejected: int
+    lenient: int
+    candidate_pairs: int
+
+
+def load_and_learn(
+    executor: SqlExecutor,
+    sources: Sequence[Iterable[Mapping[str, str]]],
+    model: MatchModel,
+    workers: int = 1,
+    progress: Progress | None = None,
+    learning: bool = False,
+) -> ExecutorRun:
+    """Prepare every source into the executor (one: dedupe; two: link, pairs across them), block,
+    and, with ``learning``, estimate the parameters on the input (``learn_on_executor``; ``model`` is
+    then the fallback). ``run_on_executor`` and the learning benchmark share it."""
+    rejected = lenient = 0
+    for src, rows in enumerate(sources):
+        chunks = prepare_chunks(rows, model.config, src=src, first_rid=executor.records, workers=workers)
+        loaded = executor.load(_counted(chunks, progress))
+        rejected += loaded.rejected
+        lenient += loaded.lenient
+    executor.prepare()
+    pairs = executor.block(link=len(sources) > 1)
+    estimate = learn_on_executor(executor, model, "EM on the input") if learning else None
+    used = model if estimate is None else estimate.model
+    return ExecutorRun(used, estimate, rejected, lenient, pairs)
+
+
 def run_on_executor(
     sources: Sequence[Iterable[Mapping[str, str]]],
     model: MatchModel,
@@ -542,33 +600,23 @@ def run_on_executor(
     progress: Progress | None = None,
     learning: bool = False,
 ) -> BatchSummary:
-    """Prepare every source (one: dedupe; two: link, pairs across them), block and score on the
-    executor, write the kept pairs and, beside them, the parameters used (``learning``: first
-    estimated on the input, ``learn_on_executor``; otherwise the model given)."""
+    """Prepare every source, block and score on the executor (``load_and_learn``), write the kept
+    pairs and, beside them, the parameters used (``learning``: first estimated on the input;
+    otherwise the model given)."""
     executor = make_executor(
         options.engine, model.config, memory_limit=options.memory_limit, threads=options.threads
     )
     try:
-        rejected = lenient = 0
-        for src, rows in enumerate(sources):
-            chunks = prepare_chunks(
-                rows, model.config, src=src, first_rid=executor.records, workers=options.workers
-            )
-            loaded = executor.load(_counted(chunks, progress))
-            rejected += loaded.rejected
-            lenient += loaded.lenient
-        executor.prepare()
-        pairs = executor.block(link=len(sources) > 1)
-        estimate = learn_on_executor(executor, model, "EM on the input") if learning else None
-        used = model if estimate is None else estimate.model
-        scored = executor.scored(used)
+        run = load_and_learn(executor, sources, model, options.workers, progress, learning)
+        scored = executor.scored(run.model)
         write_scored_pairs(out_path, scored)
         bands = scored.column("band").to_pylist()
+        estimate = run.estimate
         summary = BatchSummary(
             records=executor.records,
-            rejected=rejected,
-            lenient=lenient,
-            candidate_pairs=pairs,
+            rejected=run.rejected,
+            lenient=run.lenient,
+            candidate_pairs=run.candidate_pairs,
             match_pairs=bands.count(2),
             review_pairs=bands.count(1),
             config_label=model.config.label,
@@ -576,7 +624,7 @@ def run_on_executor(
             fallbacks=() if estimate is None else estimate.fallbacks,
         )
         path = parameters_path(out_path)
-        path.write_text(used.to_json(), encoding="utf-8")
+        path.write_text(run.model.to_json(), encoding="utf-8")
         return replace(summary, parameters_path=path)
     finally:
         executor.close()

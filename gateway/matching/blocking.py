@@ -22,7 +22,6 @@ from gateway.identity import CanonicalRecord
 from gateway.matching.comparators import (
     DateValue,
     IdValue,
-    NameValue,
     PreparedRecord,
     prepare_row,
 )
@@ -52,14 +51,6 @@ def record_to_row(record: Any) -> dict[str, str]:
         else:
             row[name] = str(value)
     return row
-
-
-def _name_part(value: NameValue, transform: str) -> str:
-    if transform == "pinyin":
-        return value.pinyin
-    if transform == "surname_pinyin":
-        return value.surname_pinyin
-    return value.text
 
 
 def _date_part(value: DateValue, transform: str) -> str:
@@ -131,19 +122,19 @@ def _part_function(kind: str, transform: str) -> PartFunction:
 def key_function(config: MatchConfig) -> KeyFunction:
     """Compile the configuration's blocking rules into one function of a prepared record."""
     index = {spec.name: i for i, spec in enumerate(config.fields)}
-    compiled: list[tuple[str, list[tuple[int, PartFunction]]]] = []
+    compiled: list[tuple[str, bool, list[tuple[int, PartFunction]]]] = []
     for rule in config.blocking:
         parts = []
         for part in rule.parts:
             field_name, _, transform = part.partition(".")
             i = index[field_name]
             parts.append((i, _part_function(config.fields[i].kind, transform)))
-        compiled.append((rule.name + ":", parts))
+        compiled.append((rule.name + ":", rule.unordered, parts))
 
     def keys(record: PreparedRecord) -> list[str]:
         values = record.values
         out: list[str] = []
-        for prefix, parts in compiled:
+        for prefix, unordered, parts in compiled:
             texts: list[str] = []
             for i, part_of in parts:
                 value = values[i]
@@ -152,7 +143,7 @@ def key_function(config: MatchConfig) -> KeyFunction:
                     break  # a key with an empty part is not emitted
                 texts.append(text)
             else:
-                out.append(prefix + "|".join(texts))
+                out.append(prefix + "|".join(sorted(texts) if unordered else texts))
         return out
 
     return keys

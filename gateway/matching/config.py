@@ -118,6 +118,13 @@ class BlockingRule(_Frozen):
     max_block_size: int = Field(
         default=200, ge=2, description="Batch runs skip blocks larger than this (key too common)."
     )
+    unordered: bool = Field(
+        default=False,
+        description=(
+            "Sort the parts' texts before joining them, so that the key ignores which field holds "
+            "which: given and family names swapped between two records still meet."
+        ),
+    )
 
 
 class HardRules(_Frozen):
@@ -126,12 +133,34 @@ class HardRules(_Frozen):
     distinct_ids_veto: bool = Field(
         default=True, description="Two valid, different citizen ID numbers never auto-link."
     )
+    distinct_ids_only_consistent: bool = Field(
+        default=True,
+        description=(
+            "The distinct-ID veto needs both numbers consistent with their own record's birth date and "
+            "gender: a valid number that contradicts its own record was more likely copied from "
+            "another person (a sibling's, a classmate's) than issued to this one, and says nothing "
+            "of two persons; the weights decide such a pair."
+        ),
+    )
+    decisive_id_and_name: bool = Field(
+        default=True,
+        description=(
+            "Auto-link, whatever the weights say, when both ID numbers are the same valid citizen "
+            "number at one of decisive_id_levels (consistent with both records' birth date and gender) "
+            "and the names agree at one of decisive_name_levels: guardians, households and ethnicity "
+            "are changed or mistyped between submissions, that evidence together is not. The vetoes "
+            "still apply."
+        ),
+    )
+    decisive_id_levels: list[str] = Field(default_factory=lambda: ["exact_consistent"])
+    decisive_name_levels: list[str] = Field(default_factory=lambda: ["exact", "homophone"])
     twins_guard: bool = Field(
         default=True,
         description=(
             "Same surname, birth date and household, different given names (not homophones) and ID "
-            "numbers that are not equal (different, mistyped or missing): possibly twins, never "
-            "auto-linked."
+            "numbers that do not show one person (different, mistyped, missing, or the same number "
+            "on records of different genders: one twin's number on the other's record): possibly "
+            "twins, never auto-linked."
         ),
     )
     require_name_or_id: bool = Field(
@@ -160,6 +189,7 @@ class HardRules(_Frozen):
     birth_date_field: str | None = "birth_date"
     region_field: str | None = "household_region"
     id_field: str | None = "id_number"
+    gender_field: str | None = "gender"
 
 
 class Thresholds(_Frozen):
@@ -195,6 +225,18 @@ class EMSettings(_Frozen):
         description=(
             "Floor of every estimated m and u: a level the training data never shows among matches "
             "(a guardian's homophone, say) must not become near-impossible evidence."
+        ),
+    )
+    m_floor: float | None = Field(
+        default=None,
+        gt=0,
+        lt=0.1,
+        description=(
+            "Floor of every estimated m (u keeps min_probability): the share of true pairs that "
+            "disagree at a level is never taken below it. Where a field almost never changes in the "
+            "data EM sees (gender, ethnicity, household), m of its disagreement would fall to "
+            "min_probability and its disagreement would weigh -9 bits or more, more than data "
+            "elsewhere, typed by other hands, deserves. None: min_probability."
         ),
     )
     fix_u: bool = Field(
@@ -237,9 +279,17 @@ class MatchConfig(_Frozen):
                     raise ValueError(f"blocking {rule.name}: transform {transform!r} not valid for {part}")
         hr = self.hard_rules
         if hr.distinct_ids_veto or hr.twins_guard or hr.require_name_or_id:
-            for ref in (hr.name_field, hr.birth_date_field, hr.region_field, hr.id_field, hr.guardian_field):
+            refs = (hr.name_field, hr.birth_date_field, hr.region_field, hr.id_field, hr.guardian_field)
+            for ref in (*refs, hr.gender_field):
                 if ref is not None and ref not in by_name:
                     raise ValueError(f"hard_rules: unknown field {ref}")
+        if hr.decisive_id_and_name and hr.id_field in by_name and hr.name_field in by_name:
+            for ref, labels in (
+                (hr.id_field, hr.decisive_id_levels),
+                (hr.name_field, hr.decisive_name_levels),
+            ):
+                if not set(labels) <= {level.label for level in by_name[ref].levels}:
+                    raise ValueError(f"hard_rules: levels {labels} not all defined for {ref}")
         if hr.require_name_or_id:
             for ref, labels in (
                 (hr.name_field, hr.name_confirming_levels),

@@ -193,8 +193,11 @@ def expectation_maximisation(
     tolerance: float = 1e-6,
     fix_u: bool = True,
     min_probability: float = PROBABILITY_FLOOR,
+    m_floor: float | None = None,
 ) -> EMResult:
-    """Estimate m, the prior and (unless ``fix_u``) u on unlabelled pairs (pairs x fields, -1 missing)."""
+    """Estimate m, the prior and (unless ``fix_u``) u on unlabelled pairs (pairs x fields, -1 missing);
+    every m at least ``m_floor`` (default ``min_probability``)."""
+    m_min = max(min_probability, m_floor or 0.0)
     n_fields = levels.shape[1]
     # Count identical comparison vectors once: blocked pairs collapse to a few thousand patterns.
     patterns, counts = np.unique(levels, axis=0, return_counts=True)
@@ -218,7 +221,7 @@ def expectation_maximisation(
         g = posterior * weights
         new_prior = float(g.sum() / weights.sum())
         h = (1.0 - posterior) * weights
-        new_m = [_reestimate(patterns[:, f], g, m[f], min_probability) for f in range(n_fields)]
+        new_m = [_reestimate(patterns[:, f], g, m[f], m_min) for f in range(n_fields)]
         new_u = (
             u if fix_u else [_reestimate(patterns[:, f], h, u[f], min_probability) for f in range(n_fields)]
         )
@@ -264,6 +267,7 @@ def fit_model(
         config.em.tolerance,
         config.em.fix_u,
         config.em.min_probability,
+        config.em.m_floor,
     )
     model = MatchModel(
         config=config,

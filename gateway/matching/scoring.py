@@ -1,8 +1,9 @@
 """Scoring a pair of records: the per-field agreement levels and weights, the Fellegi-Sunter match
 weight and probability, the hard rules that may veto an auto-link whatever the weights say (twins; two
-valid, different citizen ID numbers), the resulting band (match, review, non_match) and FHIR-style
-grade, and the outcome of a search over ranked candidates. Every result explains itself and names the
-configuration and version that produced it.
+valid, different citizen ID numbers; no name or ID agreement), the one rule that auto-links whatever the
+weights say (the same valid citizen ID number and the same name), the resulting band (match, review,
+non_match) and FHIR-style grade, and the outcome of a search over ranked candidates. Every result
+explains itself and names the configuration and version that produced it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ SearchOutcome = Literal["no_match", "possible_matches", "exact_match", "too_many
 RULE_TWINS = "twins_guard"
 RULE_DISTINCT_IDS = "distinct_citizen_ids"
 RULE_NAME_OR_ID = "no_name_or_id_agreement"
+RULE_DECISIVE = "same_citizen_id_and_name"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,7 @@ class MatchResult:
     config_name: str
     config_version: str
     model_version: int | None = None  # the registry's model version (None: a file's parameters)
+    decided_by: str | None = None  # RULE_DECISIVE when that rule, not the probability, auto-linked
 
 
 def _value(record: PreparedRecord, index: int | None) -> FieldValue:
@@ -92,12 +95,20 @@ def hard_rules_fired(
     distinct_ids = (
         isinstance(id_a, IdValue) and isinstance(id_b, IdValue)
         and id_a.citizen_valid and id_b.citizen_valid and id_a.number != id_b.number
+        and (not rules.distinct_ids_only_consistent or (id_a.consistent and id_b.consistent))
     )  # fmt: skip
     fired: list[str] = []
-    same_id = isinstance(id_a, IdValue) and isinstance(id_b, IdValue) and id_a.number == id_b.number
+    gender_a = _value(a, index.get(rules.gender_field or ""))
+    gender_b = _value(b, index.get(rules.gender_field or ""))
+    genders_differ = isinstance(gender_a, str) and isinstance(gender_b, str) and gender_a != gender_b
+    same_id = (
+        isinstance(id_a, IdValue) and isinstance(id_b, IdValue) and id_a.number == id_b.number
+        and not genders_differ
+    )  # fmt: skip
     if rules.twins_guard and not same_id:
         # Broader than "two valid, different ID numbers": a twin's record with a mistyped or missing
-        # number is as dangerous, and only a person can tell it from a given-name typo.
+        # number is as dangerous, and only a person can tell it from a given-name typo; so is a
+        # twin's record carrying her brother's number (the same number, the genders differing).
         name_a = _value(a, index.get(rules.name_field or ""))
         name_b = _value(b, index.get(rules.name_field or ""))
         birth_a = _value(a, index.get(rules.birth_date_field or ""))
@@ -132,9 +143,33 @@ def hard_rules_fired(
     return tuple(fired)
 
 
-def band_of(probability: float, vetoed: bool, thresholds: Thresholds) -> Band:
-    """The band of a probability; a vetoed pair is at most reviewed, never auto-linked."""
-    if probability >= thresholds.match_probability and not vetoed:
+def decisive_rule(
+    a: PreparedRecord, b: PreparedRecord, config: MatchConfig, levels: Sequence[int]
+) -> str | None:
+    """``RULE_DECISIVE`` when the pair auto-links whatever its weights: the same valid citizen ID
+    number, consistent with both records (``decisive_id_levels``), and names agreeing at
+    ``decisive_name_levels``. Weights estimated where a field almost never changes punish its
+    disagreement too hard elsewhere; this evidence does not depend on them."""
+    rules = config.hard_rules
+    index = {spec.name: i for i, spec in enumerate(config.fields)}
+    doc = index.get(rules.id_field or "")
+    if (
+        not rules.decisive_id_and_name or doc is None or config.fields[doc].kind != "id_number"
+        or not _level_in(config, levels, doc, rules.decisive_id_levels)
+        or not _level_in(config, levels, index.get(rules.name_field or ""), rules.decisive_name_levels)
+    ):  # fmt: skip
+        return None
+    id_a, id_b = a.values[doc], b.values[doc]
+    valid = (
+        isinstance(id_a, IdValue) and isinstance(id_b, IdValue) and id_a.citizen_valid and id_b.citizen_valid
+    )
+    return RULE_DECISIVE if valid else None
+
+
+def band_of(probability: float, vetoed: bool, thresholds: Thresholds, decisive: bool = False) -> Band:
+    """The band of a probability; a vetoed pair is at most reviewed, never auto-linked; a decisive
+    one (``decisive_rule``) auto-links unless vetoed."""
+    if (probability >= thresholds.match_probability or decisive) and not vetoed:
         return "match"
     if probability >= thresholds.review_probability or (
         vetoed and probability >= thresholds.match_probability
@@ -173,7 +208,8 @@ def score_prepared(a: PreparedRecord, b: PreparedRecord, model: MatchModel) -> M
         )
     probability = probability_from_weight(weight)
     fired = hard_rules_fired(a, b, config, levels)
-    band = band_of(probability, bool(fired), config.thresholds)
+    decided_by = decisive_rule(a, b, config, levels)
+    band = band_of(probability, bool(fired), config.thresholds, decided_by is not None)
     return MatchResult(
         record_id_1=a.record_id,
         record_id_2=b.record_id,
@@ -186,6 +222,9 @@ def score_prepared(a: PreparedRecord, b: PreparedRecord, model: MatchModel) -> M
         config_name=config.name,
         config_version=config.version,
         model_version=model.version,
+        decided_by=decided_by
+        if band == "match" and probability < config.thresholds.match_probability
+        else None,
     )
 
 

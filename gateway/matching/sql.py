@@ -72,6 +72,11 @@ def readings_fields(config: MatchConfig) -> list[int]:
     return out
 
 
+def levels_read_readings(config: MatchConfig) -> bool:
+    """Whether any agreement level (not only the twins guard) uses the homophone test."""
+    return any("same_reading" in level.rules for spec in config.fields for level in spec.levels)
+
+
 def readings_joins(config: MatchConfig) -> str:
     return "".join(
         f" LEFT JOIN rd{i} rl{i} ON rl{i}.v = l.f{i} LEFT JOIN rd{i} rr{i} ON rr{i}.v = r.f{i}"
@@ -187,7 +192,9 @@ def hard_rules_sql(config: MatchConfig) -> tuple[str, str, str]:
     region = _field_index(config, rules.region_field)
     doc = _field_index(config, rules.id_field)
     guardian = _field_index(config, rules.guardian_field)
-    same_id = "FALSE" if doc is None else f"({_both(doc)} AND l.f{doc} = r.f{doc})"
+    gender = _field_index(config, rules.gender_field)
+    differ = "FALSE" if gender is None else f"({_both(gender)} AND l.f{gender} <> r.f{gender})"
+    same_id = "FALSE" if doc is None else f"({_both(doc)} AND l.f{doc} = r.f{doc} AND NOT {differ})"
     twins = "FALSE"
     if rules.twins_guard and None not in (name, birth, region):
         assert name is not None and birth is not None and region is not None
@@ -201,7 +208,10 @@ def hard_rules_sql(config: MatchConfig) -> tuple[str, str, str]:
         )
     distinct = "FALSE"
     if rules.distinct_ids_veto and doc is not None:
-        distinct = f"({_both(doc)} AND l.f{doc}_valid AND r.f{doc}_valid AND l.f{doc} <> r.f{doc})"
+        consistent = f" AND l.f{doc}_cons AND r.f{doc}_cons" if rules.distinct_ids_only_consistent else ""
+        distinct = (
+            f"({_both(doc)} AND l.f{doc}_valid AND r.f{doc}_valid AND l.f{doc} <> r.f{doc}{consistent})"
+        )
     name_or_id = "FALSE"
     if rules.require_name_or_id:
         name_or_id = (
@@ -215,6 +225,22 @@ def hard_rules_sql(config: MatchConfig) -> tuple[str, str, str]:
         f"COALESCE({distinct}, FALSE)",
         f"COALESCE({name_or_id}, FALSE)",
     )
+
+
+def decisive_sql(config: MatchConfig) -> tuple[str, str]:
+    """``scoring.decisive_rule`` in two parts: whether both ID numbers are valid citizen numbers (over
+    the records) and, given that column as ``valid_ids``, the rule itself (over the level columns)."""
+    rules = config.hard_rules
+    doc = _field_index(config, rules.id_field)
+    if not rules.decisive_id_and_name or doc is None or config.fields[doc].kind != "id_number":
+        return "FALSE", "FALSE"
+    name = _field_index(config, rules.name_field)
+    valid = f"COALESCE(l.f{doc}_valid AND r.f{doc}_valid, FALSE)"
+    held = (
+        f"({_labels_in(config, doc, rules.decisive_id_levels)} AND "
+        f"{_labels_in(config, name, rules.decisive_name_levels)} AND valid_ids)"
+    )
+    return valid, held
 
 
 def tf_fields(config: MatchConfig) -> list[int]:
@@ -273,12 +299,15 @@ def score_sql(
     kept_only: bool = True,
 ) -> str:
     """Score every pair of ``pairs``: levels ``lv{i}``, weights ``w{i}``, term frequencies ``tf{i}``,
-    ``weight``, ``probability``, the hard rules fired and the ``band`` (0 non-match, 1 review, 2 match).
+    ``weight``, ``probability``, the hard rules fired, whether the decisive rule holds (``decisive``:
+    auto-linked unless vetoed, whatever the probability) and the ``band`` (0 non-match, 1 review,
+    2 match).
     ``tf_tables`` maps a TF field to its table (v, tf); ``tf_missing`` gives 1/N for absent values."""
     config = model.config
     tf_tables = tf_tables or {}
     tf_missing = tf_missing or {}
     twins, distinct, name_or_id = hard_rules_sql(config)
+    valid_ids, decisive = decisive_sql(config)
     n = len(config.fields)
     levels = ", ".join(f"{level_sql(i, spec)} AS lv{i}" for i, spec in enumerate(config.fields))
     tf_cols = "".join(
@@ -289,7 +318,7 @@ def score_sql(
     )
     compared = (
         f"SELECT p.rid_l, p.rid_r, l.record_id AS record_id_1, r.record_id AS record_id_2, {levels}, "
-        f"{twins} AS twins, {distinct} AS distinct_ids{tf_cols} "
+        f"{twins} AS twins, {distinct} AS distinct_ids, {valid_ids} AS valid_ids{tf_cols} "
         f"FROM {pairs} p JOIN {records} l ON l.rid = p.rid_l JOIN {records} r ON r.rid = p.rid_r"
         f"{readings_joins(config)}{tf_joins}"
     )
@@ -299,7 +328,7 @@ def score_sql(
     level_cols = ", ".join(f"lv{i}" for i in range(n))
     weighted = (
         f"SELECT rid_l, rid_r, record_id_1, record_id_2, {level_cols}, twins, distinct_ids, "
-        f"{name_or_id} AS name_or_id{tf_pass}, {weights} FROM compared"
+        f"{name_or_id} AS name_or_id, {decisive} AS decisive{tf_pass}, {weights} FROM compared"
     )
     th = config.thresholds
     # As model.probability_from_weight: certain above 60 bits, else odds / (1 + odds).
@@ -309,7 +338,7 @@ def score_sql(
     )
     vetoed = "(twins OR distinct_ids OR name_or_id)"
     band = (
-        f"CASE WHEN probability >= {_lit(th.match_probability)} AND NOT {vetoed} THEN 2 "
+        f"CASE WHEN (probability >= {_lit(th.match_probability)} OR decisive) AND NOT {vetoed} THEN 2 "
         f"WHEN probability >= {_lit(th.review_probability)} OR ({vetoed} AND probability >= "
         f"{_lit(th.match_probability)}) THEN 1 ELSE 0 END"
     )
@@ -322,7 +351,7 @@ def score_sql(
         f"WITH compared AS ({compared}), weighted AS ({weighted}), totalled AS ({totalled}), "
         f"probable AS ({probable}), banded AS ({banded}) "
         f"SELECT rid_l, rid_r, record_id_1, record_id_2, {level_cols}, {w_cols}{tf_pass}, weight, "
-        f"probability, twins, distinct_ids, name_or_id, band FROM banded{where}"
+        f"probability, twins, distinct_ids, name_or_id, decisive, band FROM banded{where}"
     )
 
 

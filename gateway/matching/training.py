@@ -93,6 +93,7 @@ def estimate_model(
     # are; whether agreement is evidence at all is judged against random pairs.
     u_random = level_frequencies(random_levels, [len(spec.levels) for spec in config.fields])
     fallbacks: list[str] = []
+    kept: set[int] = set()
     for f, spec in enumerate(config.fields):
         column = blocked_levels[:, f]
         seen = np.bincount(column[column >= 0], minlength=len(spec.levels))
@@ -107,11 +108,29 @@ def estimate_model(
             )
         if reason is not None:
             m[f], u[f] = fallback.m[f], fallback.u[f]
+            kept.add(f)
             fallbacks.append(f"field {spec.name}: {reason}; its m/u are the fallback's")
     if len(fallbacks) * 2 > len(config.fields):
         message = (
             f"{len(fallbacks)} of {len(config.fields)} fields degenerate: the fallback parameters are used"
         )
         return Estimate(fallback, None, (*fallbacks, message))
+    for f, spec in enumerate(config.fields):
+        if f not in kept and m[f][-1] > u[f][-1]:
+            m[f] = _no_evidence_in_disagreement(m[f], u[f][-1])
+            fallbacks.append(
+                f"field {spec.name}: disagreement estimated as evidence of a match (m "
+                f"{fitted.m[f][-1]:.3g} > u {u[f][-1]:.3g}); weighed as no evidence"
+            )
     model = MatchModel(config, tuple(m), tuple(u), fitted.prior, fitted.trained)
     return Estimate(model, em, tuple(fallbacks))
+
+
+def _no_evidence_in_disagreement(m: tuple[float, ...], u_last: float) -> tuple[float, ...]:
+    """``m`` with its last level ('else', the values disagree) lowered to ``u_last`` (weight 0) and the
+    other levels scaled up to keep the sum: among blocked pairs, where the keys make agreement common
+    whoever the records are, EM can find disagreement a little likelier among matches than among the
+    rest, which no data set means."""
+    rest = sum(m[:-1])
+    scale = (1.0 - u_last) / rest if rest > 0 else 1.0
+    return (*(round(x * scale, 10) for x in m[:-1]), u_last)

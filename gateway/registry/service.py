@@ -187,8 +187,9 @@ def search(session: Session, deps: RegistryDeps, caller: Caller, fields: dict[st
 
 def hit_explanation(person_id: int | None, result: MatchResult) -> dict[str, Any]:
     """One scored candidate as stored with a decision: score, band, every field's level and weight
-    (with the value's frequency where the weight was TF-adjusted), hard rules, configuration and
-    model version (None: the parameters shipped)."""
+    (with the value's frequency where the weight was TF-adjusted), hard rules, the rule that decided an
+    auto-link below the match threshold (``decided_by``), configuration and model version (None: the
+    parameters shipped)."""
     return {
         "person_id": person_id,
         "probability": round(result.probability, 6),
@@ -202,7 +203,7 @@ def hit_explanation(person_id: int | None, result: MatchResult) -> dict[str, Any
         "rules_fired": list(result.rules_fired),
         "config": f"{result.config_name}@{result.config_version}",
         "model_version": result.model_version,
-    }
+    } | ({} if result.decided_by is None else {"decided_by": result.decided_by})
 
 
 def explanation_json(hits: list[SearchHit]) -> str:

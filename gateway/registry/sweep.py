@@ -29,7 +29,14 @@ from gateway.matching import MatchModel
 from gateway.matching.blocking import record_to_row
 from gateway.matching.columns import prepare_chunks
 from gateway.matching.executors import EngineName, make_executor
-from gateway.matching.scoring import RULE_DISTINCT_IDS, RULE_NAME_OR_ID, RULE_TWINS, Band, grade_of
+from gateway.matching.scoring import (
+    RULE_DECISIVE,
+    RULE_DISTINCT_IDS,
+    RULE_NAME_OR_ID,
+    RULE_TWINS,
+    Band,
+    grade_of,
+)
 from gateway.persons import repository as people
 from gateway.persons.records import person_to_record
 from gateway.registry import repository
@@ -99,6 +106,7 @@ def _explanation(row: dict[str, Any], model: MatchModel, other: int) -> str:
     fired = [name for name, held in ((RULE_TWINS, row["twins"]), (RULE_DISTINCT_IDS, row["distinct_ids"]),
                                      (RULE_NAME_OR_ID, row["name_or_id"])) if held]  # fmt: skip
     band = BAND_NAMES[int(row["band"])]
+    decided = band == "match" and float(row["probability"]) < config.thresholds.match_probability
     return json.dumps(
         [
             {
@@ -112,6 +120,7 @@ def _explanation(row: dict[str, Any], model: MatchModel, other: int) -> str:
                 "model": model.trained,
                 "found_by": SWEEP_ACTOR,
             }
+            | ({"decided_by": RULE_DECISIVE} if decided else {})
         ],
         ensure_ascii=False,
     )

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from gateway.identity import CanonicalRecord
 from gateway.matching import MatchModel, generate_labelled
-from gateway.matching.batch import candidate_pairs, canonical_row, dedupe_file, link_files, prepare_rows
+from gateway.matching.batch import (
+    candidate_pairs,
+    canonical_row,
+    dedupe_file,
+    dedupe_rows,
+    link_files,
+    prepare_rows,
+)
+from gateway.matching.blocking import record_to_row
 from gateway.matching.synthetic import CSV_COLUMNS, LabelledData
 
 
@@ -122,3 +132,20 @@ def test_a_generic_configuration_deduplicates_febrl3() -> None:
     truth = {(a, b) for a in ids for b in ids if a != b and a.split("-")[1] == b.split("-")[1]}
     assert matches and matches <= truth
     assert len(matches) >= 0.9 * len(truth) / 2  # truth holds both orders
+
+
+def test_the_in_memory_batch_applies_the_decisive_rule_and_the_twins_guard(
+    model: MatchModel, persons: list[CanonicalRecord]
+) -> None:
+    p = next(q for q in persons if len(q.name) == 3 and q.id_number)
+    region = "110101" if not (p.household_region or "").startswith("11") else "310101"
+    elsewhere = replace(p, record_id="E", guardian_name="赵建国", household_region=region, ethnicity="03")
+    twin = replace(p, record_id="T", name=p.name[:2] + "瑶", gender="2" if p.gender == "1" else "1")
+    rows = [record_to_row(r) for r in (p, elsewhere, twin)]
+    prepared, scored = dedupe_rows(rows, model)
+    ids = [r.record_id for r in prepared.records]
+    bands = {frozenset((ids[i], ids[j])): (band, prob) for i, j, prob, band in scored.kept()}
+    band, probability = bands[frozenset((p.record_id, "E"))]
+    assert band == "match" and probability < model.config.thresholds.review_probability
+    # The twin carries her sibling's number, which contradicts her own gender: never auto-linked.
+    assert bands.get(frozenset((p.record_id, "T")), ("non_match", 0.0))[0] != "match"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
 from gateway.identity import CanonicalRecord, normalise_name
-from gateway.matching import MatchConfig, blocking_key_digest, blocking_keys
+from gateway.matching import MatchConfig, blocking_key_digest, blocking_keys, load_config
+from gateway.matching.blocking import row_blocking_keys
 
 
 def _shares_key(a: CanonicalRecord, b: CanonicalRecord, config: MatchConfig) -> bool:
@@ -90,3 +92,14 @@ def test_digest_hides_the_key() -> None:
     digest = blocking_key_digest(key, b"k" * 32)
     assert len(digest) == 64 and "1101052015" not in digest
     assert digest == blocking_key_digest(key, b"k" * 32) != blocking_key_digest(key, b"j" * 32)
+
+
+def test_an_unordered_rule_meets_swapped_given_and_family_names() -> None:
+    config = load_config(Path(__file__).resolve().parents[2] / "benchmarks" / "configs" / "febrl3.toml")
+    row = {"rec_id": "a", "given_name": "jett", "surname": "colegate", "postcode": "6011"}
+    swapped = {**row, "rec_id": "b", "given_name": "colegate", "surname": "jett"}
+    keys, other = row_blocking_keys(row, config), row_blocking_keys(swapped, config)
+    assert {k for k in set(keys) & set(other)} == {"names_unordered:col|jet"}
+    ordered = [rule.model_copy(update={"unordered": False}) for rule in config.blocking]
+    plain = config.model_copy(update={"blocking": ordered})
+    assert not set(row_blocking_keys(row, plain)) & set(row_blocking_keys(swapped, plain))

@@ -9,19 +9,22 @@ import math
 import random
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
+from gateway.identity import CanonicalRecord
 from gateway.matching import MatchModel, generate_labelled
 from gateway.matching.batch import candidate_pairs, comparison_levels, prepare_rows
+from gateway.matching.blocking import record_to_row
 from gateway.matching.columns import prepare_chunks
-from gateway.matching.comparators import PreparedRecord
+from gateway.matching.comparators import PreparedRecord, compare_levels
 from gateway.matching.config import MatchConfig
 from gateway.matching.executors import DuckDBExecutor, SqlExecutor
 from gateway.matching.model import MatchModel as Model
-from gateway.matching.scoring import score_prepared
+from gateway.matching.scoring import decisive_rule, score_prepared
 from gateway.matching.synthetic import LabelledData
 
 BANDS = {"non_match": 0, "review": 1, "match": 2}
@@ -86,11 +89,14 @@ def _score_on(executor: SqlExecutor, model: MatchModel, pairs: np.ndarray) -> di
 
 def _assert_parity(
     executor: SqlExecutor, model: MatchModel, records: list[PreparedRecord], pairs: np.ndarray
-) -> None:
+) -> int:
+    """Assert parity pair by pair (the decisive rule's band override below the threshold, which this
+    sample does not reach, has a test of its own); returns how many pairs that rule auto-linked."""
     plain = _without_tf(model)
     by_pair = _score_on(executor, plain, pairs)
     assert len(by_pair) == len(pairs)
     bands: Counter[str] = Counter()
+    decided = 0
     for i, j in pairs.tolist():
         expected = score_prepared(records[i], records[j], plain)
         got = by_pair[(i, j)]
@@ -104,10 +110,15 @@ def _assert_parity(
         fired = {"twins_guard": got["twins"], "distinct_citizen_ids": got["distinct_ids"],
                  "no_name_or_id_agreement": got["name_or_id"]}  # fmt: skip
         assert {rule for rule, held in fired.items() if held} == set(expected.rules_fired)
+        levels = compare_levels(records[i], records[j], plain.comparators)
+        decisive = decisive_rule(records[i], records[j], plain.config, levels) is not None
+        assert got["decisive"] == decisive, (records[i].record_id, records[j].record_id)
         assert got["band"] == BANDS[expected.band], (records[i].record_id, records[j].record_id)
         bands[expected.band] += 1
+        decided += expected.decided_by is not None
     # The sample reaches every band and every hard rule, or it proves little.
     assert min(bands.values()) > 20 and len(bands) == 3
+    return decided
 
 
 def test_duckdb_scores_every_pair_as_the_python_scorer_does(
@@ -227,3 +238,56 @@ def test_level_patterns_count_what_the_python_comparators_see(
     # Random pairs almost never agree on the name: u of the exact level is small.
     exact_names = randoms.counts[randoms.patterns[:, 0] == 0].sum()
     assert exact_names < 0.02 * randoms.pairs
+
+
+def test_random_pairs_for_training_compute_no_readings_unless_a_level_reads_them(model: MatchModel) -> None:
+    # The default levels never use the homophone test (only the twins guard does, and training
+    # applies no hard rule): the readings of random pairs' names, nearly all different, are spared.
+    data = generate_labelled(300, 5)
+    executor = _loaded(DuckDBExecutor(model.config), data, model.config)
+    try:
+        executor.level_patterns("random", random_pairs=3000, seed=1)
+        assert executor.query("SELECT count(*) AS n FROM rd0").column("n")[0].as_py() == 0
+        executor.block()
+        executor.scored(model)  # scoring applies the twins guard: now some are needed
+        assert executor.query("SELECT count(*) AS n FROM rd0").column("n")[0].as_py() > 0
+    finally:
+        executor.close()
+
+
+def _rule_cases(persons: list[CanonicalRecord]) -> list[CanonicalRecord]:
+    """Records pairing (0,1), (2,3) ... that reach the rules of issue 17: the same valid number and
+    name with three other fields disagreeing (decisive); a number copied from another person (no
+    veto); twins, one carrying the other's number (twins guard)."""
+    p = next(q for q in persons if len(q.name) == 3 and q.id_number)
+    other = next(q for q in persons if q.birth_date != p.birth_date and q.id_number)
+    region = "110101" if not (p.household_region or "").startswith("11") else "310101"
+    elsewhere = replace(p, record_id="E", guardian_name="赵建国", household_region=region, ethnicity="03")
+    copied = replace(p, record_id="C", id_number=other.id_number)
+    twin = replace(p, record_id="T", name=p.name[:2] + "瑶", gender="2" if p.gender == "1" else "1")
+    return [p, elsewhere, p, copied, p, twin]
+
+
+def test_the_rules_of_issue_17_score_alike_in_sql(model: MatchModel, persons: list[CanonicalRecord]) -> None:
+    # DuckDB only: Spark runs the same generated text, and the parity sample checks it pair by pair.
+    rows = [
+        {**record_to_row(r), "record_id": f"{k}-{r.record_id}"} for k, r in enumerate(_rule_cases(persons))
+    ]
+    records = prepare_rows(rows, model.config)[0]
+    pairs = np.array([[k, k + 1] for k in range(0, len(rows), 2)], dtype=np.int64)
+    executor = _loaded(DuckDBExecutor(model.config), LabelledData(rows, {}, {}, 0), model.config)
+    try:
+        by_pair = _score_on(executor, _without_tf(model), pairs)
+    finally:
+        executor.close()
+    got = [by_pair[(i, j)] for i, j in pairs.tolist()]
+    expected = [score_prepared(records[i], records[j], _without_tf(model)) for i, j in pairs.tolist()]
+    decisive, copied, twins = zip(got, expected, strict=True)
+    assert decisive[1].decided_by == "same_citizen_id_and_name" and decisive[0]["decisive"]
+    assert decisive[0]["band"] == BANDS["match"] and decisive[0]["probability"] < 0.5
+    assert (
+        not copied[0]["distinct_ids"] and copied[1].rules_fired == () and copied[0]["band"] == BANDS["match"]
+    )
+    assert twins[0]["twins"] and "twins_guard" in twins[1].rules_fired and twins[0]["band"] != BANDS["match"]
+    for row, result in zip(got, expected, strict=True):
+        assert row["band"] == BANDS[result.band] and row["probability"] == pytest.approx(result.probability)

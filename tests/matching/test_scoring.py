@@ -10,6 +10,7 @@ import pytest
 from gateway.identity import CanonicalRecord
 from gateway.matching import MatchConfig, MatchModel, MatchResult, rank_candidates, score_pair, search_outcome
 from gateway.matching.scoring import (
+    RULE_DECISIVE,
     RULE_DISTINCT_IDS,
     RULE_NAME_OR_ID,
     RULE_TWINS,
@@ -155,3 +156,80 @@ def test_an_identical_id_number_alone_does_not_auto_link(
     # The same number with the same guardian and a mistyped given name is the same child.
     typo = replace(p, name=p.name[:2] + "鑫" if p.name[2] != "鑫" else p.name[:2] + "瑶")
     assert RULE_NAME_OR_ID not in score_pair(p, typo, model).rules_fired
+
+
+def _elsewhere(p: CanonicalRecord) -> CanonicalRecord:
+    """The same child as another office typed it: a new guardian, a household in another province,
+    another ethnicity (the fields EM finds almost never changing in our generator)."""
+    region = "110101" if not (p.household_region or "").startswith("11") else "310101"
+    return replace(p, record_id="elsewhere", guardian_name="赵建国", household_region=region, ethnicity="03")
+
+
+def test_the_same_valid_id_and_name_auto_link_whatever_the_other_fields_say(
+    model: MatchModel, persons: list[CanonicalRecord]
+) -> None:
+    p = _han(persons)
+    result = score_pair(p, _elsewhere(p), model)
+    # The weights alone would not even review it: three fields disagreeing outweigh the number.
+    assert result.probability < model.config.thresholds.review_probability
+    assert result.band == "match" and result.grade == "certain"
+    assert result.decided_by == RULE_DECISIVE and result.rules_fired == ()
+    # A homophone of the name is the same name, typed another way.
+    q = next(q for q in persons if len(q.name) == 3 and q.name[2] in "涵轩宇")
+    homophone = replace(_elsewhere(q), name=q.name[:2] + {"涵": "晗", "轩": "宣", "宇": "雨"}[q.name[2]])
+    result = score_pair(q, homophone, model)
+    assert {e.field: e.level for e in result.explanation}["name"] == "homophone"
+    assert result.band == "match" and result.decided_by == RULE_DECISIVE
+    # Where the weights already auto-link, the rule is not what decided.
+    assert score_pair(p, p, model).decided_by is None
+
+
+def test_the_decisive_rule_needs_a_valid_consistent_citizen_number_and_the_name(
+    model: MatchModel, persons: list[CanonicalRecord]
+) -> None:
+    p = _han(persons)
+    # The number contradicts the record's own birth date: exact_inconsistent, not decisive.
+    slipped = replace(_elsewhere(p), birth_date=p.birth_date + timedelta(days=40))
+    assert score_pair(p, slipped, model).band != "match"
+    # Another name around the same number: a typo can land on another child's number.
+    stranger = replace(_elsewhere(p), name="刘欣怡")
+    assert score_pair(p, stranger, model).band != "match"
+    # A passport number is no citizen number, however consistent.
+    foreign = replace(p, id_type="passport", id_number="E12345678")
+    assert score_pair(foreign, replace(_elsewhere(foreign)), model).decided_by is None
+    # Switched off in the configuration, the weights decide again.
+    rules = model.config.hard_rules.model_copy(update={"decisive_id_and_name": False})
+    off = MatchModel(model.config.model_copy(update={"hard_rules": rules}), model.m, model.u, model.prior)
+    assert score_pair(p, _elsewhere(p), off).band == "non_match"
+
+
+def test_a_copied_number_that_contradicts_its_own_record_is_no_veto(
+    model: MatchModel, persons: list[CanonicalRecord]
+) -> None:
+    p = _han(persons)
+    other = next(q for q in persons if q.birth_date != p.birth_date and q.id_number)
+    copied = replace(p, record_id="copied", id_number=other.id_number)
+    result = score_pair(p, copied, model)
+    # Both numbers are valid and different, but the copied one is not this record's own.
+    assert RULE_DISTINCT_IDS not in result.rules_fired
+    assert result.band == "match"
+    # Each number consistent with its own record: two persons, as before.
+    rules = model.config.hard_rules.model_copy(update={"distinct_ids_only_consistent": False})
+    strict = MatchModel(model.config.model_copy(update={"hard_rules": rules}), model.m, model.u, model.prior)
+    assert RULE_DISTINCT_IDS in score_pair(p, copied, strict).rules_fired
+
+
+def test_twins_of_either_gender_with_each_others_number_never_auto_link(
+    model: MatchModel, persons: list[CanonicalRecord]
+) -> None:
+    p = _han(persons)
+    sister = replace(p, record_id="twin", name=p.name[:2] + "瑶", gender="2" if p.gender == "1" else "1")
+    # The twin's record carries the first child's number: no longer consistent with her own gender.
+    result = score_pair(p, replace(sister, id_number=p.id_number), model)
+    assert result.band != "match"
+    result = score_pair(p, _with_id(sister, f"{(int((p.id_number or '')[14:17]) + 1) % 1000:03d}"), model)
+    assert RULE_TWINS in result.rules_fired and result.band != "match"
+    # The same number on a record of the same gender, a given name mistyped and the birth a day off:
+    # nothing tells it from the child himself, the weights decide.
+    typo = replace(p, record_id="typo", name=p.name[:2] + "瑶", birth_date=p.birth_date + timedelta(days=1))
+    assert RULE_TWINS not in score_pair(p, typo, model).rules_fired

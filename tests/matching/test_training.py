@@ -100,3 +100,41 @@ def test_random_pairs_are_distinct_records_and_cross_sources_in_a_link() -> None
     source = np.array([0] * 10 + [1] * 40, dtype=np.int8)
     across = random_pairs(50, 300, seed=1, source=source)
     assert (source[across[:, 0]] == 0).all() and (source[across[:, 1]] == 1).all()
+
+
+def test_disagreement_is_never_weighed_as_evidence_of_a_match() -> None:
+    shipped = load_model()
+    truth = _known(shipped)
+    rng = np.random.default_rng(8)
+    blocked = np.concatenate([_draw(rng, truth.m, 4_000), _draw(rng, truth.u, 12_000)])
+    random = _draw(rng, truth.u, 60_000)
+    name = [s.name for s in shipped.config.fields].index("name")
+    # Names disagree among the matches more often than among the other blocked pairs (exact agreement
+    # is still likelier among matches than among random pairs, so the field is not degenerate).
+    blocked[:4_000, name] = np.where(rng.random(4_000) < 0.95, 3, 0)
+    random[:, name] = np.where(rng.random(len(random)) < 0.01, 0, 3)
+    estimate = estimate_model(random, blocked, shipped, "generated")
+    assert estimate.em is not None
+    assert any("field name: disagreement estimated as evidence" in line for line in estimate.fallbacks)
+    m, u = estimate.model.m[name], estimate.model.u[name]
+    assert m != shipped.m[name]  # learnt, then capped, not the fallback's
+    assert m[-1] == pytest.approx(u[-1]) and estimate.model.level_weight(name, 3) == pytest.approx(0.0)
+    assert sum(m) == pytest.approx(1.0)
+
+
+def test_m_floor_keeps_every_level_of_m_off_the_floor_of_probabilities() -> None:
+    shipped = load_model()
+    assert shipped.config.em.m_floor == 0.01
+    truth = _known(shipped)
+    rng = np.random.default_rng(9)
+    blocked = np.concatenate([_draw(rng, truth.m, 4_000), _draw(rng, truth.u, 12_000)])
+    random = _draw(rng, truth.u, 60_000)
+    gender = [s.name for s in shipped.config.fields].index("gender")
+    blocked[:4_000, gender] = 0  # the matches never disagree on gender; some non-matches do
+    floored = estimate_model(random, blocked, shipped, "generated").model
+    em = shipped.config.em.model_copy(update={"m_floor": None})
+    plain = MatchModel(shipped.config.model_copy(update={"em": em}), shipped.m, shipped.u, shipped.prior)
+    unfloored = estimate_model(random, blocked, plain, "generated").model
+    assert unfloored.m[gender][1] < 0.002  # at min_probability: disagreeing weighs about -8 bits
+    assert floored.m[gender][1] == pytest.approx(0.01, rel=0.05)
+    assert floored.level_weight(gender, 1) > unfloored.level_weight(gender, 1) + 2
