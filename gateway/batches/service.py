@@ -17,6 +17,7 @@ tens of thousands must not wait on external systems row by row.
 from __future__ import annotations
 
 import csv
+import gc
 import hashlib
 import io
 import json
@@ -605,6 +606,15 @@ class _Run:
         return True
 
 
+def _prepare_in_helper(preparation: bulk.Preparation, items: list[tuple[int, Any]]) -> bulk.Prepared:
+    prepared = bulk.prepare_rows(preparation, items)
+    # What the helper keeps between chunks is its name and code caches, which never form cycles:
+    # frozen, the collector stops rescanning them at every full collection. The helper is this
+    # run's alone and ends with it.
+    gc.freeze()
+    return prepared
+
+
 class _Preparer:
     """Prepares chunks of rows (``bulk.prepare_rows``: normalising, matching forms, keys): in this
     process, or in one helper process, so that the next chunk is prepared while this one is written
@@ -620,7 +630,7 @@ class _Preparer:
 
     def submit(self, items: list[tuple[int, Any]]) -> Future[bulk.Prepared]:
         if self._pool is not None:
-            return self._pool.submit(bulk.prepare_rows, self.preparation, items)
+            return self._pool.submit(_prepare_in_helper, self.preparation, items)
         done: Future[bulk.Prepared] = Future()
         done.set_result(bulk.prepare_rows(self.preparation, items))
         return done
