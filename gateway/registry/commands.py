@@ -23,6 +23,7 @@ from rich.table import Table
 from gateway.context import AppContext
 from gateway.db import session_scope
 from gateway.errors import GatewayError
+from gateway.matching.batch import default_workers
 from gateway.registry import learning
 from gateway.registry.modelstore import active_model
 from gateway.registry.sweep import Stage, SweepOptions, SweepSummary, sweep
@@ -210,7 +211,10 @@ def sweep_command(
         console.print(f"{stage}: {counts[stage]:,} {labels[stage]}", markup=False)
 
     try:
-        options = SweepOptions(region=region, engine=engine, memory_limit=memory_limit, workdir=workdir)
+        options = SweepOptions(
+            region=region, engine=engine, memory_limit=memory_limit, workdir=workdir,
+            workers=default_workers(),
+        )  # fmt: skip
         deps = ctx.services.registry
         with session_scope(ctx.engine) as session:
             # The model deciding registrations now: the active registry version, else the shipped one.

@@ -59,6 +59,8 @@ class SweepOptions:
     engine: EngineName = "duckdb"
     memory_limit: str | None = None
     workdir: Path | None = None
+    # Processes preparing the persons read (names, pinyin, keys); this process reads and decrypts.
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,7 @@ def sweep(
                              workdir=options.workdir)  # fmt: skip
     try:
         persons = _person_rows(engine, keyring, options.region, tick)
-        loaded = executor.load(prepare_chunks(persons, model.config))
+        loaded = executor.load(prepare_chunks(persons, model.config, workers=options.workers))
         executor.prepare()
         candidates = executor.block()
         scored = executor.scored(model)
