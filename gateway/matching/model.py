@@ -24,7 +24,7 @@ from gateway.matching.config import MatchConfig, load_config
 from gateway.matching.frequencies import (
     TF_U_DIVISOR,
     TermFrequencies,
-    tf_adjusted_weight,
+    tf_adjustment,
     tf_field_indexes,
 )
 
@@ -75,10 +75,13 @@ class MatchModel:
         return MatchModel(self.config, self.m, self.u, self.prior, self.trained, frequencies, self.version)
 
     def exact_weight_tf(self, field_index: int, tf: float) -> float:
-        """The exact level's weight of ``field_index`` for a value of frequency ``tf``."""
-        m = max(self.m[field_index][0], PROBABILITY_FLOOR)
-        u = max(self.u[field_index][0], PROBABILITY_FLOOR)
-        return tf_adjusted_weight(m, u, tf)
+        """The exact level's weight of ``field_index`` for a value of frequency ``tf``: the level's
+        weight plus the value's adjustment against the reference's average (``frequencies``)."""
+        weight = float(self.weight_table[field_index, 0])
+        average = None
+        if self.frequencies is not None:
+            average = self.frequencies.average(self.config.fields[field_index].name)
+        return weight if average is None else weight + tf_adjustment(tf, average)
 
     @property
     def prior_weight(self) -> float:
@@ -95,12 +98,15 @@ class MatchModel:
         total: FloatArray = self.prior_weight + self.weight_table[rows, cols].sum(axis=1)
         if tf is not None:
             for f in self.tf_fields:
-                m = max(self.m[f][0], PROBABILITY_FLOOR)
-                u = max(self.u[f][0], PROBABILITY_FLOOR)
+                assert self.frequencies is not None  # tf_fields is empty without a reference
+                average = self.frequencies.average(self.config.fields[f].name)
+                if average is None:
+                    continue
                 column = tf[:, f]
                 exact = (levels[:, f] == 0) & ~np.isnan(column)
-                u_tf = np.minimum(1.0, np.maximum(np.where(exact, column, u), u / TF_U_DIVISOR))
-                total += np.where(exact, np.log2(m / u_tf) - self.weight_table[f, 0], 0.0)
+                # As frequencies.tf_adjustment, element-wise (the average stands in where not exact).
+                held = np.maximum(np.where(exact, column, average), average / TF_U_DIVISOR)
+                total += np.where(exact, np.log2(average / held), 0.0)
         return total
 
     def to_json(self) -> str:

@@ -18,11 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.matching.config import FieldSpec, LevelSpec, MatchConfig
+from gateway.matching.frequencies import TF_U_DIVISOR
 from gateway.matching.model import MatchModel
 
 BAND_CODES = {"non_match": 0, "review": 1, "match": 2}
-# The term-frequency u never falls below this fraction of the exact level's u (the shared TF spec).
-TF_U_DIVISOR = 8.0
 
 
 def _lit(value: float) -> str:
@@ -257,15 +256,19 @@ def tf_table_sql(i: int, records: str) -> str:
     )
 
 
+def tf_average_sql(table: str) -> str:
+    """u_avg of a TF table (v, tf): the chance that two random reference records share a value."""
+    return f"SELECT sum(tf * tf) AS u FROM {table}"
+
+
 def _weight_sql(model: MatchModel, i: int, tf: bool) -> str:
     spec = model.config.fields[i]
     whens = []
     for level in range(len(spec.levels)):
         w = model.level_weight(i, level)
         if level == 0 and tf:
-            m_exact = max(model.m[i][0], 1e-7)
-            u_floor = max(model.u[i][0], 1e-7) / TF_U_DIVISOR
-            w_sql = f"log2({_lit(m_exact)} / least(CAST(1.0 AS DOUBLE), greatest(tf{i}, {_lit(u_floor)})))"
+            # frequencies.tf_adjustment: the level's weight plus log2(u_avg / max(tf, u_avg / 8)).
+            w_sql = f"{_lit(w)} + log2(tfu{i} / greatest(tf{i}, tfu{i} / {_lit(TF_U_DIVISOR)}))"
         else:
             w_sql = _lit(w)
         whens.append(f"WHEN {level} THEN {w_sql}")
@@ -302,7 +305,8 @@ def score_sql(
     ``weight``, ``probability``, the hard rules fired, whether the decisive rule holds (``decisive``:
     auto-linked unless vetoed, whatever the probability) and the ``band`` (0 non-match, 1 review,
     2 match).
-    ``tf_tables`` maps a TF field to its table (v, tf); ``tf_missing`` gives 1/N for absent values."""
+    ``tf_tables`` maps a TF field to its table (v, tf) of the whole reference (u_avg is summed over
+    it); ``tf_missing`` gives 1/N for absent values."""
     config = model.config
     tf_tables = tf_tables or {}
     tf_missing = tf_missing or {}
@@ -311,10 +315,12 @@ def score_sql(
     n = len(config.fields)
     levels = ", ".join(f"{level_sql(i, spec)} AS lv{i}" for i, spec in enumerate(config.fields))
     tf_cols = "".join(
-        f", COALESCE(t{i}.tf, {_lit(tf_missing.get(i, 1.0))}) AS tf{i}" for i in sorted(tf_tables)
+        f", COALESCE(t{i}.tf, {_lit(tf_missing.get(i, 1.0))}) AS tf{i}, a{i}.u AS tfu{i}"
+        for i in sorted(tf_tables)
     )
     tf_joins = "".join(
-        f" LEFT JOIN {table} t{i} ON t{i}.v = l.f{i}" for i, table in sorted(tf_tables.items())
+        f" LEFT JOIN {table} t{i} ON t{i}.v = l.f{i} CROSS JOIN ({tf_average_sql(table)}) a{i}"
+        for i, table in sorted(tf_tables.items())
     )
     compared = (
         f"SELECT p.rid_l, p.rid_r, l.record_id AS record_id_1, r.record_id AS record_id_2, {levels}, "

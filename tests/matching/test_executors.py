@@ -23,6 +23,7 @@ from gateway.matching.columns import prepare_chunks
 from gateway.matching.comparators import PreparedRecord, compare_levels
 from gateway.matching.config import MatchConfig
 from gateway.matching.executors import DuckDBExecutor, SqlExecutor
+from gateway.matching.frequencies import count_frequencies
 from gateway.matching.model import MatchModel as Model
 from gateway.matching.scoring import decisive_rule, score_prepared
 from gateway.matching.synthetic import LabelledData
@@ -177,53 +178,86 @@ def test_exact_name_agreement_is_weighed_by_the_names_frequency(
     for f in tf_fields:
         values = [r.values[f].text for r in records if r.values[f] is not None]  # type: ignore[union-attr]
         frequency = {v: c / len(values) for v, c in Counter(values).items()}
-        m, u = model.m[f][0], model.u[f][0]
+        average = sum(tf * tf for tf in frequency.values())
         checked = 0
         for (i, _), row in by_pair.items():
             if row[f"lv{f}"] == 0:
                 tf = frequency[records[i].values[f].text]  # type: ignore[union-attr]
                 assert row[f"tf{f}"] == pytest.approx(tf, rel=1e-12)
-                assert row[f"w{f}"] == pytest.approx(math.log2(m / min(1.0, max(tf, u / 8))), rel=1e-12)
+                adjusted = model.level_weight(f, 0) + math.log2(average / max(tf, average / 8))
+                assert row[f"w{f}"] == pytest.approx(adjusted, rel=1e-12)
                 checked += 1
             elif row[f"lv{f}"] > 0:
                 assert row[f"w{f}"] == pytest.approx(model.level_weight(f, row[f"lv{f}"]), rel=1e-12)
         assert checked > 100
 
 
+@pytest.mark.parametrize("engine", ["duckdb", "spark"])
+def test_tf_weights_are_the_python_scorers(
+    engine: str,
+    request: pytest.FixtureRequest,
+    model: MatchModel,
+    records: list[PreparedRecord],
+    parity_pairs: np.ndarray,
+) -> None:
+    """The parity sample again, with the names weighed by their frequency in the loaded records."""
+    executor: SqlExecutor = request.getfixturevalue(f"{engine}_executor")
+    adjusted = model.with_frequencies(count_frequencies(records, model.config))
+    by_pair = _score_on(executor, adjusted, parity_pairs)
+    tf_fields = adjusted.tf_fields
+    adjusted_pairs = 0
+    for i, j in parity_pairs.tolist():
+        expected = score_prepared(records[i], records[j], adjusted)
+        got = by_pair[(i, j)]
+        for f in tf_fields:
+            assert got[f"w{f}"] == pytest.approx(expected.explanation[f].weight, abs=1e-4)
+        assert got["weight"] == pytest.approx(expected.weight, abs=1e-4)
+        assert got["band"] == BANDS[expected.band]
+        adjusted_pairs += any(expected.explanation[f].tf is not None for f in tf_fields)
+    assert adjusted_pairs > 100
+
+
+def _named_rows(names: list[str]) -> list[dict[str, str]]:
+    base = {
+        "gender": "1",
+        "ethnicity": "01",
+        "id_type": "none",
+        "id_number": "",
+        "nationality": "CHN",
+        "household_region": "410102",
+        "guardian_name": "",
+        "school_code": "",
+    }
+    return [
+        {**base, "record_id": f"N{k}", "name": name, "birth_date": f"2015-{1 + k % 12:02d}-{1 + k % 28:02d}"}
+        for k, name in enumerate(names)
+    ]
+
+
 def test_a_rare_name_agreeing_outweighs_a_common_one(model: MatchModel) -> None:
-    rows = [
-        {
-            "record_id": f"C{k}",
-            "name": "王子涵",
-            "gender": "1",
-            "birth_date": f"2015-03-{k + 1:02d}",
-            "ethnicity": "01",
-            "id_type": "none",
-            "id_number": "",
-            "nationality": "CHN",
-            "household_region": "410102",
-            "guardian_name": "",
-            "school_code": "",
-        }
-        for k in range(20)
-    ]
-    rows += [
-        {**rows[0], "record_id": "R1", "name": "欧阳翊骞"},
-        {**rows[1], "record_id": "R2", "name": "欧阳翊骞"},
-    ]
-    executor = DuckDBExecutor(model.config)
+    """1,000 records named as children are: 王子涵 60 times (6%, below the exact level's u / 8 as EM
+    estimates it among blocked pairs, so the old floor weighed it as a rare name), 15 names 20 times,
+    欧阳翊骞 twice, the rest once. DuckDB weighs the two agreements as the real-time scorer does."""
+    others = [f"张{chr(0x4E00 + 200 + k % 400)}{chr(0x4E00 + 700 + k // 400)}" for k in range(653)]
+    names = ["王子涵"] * 60 + [n for n in others[:15] for _ in range(20)] + ["欧阳翊骞"] * 2 + others[15:]
+    rows = _named_rows(names)
+    common, rare = (0, 1), (360, 361)
+    records = prepare_rows(rows, model.config)[0]
+    adjusted = model.with_frequencies(count_frequencies(records, model.config))
+    executor = _loaded(DuckDBExecutor(model.config), LabelledData(rows, {}, {}, 0), model.config)
     try:
-        executor.load(prepare_chunks(rows, model.config))
-        executor.prepare()
-        executor.load_pairs("pairs", pa.table({"rid_l": [0, 20], "rid_r": [1, 21]}))
-        scored = {
-            r["record_id_1"]: r for r in executor.scored(model, pairs="pairs", kept_only=False).to_pylist()
-        }
+        scored = _score_on(executor, model, np.array([common, rare], dtype=np.int64))
     finally:
         executor.close()
-    common, rare = scored["C0"], scored["R1"]
-    assert common["lv0"] == rare["lv0"] == 0
-    assert rare["w0"] > common["w0"] and rare["weight"] > common["weight"]
+    name = [s.name for s in model.config.fields].index("name")
+    assert model.u[name][0] / 8 > 0.06  # both names rarer than the blocked pairs' u / 8
+    w_common, w_rare = scored[common][f"w{name}"], scored[rare][f"w{name}"]
+    assert scored[common][f"lv{name}"] == scored[rare][f"lv{name}"] == 0
+    assert w_rare - w_common == pytest.approx(math.log2(0.06 / 0.002), abs=1e-9)
+    for pair in (common, rare):
+        expected = score_prepared(records[pair[0]], records[pair[1]], adjusted)
+        assert scored[pair][f"w{name}"] == pytest.approx(expected.explanation[name].weight, abs=1e-4)
+        assert scored[pair]["weight"] == pytest.approx(expected.weight, abs=1e-4)
 
 
 def test_level_patterns_count_what_the_python_comparators_see(
