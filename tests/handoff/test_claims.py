@@ -20,6 +20,7 @@ from gateway.persons.models import Person
 from tests.fixtures.api import ApiCaller
 from tests.fixtures.handoff import BASIS, Child, MakeParty, cohort, hand_over, ndjson, verified
 from tests.fixtures.registrations import post_registration
+from tests.fixtures.students import resident_id
 
 SCHOOL_SCOPES = "handoff:write handoff:read students:write students:read feed:read"
 
@@ -60,7 +61,10 @@ def test_handover_then_a_school_claims_with_the_code_on_the_slip(
 def test_claims_that_find_nobody_or_several_people_say_so(handoff_api: TestClient, party: MakeParty) -> None:
     first, second = cohort(2)
     # Two children whose records agree on everything a claim without an ID number can offer.
-    twin = Child(second.number, first.name, first.gender, first.birth_date, second.id_number, first.guardian)
+    # Its own valid number, born the same day (a number carrying another birth date than its record's
+    # reads as copied from someone else, and would not tell two children apart).
+    twin_number = resident_id("410102", first.birth_date, 103)
+    twin = Child(second.number, first.name, first.gender, first.birth_date, twin_number, first.guardian)
     preschool = party("registry", "41", "handoff:write", stage="preschool")
     status = hand_over(handoff_api, preschool, [first, twin])
     assert status["counts"] == {"issued": 1, "review_required": 1}
