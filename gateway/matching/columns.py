@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing as mp
+import operator
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -73,6 +74,37 @@ def needs_readings(config: MatchConfig, field_index: int) -> bool:
     return config.hard_rules.twins_guard and config.hard_rules.name_field == spec.name
 
 
+# The columns of the kinds whose prepared value has parts: suffix, the value's attribute, Arrow type
+# (the module's docstring gives their meaning); every other kind is one text column.
+_TEXT, _INT, _BOOL = pa.string(), pa.int32(), pa.bool_()
+_PARTS: dict[str, tuple[type, tuple[tuple[str, str, pa.DataType], ...]]] = {
+    "person_name": (
+        NameValue,
+        (
+            ("", "text", _TEXT),
+            ("_py", "pinyin", _TEXT),
+            ("_sn", "surname", _TEXT),
+            ("_snpy", "surname_pinyin", _TEXT),
+            ("_gpy", "given_pinyin", _TEXT),
+        ),
+    ),
+    "date": (
+        DateValue,
+        (
+            ("", "digits", _TEXT),
+            ("_y", "year", _INT),
+            ("_m", "month", _INT),
+            ("_d", "day", _INT),
+            ("_ord", "ordinal", _INT),
+        ),
+    ),
+    "id_number": (
+        IdValue,
+        (("", "number", _TEXT), ("_valid", "citizen_valid", _BOOL), ("_cons", "consistent", _BOOL)),
+    ),
+}
+
+
 def record_schema(config: MatchConfig) -> pa.Schema:
     """The Arrow schema of the prepared records of a configuration."""
     columns: list[pa.Field] = [
@@ -81,17 +113,11 @@ def record_schema(config: MatchConfig) -> pa.Schema:
         pa.field("src", pa.int8()),
     ]
     for i, spec in enumerate(config.fields):
-        f = f"f{i}"
-        if spec.kind == "person_name":
-            columns += [pa.field(f + s, pa.string()) for s in ("", "_py", "_sn", "_snpy", "_gpy")]
-        elif spec.kind == "date":
-            columns.append(pa.field(f, pa.string()))
-            columns += [pa.field(f + s, pa.int32()) for s in ("_y", "_m", "_d", "_ord")]
-        elif spec.kind == "id_number":
-            columns += [pa.field(f, pa.string()), pa.field(f + "_valid", pa.bool_())]
-            columns.append(pa.field(f + "_cons", pa.bool_()))
-        else:
-            columns.append(pa.field(f, pa.string()))
+        parts = _PARTS.get(spec.kind)
+        suffixes = (
+            [(suffix, arrow_type) for suffix, _, arrow_type in parts[1]] if parts else [("", pa.string())]
+        )
+        columns += [pa.field(f"f{i}{suffix}", arrow_type) for suffix, arrow_type in suffixes]
     return pa.schema(columns)
 
 
@@ -155,32 +181,16 @@ def _prepared_records(
 
 def _field_columns(kind: str, f: str, values: list[FieldValue]) -> dict[str, list[Any]]:
     """The columns of one field (``f{i}`` and its parts) from its prepared values."""
-    if kind == "person_name":
-        names = [v if isinstance(v, NameValue) else None for v in values]
-        return {
-            f: [n.text if n else None for n in names],
-            f + "_py": [n.pinyin if n else None for n in names],
-            f + "_sn": [n.surname if n else None for n in names],
-            f + "_snpy": [n.surname_pinyin if n else None for n in names],
-            f + "_gpy": [n.given_pinyin if n else None for n in names],
-        }
-    if kind == "date":
-        days = [v if isinstance(v, DateValue) else None for v in values]
-        return {
-            f: [d.digits if d else None for d in days],
-            f + "_y": [d.year if d else None for d in days],
-            f + "_m": [d.month if d else None for d in days],
-            f + "_d": [d.day if d else None for d in days],
-            f + "_ord": [d.ordinal if d else None for d in days],
-        }
-    if kind == "id_number":
-        docs = [v if isinstance(v, IdValue) else None for v in values]
-        return {
-            f: [d.number if d else None for d in docs],
-            f + "_valid": [d.citizen_valid if d else None for d in docs],
-            f + "_cons": [d.consistent if d else None for d in docs],
-        }
-    return {f: [v if isinstance(v, str) else None for v in values]}
+    parts = _PARTS.get(kind)
+    if parts is None:
+        return {f: [v if isinstance(v, str) else None for v in values]}
+    kind_type, columns = parts
+    typed = [v if isinstance(v, kind_type) else None for v in values]
+    out: dict[str, list[Any]] = {}
+    for suffix, attribute, _ in columns:
+        part_of = operator.attrgetter(attribute)
+        out[f + suffix] = [None if v is None else part_of(v) for v in typed]
+    return out
 
 
 def prepare_tables(
