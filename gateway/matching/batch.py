@@ -31,7 +31,7 @@ from gateway.matching.executors import EngineName, SqlExecutor, make_executor
 from gateway.matching.frequencies import count_frequencies, exact_key
 from gateway.matching.model import EMResult, FloatArray, LevelMatrix, MatchModel, untrained_model
 from gateway.matching.scoring import decisive_rule, hard_rules_fired
-from gateway.matching.training import Estimate, estimate_model, random_pairs
+from gateway.matching.training import Estimate, estimate_model, estimate_model_by_rule, random_pairs
 
 Progress = Callable[[int], None]
 IntArray = npt.NDArray[np.int64]
@@ -209,10 +209,38 @@ def candidate_pairs(
 ) -> IntArray:
     """Unique candidate pairs (i < j) sharing at least one blocking key; with ``source``, only pairs
     across the two sources. Blocks larger than their rule's ``max_block_size`` are skipped."""
+    codes = np.unique(
+        np.concatenate([np.empty(0, dtype=np.int64), *_pair_codes_by_rule(records, config, source, keys)])
+    )
+    n = len(records)
+    return np.stack([codes // n, codes % n], axis=1) if len(codes) else np.empty((0, 2), dtype=np.int64)
+
+
+def rule_masks(
+    records: list[PreparedRecord],
+    pairs: IntArray,
+    config: MatchConfig,
+    source: npt.NDArray[np.int8] | None = None,
+    keys: KeyIndex | None = None,
+) -> list[npt.NDArray[np.bool_]]:
+    """For every blocking rule, which of ``pairs`` (``candidate_pairs``) that rule produced."""
+    n = len(records)
+    codes = pairs[:, 0] * n + pairs[:, 1]
+    return [np.isin(codes, rule) for rule in _pair_codes_by_rule(records, config, source, keys)]
+
+
+def _pair_codes_by_rule(
+    records: list[PreparedRecord],
+    config: MatchConfig,
+    source: npt.NDArray[np.int8] | None,
+    keys: KeyIndex | None,
+) -> list[IntArray]:
+    """Per blocking rule, the unique pairs it produces, each coded ``i * n + j`` (i < j)."""
     caps = np.array([rule.max_block_size for rule in config.blocking], dtype=np.int64)
     keys = keys if keys is not None else key_index(records, config)
+    by_rule: list[list[IntArray]] = [[] for _ in config.blocking]
     if not len(keys.hashes):
-        return np.empty((0, 2), dtype=np.int64)
+        return [np.empty(0, dtype=np.int64) for _ in config.blocking]
     h, owner, rule = keys.hashes, keys.owners, keys.rules
     order = np.argsort(h, kind="stable")
     h, owner, rule = h[order], owner[order], rule[order]
@@ -220,23 +248,22 @@ def candidate_pairs(
     sizes = np.diff(np.r_[starts, len(h)])
     keep = (sizes >= 2) & (sizes <= caps[rule[starts]])
     starts, sizes = starts[keep], sizes[keep]
-    chunks: list[IntArray] = []
     n = len(records)
     for size in np.unique(sizes):
         group_starts = starts[sizes == size]
         members = owner[group_starts[:, None] + np.arange(size)[None, :]]
+        group_rules = rule[group_starts]
         left, right = np.triu_indices(int(size), k=1)
-        a = members[:, left].ravel()
-        b = members[:, right].ravel()
+        a = members[:, left]
+        b = members[:, right]
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         valid = lo != hi
         if source is not None:
             valid &= source[lo] != source[hi]
-        chunks.append(lo[valid] * n + hi[valid])
-    if not chunks:
-        return np.empty((0, 2), dtype=np.int64)
-    codes = np.unique(np.concatenate(chunks))
-    return np.stack([codes // n, codes % n], axis=1)
+        for r in np.unique(group_rules):
+            of_rule = group_rules == r
+            by_rule[int(r)].append((lo[of_rule] * n + hi[of_rule])[valid[of_rule]])
+    return [np.unique(np.concatenate(c)) if c else np.empty(0, dtype=np.int64) for c in by_rule]
 
 
 def comparison_levels(
@@ -380,10 +407,12 @@ def learn(
     progress: Progress | None = None,
     workers: int = 1,
     random_count: int | None = None,
+    keys: KeyIndex | None = None,
 ) -> Estimate:
     """Estimate the parameters on the records at hand: u from random pairs (across the two sources in
     a link run; ``random_count`` of them, by default the configuration's ``em.random_pairs``), m and
-    the prior by EM on the blocked pairs' levels already computed."""
+    the prior by EM on the blocked pairs' levels already computed (with ``em.m_by_blocking_rule``, m
+    per blocking rule: ``training.estimate_model_by_rule``; ``keys`` spares hashing them again)."""
     config = fallback.config
     count = config.em.random_pairs if random_count is None else min(random_count, config.em.random_pairs)
     sample = random_pairs(len(records), count, seed, source)
@@ -391,7 +420,14 @@ def learn(
     described = (
         f"{description}; {len(records)} records, {len(sample)} random pairs, {len(pairs)} blocked pairs"
     )
-    return estimate_model(random_levels, levels, fallback, described)
+    if not config.em.m_by_blocking_rule:
+        return estimate_model(random_levels, levels, fallback, described)
+    masks = rule_masks(records, pairs, config, source, keys)
+    n = len(records)
+    total = n * (n - 1) // 2 if source is None else int((source == 0).sum()) * int((source == 1).sum())
+    return estimate_model_by_rule(
+        random_levels, levels, [levels[mask] for mask in masks], total, fallback, described
+    )
 
 
 def train_model(
@@ -412,7 +448,7 @@ def train_model(
     pairs = candidate_pairs(records, config, keys=keys)
     levels = pair_levels(records, pairs, start, progress, workers)
     estimate = learn(
-        records, pairs, levels, start, description, seed=seed, progress=progress, workers=workers
+        records, pairs, levels, start, description, seed=seed, progress=progress, workers=workers, keys=keys
     )
     return estimate.model, estimate.em, estimate.fallbacks
 
@@ -467,6 +503,7 @@ def _match(
     learning: bool,
     progress: Progress | None,
     workers: int,
+    keys: KeyIndex | None = None,
 ) -> ScoredPairs:
     """Compare the candidate pairs, learn the parameters from them unless the model is pinned, weigh
     the TF fields against the input itself, and band."""
@@ -485,6 +522,7 @@ def _match(
             progress=progress,
             workers=workers,
             random_count=RANDOM_PAIRS_PER_RECORD * len(records),
+            keys=keys,
         )
         model = estimate.model
     if any(spec.tf_adjustment for spec in model.config.fields):
@@ -503,7 +541,7 @@ def dedupe_rows(
     records, rejected, lenient, keys = prepare_and_index(rows, model.config, progress, workers)
     prepared = PreparedSet(records, np.zeros(len(records), dtype=np.int8), rejected, lenient)
     pairs = candidate_pairs(records, model.config, keys=keys)
-    return prepared, _match(prepared, pairs, model, learning, progress, workers)
+    return prepared, _match(prepared, pairs, model, learning, progress, workers, keys)
 
 
 def link_rows(
@@ -521,7 +559,7 @@ def link_rows(
     prepared = PreparedSet(a + b, source, rejected_a + rejected_b, lenient_a + lenient_b)
     keys = None if keys_a is None or keys_b is None else KeyIndex.concat([keys_a, keys_b], [0, len(a)])
     pairs = candidate_pairs(prepared.records, model.config, source, keys)
-    return prepared, _match(prepared, pairs, model, learning, progress, workers)
+    return prepared, _match(prepared, pairs, model, learning, progress, workers, keys)
 
 
 def write_pairs(path: Path, prepared: PreparedSet, scored: ScoredPairs) -> None:
@@ -635,7 +673,8 @@ def learn_on_executor(
 ) -> Estimate:
     """``learn`` on an executor's records: u from random pairs (at most the configuration's
     ``em.random_pairs``, ``RANDOM_PAIRS_PER_RECORD`` per record), m and the prior by EM on the
-    blocked pairs' levels."""
+    blocked pairs' levels (with ``em.m_by_blocking_rule``, m per blocking rule on the levels the
+    executor counts per rule: ``training.estimate_model_by_rule``)."""
     config = fallback.config
     count = min(config.em.random_pairs, RANDOM_PAIRS_PER_RECORD * executor.records)
     random_levels = executor.level_patterns("random", random_pairs=count, seed=seed).matrix()
@@ -644,7 +683,13 @@ def learn_on_executor(
         f"{description}; {executor.records} records, {len(random_levels)} random pairs, "
         f"{len(blocked_levels)} blocked pairs"
     )
-    return estimate_model(random_levels, blocked_levels, fallback, described)
+    if not config.em.m_by_blocking_rule:
+        return estimate_model(random_levels, blocked_levels, fallback, described)
+    by_rule = executor.rule_level_patterns()
+    rule_levels = [by_rule[r].matrix() for r in range(len(config.blocking))]
+    return estimate_model_by_rule(
+        random_levels, blocked_levels, rule_levels, executor.possible_pairs(), fallback, described
+    )
 
 
 def _counted(chunks: Iterable[PreparedChunk], progress: Progress | None) -> Iterator[PreparedChunk]:

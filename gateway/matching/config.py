@@ -239,6 +239,15 @@ class EMSettings(_Frozen):
             "elsewhere, typed by other hands, deserves. None: min_probability."
         ),
     )
+    m_by_blocking_rule: bool = Field(
+        default=False,
+        description=(
+            "Estimate m per blocking rule (one EM session on the pairs each rule produces, the fields "
+            "its key is built on left out, each field's m the mean over the sessions that did not fix "
+            "it) and keep u at its random-pair estimate, the prior that of two random records. Off: "
+            "one EM over all blocked pairs, where the fields blocked on agree whoever the records are."
+        ),
+    )
     fix_u: bool = Field(
         default=False,
         description=(

@@ -28,6 +28,7 @@ from gateway.matching.columns import READINGS_SCHEMA, PreparedChunk, readings_ta
 from gateway.matching.config import MatchConfig
 from gateway.matching.model import LevelMatrix, MatchModel
 from gateway.matching.sql import (
+    candidate_pair_rules_sql,
     candidate_pairs_sql,
     levels_read_readings,
     levels_select,
@@ -82,6 +83,7 @@ class SqlExecutor(ABC):
         self.records = 0
         self._tf_missing: dict[int, float] = {}
         self._samples = 0
+        self._link = False
 
     # --- what an engine provides ----------------------------------------------------------------
 
@@ -148,6 +150,7 @@ class SqlExecutor(ABC):
 
     def block(self, *, link: bool = False) -> int:
         """Materialise the candidate pairs; returns how many."""
+        self._link = link
         if self.records == 0:
             self._materialise(
                 self.PAIRS, "SELECT CAST(0 AS BIGINT) AS rid_l, CAST(0 AS BIGINT) AS rid_r WHERE 1 = 0"
@@ -222,6 +225,38 @@ class SqlExecutor(ABC):
             patterns[:, i] = np.asarray(table.column(f"lv{i}").to_numpy(), dtype=np.int8)
         counts = np.asarray(table.column("n").to_numpy(), dtype=np.int64)
         return LevelPatterns(patterns, counts)
+
+    def rule_level_patterns(self) -> dict[int, LevelPatterns]:
+        """Comparison levels of the candidate pairs counted by pattern for each blocking rule, a pair
+        counted under every rule that produced it (``training.estimate_model_by_rule``)."""
+        rules = f"{self.PAIRS}_rules"
+        self._materialise(rules, candidate_pair_rules_sql(self.config, self.KEYS, link=self._link))
+        if levels_read_readings(self.config):
+            self.ensure_readings(self.PAIRS)
+        width = len(self.config.fields)
+        lv = ", ".join(f"lv{i}" for i in range(width))
+        select = levels_select(self.config, self.PAIRS, self.RECORDS)
+        table = self.query(
+            f"SELECT t.rule, {lv}, count(*) AS n FROM ({select}) s JOIN {rules} t "
+            f"ON t.rid_l = s.rid_l AND t.rid_r = s.rid_r GROUP BY t.rule, {lv}"
+        )
+        rule = np.asarray(table.column("rule").to_numpy(), dtype=np.int64)
+        patterns = np.empty((table.num_rows, width), dtype=np.int8)
+        for i in range(width):
+            patterns[:, i] = np.asarray(table.column(f"lv{i}").to_numpy(), dtype=np.int8)
+        counts = np.asarray(table.column("n").to_numpy(), dtype=np.int64)
+        return {
+            r: LevelPatterns(patterns[rule == r], counts[rule == r]) for r in range(len(self.config.blocking))
+        }
+
+    def possible_pairs(self) -> int:
+        """Every pair the loaded records could form (across the two sources in a link run)."""
+        rows = self.query(f"SELECT src, count(*) AS n FROM {self.RECORDS} GROUP BY src").to_pylist()
+        sizes = {int(r["src"]): int(r["n"]) for r in rows}
+        if self._link:
+            return sizes.get(0, 0) * sizes.get(1, 0)
+        n = sum(sizes.values())
+        return n * (n - 1) // 2
 
     def load_pairs(self, name: str, pairs: pa.Table) -> None:
         """A table ``name`` of given pairs (rid_l, rid_r) to score or compare instead of the blocked

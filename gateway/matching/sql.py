@@ -364,6 +364,16 @@ def score_sql(
 def candidate_pairs_sql(config: MatchConfig, keys: str, *, link: bool = False) -> str:
     """Unique pairs (rid_l < rid_r) sharing a blocking key whose block is at most its rule's
     ``max_block_size``; with ``link``, only pairs across the two sources."""
+    return f"SELECT DISTINCT rid_l, rid_r FROM ({_pairs_of_rules_sql(config, keys, link)}) p"
+
+
+def candidate_pair_rules_sql(config: MatchConfig, keys: str, *, link: bool = False) -> str:
+    """The candidate pairs of ``candidate_pairs_sql`` tagged by the rule that produced them
+    (rid_l, rid_r, rule), one row per pair and rule: a pair may come from several rules."""
+    return f"SELECT DISTINCT rid_l, rid_r, rule FROM ({_pairs_of_rules_sql(config, keys, link)}) p"
+
+
+def _pairs_of_rules_sql(config: MatchConfig, keys: str, link: bool) -> str:
     caps = " ".join(f"WHEN {r} THEN {rule.max_block_size}" for r, rule in enumerate(config.blocking))
     blocks = (
         f"SELECT key FROM {keys} GROUP BY key, rule "
@@ -371,8 +381,8 @@ def candidate_pairs_sql(config: MatchConfig, keys: str, *, link: bool = False) -
     )
     across = " AND a.src <> b.src" if link else ""
     return (
-        f"WITH kept AS ({blocks}), members AS (SELECT k.rid, k.src, k.key FROM {keys} k "
+        f"WITH kept AS ({blocks}), members AS (SELECT k.rid, k.src, k.key, k.rule FROM {keys} k "
         f"JOIN kept USING (key)) "
-        f"SELECT DISTINCT a.rid AS rid_l, b.rid AS rid_r FROM members a JOIN members b "
+        f"SELECT a.rid AS rid_l, b.rid AS rid_r, a.rule AS rule FROM members a JOIN members b "
         f"ON a.key = b.key AND a.rid < b.rid{across}"
     )

@@ -3,17 +3,27 @@ u from the comparison levels of random record pairs, m and the prior by EM over 
 blocked candidate pairs (labels, where a data set has them, are never read). The Python batch
 (``gateway.matching.batch``), the SQL executors and ``gateway train`` all hand their level matrices to
 ``estimate_model``; it guards against degenerate fits and falls back, field by field or whole, to the
-parameters it was given as the fallback (the shipped ones), saying why.
+parameters it was given as the fallback (the shipped ones), saying why. ``estimate_model_by_rule``
+(``em.m_by_blocking_rule``) estimates m per blocking rule instead, with u and the prior of random pairs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from gateway.matching.model import EMResult, LevelMatrix, MatchModel, fit_model, level_frequencies
+from gateway.matching.config import MatchConfig
+from gateway.matching.model import (
+    EMResult,
+    LevelMatrix,
+    MatchModel,
+    expectation_maximisation,
+    fit_model,
+    level_frequencies,
+)
 
 IntArray = npt.NDArray[np.int64]
 
@@ -22,6 +32,7 @@ MIN_BLOCKED_PAIRS = 50
 # A prior giving fewer expected matches (or non-matches) than this among the blocked pairs has
 # collapsed: EM found no cluster of matches worth estimating m on (or took every pair for one).
 MIN_EXPECTED_MATCHES = 30
+_DISAGREEMENT_CAPPED = "disagreement estimated as evidence of a match"
 
 
 @dataclass(frozen=True)
@@ -119,7 +130,7 @@ def estimate_model(
         if f not in kept and m[f][-1] > u[f][-1]:
             m[f] = _no_evidence_in_disagreement(m[f], u[f][-1])
             fallbacks.append(
-                f"field {spec.name}: disagreement estimated as evidence of a match (m "
+                f"field {spec.name}: {_DISAGREEMENT_CAPPED} (m "
                 f"{fitted.m[f][-1]:.3g} > u {u[f][-1]:.3g}); weighed as no evidence"
             )
     model = MatchModel(config, tuple(m), tuple(u), fitted.prior, fitted.trained)
@@ -134,3 +145,95 @@ def _no_evidence_in_disagreement(m: tuple[float, ...], u_last: float) -> tuple[f
     rest = sum(m[:-1])
     scale = (1.0 - u_last) / rest if rest > 0 else 1.0
     return (*(round(x * scale, 10) for x in m[:-1]), u_last)
+
+
+def fields_fixed_by_rules(config: MatchConfig) -> list[frozenset[int]]:
+    """For every blocking rule, the fields its key is built on (in part or whole): among the pairs
+    the rule produces they agree whoever the records are, so those pairs say nothing of their m."""
+    index = {spec.name: f for f, spec in enumerate(config.fields)}
+    return [
+        frozenset(index[part.partition(".")[0]] for part in rule.parts if part.partition(".")[0] in index)
+        for rule in config.blocking
+    ]
+
+
+def estimate_model_by_rule(
+    random_levels: LevelMatrix,
+    blocked_levels: LevelMatrix,
+    rule_levels: Sequence[LevelMatrix],
+    total_pairs: int,
+    fallback: MatchModel,
+    description: str,
+) -> Estimate:
+    """m estimated per blocking rule, u from random pairs (``em.m_by_blocking_rule``).
+
+    ``rule_levels`` holds, for every blocking rule of the configuration, the levels of the candidate
+    pairs that rule produced (a pair produced by several rules is in each). One EM session per rule,
+    u fixed at its random-pair estimate, the fields the rule's key is built on left out (missing):
+    each field's m is the mean over the sessions that did not fix it. The prior becomes the chance
+    that two records drawn at random match: the matches EM expects among all blocked pairs over
+    ``total_pairs`` (every pair the input could form), since u now describes random pairs, not
+    blocked ones. ``estimate_model`` on the blocked pairs runs first: its guards hold as they are, and
+    a field it gave the fallback's m and u keeps them; a session with too few pairs or expected
+    matches is left out, with a line saying so.
+    """
+    first = estimate_model(random_levels, blocked_levels, fallback, description)
+    if first.em is None:
+        return first
+    config = fallback.config
+    n_levels = [len(spec.levels) for spec in config.fields]
+    u_random = level_frequencies(random_levels, n_levels)
+    kept = {f for f, spec in enumerate(config.fields) if first.model.m[f] == fallback.m[f]}
+    fixed_by = fields_fixed_by_rules(config)
+    notes: list[str] = []
+    sums = [np.zeros(n) for n in n_levels]
+    sessions = [0] * len(n_levels)
+    for rule, levels, fixed in zip(config.blocking, rule_levels, fixed_by, strict=True):
+        free = [f for f in range(len(n_levels)) if f not in fixed]
+        if len(levels) < MIN_BLOCKED_PAIRS:
+            notes.append(f"rule {rule.name}: only {len(levels)} pairs, no m estimated on them")
+            continue
+        held_out = levels.copy()
+        held_out[:, sorted(fixed)] = -1
+        em = expectation_maximisation(
+            held_out,
+            u_random,
+            [np.asarray(x, dtype=np.float64) for x in first.model.m],
+            0.5,
+            config.em.max_iterations,
+            config.em.tolerance,
+            True,
+            config.em.min_probability,
+            config.em.m_floor,
+        )
+        finite = np.all(np.isfinite([em.prior, *(x for f in free for x in em.m[f])]))
+        if not finite or em.prior * len(levels) < MIN_EXPECTED_MATCHES:
+            notes.append(f"rule {rule.name}: EM found no cluster of matches among {len(levels)} pairs")
+            continue
+        for f in free:
+            sums[f] += em.m[f]
+            sessions[f] += 1
+    m = list(first.model.m)
+    u = list(first.model.u)
+    for f, spec in enumerate(config.fields):
+        if f in kept:
+            continue
+        if sessions[f]:
+            m[f] = tuple(round(float(x), 10) for x in sums[f] / sessions[f])
+        else:
+            notes.append(
+                f"field {spec.name}: fixed by every rule that was estimated; m among all blocked pairs"
+            )
+        u[f] = tuple(round(float(x), 10) for x in u_random[f])
+        if m[f][-1] > u[f][-1]:
+            notes.append(
+                f"field {spec.name}: {_DISAGREEMENT_CAPPED} (m "
+                f"{m[f][-1]:.3g} > u {u[f][-1]:.3g}); weighed as no evidence"
+            )
+            m[f] = _no_evidence_in_disagreement(m[f], u[f][-1])
+    em_first = first.em
+    prior = min(em_first.prior * len(blocked_levels) / max(total_pairs, 1), 0.5)
+    model = MatchModel(config, tuple(m), tuple(u), round(prior, 12), first.model.trained)
+    # The first fit's fields kept at the fallback stand; its cap of disagreement was on its own m.
+    kept_notes = [line for line in first.fallbacks if _DISAGREEMENT_CAPPED not in line]
+    return Estimate(model, em_first, (*kept_notes, *notes))

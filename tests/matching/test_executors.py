@@ -17,7 +17,7 @@ import pytest
 
 from gateway.identity import CanonicalRecord
 from gateway.matching import MatchModel, generate_labelled
-from gateway.matching.batch import candidate_pairs, comparison_levels, prepare_rows
+from gateway.matching.batch import candidate_pairs, comparison_levels, prepare_rows, rule_masks
 from gateway.matching.blocking import record_to_row
 from gateway.matching.columns import prepare_chunks
 from gateway.matching.comparators import PreparedRecord, compare_levels
@@ -272,6 +272,22 @@ def test_level_patterns_count_what_the_python_comparators_see(
     # Random pairs almost never agree on the name: u of the exact level is small.
     exact_names = randoms.counts[randoms.patterns[:, 0] == 0].sum()
     assert exact_names < 0.02 * randoms.pairs
+
+
+def test_level_patterns_per_rule_are_the_python_pairs_of_each_rule(
+    duckdb_executor: SqlExecutor, model: MatchModel, records: list[PreparedRecord]
+) -> None:
+    """EM per blocking rule sees the same pairs on either path: a pair under every rule producing it."""
+    duckdb_executor.block()
+    by_rule = duckdb_executor.rule_level_patterns()
+    pairs = candidate_pairs(records, model.config)
+    levels = comparison_levels(records, pairs, model)
+    masks = rule_masks(records, pairs, model.config)
+    assert sum(int(mask.sum()) for mask in masks) > len(pairs)  # some pairs come from several rules
+    for r, mask in enumerate(masks):
+        expected = Counter(map(tuple, levels[mask].tolist()))
+        assert Counter(map(tuple, by_rule[r].matrix().tolist())) == expected, model.config.blocking[r].name
+    assert duckdb_executor.possible_pairs() == len(records) * (len(records) - 1) // 2
 
 
 def test_random_pairs_for_training_compute_no_readings_unless_a_level_reads_them(model: MatchModel) -> None:

@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from gateway.matching import MatchModel, load_model
-from gateway.matching.training import estimate_model, random_pairs
+from gateway.matching.training import (
+    estimate_model,
+    estimate_model_by_rule,
+    fields_fixed_by_rules,
+    random_pairs,
+)
 
 
 def _draw(rng: np.random.Generator, probabilities: tuple[tuple[float, ...], ...], n: int) -> np.ndarray:
@@ -26,6 +31,20 @@ def _known(shipped: MatchModel) -> MatchModel:
         worst = rng.uniform(0.55, 0.85)
         u.append(tuple([*((1 - worst) * rng.dirichlet(np.full(n - 1, 5.0))), worst]))
     return MatchModel(shipped.config, tuple(m), tuple(u), 0.25)
+
+
+def _discriminating(shipped: MatchModel) -> MatchModel:
+    """Like ``_known``, with the values of random pairs mostly different (as names, dates and ID
+    numbers are): blocked on, they leave few non-matches among the pairs a rule produces."""
+    rng = np.random.default_rng(21)
+    m, u = [], []
+    for spec in shipped.config.fields:
+        n = len(spec.levels)
+        best = rng.uniform(0.7, 0.9)
+        m.append(tuple([best, *((1 - best) * rng.dirichlet(np.full(n - 1, 5.0)))]))
+        worst = rng.uniform(0.9, 0.97)
+        u.append(tuple([*((1 - worst) * rng.dirichlet(np.full(n - 1, 5.0))), worst]))
+    return MatchModel(shipped.config, tuple(m), tuple(u), 0.01)
 
 
 def test_em_recovers_known_m_and_u_within_a_tolerance() -> None:
@@ -138,3 +157,76 @@ def test_m_floor_keeps_every_level_of_m_off_the_floor_of_probabilities() -> None
     assert unfloored.m[gender][1] < 0.002  # at min_probability: disagreeing weighs about -8 bits
     assert floored.m[gender][1] == pytest.approx(0.01, rel=0.05)
     assert floored.level_weight(gender, 1) > unfloored.level_weight(gender, 1) + 2
+
+
+def _blocked_universe(
+    shipped: MatchModel, truth: MatchModel, seed: int
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
+    """Every pair of a generated input as comparison levels (matches drawn from ``truth.m``, the rest
+    from ``truth.u``), blocked as the configuration's rules block: a rule produces a pair when every
+    field its key is built on agrees exactly. Returns all pairs, the match labels, each rule's mask
+    and the union of the masks."""
+    rng = np.random.default_rng(seed)
+    matches, non_matches = 6_000, 600_000
+    universe = np.concatenate([_draw(rng, truth.m, matches), _draw(rng, truth.u, non_matches)])
+    is_match = np.r_[np.ones(matches, dtype=bool), np.zeros(non_matches, dtype=bool)]
+    masks = [
+        np.all(universe[:, sorted(fixed)] == 0, axis=1) for fixed in fields_fixed_by_rules(shipped.config)
+    ]
+    return universe, is_match, masks, np.any(masks, axis=0)
+
+
+def test_em_per_blocking_rule_recovers_known_m_where_one_em_over_blocked_pairs_cannot() -> None:
+    shipped = load_model()
+    truth = _discriminating(shipped)
+    universe, is_match, masks, blocked = _blocked_universe(shipped, truth, 12)
+    rng = np.random.default_rng(13)
+    # Random pairs from the non-matches: among all pairs of a real input matches are next to none.
+    others = universe[~is_match]
+    random = others[rng.integers(0, len(others), 200_000)]
+    whole = estimate_model(random, universe[blocked], shipped, "generated")
+    by_rule = estimate_model_by_rule(
+        random, universe[blocked], [universe[mask] for mask in masks], len(universe), shipped, "generated"
+    )
+    assert by_rule.em is not None and by_rule.model.m != shipped.m
+
+    def error(model: MatchModel) -> float:
+        return max(
+            float(np.abs(np.array(a) - np.array(b)).max()) for a, b in zip(model.m, truth.m, strict=True)
+        )
+
+    assert error(by_rule.model) < 0.03, by_rule.model.m
+    assert error(by_rule.model) <= error(whole.model)
+    for estimated, true in zip(by_rule.model.u, truth.u, strict=True):
+        assert np.allclose(estimated, true, atol=0.01)  # u of random pairs, not of blocked ones
+    # The prior is that of two records drawn at random: the matches over every pair.
+    assert by_rule.model.prior == pytest.approx(is_match.sum() / len(universe), rel=0.1)
+
+
+def test_em_per_blocking_rule_keeps_the_guards() -> None:
+    shipped = load_model()
+    truth = _known(shipped)
+    rng = np.random.default_rng(14)
+    blocked = _draw(rng, truth.u, 5_000)  # nothing among them is a match
+    random = _draw(rng, truth.u, 50_000)
+    sessions = [blocked for _ in shipped.config.blocking]
+    estimate = estimate_model_by_rule(random, blocked, sessions, 10**8, shipped, "generated")
+    assert estimate.em is None and estimate.model is shipped
+    assert "prior collapsed" in estimate.fallbacks[0]
+    # A rule with too few pairs is left out, saying so; the others still estimate every field's m.
+    universe, _, masks, union = _blocked_universe(shipped, _discriminating(shipped), 15)
+    sessions = [universe[mask] for mask in masks]
+    sessions[0] = sessions[0][:10]
+    estimate = estimate_model_by_rule(
+        universe[rng.integers(0, len(universe), 100_000)],
+        universe[union],
+        sessions,
+        len(universe),
+        shipped,
+        "x",
+    )
+    assert estimate.em is not None
+    assert any(
+        line.startswith(f"rule {shipped.config.blocking[0].name}: only 10 pairs")
+        for line in estimate.fallbacks
+    )
