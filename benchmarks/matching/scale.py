@@ -5,7 +5,7 @@ files, each in its own process: wall time, peak memory (max RSS of the process, 
 workers, each a separate process) and auto-link pair quality against the generator's labels, plus the
 band counts (DuckDB and Spark must agree).
 
-Run: python -m benchmarks.matching.scale [--engines duckdb,splink,spark] [--memory-limit 8GB]
+Run: python -m benchmarks.matching.scale [--engines duckdb,duckdb-em,splink,spark] [--memory-limit 8GB]
 [--no-quality] PERSONS [PERSONS ...]. Files larger than a million persons are generated in chunks of a
 million (each chunk its own seed; record ids prefixed by the chunk), streamed to disk.
 """
@@ -71,13 +71,18 @@ def _pinyin(name: str) -> str:
 
 
 def run_executor(engine: str, raw: Path, out: Path, memory_limit: str | None) -> None:
+    """``gateway dedupe`` on an executor: ``duckdb`` or ``spark`` with the shipped parameters pinned
+    (``--model``), ``duckdb-em`` as the command runs by default (parameters learnt on the file)."""
     from gateway.matching.batch import EngineOptions, dedupe_file, default_workers
     from gateway.matching.model import load_model
 
-    options = EngineOptions(engine=engine, workers=default_workers(), memory_limit=memory_limit)  # type: ignore[arg-type]
-    summary = dedupe_file(raw, out, load_model(), options=options)
+    name, _, mode = engine.partition("-")
+    options = EngineOptions(engine=name, workers=default_workers(), memory_limit=memory_limit)  # type: ignore[arg-type]
+    summary = dedupe_file(raw, out, load_model(), options=options, learning=mode == "em")
     print(
-        f"    {engine}: {summary.records:,} records, {summary.candidate_pairs:,} candidate pairs", flush=True
+        f"    {engine}: {summary.records:,} records, {summary.candidate_pairs:,} candidate pairs, "
+        f"parameters {summary.parameters}",
+        flush=True,
     )
 
 
