@@ -190,6 +190,25 @@ class EMResult:
     converged: bool
 
 
+def unique_patterns(levels: LevelMatrix) -> tuple[LevelMatrix, npt.NDArray[np.int64]]:
+    """``np.unique(levels, axis=0, return_counts=True)``, the same patterns in the same order, but
+    with each row packed into one integer first (levels -1..14, at most 15 fields): sorting a
+    million rows of int64 takes a fraction of sorting them as rows."""
+    width = levels.shape[1]
+    if not len(levels) or width > 15 or levels.min() < -1 or levels.max() > 14:
+        patterns, counts = np.unique(levels, axis=0, return_counts=True)
+        return patterns, counts.astype(np.int64)
+    keys = np.zeros(len(levels), dtype=np.int64)
+    for f in range(width):
+        keys = keys * 16 + (levels[:, f].astype(np.int64) + 1)
+    packed, counts = np.unique(keys, return_counts=True)
+    unpacked = np.empty((len(packed), width), dtype=levels.dtype)
+    for f in reversed(range(width)):
+        unpacked[:, f] = packed % 16 - 1
+        packed = packed // 16
+    return unpacked, counts.astype(np.int64)
+
+
 def expectation_maximisation(
     levels: LevelMatrix,
     u: list[FloatArray],
@@ -206,7 +225,7 @@ def expectation_maximisation(
     m_min = max(min_probability, m_floor or 0.0)
     n_fields = levels.shape[1]
     # Count identical comparison vectors once: blocked pairs collapse to a few thousand patterns.
-    patterns, counts = np.unique(levels, axis=0, return_counts=True)
+    patterns, counts = unique_patterns(levels)
     weights = counts.astype(np.float64)
     m = [np.clip(x.astype(np.float64), PROBABILITY_FLOOR, None) for x in m_start]
     u = [np.clip(x.astype(np.float64), PROBABILITY_FLOOR, None) for x in u]

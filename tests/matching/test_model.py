@@ -11,6 +11,7 @@ from gateway.matching.model import (
     level_frequencies,
     model_from_json,
     probability_from_weight,
+    unique_patterns,
 )
 
 
@@ -81,3 +82,17 @@ def test_probability_is_monotone_and_bounded() -> None:
 
 def test_load_model_defaults(config: MatchConfig) -> None:
     assert load_model().config == config
+
+
+def test_unique_patterns_are_numpys_unique_rows() -> None:
+    """EM counts comparison vectors by packing each row into one integer: the same patterns, in the
+    same order, with the same counts as numpy's row-wise unique (and numpy's own where rows do not pack)."""
+    rng = np.random.default_rng(11)
+    for width, high in ((1, 3), (7, 5), (15, 15), (16, 3), (4, 20)):
+        levels = rng.integers(-1, high, size=(5000, width)).astype(np.int8)
+        expected_patterns, expected_counts = np.unique(levels, axis=0, return_counts=True)
+        patterns, counts = unique_patterns(levels)
+        assert patterns.dtype == levels.dtype
+        assert np.array_equal(patterns, expected_patterns) and np.array_equal(counts, expected_counts)
+    empty, none = unique_patterns(np.empty((0, 7), dtype=np.int8))
+    assert empty.shape == (0, 7) and none.shape == (0,)
