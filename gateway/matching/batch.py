@@ -326,13 +326,9 @@ def _decisive_levels(config: MatchConfig, levels: LevelMatrix) -> npt.NDArray[np
     doc, name = index.get(rules.id_field or ""), index.get(rules.name_field or "")
     if not rules.decisive_id_and_name or doc is None or name is None:
         return np.zeros(len(levels), dtype=bool)
-
-    def codes(f: int, labels: list[str]) -> list[int]:
-        return [k for k, level in enumerate(config.fields[f].levels) if level.label in labels]
-
-    held: npt.NDArray[np.bool_] = np.isin(levels[:, doc], codes(doc, rules.decisive_id_levels)) & np.isin(
-        levels[:, name], codes(name, rules.decisive_name_levels)
-    )
+    id_codes = config.fields[doc].level_codes(rules.decisive_id_levels)
+    name_codes = config.fields[name].level_codes(rules.decisive_name_levels)
+    held: npt.NDArray[np.bool_] = np.isin(levels[:, doc], id_codes) & np.isin(levels[:, name], name_codes)
     return held
 
 

@@ -85,6 +85,10 @@ class FieldSpec(_Frozen):
         ),
     )
 
+    def level_codes(self, labels: list[str]) -> list[int]:
+        """The codes (indexes) of the levels named ``labels`` (what rules name levels by)."""
+        return [code for code, level in enumerate(self.levels) if level.label in labels]
+
     @model_validator(mode="after")
     def _check_levels(self) -> FieldSpec:
         allowed = RULES_BY_KIND[self.kind]

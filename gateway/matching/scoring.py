@@ -74,7 +74,7 @@ def _value(record: PreparedRecord, index: int | None) -> FieldValue:
 def _level_in(config: MatchConfig, levels: Sequence[int], field_index: int | None, labels: list[str]) -> bool:
     if field_index is None or levels[field_index] < 0:
         return False
-    return config.fields[field_index].levels[levels[field_index]].label in labels
+    return levels[field_index] in config.fields[field_index].level_codes(labels)
 
 
 def _same_or_next_day(a: DateValue, b: DateValue) -> bool:

@@ -178,7 +178,7 @@ def _field_index(config: MatchConfig, name: str | None) -> int | None:
 def _labels_in(config: MatchConfig, i: int | None, labels: list[str]) -> str:
     if i is None:
         return "FALSE"
-    wanted = [str(k) for k, level in enumerate(config.fields[i].levels) if level.label in labels]
+    wanted = [str(k) for k in config.fields[i].level_codes(labels)]
     return f"lv{i} IN ({', '.join(wanted)})" if wanted else "FALSE"
 
 

@@ -19,32 +19,31 @@ def _draw(rng: np.random.Generator, probabilities: tuple[tuple[float, ...], ...]
     return np.stack([rng.choice(len(p), size=n, p=p) for p in probabilities], axis=1).astype(np.int8)
 
 
-def _known(shipped: MatchModel) -> MatchModel:
-    """A model of the shipped configuration with m and u unlike the shipped ones (every level likely
-    enough to be observed among 20,000 pairs)."""
-    rng = np.random.default_rng(11)
+def _drawn_model(
+    shipped: MatchModel, seed: int, best: tuple[float, float], worst: tuple[float, float], prior: float
+) -> MatchModel:
+    """A model of the shipped configuration with m and u drawn at random: m of the first level in
+    ``best``, u of the last level in ``worst``, the other levels sharing the rest."""
+    rng = np.random.default_rng(seed)
     m, u = [], []
     for spec in shipped.config.fields:
         n = len(spec.levels)
-        best = rng.uniform(0.6, 0.85)
-        m.append(tuple([best, *((1 - best) * rng.dirichlet(np.full(n - 1, 5.0)))]))
-        worst = rng.uniform(0.55, 0.85)
-        u.append(tuple([*((1 - worst) * rng.dirichlet(np.full(n - 1, 5.0))), worst]))
-    return MatchModel(shipped.config, tuple(m), tuple(u), 0.25)
+        first = rng.uniform(*best)
+        m.append(tuple([first, *((1 - first) * rng.dirichlet(np.full(n - 1, 5.0)))]))
+        last = rng.uniform(*worst)
+        u.append(tuple([*((1 - last) * rng.dirichlet(np.full(n - 1, 5.0))), last]))
+    return MatchModel(shipped.config, tuple(m), tuple(u), prior)
+
+
+def _known(shipped: MatchModel) -> MatchModel:
+    """m and u unlike the shipped ones (every level likely enough to be observed among 20,000 pairs)."""
+    return _drawn_model(shipped, 11, (0.6, 0.85), (0.55, 0.85), 0.25)
 
 
 def _discriminating(shipped: MatchModel) -> MatchModel:
     """Like ``_known``, with the values of random pairs mostly different (as names, dates and ID
     numbers are): blocked on, they leave few non-matches among the pairs a rule produces."""
-    rng = np.random.default_rng(21)
-    m, u = [], []
-    for spec in shipped.config.fields:
-        n = len(spec.levels)
-        best = rng.uniform(0.7, 0.9)
-        m.append(tuple([best, *((1 - best) * rng.dirichlet(np.full(n - 1, 5.0)))]))
-        worst = rng.uniform(0.9, 0.97)
-        u.append(tuple([*((1 - worst) * rng.dirichlet(np.full(n - 1, 5.0))), worst]))
-    return MatchModel(shipped.config, tuple(m), tuple(u), 0.01)
+    return _drawn_model(shipped, 21, (0.7, 0.9), (0.9, 0.97), 0.01)
 
 
 def test_em_recovers_known_m_and_u_within_a_tolerance() -> None:
